@@ -1,0 +1,61 @@
+// Bundles every service (services/<name>/src/main.ts → services/<name>/dist/main.js, one file
+// that runs with plain node) and the CLI (src/cli/main.ts → dist/cli.js). Skips what is fresh.
+import { build } from 'esbuild';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+
+/** `import sql from './x.sql?raw'` → the file's text, as Vite does in tests. */
+const rawImports = {
+  name: 'raw-imports',
+  setup(esbuild) {
+    esbuild.onResolve({ filter: /\?raw$/ }, (args) => ({
+      path: resolve(args.resolveDir, args.path.slice(0, -'?raw'.length)),
+      namespace: 'raw',
+    }));
+    esbuild.onLoad({ filter: /.*/, namespace: 'raw' }, (args) => ({
+      contents: readFileSync(args.path, 'utf8'),
+      loader: 'text',
+    }));
+  },
+};
+
+// Bundled CommonJS dependencies call require(); give the ESM bundle one.
+const requireShim = "import { createRequire as __msctlCreateRequire } from 'node:module'; const require = __msctlCreateRequire(import.meta.url);";
+
+const common = {
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  target: 'node22',
+  sourcemap: 'linked',
+  logLevel: 'warning',
+  banner: { js: requireShim },
+  plugins: [rawImports],
+};
+
+const servicesDir = join(root, 'services');
+const builds = [];
+for (const name of readdirSync(servicesDir)) {
+  const entry = join(servicesDir, name, 'src', 'main.ts');
+  if (!existsSync(entry)) continue;
+  builds.push(
+    build({
+      ...common,
+      entryPoints: [entry],
+      outfile: join(servicesDir, name, 'dist', 'main.js'),
+      // pg's optional native binding is never used.
+      external: ['pg-native'],
+    }).then(() => name),
+  );
+}
+const cliEntry = join(root, 'src', 'cli', 'main.ts');
+if (existsSync(cliEntry)) {
+  builds.push(
+    build({ ...common, entryPoints: [cliEntry], outfile: join(root, 'dist', 'cli.js'), packages: 'external', splitting: false }).then(() => 'msctl'),
+  );
+}
+const built = await Promise.all(builds);
+console.log(`built ${built.join(', ')}`);

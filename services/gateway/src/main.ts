@@ -1,0 +1,4 @@
+import { runService } from '@msctl/kit';
+import { gatewayService } from './service';
+
+await runService(gatewayService);

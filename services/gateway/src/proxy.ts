@@ -1,0 +1,98 @@
+import { Pool, type Dispatcher } from 'undici';
+import type { IncomingHttpHeaders } from 'node:http';
+import type { GatewayRoute } from './routes';
+
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'host',
+  'content-length',
+]);
+
+export interface UpstreamResponse {
+  statusCode: number;
+  headers: Record<string, string | string[]>;
+  body: Buffer;
+}
+
+/** A 5xx from an upstream: counted as a failure by its breaker, still relayed to the client. */
+export class UpstreamFailure extends Error {
+  override readonly name = 'UpstreamFailure';
+  constructor(readonly response: UpstreamResponse) {
+    super(`upstream answered ${response.statusCode}`);
+  }
+}
+
+/** Keep-alive connection pools to every upstream. */
+export class UpstreamPools {
+  private readonly pools = new Map<string, Pool>();
+
+  constructor(private readonly timeoutMs: number) {}
+
+  pool(route: GatewayRoute): Pool {
+    let pool = this.pools.get(route.url);
+    if (!pool) {
+      pool = new Pool(route.url, {
+        connections: 128,
+        pipelining: 1,
+        headersTimeout: this.timeoutMs,
+        bodyTimeout: this.timeoutMs,
+        connectTimeout: Math.min(this.timeoutMs, 2_000),
+        keepAliveTimeout: 4_000,
+      });
+      this.pools.set(route.url, pool);
+    }
+    return pool;
+  }
+
+  async forward(
+    route: GatewayRoute,
+    method: string,
+    path: string,
+    headers: Record<string, string>,
+    body: Buffer | undefined,
+  ): Promise<UpstreamResponse> {
+    const response = await this.pool(route).request({
+      method: method as Dispatcher.HttpMethod,
+      path,
+      headers,
+      body: body && body.length > 0 ? body : undefined,
+    });
+    const payload = Buffer.from(await response.body.arrayBuffer());
+    const result: UpstreamResponse = {
+      statusCode: response.statusCode,
+      headers: responseHeaders(response.headers),
+      body: payload,
+    };
+    if (response.statusCode >= 500) throw new UpstreamFailure(result);
+    return result;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.pools.values()].map((pool) => pool.close()));
+  }
+}
+
+/** The client's headers minus hop-by-hop ones and any identity headers the gateway alone may set. */
+export function requestHeaders(incoming: IncomingHttpHeaders, strippedPrefix: string): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(incoming)) {
+    if (value === undefined || HOP_BY_HOP.has(name) || name.startsWith(strippedPrefix)) continue;
+    headers[name] = Array.isArray(value) ? value.join(', ') : value;
+  }
+  return headers;
+}
+
+function responseHeaders(incoming: Record<string, string | string[] | undefined>): Record<string, string | string[]> {
+  const headers: Record<string, string | string[]> = {};
+  for (const [name, value] of Object.entries(incoming)) {
+    if (value !== undefined && !HOP_BY_HOP.has(name)) headers[name] = value;
+  }
+  return headers;
+}

@@ -1,0 +1,63 @@
+import { randomUUID } from 'node:crypto';
+import { z } from 'zod';
+
+/** A CloudEvents 1.0 event in JSON structured mode. */
+export const cloudEventSchema = z.object({
+  specversion: z.literal('1.0'),
+  id: z.string().min(1),
+  source: z.string().min(1),
+  type: z.string().min(1),
+  time: z.iso.datetime({ offset: true }).optional(),
+  subject: z.string().optional(),
+  datacontenttype: z.string().optional(),
+  data: z.unknown().optional(),
+  traceparent: z.string().optional(),
+});
+
+export type CloudEvent<Data = unknown> = Omit<z.infer<typeof cloudEventSchema>, 'data'> & { data?: Data };
+
+export const CLOUDEVENTS_CONTENT_TYPE = 'application/cloudevents+json; charset=utf-8';
+
+export interface NewEvent<Data> {
+  type: string;
+  source: string;
+  /** The aggregate the event is about; also the Kafka key, so one entity's events stay ordered. */
+  subject: string;
+  data: Data;
+  id?: string;
+  time?: Date | string;
+}
+
+export function createCloudEvent<Data>(event: NewEvent<Data>): CloudEvent<Data> & { subject: string; time: string } {
+  return {
+    specversion: '1.0',
+    id: event.id ?? randomUUID(),
+    source: event.source,
+    type: event.type,
+    time: event.time instanceof Date ? event.time.toISOString() : (event.time ?? new Date().toISOString()),
+    subject: event.subject,
+    datacontenttype: 'application/json',
+    data: event.data,
+  };
+}
+
+export class InvalidCloudEventError extends Error {
+  override readonly name = 'InvalidCloudEventError';
+}
+
+/** Parses a Kafka message value as a CloudEvent; throws InvalidCloudEventError saying why not. */
+export function parseCloudEvent(value: Buffer | string | null): CloudEvent {
+  if (value === null) throw new InvalidCloudEventError('empty message value');
+  let json: unknown;
+  try {
+    json = JSON.parse(typeof value === 'string' ? value : value.toString('utf8'));
+  } catch {
+    throw new InvalidCloudEventError('value is not JSON');
+  }
+  const result = cloudEventSchema.safeParse(json);
+  if (!result.success) {
+    const reasons = result.error.issues.map((issue) => `${issue.path.join('.') || 'event'}: ${issue.message}`);
+    throw new InvalidCloudEventError(`not a CloudEvent 1.0: ${reasons.join('; ')}`);
+  }
+  return result.data;
+}

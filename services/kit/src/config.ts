@@ -1,0 +1,63 @@
+import { z } from 'zod';
+
+/** Thrown when the environment does not describe a valid configuration; lists every problem at once. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  constructor(
+    readonly service: string,
+    readonly problems: string[],
+  ) {
+    super(`${service}: invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+  }
+}
+
+const logLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
+
+/** What every service reads from its environment. Services extend it with their own keys. */
+export const baseConfigSchema = z.object({
+  SERVICE_NAME: z.string().min(1),
+  HOST: z.string().default('127.0.0.1'),
+  PORT: z.coerce.number().int().min(0).max(65535),
+  LOG_LEVEL: logLevel.default('info'),
+  BODY_LIMIT_BYTES: z.coerce.number().int().positive().default(1_048_576),
+  SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
+  BREAKER_TIMEOUT_MS: z.coerce.number().int().positive().default(5_000),
+  BREAKER_RESET_MS: z.coerce.number().int().positive().default(5_000),
+  BREAKER_ERROR_THRESHOLD_PERCENT: z.coerce.number().min(1).max(100).default(50),
+  BREAKER_VOLUME_THRESHOLD: z.coerce.number().int().min(1).default(5),
+});
+
+export const kafkaConfigSchema = z.object({
+  KAFKA_BROKERS: z
+    .string()
+    .min(1, 'a comma-separated list of host:port')
+    .transform((value) => value.split(',').map((broker) => broker.trim()).filter(Boolean)),
+  /** Prepended to every topic and consumer group name; isolates stacks and tests sharing one broker. */
+  KAFKA_TOPIC_PREFIX: z.string().default(''),
+});
+
+export const postgresConfigSchema = z.object({
+  DATABASE_URL: z.string().url('a postgres:// connection URL'),
+  DATABASE_SCHEMA: z.string().regex(/^[a-z_][a-z0-9_]*$/, 'lowercase letters, digits and underscores'),
+  DATABASE_POOL_SIZE: z.coerce.number().int().positive().default(10),
+});
+
+/**
+ * Validates `env` against `schema`. Unknown variables are ignored; every missing or
+ * malformed one is reported with its name, so a bad deployment fails at start with a
+ * message that says what to fix.
+ */
+export function loadConfig<Schema extends z.ZodType>(
+  service: string,
+  schema: Schema,
+  env: Record<string, string | undefined> = process.env,
+): z.infer<Schema> {
+  const result = schema.safeParse(env);
+  if (result.success) return result.data;
+  const problems = result.error.issues.map((issue) => {
+    const key = issue.path.join('.') || '(environment)';
+    const received = env[String(issue.path[0])];
+    return received === undefined ? `${key}: is required (${issue.message})` : `${key}: ${issue.message}`;
+  });
+  throw new ConfigError(service, problems);
+}

@@ -1,0 +1,116 @@
+import type { CircuitRegistry, CircuitSnapshot } from './circuit-breaker';
+
+export type HealthStatus = 'pass' | 'warn' | 'fail';
+
+/** One dependency check result, in the shape of the application/health+json draft. */
+export interface CheckResult {
+  componentType: 'datastore' | 'component' | 'system';
+  status: HealthStatus;
+  observedValue: number;
+  observedUnit: 'ms';
+  time: string;
+  output?: string;
+}
+
+export interface HealthReport {
+  status: HealthStatus;
+  serviceId: string;
+  version: string;
+  description: string;
+  uptimeSeconds: number;
+  checks: Record<string, CheckResult[]>;
+  circuits: CircuitSnapshot[];
+}
+
+export interface DependencyCheck {
+  /** "component:measurement", e.g. "postgres:connection". */
+  name: string;
+  componentType: CheckResult['componentType'];
+  /** Throws when the dependency is not usable. A check that only degrades the service is `critical: false`. */
+  probe: () => Promise<void>;
+  critical?: boolean;
+}
+
+const CHECK_TIMEOUT_MS = 2_000;
+
+export const HEALTH_CONTENT_TYPE = 'application/health+json';
+
+/**
+ * Builds the /health answer: every check with its latency, every circuit breaker.
+ * fail when a critical check fails or the service is shutting down; warn when a
+ * non-critical check fails or a breaker is not closed; pass otherwise.
+ */
+export class HealthReporter {
+  private readonly checks: DependencyCheck[] = [];
+  private readonly startedAt = Date.now();
+  private shuttingDown = false;
+
+  constructor(
+    private readonly service: string,
+    private readonly version: string,
+    private readonly circuits: CircuitRegistry,
+  ) {}
+
+  addCheck(check: DependencyCheck): void {
+    this.checks.push(check);
+  }
+
+  markShuttingDown(): void {
+    this.shuttingDown = true;
+  }
+
+  async report(): Promise<HealthReport> {
+    const results = await Promise.all(this.checks.map((check) => runCheck(check)));
+    const checks: Record<string, CheckResult[]> = {};
+    let status: HealthStatus = 'pass';
+    results.forEach((result, index) => {
+      const check = this.checks[index]!;
+      checks[check.name] = [result];
+      if (result.status === 'fail') status = check.critical === false ? worst(status, 'warn') : 'fail';
+    });
+    const circuits = this.circuits.snapshot();
+    if (circuits.some((circuit) => circuit.state !== 'closed')) status = worst(status, 'warn');
+    if (this.shuttingDown) status = 'fail';
+    return {
+      status,
+      serviceId: this.service,
+      version: this.version,
+      description: this.shuttingDown ? `${this.service} is shutting down` : `${this.service} health`,
+      uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
+      checks,
+      circuits,
+    };
+  }
+}
+
+function worst(a: HealthStatus, b: HealthStatus): HealthStatus {
+  const rank = { pass: 0, warn: 1, fail: 2 } as const;
+  return rank[a] >= rank[b] ? a : b;
+}
+
+async function runCheck(check: DependencyCheck): Promise<CheckResult> {
+  const started = performance.now();
+  let output: string | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      check.probe(),
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer within ${CHECK_TIMEOUT_MS} ms`)), CHECK_TIMEOUT_MS);
+      }),
+    ]);
+  } catch (error) {
+    output = error instanceof Error ? error.message : String(error);
+  } finally {
+    clearTimeout(timer);
+  }
+  const result: CheckResult = {
+    componentType: check.componentType,
+    status: output === undefined ? 'pass' : 'fail',
+    observedValue: Math.round((performance.now() - started) * 100) / 100,
+    observedUnit: 'ms',
+    time: new Date().toISOString(),
+  };
+  if (output !== undefined) result.output = output;
+  return result;
+}

@@ -1,0 +1,51 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** One Prometheus registry per service instance, with the metrics the dashboard and load tests read. */
+export class ServiceMetrics {
+  readonly registry = new Registry();
+  readonly httpDuration: Histogram<'method' | 'route' | 'status_code'>;
+  readonly breakerState: Gauge<'breaker'>;
+  readonly breakerEvents: Counter<'breaker' | 'event'>;
+  readonly kafkaProduced: Counter<'topic'>;
+  readonly kafkaConsumed: Counter<'topic' | 'group'>;
+
+  constructor(service: string) {
+    this.registry.setDefaultLabels({ service });
+    collectDefaultMetrics({ register: this.registry });
+    this.httpDuration = new Histogram({
+      name: 'http_request_duration_seconds',
+      help: 'HTTP request duration by route',
+      labelNames: ['method', 'route', 'status_code'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: [this.registry],
+    });
+    this.breakerState = new Gauge({
+      name: 'circuit_breaker_state',
+      help: 'Circuit breaker state: 0 closed, 1 half-open, 2 open',
+      labelNames: ['breaker'],
+      registers: [this.registry],
+    });
+    this.breakerEvents = new Counter({
+      name: 'circuit_breaker_events_total',
+      help: 'Circuit breaker calls by outcome (success, failure, timeout, reject, open, half_open, close)',
+      labelNames: ['breaker', 'event'],
+      registers: [this.registry],
+    });
+    this.kafkaProduced = new Counter({
+      name: 'kafka_messages_produced_total',
+      help: 'Messages acknowledged by Kafka',
+      labelNames: ['topic'],
+      registers: [this.registry],
+    });
+    this.kafkaConsumed = new Counter({
+      name: 'kafka_messages_consumed_total',
+      help: 'Messages consumed and processed',
+      labelNames: ['topic', 'group'],
+      registers: [this.registry],
+    });
+  }
+
+  render(): Promise<string> {
+    return this.registry.metrics();
+  }
+}

@@ -1,0 +1,198 @@
+import type pg from 'pg';
+import type { CloudEvent } from './cloudevents';
+import type { EventProducer } from './kafka';
+import { toMessage } from './kafka';
+import type { Logger } from './logger';
+import type { Database, Queryable } from './postgres';
+
+export const OUTBOX_MIGRATION = {
+  id: '000_outbox',
+  sql: `CREATE TABLE IF NOT EXISTS outbox (
+    id bigserial PRIMARY KEY,
+    topic text NOT NULL,
+    message_key text,
+    event jsonb NOT NULL,
+    headers jsonb NOT NULL DEFAULT '{}'::jsonb,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    published_at timestamptz
+  );
+  CREATE INDEX IF NOT EXISTS outbox_unpublished ON outbox (id) WHERE published_at IS NULL;`,
+};
+
+const NOTIFY_CHANNEL = 'msctl_outbox';
+
+/**
+ * Writes an event into the outbox inside the caller's transaction, so it exists if and only
+ * if the state change it describes was committed. NOTIFY wakes the relay at commit time.
+ */
+export async function enqueueEvent(
+  tx: Queryable,
+  topic: string,
+  event: CloudEvent,
+  headers: Record<string, string> = {},
+): Promise<void> {
+  await tx.query(`INSERT INTO outbox (topic, message_key, event, headers) VALUES ($1, $2, $3, $4)`, [
+    topic,
+    event.subject ?? null,
+    JSON.stringify(event),
+    JSON.stringify(headers),
+  ]);
+  await tx.query(`SELECT pg_notify($1, $2)`, [NOTIFY_CHANNEL, topic]);
+}
+
+interface OutboxRow {
+  id: string;
+  topic: string;
+  event: CloudEvent;
+  headers: Record<string, string>;
+}
+
+export interface OutboxRelayOptions {
+  db: Database;
+  producer: EventProducer;
+  logger: Logger;
+  batchSize?: number;
+  /** Polls this often even without a notification (covers a lost LISTEN connection). */
+  pollIntervalMs?: number;
+  /** Published rows older than this are deleted. */
+  retentionMs?: number;
+}
+
+/**
+ * Publishes outbox rows to Kafka in id order and marks them published, in one transaction
+ * per batch. Safe with several replicas: rows are locked FOR UPDATE SKIP LOCKED and one
+ * transaction-scoped advisory lock lets a single replica publish at a time, so no row is
+ * published twice and one key's events keep their commit order. A crash between the Kafka
+ * ack and the commit publishes the batch again on restart (at-least-once — consumers
+ * deduplicate by event id).
+ */
+export class OutboxRelay {
+  private listener: pg.Client | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private running = false;
+  private draining: Promise<void> | undefined;
+  private wakeAgain = false;
+  private failures = 0;
+
+  constructor(private readonly options: OutboxRelayOptions) {}
+
+  async start(): Promise<void> {
+    this.running = true;
+    await this.listen();
+    this.schedule(0);
+  }
+
+  /** Publishes until the outbox is empty; returns how many rows it published. */
+  async drain(): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const published = await this.publishBatch();
+      total += published;
+      if (published === 0) return total;
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    clearTimeout(this.timer);
+    await this.draining?.catch(() => undefined);
+    const listener = this.listener;
+    this.listener = undefined;
+    await listener?.end().catch(() => undefined);
+  }
+
+  private async publishBatch(): Promise<number> {
+    const { db, producer } = this.options;
+    // A Kafka failure is caught inside and rethrown outside the transaction, so that it does not
+    // count against the postgres breaker (which would refuse the service's writes while Kafka is down).
+    let sendError: { error: unknown } | undefined;
+    const published = await db.transaction(async (tx) => {
+      // One publisher at a time per outbox: two replicas taking alternate batches would
+      // reorder one key's events in Kafka. The others find the lock taken and wait for the next round.
+      const { rows: lock } = await tx.query<{ locked: boolean }>(
+        `SELECT pg_try_advisory_xact_lock(hashtext('msctl-outbox:' || current_schema())) AS locked`,
+      );
+      if (!lock[0]?.locked) return 0;
+      const { rows } = await tx.query<OutboxRow>(
+        `SELECT id, topic, event, headers FROM outbox
+         WHERE published_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`,
+        [this.options.batchSize ?? 200],
+      );
+      if (rows.length === 0) return 0;
+      // One send per topic, rows in id order: the producer keeps their order per partition.
+      const byTopic = new Map<string, OutboxRow[]>();
+      for (const row of rows) byTopic.set(row.topic, [...(byTopic.get(row.topic) ?? []), row]);
+      try {
+        await Promise.all(
+          [...byTopic].map(([topic, topicRows]) =>
+            producer.send(topic, topicRows.map((row) => toMessage(row.event, row.headers))),
+          ),
+        );
+      } catch (error) {
+        sendError = { error };
+        return 0; // nothing marked: the rows stay unpublished and are retried
+      }
+      await tx.query(`UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])`, [rows.map((r) => r.id)]);
+      return rows.length;
+    });
+    if (sendError) throw sendError.error;
+    return published;
+  }
+
+  private wake = (): void => {
+    if (!this.running) return;
+    if (this.draining) {
+      this.wakeAgain = true;
+      return;
+    }
+    this.draining = this.drainAndCleanUp()
+      .then(() => {
+        this.failures = 0;
+      })
+      .catch((error: unknown) => {
+        this.failures += 1;
+        this.options.logger.warn({ err: error, failures: this.failures }, 'outbox relay could not publish; will retry');
+      })
+      .finally(() => {
+        this.draining = undefined;
+        if (this.wakeAgain) {
+          this.wakeAgain = false;
+          this.schedule(0);
+        } else {
+          this.schedule(this.failures > 0 ? Math.min(200 * 2 ** this.failures, 5_000) : this.options.pollIntervalMs ?? 1_000);
+        }
+      });
+  };
+
+  private async drainAndCleanUp(): Promise<void> {
+    await this.drain();
+    if (!this.listener) await this.listen();
+    const retentionMs = this.options.retentionMs ?? 3_600_000;
+    await this.options.db.query(
+      `DELETE FROM outbox WHERE published_at < now() - ($1::double precision * interval '1 millisecond')`,
+      [retentionMs],
+    );
+  }
+
+  private schedule(delayMs: number): void {
+    if (!this.running) return;
+    clearTimeout(this.timer);
+    this.timer = setTimeout(this.wake, delayMs);
+  }
+
+  private async listen(): Promise<void> {
+    try {
+      const client = await this.options.db.connectDedicated();
+      client.on('notification', () => this.wake());
+      client.on('error', () => {
+        // The polling loop keeps publishing; the next round reconnects the listener.
+        if (this.listener === client) this.listener = undefined;
+        client.end().catch(() => undefined);
+      });
+      await client.query(`LISTEN ${NOTIFY_CHANNEL}`);
+      this.listener = client;
+    } catch (error) {
+      this.options.logger.warn({ err: error }, 'outbox relay cannot LISTEN yet; polling');
+    }
+  }
+}

@@ -1,0 +1,135 @@
+import pg from 'pg';
+import { ZodError } from 'zod';
+import type { Circuit } from './circuit-breaker';
+import { HttpError } from './http-errors';
+import type { Logger } from './logger';
+
+export interface Migration {
+  /** Ordered by id: "001_users", "002_outbox"… */
+  id: string;
+  sql: string;
+}
+
+export interface Queryable {
+  query<Row extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values?: unknown[]): Promise<pg.QueryResult<Row>>;
+}
+
+/** PostgreSQL error codes that mean "your data", not "the database is unwell": they never trip the breaker. */
+const DATA_ERROR_CLASSES = ['22', '23', '40', '42'];
+
+export function isDatabaseFailure(error: unknown): boolean {
+  // A transaction's own refusal (e.g. notFound thrown inside db.transaction) says nothing about PostgreSQL.
+  if (error instanceof HttpError || error instanceof ZodError) return false;
+  const code = (error as { code?: unknown }).code;
+  return !(typeof code === 'string' && code.length === 5 && DATA_ERROR_CLASSES.includes(code.slice(0, 2)));
+}
+
+export interface DatabaseOptions {
+  url: string;
+  /** Every table of the service lives in this schema; it is created if missing. */
+  schema: string;
+  poolSize: number;
+  circuit: Circuit;
+  logger: Logger;
+  statementTimeoutMs?: number;
+}
+
+/**
+ * A pool whose every query and transaction passes through the "postgres" circuit breaker,
+ * with the service's schema first on the search path.
+ */
+export class Database implements Queryable {
+  readonly pool: pg.Pool;
+
+  constructor(private readonly options: DatabaseOptions) {
+    this.pool = new pg.Pool({
+      connectionString: options.url,
+      max: options.poolSize,
+      connectionTimeoutMillis: 2_000,
+      idleTimeoutMillis: 30_000,
+      options: `-c search_path=${options.schema},public -c statement_timeout=${options.statementTimeoutMs ?? 5_000}`,
+    });
+    // An idle client losing its server must not crash the process; the next query reports it.
+    this.pool.on('error', (error) => options.logger.warn({ err: error }, 'idle PostgreSQL connection lost'));
+  }
+
+  get schema(): string {
+    return this.options.schema;
+  }
+
+  query<Row extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values?: unknown[]): Promise<pg.QueryResult<Row>> {
+    return this.options.circuit.run(() => this.pool.query<Row>(text, values));
+  }
+
+  /** Runs `work` in one transaction: committed when it resolves, rolled back when it throws. */
+  transaction<T>(work: (tx: pg.PoolClient) => Promise<T>): Promise<T> {
+    return this.options.circuit.run(async () => {
+      const client = await this.pool.connect();
+      try {
+        await client.query('BEGIN');
+        const result = await work(client);
+        await client.query('COMMIT');
+        return result;
+      } catch (error) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        throw error;
+      } finally {
+        client.release();
+      }
+    });
+  }
+
+  /** A dedicated connection outside the pool (LISTEN needs one that stays open). */
+  async connectDedicated(): Promise<pg.Client> {
+    const client = new pg.Client({
+      connectionString: this.options.url,
+      connectionTimeoutMillis: 2_000,
+      options: `-c search_path=${this.options.schema},public`,
+    });
+    await client.connect();
+    return client;
+  }
+
+  /** Creates the schema and applies the migrations not applied yet, each in its own transaction, one instance at a time. */
+  async migrate(migrations: Migration[]): Promise<string[]> {
+    const client = await this.pool.connect();
+    const applied: string[] = [];
+    try {
+      await client.query(`SELECT pg_advisory_lock(hashtext($1))`, [`msctl-migrate:${this.options.schema}`]);
+      await client.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdentifier(this.options.schema)}`);
+      await client.query(
+        `CREATE TABLE IF NOT EXISTS schema_migrations (id text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`,
+      );
+      const done = new Set((await client.query<{ id: string }>('SELECT id FROM schema_migrations')).rows.map((r) => r.id));
+      for (const migration of [...migrations].sort((a, b) => a.id.localeCompare(b.id))) {
+        if (done.has(migration.id)) continue;
+        await client.query('BEGIN');
+        try {
+          await client.query(migration.sql);
+          await client.query('INSERT INTO schema_migrations (id) VALUES ($1)', [migration.id]);
+          await client.query('COMMIT');
+          applied.push(migration.id);
+        } catch (error) {
+          await client.query('ROLLBACK');
+          throw new Error(`migration ${migration.id} failed: ${(error as Error).message}`, { cause: error });
+        }
+      }
+    } finally {
+      await client.query(`SELECT pg_advisory_unlock(hashtext($1))`, [`msctl-migrate:${this.options.schema}`]).catch(() => undefined);
+      client.release();
+    }
+    return applied;
+  }
+
+  async probe(): Promise<void> {
+    await this.pool.query('SELECT 1');
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+}
+
+export function quoteIdentifier(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`;
+}

@@ -1,0 +1,125 @@
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyError } from 'fastify';
+import { ZodError } from 'zod';
+import { CircuitOpenError } from './circuit-breaker';
+import { HEALTH_CONTENT_TYPE, type HealthReporter } from './health';
+import { HttpError } from './http-errors';
+import type { Logger } from './logger';
+import type { ServiceMetrics } from './metrics';
+
+export interface ServerOptions {
+  logger: Logger;
+  metrics: ServiceMetrics;
+  health: HealthReporter;
+  bodyLimitBytes: number;
+}
+
+export interface ErrorBody {
+  error: string;
+  message: string;
+  details?: unknown;
+}
+
+/**
+ * fastify with the kit's contract: request logs, a body limit, GET /health
+ * (application/health+json, 503 when failing), GET /metrics (Prometheus text), a duration
+ * histogram per route, and one error handler that turns known errors into JSON answers:
+ * validation → 400, HttpError → its status, an open breaker or an unreachable dependency →
+ * 503 with Retry-After.
+ */
+export function createServer(options: ServerOptions): FastifyInstance {
+  const app = Fastify({
+    loggerInstance: options.logger as FastifyBaseLogger,
+    bodyLimit: options.bodyLimitBytes,
+    // Request logs are written once per request by the onResponse hook below.
+    logController: new LogController({ disableRequestLogging: true }),
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+    requestIdHeader: 'x-request-id',
+  });
+
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    const seconds = reply.elapsedTime / 1000;
+    options.metrics.httpDuration.observe({ method: request.method, route, status_code: String(reply.statusCode) }, seconds);
+    if (route !== '/health' && route !== '/metrics') {
+      request.log.info(
+        { method: request.method, url: request.url, statusCode: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 },
+        'request',
+      );
+    }
+  });
+
+  app.setErrorHandler((error: FastifyError | Error, request, reply) => {
+    const { status, body, retryAfter } = toErrorAnswer(error);
+    if (status >= 500 && status !== 502 && status !== 503 && status !== 504) request.log.error({ err: error }, 'request failed');
+    else if (status >= 502) request.log.warn({ err: error.message }, 'dependency unavailable');
+    if (retryAfter !== undefined) reply.header('retry-after', String(retryAfter));
+    void reply.status(status).send(body);
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    void reply.status(404).send({ error: 'not_found', message: `no route for ${request.method} ${request.url}` });
+  });
+
+  app.get('/health', async (_request, reply) => {
+    const report = await options.health.report();
+    return reply
+      .status(report.status === 'fail' ? 503 : 200)
+      .header('content-type', HEALTH_CONTENT_TYPE)
+      .header('cache-control', 'no-store')
+      .send(JSON.stringify(report));
+  });
+
+  app.get('/metrics', async (_request, reply) => {
+    const text = await options.metrics.render();
+    return reply.header('content-type', options.metrics.registry.contentType).send(text);
+  });
+
+  return app;
+}
+
+const CONNECTION_ERRORS = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', '57P01', '57P03']);
+
+export function toErrorAnswer(error: unknown): { status: number; body: ErrorBody; retryAfter?: number } {
+  if (error instanceof HttpError) {
+    const body: ErrorBody = { error: error.code, message: error.message };
+    if (error.details !== undefined) body.details = error.details;
+    return { status: error.statusCode, body, retryAfter: error.retryAfterSeconds };
+  }
+  if (error instanceof ZodError) {
+    return {
+      status: 400,
+      body: {
+        error: 'bad_request',
+        message: 'the request is not valid',
+        details: error.issues.map((issue) => ({ path: issue.path.join('.'), message: issue.message })),
+      },
+    };
+  }
+  if (error instanceof CircuitOpenError) {
+    return {
+      status: 503,
+      body: { error: 'unavailable', message: `${error.breaker} is unavailable; try again later` },
+      retryAfter: Math.max(1, Math.ceil(error.retryInMs / 1000)),
+    };
+  }
+  const fastifyError = error as FastifyError;
+  if (typeof fastifyError.statusCode === 'number' && fastifyError.statusCode < 500) {
+    return {
+      status: fastifyError.statusCode,
+      body: { error: fastifyError.code ?? 'bad_request', message: fastifyError.message },
+    };
+  }
+  const code = (error as { code?: string }).code;
+  if (code && CONNECTION_ERRORS.has(code)) {
+    return { status: 503, body: { error: 'unavailable', message: 'a dependency is unavailable; try again later' }, retryAfter: 2 };
+  }
+  const { name = '', message = '' } = (error ?? {}) as Partial<Error>;
+  if (/Connection terminated|timeout exceeded when trying to connect|no answer within/.test(message)) {
+    return { status: 503, body: { error: 'unavailable', message: 'a dependency is unavailable; try again later' }, retryAfter: 2 };
+  }
+  if (name.startsWith('KafkaJS')) {
+    return { status: 503, body: { error: 'unavailable', message: 'Kafka is unavailable; try again later' }, retryAfter: 2 };
+  }
+  return { status: 500, body: { error: 'internal', message: 'internal error' } };
+}

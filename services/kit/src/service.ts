@@ -1,0 +1,251 @@
+import type { FastifyInstance } from 'fastify';
+import type { z } from 'zod';
+import { CircuitRegistry, type Circuit } from './circuit-breaker';
+import { ConfigError, baseConfigSchema, kafkaConfigSchema, loadConfig, postgresConfigSchema } from './config';
+import { HealthReporter } from './health';
+import { PROCESSED_EVENTS_MIGRATION } from './idempotency';
+import {
+  EventProducer,
+  createKafka,
+  ensureTopics,
+  kafkaProbe,
+  prefixed,
+  startConsumer,
+  type ConsumedRecord,
+  type Kafka,
+  type RunningConsumer,
+} from './kafka';
+import { createLogger, type Logger } from './logger';
+import { ServiceMetrics } from './metrics';
+import { OUTBOX_MIGRATION, OutboxRelay } from './outbox';
+import { Database, isDatabaseFailure, type Migration } from './postgres';
+import { createServer } from './server';
+
+type BaseConfig = z.infer<typeof baseConfigSchema>;
+
+export interface ServiceDefinition<Config extends BaseConfig> {
+  name: string;
+  version?: string;
+  /** The full schema of the service's environment; extend baseConfigSchema (and kafka/postgres schemas when used). */
+  config: z.ZodType<Config>;
+  postgres?: { migrations: Migration[]; outbox?: boolean };
+  kafka?: {
+    /** Logical topic names (without prefix) this service produces or consumes; created if missing. */
+    topics: string[];
+  };
+  /** Registers routes and consumers. Runs after migrations, before the server listens. */
+  setup(context: ServiceContext<Config>): Promise<void> | void;
+}
+
+export interface ConsumerSpec {
+  /** Logical group name; prefixed like topics. */
+  group: string;
+  topics: string[];
+  handleBatch: (records: ConsumedRecord[]) => Promise<void>;
+}
+
+export interface ServiceContext<Config> {
+  config: Config;
+  logger: Logger;
+  metrics: ServiceMetrics;
+  circuits: CircuitRegistry;
+  health: HealthReporter;
+  app: FastifyInstance;
+  /** Present when the definition declares `postgres`. */
+  db: Database | undefined;
+  /** Present when the definition declares `kafka`. */
+  producer: EventProducer | undefined;
+  kafka: Kafka | undefined;
+  /** The real topic name for a logical one. */
+  topic(name: string): string;
+  consume(spec: ConsumerSpec): void;
+  /** Registers a step for graceful shutdown, run after the server stopped accepting and drained. */
+  onClose(step: () => Promise<void> | void): void;
+  circuit(name: string): Circuit;
+}
+
+export interface RunningService<Config> {
+  url: string;
+  port: number;
+  context: ServiceContext<Config>;
+  /** Resolves once every consumer joined its group. */
+  consumersReady: Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface StartOptions {
+  env?: Record<string, string | undefined>;
+}
+
+export function requireDb<Config>(context: ServiceContext<Config>): Database {
+  if (!context.db) throw new Error('this service did not declare postgres');
+  return context.db;
+}
+
+export function requireProducer<Config>(context: ServiceContext<Config>): EventProducer {
+  if (!context.producer) throw new Error('this service did not declare kafka');
+  return context.producer;
+}
+
+/** Builds, wires and starts one service instance; `close` shuts it down gracefully. */
+export async function startService<Config extends BaseConfig>(
+  definition: ServiceDefinition<Config>,
+  options: StartOptions = {},
+): Promise<RunningService<Config>> {
+  const env: Record<string, string | undefined> = { SERVICE_NAME: definition.name, ...(options.env ?? process.env) };
+  const config = loadConfig(definition.name, definition.config, env);
+  const logger = createLogger(config.SERVICE_NAME, config.LOG_LEVEL);
+  const metrics = new ServiceMetrics(config.SERVICE_NAME);
+  const circuits = new CircuitRegistry(
+    {
+      timeoutMs: config.BREAKER_TIMEOUT_MS,
+      resetMs: config.BREAKER_RESET_MS,
+      errorThresholdPercent: config.BREAKER_ERROR_THRESHOLD_PERCENT,
+      volumeThreshold: config.BREAKER_VOLUME_THRESHOLD,
+    },
+    metrics,
+  );
+  const health = new HealthReporter(config.SERVICE_NAME, definition.version ?? '0.1.0', circuits);
+  const app = createServer({ logger, metrics, health, bodyLimitBytes: config.BODY_LIMIT_BYTES });
+  const closeSteps: Array<() => Promise<void> | void> = [];
+  const consumerSpecs: ConsumerSpec[] = [];
+
+  let db: Database | undefined;
+  if (definition.postgres) {
+    const pgConfig = loadConfig(definition.name, postgresConfigSchema, env);
+    db = new Database({
+      url: pgConfig.DATABASE_URL,
+      schema: pgConfig.DATABASE_SCHEMA,
+      poolSize: pgConfig.DATABASE_POOL_SIZE,
+      circuit: circuits.get('postgres', { isDependencyFailure: isDatabaseFailure }),
+      logger,
+    });
+    const database = db;
+    const migrations = [PROCESSED_EVENTS_MIGRATION, ...(definition.postgres.outbox ? [OUTBOX_MIGRATION] : []), ...definition.postgres.migrations];
+    const applied = await database.migrate(migrations);
+    if (applied.length > 0) logger.info({ applied }, 'migrations applied');
+    health.addCheck({ name: 'postgres:connection', componentType: 'datastore', probe: () => database.probe() });
+  }
+
+  let kafka: Kafka | undefined;
+  let producer: EventProducer | undefined;
+  let prefix = '';
+  let probe: ReturnType<typeof kafkaProbe> | undefined;
+  if (definition.kafka) {
+    const kafkaConfig = loadConfig(definition.name, kafkaConfigSchema, env);
+    prefix = kafkaConfig.KAFKA_TOPIC_PREFIX;
+    kafka = createKafka({ brokers: kafkaConfig.KAFKA_BROKERS, clientId: config.SERVICE_NAME, prefix }, logger);
+    const partitions = Number(env.KAFKA_PARTITIONS ?? 3);
+    await ensureTopics(kafka, definition.kafka.topics.map((name) => ({ topic: prefixed(prefix, name), partitions })));
+    producer = new EventProducer({ kafka, circuit: circuits.get('kafka'), metrics });
+    await producer.connect();
+    probe = kafkaProbe(kafka);
+    health.addCheck({ name: 'kafka:connection', componentType: 'component', probe: probe.probe });
+  }
+
+  const context: ServiceContext<Config> = {
+    config,
+    logger,
+    metrics,
+    circuits,
+    health,
+    app,
+    db,
+    producer,
+    kafka,
+    topic: (name) => prefixed(prefix, name),
+    consume: (spec) => consumerSpecs.push(spec),
+    onClose: (step) => closeSteps.push(step),
+    circuit: (name) => circuits.get(name),
+  };
+  await definition.setup(context);
+
+  let relay: OutboxRelay | undefined;
+  if (definition.postgres?.outbox && db && producer) {
+    relay = new OutboxRelay({ db, producer, logger });
+    await relay.start();
+  }
+
+  const consumers: RunningConsumer[] = [];
+  for (const spec of consumerSpecs) {
+    if (!kafka) throw new Error(`${definition.name}: a consumer needs the kafka section`);
+    consumers.push(
+      await startConsumer({
+        kafka,
+        groupId: prefixed(prefix, spec.group),
+        topics: spec.topics.map((name) => prefixed(prefix, name)),
+        metrics,
+        logger,
+        handleBatch: spec.handleBatch,
+      }),
+    );
+  }
+
+  await app.listen({ host: config.HOST, port: config.PORT });
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : config.PORT;
+  logger.info({ port }, `${config.SERVICE_NAME} listening`);
+
+  let closing: Promise<void> | undefined;
+  const close = () => {
+    closing ??= (async () => {
+      health.markShuttingDown();
+      await app.close();
+      await Promise.allSettled(consumers.map((consumer) => consumer.stop()));
+      await relay?.stop();
+      for (const step of closeSteps) await step();
+      await producer?.close().catch((error: unknown) => logger.warn({ err: error }, 'producer close failed'));
+      await probe?.close();
+      await db?.close();
+      circuits.shutdown();
+      logger.info('stopped');
+    })();
+    return closing;
+  };
+
+  return {
+    url: `http://${config.HOST.includes(':') ? `[${config.HOST}]` : config.HOST}:${port}`,
+    port,
+    context,
+    consumersReady: Promise.all(consumers.map((consumer) => consumer.joined)).then(() => undefined),
+    close,
+  };
+}
+
+/**
+ * The entry point of a service process: starts it, and on SIGTERM/SIGINT stops accepting,
+ * drains in-flight requests, commits consumer offsets and closes pools, within
+ * SHUTDOWN_TIMEOUT_MS. A bad configuration exits 78 (EX_CONFIG) with the list of problems.
+ */
+export async function runService<Config extends BaseConfig>(definition: ServiceDefinition<Config>): Promise<void> {
+  let running: RunningService<Config>;
+  try {
+    running = await startService(definition);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`${error.message}\n`);
+      process.exit(78);
+    }
+    process.stderr.write(`${definition.name} failed to start: ${(error as Error).stack ?? String(error)}\n`);
+    process.exit(1);
+  }
+  const shutdown = (signal: string) => {
+    running.context.logger.info({ signal }, 'shutting down');
+    const deadline = setTimeout(() => {
+      running.context.logger.error('graceful shutdown timed out; exiting');
+      process.exit(1);
+    }, running.context.config.SHUTDOWN_TIMEOUT_MS);
+    deadline.unref();
+    running.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        running.context.logger.error({ err: error }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGTERM', () => shutdown('SIGTERM'));
+  process.once('SIGINT', () => shutdown('SIGINT'));
+}
+
+export { baseConfigSchema, kafkaConfigSchema, postgresConfigSchema };

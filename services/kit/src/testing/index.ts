@@ -1,0 +1,54 @@
+/**
+ * Helpers for services' integration tests: the environment that points a service at the
+ * test run's real Kafka broker and PostgreSQL, isolated by a unique topic prefix and schema.
+ */
+import { randomBytes } from 'node:crypto';
+import { inject } from 'vitest';
+
+export function uniqueSuffix(): string {
+  return randomBytes(4).toString('hex');
+}
+
+export interface TestEnvOptions {
+  /** Shared by services that must see each other's topics in one test. */
+  topicPrefix?: string;
+  schema?: string;
+  extra?: Record<string, string>;
+}
+
+export const TEST_JWT_SECRET = randomBytes(32).toString('hex');
+
+export function testEnv(service: string, options: TestEnvOptions = {}): Record<string, string> {
+  const suffix = uniqueSuffix();
+  return {
+    SERVICE_NAME: service,
+    HOST: '127.0.0.1',
+    PORT: '0',
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+    KAFKA_BROKERS: inject('kafkaBootstrap'),
+    KAFKA_TOPIC_PREFIX: options.topicPrefix ?? `t${suffix}.`,
+    DATABASE_URL: inject('postgresUrl'),
+    DATABASE_SCHEMA: options.schema ?? `${service.replaceAll('-', '_')}_${suffix}`,
+    JWT_SECRET: TEST_JWT_SECRET,
+    BREAKER_RESET_MS: '1000',
+    ...options.extra,
+  };
+}
+
+/** Polls `probe` until it returns a value that is not undefined, or fails after `timeoutMs`. */
+export async function eventually<T>(probe: () => Promise<T | undefined>, timeoutMs = 20_000, what = 'condition'): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  for (;;) {
+    try {
+      const value = await probe();
+      if (value !== undefined) return value;
+    } catch (error) {
+      lastError = error;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? `: ${String(lastError)}` : ''}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}

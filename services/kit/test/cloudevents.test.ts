@@ -1,0 +1,23 @@
+import { describe, expect, it } from 'vitest';
+import { InvalidCloudEventError, createCloudEvent, parseCloudEvent } from '../src/cloudevents';
+import { toMessage } from '../src/kafka';
+
+describe('CloudEvents envelope', () => {
+  it('creates a 1.0 structured-mode event keyed by its subject', () => {
+    const event = createCloudEvent({ type: 'user.created', source: '/users', subject: 'u-1', data: { id: 'u-1' } });
+    expect(event).toMatchObject({ specversion: '1.0', type: 'user.created', source: '/users', subject: 'u-1', data: { id: 'u-1' } });
+    expect(event.id).toMatch(/^[0-9a-f-]{36}$/);
+    expect(new Date(event.time).toISOString()).toBe(event.time);
+    const message = toMessage(event);
+    expect(message.key).toBe('u-1');
+    expect(message.headers?.['content-type']).toMatch(/^application\/cloudevents\+json/);
+    expect(parseCloudEvent(message.value)).toEqual(event);
+  });
+
+  it('rejects values that are not CloudEvents, saying why', () => {
+    expect(() => parseCloudEvent(null)).toThrow(InvalidCloudEventError);
+    expect(() => parseCloudEvent('not json')).toThrow('value is not JSON');
+    expect(() => parseCloudEvent(JSON.stringify({ specversion: '0.3', id: '1', source: 's', type: 't' }))).toThrow(/specversion/);
+    expect(() => parseCloudEvent(Buffer.from(JSON.stringify({ specversion: '1.0', source: 's', type: 't' })))).toThrow(/id/);
+  });
+});

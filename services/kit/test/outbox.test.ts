@@ -1,0 +1,87 @@
+import { Kafka, logLevel } from 'kafkajs';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { CircuitRegistry } from '../src/circuit-breaker';
+import { createCloudEvent, parseCloudEvent } from '../src/cloudevents';
+import { EventProducer, createKafka, ensureTopics } from '../src/kafka';
+import { createLogger } from '../src/logger';
+import { ServiceMetrics } from '../src/metrics';
+import { OUTBOX_MIGRATION, OutboxRelay, enqueueEvent } from '../src/outbox';
+import { Database } from '../src/postgres';
+import { eventually, uniqueSuffix } from '../src/testing';
+
+const suffix = uniqueSuffix();
+const topic = `outbox-test-${suffix}`;
+const logger = createLogger('outbox-test', 'silent');
+const metrics = new ServiceMetrics('outbox-test');
+const circuits = new CircuitRegistry({ timeoutMs: 5_000, resetMs: 1_000, errorThresholdPercent: 50, volumeThreshold: 5 }, metrics);
+const kafka = createKafka({ brokers: [inject('kafkaBootstrap')], clientId: 'outbox-test', prefix: '' }, logger);
+const producer = new EventProducer({ kafka, circuit: circuits.get('kafka'), metrics });
+const db = new Database({ url: inject('postgresUrl'), schema: `outbox_${suffix}`, poolSize: 4, circuit: circuits.get('postgres'), logger });
+
+async function readTopic(count: number): Promise<Array<{ key: string | null; id: string; partition: number; offset: number }>> {
+  const reader = new Kafka({ brokers: [inject('kafkaBootstrap')], logLevel: logLevel.NOTHING }).consumer({ groupId: `reader-${uniqueSuffix()}` });
+  const seen: Array<{ key: string | null; id: string; partition: number; offset: number }> = [];
+  await reader.connect();
+  await reader.subscribe({ topic, fromBeginning: true });
+  await reader.run({
+    eachMessage: async ({ message, partition }) => {
+      seen.push({ key: message.key?.toString() ?? null, id: parseCloudEvent(message.value).id, partition, offset: Number(message.offset) });
+    },
+  });
+  await eventually(async () => (seen.length >= count ? true : undefined), 20_000, `${count} messages in ${topic}`);
+  await new Promise((resolve) => setTimeout(resolve, 500)); // would reveal duplicates
+  await reader.disconnect();
+  return seen;
+}
+
+beforeAll(async () => {
+  await ensureTopics(kafka, [{ topic, partitions: 3 }]);
+  await db.migrate([OUTBOX_MIGRATION]);
+});
+
+afterAll(async () => {
+  await producer.close();
+  await db.close();
+  circuits.shutdown();
+});
+
+describe('transactional outbox', () => {
+  it('keeps no event of a rolled-back transaction', async () => {
+    await db
+      .transaction(async (tx) => {
+        await enqueueEvent(tx, topic, createCloudEvent({ type: 'x.rolled-back', source: '/test', subject: 'nobody', data: {} }));
+        throw new Error('business rule failed');
+      })
+      .catch(() => undefined);
+    const { rows } = await db.query(`SELECT count(*)::int AS n FROM outbox`);
+    expect(rows[0]!.n).toBe(0);
+  });
+
+  it('publishes committed events once each, in commit order per key, and marks them published', async () => {
+    const keys = ['a', 'b', 'c', 'd'];
+    const expected = new Map<string, string[]>();
+    for (let i = 0; i < 40; i++) {
+      const key = keys[i % keys.length]!;
+      const event = createCloudEvent({ type: 'x.changed', source: '/test', subject: key, data: { i } });
+      expected.set(key, [...(expected.get(key) ?? []), event.id]);
+      await db.transaction((tx) => enqueueEvent(tx, topic, event));
+    }
+    const relay = new OutboxRelay({ db, producer, logger, batchSize: 7 });
+    // Two relays, as with two replicas: SKIP LOCKED keeps them from publishing a row twice.
+    const second = new OutboxRelay({ db, producer, logger, batchSize: 7 });
+    await Promise.all([relay.start(), second.start()]);
+    try {
+      const seen = await readTopic(40);
+      expect(seen).toHaveLength(40);
+      expect(new Set(seen.map((m) => m.id)).size).toBe(40);
+      for (const key of keys) {
+        const order = seen.filter((m) => m.key === key).sort((x, y) => x.offset - y.offset).map((m) => m.id);
+        expect(order).toEqual(expected.get(key));
+      }
+      const { rows } = await db.query(`SELECT count(*)::int AS n FROM outbox WHERE published_at IS NULL`);
+      expect(rows[0]!.n).toBe(0);
+    } finally {
+      await Promise.all([relay.stop(), second.stop()]);
+    }
+  });
+});

@@ -1,0 +1,29 @@
+/**
+ * Every failure a user can meet is an MsctlError: a stable code, a sentence saying what
+ * happened, and a hint saying what to do next. The CLI's exit handler maps them to exit
+ * codes; nothing else in the core decides how an error is shown.
+ */
+export type ErrorCode =
+  | 'USAGE'
+  | 'INTERRUPTED'
+  | 'JAVA_MISSING'
+  | 'KAFKA_JARS_UNAVAILABLE'
+  | 'KAFKA_START_FAILED'
+  | 'POSTGRES_START_FAILED'
+  | 'PORT_IN_USE'
+  | 'TIMEOUT'
+  | 'INTERNAL';
+
+export class MsctlError extends Error {
+  override readonly name = 'MsctlError';
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly hint?: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+export const isMsctlError = (value: unknown): value is MsctlError => value instanceof MsctlError;
