@@ -64,7 +64,8 @@ export class Database implements Queryable {
   /** Runs `work` in one transaction: committed when it resolves, rolled back when it throws. */
   transaction<T>(work: (tx: pg.PoolClient) => Promise<T>): Promise<T> {
     return this.options.circuit.run(async () => {
-      const client = await this.pool.connect();
+      const client = await this.checkout();
+      let broken: Error | undefined;
       try {
         await client.query('BEGIN');
         const result = await work(client);
@@ -72,11 +73,30 @@ export class Database implements Queryable {
         return result;
       } catch (error) {
         await client.query('ROLLBACK').catch(() => undefined);
+        // A connection that failed for a reason other than the data is not given back to the pool.
+        if (isDatabaseFailure(error)) broken = error instanceof Error ? error : new Error(String(error));
         throw error;
       } finally {
-        client.release();
+        client.release(broken);
       }
     });
+  }
+
+  /**
+   * A pooled client for several statements. pg emits 'error' on a checked-out client whose
+   * server goes away between statements; unhandled, that would crash the process. The
+   * statement in progress (or the next one) reports the failure instead.
+   */
+  private async checkout(): Promise<pg.PoolClient> {
+    const client = await this.pool.connect();
+    const ignore = () => undefined;
+    client.on('error', ignore);
+    const release = client.release.bind(client);
+    client.release = (destroy?: boolean | Error) => {
+      client.removeListener('error', ignore);
+      release(destroy);
+    };
+    return client;
   }
 
   /** A dedicated connection outside the pool (LISTEN needs one that stays open). */
@@ -86,13 +106,14 @@ export class Database implements Queryable {
       connectionTimeoutMillis: 2_000,
       options: `-c search_path=${this.options.schema},public`,
     });
+    client.on('error', (error) => this.options.logger.warn({ err: error }, 'dedicated PostgreSQL connection lost'));
     await client.connect();
     return client;
   }
 
   /** Creates the schema and applies the migrations not applied yet, each in its own transaction, one instance at a time. */
   async migrate(migrations: Migration[]): Promise<string[]> {
-    const client = await this.pool.connect();
+    const client = await this.checkout();
     const applied: string[] = [];
     try {
       await client.query(`SELECT pg_advisory_lock(hashtext($1))`, [`msctl-migrate:${this.options.schema}`]);

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Sets up a fresh machine for msctl: system packages (Java for Kafka, Maven to fetch Kafka's
+# jars once, kcat and psql for interop tests, tmux for terminal tests) and the npm workspace
+# (which pins Node 24). Safe to run again: it only does what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '[setup] %s\n' "$*"; }
+
+missing=()
+command -v java >/dev/null 2>&1 || missing+=(openjdk-17-jre-headless)
+command -v mvn >/dev/null 2>&1 || missing+=(maven)
+command -v kcat >/dev/null 2>&1 || missing+=(kcat)
+command -v psql >/dev/null 2>&1 || missing+=(postgresql-client)
+command -v tmux >/dev/null 2>&1 || missing+=(tmux)
+
+if ((${#missing[@]} > 0)); then
+  if [[ $(id -u) -eq 0 ]]; then SUDO=(); elif command -v sudo >/dev/null 2>&1; then SUDO=(sudo); else
+    log "missing system packages: ${missing[*]}"
+    log "install them (Debian/Ubuntu: apt-get install -y ${missing[*]}) and run this again"
+    exit 1
+  fi
+  if ! command -v apt-get >/dev/null 2>&1; then
+    log "missing: ${missing[*]} — install them with your package manager and run this again"
+    exit 1
+  fi
+  log "installing ${missing[*]}"
+  "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [[ ! -x node_modules/.bin/node || package-lock.json -nt node_modules/.package-lock.json ]]; then
+  log "installing npm dependencies (Node 24 is pinned as a dev dependency)"
+  npm ci --no-audit --no-fund --loglevel=error
+else
+  log "npm dependencies are up to date"
+fi
+
+log "Node $(node_modules/.bin/node --version) for msctl and its tests"
+log "ready (Kafka's jars are fetched into the cache on the first broker start)"

@@ -1,0 +1,4 @@
+import { runService } from '@msctl/kit';
+import { usersService } from './service';
+
+await runService(usersService);

@@ -1,0 +1,93 @@
+/**
+ * Stops PostgreSQL under the users service and starts it again. This file runs its own
+ * PostgreSQL server (not the run's shared one), because stopping the shared server would
+ * break every other test.
+ */
+import { randomBytes } from 'node:crypto';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startService, type RunningService } from '@msctl/kit';
+import { eventually, testEnv } from '@msctl/kit/testing';
+import { usersService } from '../../services/users/src/service';
+import { startPostgres, type PostgresServer } from '../../src/infra/postgres/server';
+import { findFreePort } from '../../src/infra/ports';
+
+let root: string;
+let postgres: PostgresServer;
+let users: RunningService<unknown>;
+const password = randomBytes(12).toString('hex');
+let port: number;
+
+const start = () => startPostgres({ dataDir: join(root, 'data'), port, user: 'msctl', password });
+
+interface Health {
+  status: string;
+  checks: Record<string, Array<{ status: string }>>;
+  circuits: Array<{ name: string; state: string; stats: { rejects: number } }>;
+}
+const health = async () => (await (await fetch(`${users.url}/health`)).json()) as Health;
+const postgresCircuit = async () => (await health()).circuits.find((c) => c.name === 'postgres')!;
+
+beforeAll(async () => {
+  root = await mkdtemp(join(tmpdir(), 'msctl-breaker-'));
+  await chmod(root, 0o755);
+  port = await findFreePort();
+  postgres = await start();
+  users = (await startService(usersService, {
+    env: testEnv('users', {
+      extra: { DATABASE_URL: postgres.url, BREAKER_RESET_MS: '1500', BREAKER_VOLUME_THRESHOLD: '3', BREAKER_TIMEOUT_MS: '2000' },
+    }),
+  })) as RunningService<unknown>;
+});
+
+afterAll(async () => {
+  await users?.close();
+  await postgres?.stop();
+  await rm(root, { recursive: true, force: true });
+});
+
+describe('users when PostgreSQL goes away and comes back', () => {
+  it('answers 503 fast with the circuit open, then recovers once PostgreSQL is back', async () => {
+    const signUp = (name: string) =>
+      fetch(`${users.url}/users`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ username: name, email: `${name}@example.test`, password: 'a long enough password' }),
+      });
+    expect((await signUp('before_stop')).status).toBe(201);
+    expect((await postgresCircuit()).state).toBe('closed');
+
+    await postgres.stop();
+
+    // The first failures reach the dead server and open the breaker…
+    const statuses: number[] = [];
+    for (let i = 0; i < 6; i++) statuses.push((await fetch(`${users.url}/users/00000000-0000-4000-8000-000000000000`)).status);
+    expect(statuses.every((status) => status === 503)).toBe(true);
+    expect((await postgresCircuit()).state).toBe('open');
+
+    // …after which requests are refused at once with Retry-After, without touching the database.
+    const started = performance.now();
+    const refused = await signUp('during_outage');
+    const elapsed = performance.now() - started;
+    expect(refused.status).toBe(503);
+    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    expect(elapsed).toBeLessThan(250);
+    const report = await health();
+    expect(report.status).toBe('fail');
+    expect(report.checks['postgres:connection']?.[0]?.status).toBe('fail');
+    expect(report.circuits.find((c) => c.name === 'postgres')?.stats.rejects).toBeGreaterThan(0);
+
+    postgres = await start();
+
+    // After the reset timeout one trial call goes through, succeeds and closes the circuit.
+    const created = await eventually(async () => {
+      const response = await signUp('after_restart');
+      return response.status === 201 ? response : undefined;
+    }, 20_000, 'a sign-up to succeed after PostgreSQL restarted');
+    expect(created.status).toBe(201);
+    expect((await postgresCircuit()).state).toBe('closed');
+    expect((await health()).status).toBe('pass');
+  });
+});
