@@ -12,6 +12,9 @@ export type ErrorCode =
   | 'POSTGRES_START_FAILED'
   | 'PORT_IN_USE'
   | 'TIMEOUT'
+  | 'NOT_RUNNING'
+  | 'UNHEALTHY'
+  | 'STATE_CORRUPT'
   | 'INTERNAL';
 
 export class MsctlError extends Error {
@@ -27,3 +30,13 @@ export class MsctlError extends Error {
 }
 
 export const isMsctlError = (value: unknown): value is MsctlError => value instanceof MsctlError;
+
+/** The process exit code for an outcome: 0 ok, 1 failure, 2 usage, 130 interrupted. */
+export const EXIT_CODES = { ok: 0, failure: 1, usage: 2, sloViolated: 3, interrupted: 130 } as const;
+
+export function exitCodeFor(error: unknown): number {
+  if (!isMsctlError(error)) return EXIT_CODES.failure;
+  if (error.code === 'USAGE') return EXIT_CODES.usage;
+  if (error.code === 'INTERRUPTED') return EXIT_CODES.interrupted;
+  return EXIT_CODES.failure;
+}

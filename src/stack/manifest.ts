@@ -17,6 +17,10 @@ export const manifestSchema = z.object({
   produces: z.array(z.string()).default([]),
   consumes: z.array(z.string()).default([]),
   replicas: z.number().int().min(1).default(1),
+  /** This service routes /api/** to the others: it is given the routing table built from every manifest. */
+  gateway: z.boolean().default(false),
+  /** Seconds the service may take to become healthy before `msctl up` gives up on it. */
+  startTimeoutSeconds: z.number().int().positive().optional(),
   routes: z
     .array(
       z.object({

@@ -1,0 +1,4 @@
+import { runService } from '@msctl/kit';
+import { analyticsService } from './service';
+
+await runService(analyticsService);

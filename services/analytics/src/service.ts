@@ -1,0 +1,135 @@
+import {
+  baseConfigSchema,
+  claimEvents,
+  kafkaConfigSchema,
+  postgresConfigSchema,
+  requireDb,
+  type ServiceDefinition,
+} from '@msctl/kit';
+import type { z } from 'zod';
+import { factsOf, summaryQuerySchema, timeseriesQuerySchema } from './aggregate';
+import sql001 from './migrations/001_aggregates.sql?raw';
+
+const configSchema = baseConfigSchema.extend({
+  ...kafkaConfigSchema.shape,
+  ...postgresConfigSchema.shape,
+});
+
+export type AnalyticsConfig = z.infer<typeof configSchema>;
+
+export const CONSUMER = 'analytics';
+export const TOPICS = ['events.processed', 'users.events'];
+
+/** Buckets are minutes in UTC, whatever the session's time zone. */
+const MINUTE = `date_trunc('minute', e.t, 'UTC')`;
+
+/** [from, to): every minute bucket that overlaps the range; null bounds are open. */
+const IN_RANGE = (fromParam: string, toParam: string) =>
+  `(${fromParam}::timestamptz IS NULL OR bucket >= date_trunc('minute', ${fromParam}::timestamptz, 'UTC'))
+   AND (${toParam}::timestamptz IS NULL OR bucket < ${toParam}::timestamptz)`;
+
+export const analyticsService: ServiceDefinition<AnalyticsConfig> = {
+  name: 'analytics',
+  config: configSchema,
+  postgres: { migrations: [{ id: '001_aggregates', sql: sql001 }] },
+  kafka: { topics: TOPICS },
+  setup(context) {
+    const { app, logger } = context;
+    const db = requireDb(context);
+
+    context.consume({
+      group: CONSUMER,
+      topics: TOPICS,
+      handleBatch: async (records) => {
+        const invalid = records.filter((record) => !record.event);
+        if (invalid.length > 0) {
+          logger.warn({ count: invalid.length, reason: invalid[0]?.invalidReason, topic: invalid[0]?.topic }, 'skipping messages that are not CloudEvents');
+        }
+        const facts = factsOf(records);
+        if (facts.length === 0) return;
+        // One transaction per batch: the claim and the aggregates commit together, so a
+        // redelivered event is claimed already and is not counted again.
+        await db.transaction(async (tx) => {
+          const fresh = await claimEvents(tx, CONSUMER, facts.map((fact) => fact.id));
+          const counted = facts.filter((fact) => fresh.has(fact.id));
+          if (counted.length === 0) return;
+          // Rows are upserted in key order so that concurrent batches cannot deadlock.
+          await tx.query(
+            `INSERT INTO event_counts (bucket, type, count)
+             SELECT ${MINUTE}, e.type, count(*)
+             FROM unnest($1::timestamptz[], $2::text[]) AS e(t, type)
+             GROUP BY 1, 2
+             ORDER BY 1, 2
+             ON CONFLICT (bucket, type) DO UPDATE SET count = event_counts.count + EXCLUDED.count`,
+            [counted.map((fact) => fact.time), counted.map((fact) => fact.type)],
+          );
+          const active = counted.filter((fact) => fact.userId !== undefined);
+          if (active.length > 0) {
+            await tx.query(
+              `INSERT INTO user_activity (user_id, bucket)
+               SELECT DISTINCT e.user_id, ${MINUTE}
+               FROM unnest($1::text[], $2::timestamptz[]) AS e(user_id, t)
+               ORDER BY 1, 2
+               ON CONFLICT DO NOTHING`,
+              [active.map((fact) => fact.userId), active.map((fact) => fact.time)],
+            );
+          }
+        });
+      },
+    });
+
+    app.get('/analytics/summary', async (request) => {
+      const query = summaryQuerySchema.parse(request.query);
+      const from = query.from ?? null;
+      const to = query.to ?? null;
+      const [byType, users] = await Promise.all([
+        db.query<{ type: string; count: string }>(
+          `SELECT type, sum(count)::bigint AS count FROM event_counts
+           WHERE ${IN_RANGE('$1', '$2')}
+           GROUP BY type ORDER BY type`,
+          [from, to],
+        ),
+        db.query<{ last5: string; last60: string; total: string }>(
+          `SELECT
+             count(DISTINCT user_id) FILTER (WHERE bucket >= date_trunc('minute', now() - interval '5 minutes', 'UTC')) AS last5,
+             count(DISTINCT user_id) FILTER (WHERE bucket >= date_trunc('minute', now() - interval '1 hour', 'UTC')) AS last60,
+             count(DISTINCT user_id) FILTER (WHERE ${IN_RANGE('$1', '$2')}) AS total
+           FROM user_activity`,
+          [from, to],
+        ),
+      ]);
+      const counts: Record<string, number> = {};
+      let totalEvents = 0;
+      for (const row of byType.rows) {
+        counts[row.type] = Number(row.count);
+        totalEvents += Number(row.count);
+      }
+      const activity = users.rows[0];
+      return {
+        totalEvents,
+        byType: counts,
+        activeUsers: {
+          last5Minutes: Number(activity?.last5 ?? 0),
+          last1Hour: Number(activity?.last60 ?? 0),
+          total: Number(activity?.total ?? 0),
+        },
+        from,
+        to,
+      };
+    });
+
+    app.get('/analytics/timeseries', async (request) => {
+      const query = timeseriesQuerySchema.parse(request.query);
+      const { rows } = await db.query<{ bucket: Date; count: string }>(
+        `SELECT bucket, count FROM event_counts
+         WHERE type = $3 AND ${IN_RANGE('$1', '$2')}
+         ORDER BY bucket`,
+        [query.from ?? null, query.to ?? null, query.type],
+      );
+      return {
+        type: query.type,
+        points: rows.map((row) => ({ bucket: row.bucket.toISOString(), count: Number(row.count) })),
+      };
+    });
+  },
+};

@@ -1,0 +1,171 @@
+import { randomUUID } from 'node:crypto';
+import { createCloudEvent, startService, type CloudEvent, type RunningService } from '@msctl/kit';
+import { eventually, testEnv } from '@msctl/kit/testing';
+import { Kafka, logLevel, type Admin, type Producer } from 'kafkajs';
+import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
+import { analyticsService, type AnalyticsConfig } from '../src/service';
+
+interface Summary {
+  totalEvents: number;
+  byType: Record<string, number>;
+  activeUsers: { last5Minutes: number; last1Hour: number; total: number };
+  from: string | null;
+  to: string | null;
+}
+
+let running: RunningService<AnalyticsConfig>;
+let producer: Producer;
+let admin: Admin;
+
+const produce = async (logicalTopic: string, events: CloudEvent[]) => {
+  await producer.send({
+    topic: running.context.topic(logicalTopic),
+    acks: -1,
+    messages: events.map((event) => ({ key: event.subject ?? null, value: JSON.stringify(event) })),
+  });
+};
+
+const get = async <T>(path: string) => {
+  const response = await fetch(`${running.url}${path}`);
+  return { status: response.status, body: (await response.json()) as T };
+};
+
+const summary = async (query = '') => (await get<Summary>(`/analytics/summary${query}`)).body;
+
+/** Waits until the analytics group has committed everything produced to the topic so far. */
+const caughtUp = async (logicalTopic: string) => {
+  const topic = running.context.topic(logicalTopic);
+  await eventually(async () => {
+    const ends = await admin.fetchTopicOffsets(topic);
+    const [committed] = await admin.fetchOffsets({ groupId: running.context.topic('analytics'), topics: [topic] });
+    const lag = ends.reduce((sum, end) => {
+      const c = committed?.partitions.find((p) => p.partition === end.partition);
+      return sum + Number(end.offset) - Math.max(0, Number(c?.offset ?? 0));
+    }, 0);
+    return lag === 0 ? true : undefined;
+  }, 20_000, `the group caught up on ${logicalTopic}`);
+};
+
+const uniqueType = (what: string) => `test.${what}.${randomUUID().slice(0, 8)}`;
+
+beforeAll(async () => {
+  running = await startService(analyticsService, { env: testEnv('analytics') });
+  await running.consumersReady;
+  const kafka = new Kafka({ clientId: 'analytics-test', brokers: [inject('kafkaBootstrap')], logLevel: logLevel.NOTHING });
+  producer = kafka.producer();
+  admin = kafka.admin();
+  await Promise.all([producer.connect(), admin.connect()]);
+});
+
+afterAll(async () => {
+  await producer?.disconnect();
+  await admin?.disconnect();
+  await running?.close();
+});
+
+describe('analytics', () => {
+  it('counts N distinct events exactly once, even when they are delivered again', async () => {
+    const typeA = uniqueType('a');
+    const typeB = uniqueType('b');
+    const events = [
+      ...Array.from({ length: 7 }, (_, i) => createCloudEvent({ type: typeA, source: '/t', subject: `user-${i % 3}`, data: {} })),
+      ...Array.from({ length: 5 }, (_, i) => createCloudEvent({ type: typeB, source: '/t', subject: `order-${i}`, data: {} })),
+    ];
+    // spread over keys (and so partitions) and two sends
+    await produce('events.processed', events.slice(0, 6));
+    await produce('events.processed', events.slice(6));
+    const first = await eventually(async () => {
+      const s = await summary();
+      return s.byType[typeA] === 7 && s.byType[typeB] === 5 ? s : undefined;
+    }, 20_000, 'the counts');
+    expect(first.totalEvents).toBeGreaterThanOrEqual(12);
+
+    // the same events again (same ids), plus one new event of typeA behind them
+    await produce('events.processed', events);
+    const extra = createCloudEvent({ type: typeA, source: '/t', subject: 'user-0', data: {} });
+    await produce('events.processed', [extra]);
+    await caughtUp('events.processed');
+    const after = await summary();
+    expect(after.byType[typeA]).toBe(8);
+    expect(after.byType[typeB]).toBe(5);
+    expect(after.totalEvents).toBe(first.totalEvents + 1);
+  });
+
+  it('buckets the timeseries by minute of the event time, and filters by from/to', async () => {
+    const type = uniqueType('ts');
+    const at = (time: string, subject = 'ts-user') => createCloudEvent({ type, source: '/t', subject, time, data: {} });
+    await produce('events.processed', [
+      at('2024-05-01T10:00:10Z', 'ts-user-1'),
+      at('2024-05-01T10:00:59.999Z', 'ts-user-2'),
+      at('2024-05-01T12:00:30+02:00', 'ts-user-1'), // 10:00:30Z
+      at('2024-05-01T10:01:00Z', 'ts-user-3'),
+      at('2024-05-01T10:05:00Z', 'ts-user-4'),
+    ]);
+    const series = await eventually(async () => {
+      const { body } = await get<{ type: string; points: Array<{ bucket: string; count: number }> }>(`/analytics/timeseries?type=${type}`);
+      return body.points.reduce((sum, p) => sum + p.count, 0) === 5 ? body : undefined;
+    }, 20_000, 'the timeseries');
+    expect(series.type).toBe(type);
+    expect(series.points).toEqual([
+      { bucket: '2024-05-01T10:00:00.000Z', count: 3 },
+      { bucket: '2024-05-01T10:01:00.000Z', count: 1 },
+      { bucket: '2024-05-01T10:05:00.000Z', count: 1 },
+    ]);
+
+    const from = encodeURIComponent('2024-05-01T10:01:00Z');
+    const to = encodeURIComponent('2024-05-01T10:05:00Z');
+    const window = await get<{ points: Array<{ bucket: string; count: number }> }>(`/analytics/timeseries?type=${type}&from=${from}&to=${to}`);
+    expect(window.body.points).toEqual([{ bucket: '2024-05-01T10:01:00.000Z', count: 1 }]);
+
+    // the summary over the same window: only these events, and the users active in it
+    const ranged = await summary(`?from=${encodeURIComponent('2024-05-01T10:00:00Z')}&to=${to}`);
+    expect(ranged.byType).toEqual({ [type]: 4 });
+    expect(ranged.totalEvents).toBe(4);
+    expect(ranged.activeUsers.total).toBe(3);
+    expect(ranged.from).toBe('2024-05-01T10:00:00Z');
+    const unknown = await get<{ points: unknown[] }>(`/analytics/timeseries?type=${uniqueType('none')}`);
+    expect(unknown.body.points).toEqual([]);
+  });
+
+  it('counts active users from subjects, once per user, ignoring events about no user', async () => {
+    const before = await summary();
+    const type = uniqueType('active');
+    const now = new Date().toISOString();
+    const u1 = `u-${randomUUID()}`;
+    const u2 = `u-${randomUUID()}`;
+    const anonymous = createCloudEvent({ type, source: '/t', subject: 'x', time: now, data: {} });
+    anonymous.subject = anonymous.id; // what data-processing does when an event names no user
+    await produce('events.processed', [
+      createCloudEvent({ type, source: '/t', subject: u1, time: now, data: {} }),
+      createCloudEvent({ type, source: '/t', subject: u1, time: now, data: {} }),
+      createCloudEvent({ type, source: '/t', subject: u2, time: now, data: {} }),
+      anonymous,
+    ]);
+    const u3 = `u-${randomUUID()}`;
+    const created = createCloudEvent({ type: 'user.created', source: '/users', subject: u3, data: { id: u3, username: 'c' } });
+    await produce('users.events', [created]);
+
+    const after = await eventually(async () => {
+      const s = await summary();
+      return s.byType[type] === 4 && (s.byType['user.created'] ?? 0) === (before.byType['user.created'] ?? 0) + 1 ? s : undefined;
+    }, 20_000, 'the activity');
+    expect(after.activeUsers.last5Minutes).toBe(before.activeUsers.last5Minutes + 3);
+    expect(after.activeUsers.last1Hour).toBe(before.activeUsers.last1Hour + 3);
+    expect(after.activeUsers.total).toBe(before.activeUsers.total + 3);
+  });
+
+  it('rejects bad queries with 400', async () => {
+    for (const path of [
+      '/analytics/summary?from=yesterday',
+      '/analytics/summary?to=2024-13-01T00:00:00Z',
+      `/analytics/summary?from=${encodeURIComponent('2024-05-02T00:00:00Z')}&to=${encodeURIComponent('2024-05-01T00:00:00Z')}`,
+      '/analytics/timeseries',
+      '/analytics/timeseries?type=',
+      '/analytics/timeseries?type=a&from=1',
+    ]) {
+      const { status, body } = await get<{ error: string }>(path);
+      expect(status, path).toBe(400);
+      expect(body.error, path).toBe('bad_request');
+    }
+  });
+});

@@ -1,0 +1,4 @@
+import { runService } from '@msctl/kit';
+import { dataProcessingService } from './service';
+
+await runService(dataProcessingService);

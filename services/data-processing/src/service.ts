@@ -1,0 +1,98 @@
+import {
+  HttpError,
+  baseConfigSchema,
+  kafkaConfigSchema,
+  requireProducer,
+  toErrorAnswer,
+  unavailable,
+  type CloudEvent,
+  type ConsumedRecord,
+  type ServiceDefinition,
+} from '@msctl/kit';
+import { z } from 'zod';
+import { DEFAULT_MAX_EVENT_BYTES, deadLetter, enrich, parseIngestBody, rejectionReason } from './events';
+
+const configSchema = baseConfigSchema.extend({
+  ...kafkaConfigSchema.shape,
+  /** The most events one POST /events batch may hold. */
+  MAX_BATCH_SIZE: z.coerce.number().int().positive().default(500),
+  /** The largest serialized event accepted, in bytes. */
+  MAX_EVENT_BYTES: z.coerce.number().int().positive().default(DEFAULT_MAX_EVENT_BYTES),
+});
+
+export type DataProcessingConfig = z.infer<typeof configSchema>;
+
+export const RAW_TOPIC = 'events.raw';
+export const PROCESSED_TOPIC = 'events.processed';
+export const DLQ_TOPIC = 'events.dlq';
+export const CONSUMER_GROUP = 'data-processing';
+
+/** Carries the trace context of the consumed message on to what it causes. */
+const traceHeaders = (record: ConsumedRecord): Record<string, string> =>
+  record.headers.traceparent ? { traceparent: record.headers.traceparent } : {};
+
+export const dataProcessingService: ServiceDefinition<DataProcessingConfig> = {
+  name: 'data-processing',
+  config: configSchema,
+  kafka: { topics: [RAW_TOPIC, PROCESSED_TOPIC, DLQ_TOPIC] },
+  setup(context) {
+    const { app, config, logger } = context;
+    const producer = requireProducer(context);
+    const rawTopic = context.topic(RAW_TOPIC);
+    const processedTopic = context.topic(PROCESSED_TOPIC);
+    const dlqTopic = context.topic(DLQ_TOPIC);
+
+    app.post('/events', async (request, reply) => {
+      const parsed = parseIngestBody(request.body, { maxBatchSize: config.MAX_BATCH_SIZE, maxEventBytes: config.MAX_EVENT_BYTES });
+      if (!parsed.ok) {
+        throw new HttpError(
+          parsed.status,
+          parsed.status === 413 ? 'payload_too_large' : 'bad_request',
+          parsed.message,
+          parsed.invalid ? { invalid: parsed.invalid } : undefined,
+        );
+      }
+      const traceparent = request.headers.traceparent;
+      try {
+        // Resolves only once every in-sync replica has the events (acks=all).
+        await producer.sendEvents(rawTopic, parsed.events, typeof traceparent === 'string' ? () => ({ traceparent }) : undefined);
+      } catch (error) {
+        // Nothing is answered 2xx unless Kafka acknowledged it: every produce failure is a 503.
+        if (toErrorAnswer(error).status === 503) throw error;
+        request.log.warn({ err: error }, 'events.raw did not acknowledge');
+        throw unavailable('Kafka did not acknowledge the events; try again later', 2);
+      }
+      return reply.status(202).send({ accepted: parsed.events.length, ids: parsed.events.map((event) => event.id) });
+    });
+
+    context.consume({
+      group: CONSUMER_GROUP,
+      topics: [RAW_TOPIC],
+      handleBatch: async (records) => {
+        const now = new Date();
+        const processed: Array<{ event: CloudEvent; record: ConsumedRecord }> = [];
+        const dead: Array<{ event: CloudEvent; record: ConsumedRecord }> = [];
+        for (const record of records) {
+          const reason = rejectionReason(record, config.MAX_EVENT_BYTES);
+          if (reason !== undefined || !record.event) {
+            dead.push({ event: deadLetter(record, reason ?? 'not a CloudEvent'), record });
+          } else {
+            processed.push({ event: enrich(record.event, record, now), record });
+          }
+        }
+        if (dead.length > 0) {
+          logger.warn({ count: dead.length, reasons: dead.slice(0, 5).map((d) => (d.event.data as { reason: string }).reason) }, 'events sent to the DLQ');
+        }
+        const headersOf = (list: Array<{ event: CloudEvent; record: ConsumedRecord }>) => {
+          const byId = new Map(list.map((item) => [item.event.id, traceHeaders(item.record)]));
+          return (event: CloudEvent) => byId.get(event.id) ?? {};
+        };
+        // One send per topic; the batch's offsets are committed only after both were acknowledged.
+        await Promise.all([
+          producer.sendEvents(processedTopic, processed.map((p) => p.event), headersOf(processed)),
+          producer.sendEvents(dlqTopic, dead.map((d) => d.event), headersOf(dead)),
+        ]);
+      },
+    });
+  },
+};

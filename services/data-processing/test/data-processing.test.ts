@@ -1,0 +1,178 @@
+import { startService, type RunningService } from '@msctl/kit';
+import { eventually, testEnv } from '@msctl/kit/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { dataProcessingService, type DataProcessingConfig } from '../src/service';
+import { connectTestKafka, type CollectedMessage, type TestKafka } from './kafka-helpers';
+
+let running: RunningService<DataProcessingConfig>;
+let kafka: TestKafka;
+let processedTopic: string;
+let dlqTopic: string;
+let rawTopic: string;
+
+const post = (body: unknown) =>
+  fetch(`${running.url}/events`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+
+const processedWithId = (id: string) =>
+  kafka.messages.find((m) => m.topic === processedTopic && m.json?.id === id);
+
+beforeAll(async () => {
+  running = await startService(dataProcessingService, { env: testEnv('data-processing', { extra: { MAX_BATCH_SIZE: '5' } }) });
+  await running.consumersReady;
+  rawTopic = running.context.topic('events.raw');
+  processedTopic = running.context.topic('events.processed');
+  dlqTopic = running.context.topic('events.dlq');
+  kafka = await connectTestKafka([rawTopic, processedTopic, dlqTopic]);
+});
+
+afterAll(async () => {
+  await kafka?.close();
+  await running?.close();
+});
+
+describe('POST /events', () => {
+  it('accepts one event with 202 after Kafka acknowledged it, and processes it with enrichment', async () => {
+    const time = '2025-03-01T10:15:30.000Z';
+    const response = await post({ type: 'page.viewed', userId: 'user-1', time, data: { path: '/home', n: 1 } });
+    expect(response.status).toBe(202);
+    const body = (await response.json()) as { accepted: number; ids: string[] };
+    expect(body.accepted).toBe(1);
+    expect(body.ids).toHaveLength(1);
+    const id = body.ids[0]!;
+
+    // acknowledged means it is already on events.raw, keyed by the subject (the user id)
+    const raw = await eventually(async () => kafka.messages.find((m) => m.topic === rawTopic && m.json?.id === id), 15_000, 'raw event');
+    expect(raw.key).toBe('user-1');
+    expect(raw.json).toMatchObject({ specversion: '1.0', type: 'page.viewed', source: '/data-processing', subject: 'user-1', time });
+
+    const processed = await eventually(async () => processedWithId(id), 20_000, 'processed event');
+    expect(processed.key).toBe('user-1');
+    const event = processed.json!;
+    expect(event).toMatchObject({ id, type: 'page.viewed', subject: 'user-1', time, source: '/data-processing', data: { path: '/home', n: 1 } });
+    expect(Date.parse(event.processedat as string)).not.toBeNaN();
+    expect(event.enrichment).toMatchObject({ category: 'page', partition: expect.any(Number), offset: expect.any(String) });
+    expect(Date.parse((event.enrichment as { receivedAt: string }).receivedAt)).not.toBeNaN();
+  });
+
+  it('accepts a batch and every event comes out processed with the same id; subject falls back to the id', async () => {
+    const response = await post({
+      events: [
+        { type: 'order.created', subject: 'order-7', data: { total: 12 } },
+        { type: 'order.created', data: {} },
+        { type: 'cart_item-added', userId: 'u9', source: '/shop', data: { sku: 'a' } },
+      ],
+    });
+    expect(response.status).toBe(202);
+    const body = (await response.json()) as { accepted: number; ids: string[] };
+    expect(body.accepted).toBe(3);
+    expect(new Set(body.ids).size).toBe(3);
+    const found = await eventually(
+      async () => {
+        const all = body.ids.map(processedWithId);
+        return all.every(Boolean) ? (all as CollectedMessage[]) : undefined;
+      },
+      20_000,
+      'the batch on events.processed',
+    );
+    expect(found.map((m) => m.json?.subject)).toEqual(['order-7', body.ids[1], 'u9']);
+    expect(found[2]!.json).toMatchObject({ source: '/shop', type: 'cart_item-added', enrichment: { category: 'cart' } });
+    expect(found.map((m) => m.key)).toEqual(['order-7', body.ids[1], 'u9']);
+  });
+
+  it('rejects an invalid event with 400 and details, and publishes nothing', async () => {
+    const response = await post({ type: 'Page Viewed', data: [1, 2] });
+    expect(response.status).toBe(400);
+    const body = (await response.json()) as { error: string; details: { invalid: Array<{ index: number; errors: Array<{ path: string }> }> } };
+    expect(body.error).toBe('bad_request');
+    const paths = body.details.invalid[0]!.errors.map((e) => e.path);
+    expect(paths).toEqual(expect.arrayContaining(['type', 'data']));
+
+    const noData = await post({ type: 'page.viewed' });
+    expect(noData.status).toBe(400);
+    const badTime = await post({ type: 'page.viewed', time: 'yesterday', data: {} });
+    expect(badTime.status).toBe(400);
+  });
+
+  it('rejects a whole batch when one event is invalid, listing the bad indexes', async () => {
+    const before = kafka.messages.filter((m) => m.topic === rawTopic).length;
+    const response = await post({ events: [{ type: 'a.b', data: {} }, { type: 'A', data: {} }, { type: 'c', data: {} }, { data: {} }] });
+    expect(response.status).toBe(400);
+    const body = (await response.json()) as { message: string; details: { invalid: Array<{ index: number }> } };
+    expect(body.details.invalid.map((i) => i.index)).toEqual([1, 3]);
+    expect(body.message).toContain('1, 3');
+    // a later accepted event is on events.raw while none of the rejected batch ever is
+    const marker = await post({ type: 'marker.event', data: {} });
+    const [markerId] = ((await marker.json()) as { ids: string[] }).ids;
+    await eventually(async () => kafka.messages.find((m) => m.topic === rawTopic && m.json?.id === markerId), 15_000, 'marker');
+    const raws = kafka.messages.filter((m) => m.topic === rawTopic).slice(before);
+    expect(raws.map((m) => m.json?.type)).toEqual(['marker.event']);
+  });
+
+  it('rejects a batch over MAX_BATCH_SIZE with 413 and a clear message', async () => {
+    const events = Array.from({ length: 6 }, () => ({ type: 'x.y', data: {} }));
+    const response = await post({ events });
+    expect(response.status).toBe(413);
+    const body = (await response.json()) as { message: string };
+    expect(body.message).toMatch(/at most 5 events/);
+    const empty = await post({ events: [] });
+    expect(empty.status).toBe(400);
+  });
+});
+
+describe('the events.raw consumer', () => {
+  it('sends malformed messages to events.dlq with the reason and the original', async () => {
+    await kafka.send(rawTopic, [
+      { key: 'bad-1', value: 'not json' },
+      { key: 'bad-2', value: JSON.stringify({ hello: 'world' }) },
+      {
+        key: 'bad-3',
+        value: JSON.stringify({ specversion: '1.0', id: 'ce-bad-type', source: '/t', type: 'Not Valid', subject: 'bad-3', data: {} }),
+      },
+      { key: 'bad-4', value: JSON.stringify({ specversion: '1.0', id: 'ce-bad-data', source: '/t', type: 'ok.type', data: 'text' }) },
+      { key: 'good-1', value: JSON.stringify({ specversion: '1.0', id: 'ce-good', source: '/t', type: 'ok.type', subject: 'good-1', data: { a: 1 } }) },
+    ]);
+    const dlq = await eventually(
+      async () => {
+        const found = ['bad-1', 'bad-2', 'bad-3', 'bad-4'].map((key) => kafka.messages.find((m) => m.topic === dlqTopic && m.key === key));
+        return found.every(Boolean) ? (found as CollectedMessage[]) : undefined;
+      },
+      20_000,
+      'dead letters',
+    );
+    for (const message of dlq) {
+      expect(message.json).toMatchObject({ specversion: '1.0', type: 'msctl.dlq', subject: message.key, data: { topic: rawTopic } });
+    }
+    const data = dlq.map((m) => m.json!.data as { reason: string; original: string; partition: number; offset: string });
+    expect(data[0]!.reason).toMatch(/not JSON/);
+    expect(data[0]!.original).toBe('not json');
+    expect(data[1]!.reason).toMatch(/not a CloudEvent/);
+    expect(JSON.parse(data[1]!.original)).toEqual({ hello: 'world' });
+    expect(data[2]!.reason).toMatch(/type/);
+    expect(data[3]!.reason).toMatch(/data must be a JSON object/);
+    expect(typeof data[0]!.offset).toBe('string');
+
+    // the good one in the same batch is processed, and none of the bad ones is
+    await eventually(async () => processedWithId('ce-good'), 20_000, 'the good event');
+    expect(kafka.messages.filter((m) => m.topic === processedTopic && ['ce-bad-type', 'ce-bad-data'].includes(m.json?.id as string))).toEqual([]);
+    expect(kafka.messages.filter((m) => m.topic === dlqTopic && m.key === 'good-1')).toEqual([]);
+  });
+});
+
+describe('when Kafka does not acknowledge', () => {
+  it('answers 503 with Retry-After, never 2xx', async () => {
+    const broken = await startService(dataProcessingService, { env: testEnv('data-processing', { extra: { BREAKER_TIMEOUT_MS: '1500' } }) });
+    try {
+      // The producer is gone: nothing can be acknowledged any more.
+      await broken.context.producer!.close();
+      const response = await fetch(`${broken.url}/events`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ type: 'page.viewed', data: {} }),
+      });
+      expect(response.status).toBe(503);
+      expect(Number(response.headers.get('retry-after'))).toBeGreaterThan(0);
+    } finally {
+      await broken.close();
+    }
+  });
+});

@@ -1,0 +1,4 @@
+import { runService } from '@msctl/kit';
+import { notificationsService } from './service';
+
+await runService(notificationsService);

@@ -1,0 +1,100 @@
+import { existsSync, readdirSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { MsctlError } from '../core/errors';
+import { DependencyGraph, type StackNode } from './graph';
+import { INFRASTRUCTURE, loadManifests, type ServiceManifest } from './manifest';
+
+/** Where the infrastructure listens on this machine. Overridable per environment. */
+export interface InfrastructureSettings {
+  kafkaPort: number;
+  kafkaControllerPort: number;
+  postgresPort: number;
+  postgresUser: string;
+}
+
+export interface Project {
+  root: string;
+  servicesDir: string;
+  /** `.msctl/`: state, secrets, logs and local data of this stack. */
+  stateDir: string;
+  /** Names the stack: Docker labels, Kafka client ids. */
+  name: string;
+  manifests: ServiceManifest[];
+  graph: DependencyGraph;
+  infrastructure: InfrastructureSettings;
+}
+
+function portFromEnv(env: NodeJS.ProcessEnv, key: string, fallback: number): number {
+  const value = env[key];
+  if (value === undefined || value === '') return fallback;
+  const port = Number(value);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) {
+    throw new MsctlError('USAGE', `${key}=${value} is not a port number`, 'use a whole number from 1 to 65535');
+  }
+  return port;
+}
+
+export function infrastructureSettings(env: NodeJS.ProcessEnv = process.env): InfrastructureSettings {
+  return {
+    kafkaPort: portFromEnv(env, 'MSCTL_KAFKA_PORT', 19092),
+    kafkaControllerPort: portFromEnv(env, 'MSCTL_KAFKA_CONTROLLER_PORT', 19093),
+    postgresPort: portFromEnv(env, 'MSCTL_POSTGRES_PORT', 15432),
+    postgresUser: 'msctl',
+  };
+}
+
+const isProjectRoot = (dir: string) => {
+  const services = join(dir, 'services');
+  if (!existsSync(services)) return false;
+  try {
+    return readdirSync(services).some((name) => existsSync(join(services, name, 'service.json')));
+  } catch {
+    return false;
+  }
+};
+
+/** The nearest folder at or above `start` whose services/ holds at least one service manifest. */
+export function findProjectRoot(start: string): string {
+  let dir = resolve(start);
+  for (;;) {
+    if (isProjectRoot(dir)) return dir;
+    const parent = dirname(dir);
+    if (parent === dir) {
+      throw new MsctlError(
+        'USAGE',
+        `no msctl project at or above ${resolve(start)} (a project has services/<name>/service.json)`,
+        'run msctl inside the project, or pass --project-dir <dir>',
+      );
+    }
+    dir = parent;
+  }
+}
+
+export function stackNodes(manifests: ServiceManifest[]): StackNode[] {
+  return [
+    ...INFRASTRUCTURE.map((name): StackNode => ({ name, kind: 'infrastructure', needs: [] })),
+    ...manifests.map((manifest): StackNode => ({ name: manifest.name, kind: 'service', needs: manifest.needs })),
+  ];
+}
+
+export async function loadProject(projectDir: string | undefined, env: NodeJS.ProcessEnv = process.env): Promise<Project> {
+  const root = projectDir ? resolve(projectDir) : findProjectRoot(process.cwd());
+  if (projectDir && !isProjectRoot(root)) {
+    throw new MsctlError('USAGE', `${root} is not an msctl project (no services/<name>/service.json)`, 'pass the folder that holds services/');
+  }
+  const servicesDir = join(root, 'services');
+  const manifests = await loadManifests(servicesDir);
+  return {
+    root,
+    servicesDir,
+    stateDir: join(root, '.msctl'),
+    name: root.split('/').filter(Boolean).at(-1)!.toLowerCase().replace(/[^a-z0-9_-]/g, '-'),
+    manifests,
+    graph: new DependencyGraph(stackNodes(manifests)),
+    infrastructure: infrastructureSettings(env),
+  };
+}
+
+export function manifestOf(project: Project, name: string): ServiceManifest | undefined {
+  return project.manifests.find((manifest) => manifest.name === name);
+}

@@ -1,0 +1,46 @@
+import { gatewayRoutes, type ServiceManifest } from './manifest';
+import type { Project } from './project';
+import type { StackSecrets } from './secrets';
+
+export interface StackEndpoints {
+  kafkaBootstrap: string;
+  postgresUrl: string;
+  /** The base URL other services use to reach `service`. */
+  serviceUrl: (service: string) => string;
+}
+
+export const schemaFor = (service: string) => service.replaceAll('-', '_');
+
+/**
+ * The environment a service instance starts with: where the infrastructure is, its schema,
+ * the stack's secrets, and — for a service that routes (the gateway) — the routing table
+ * built from every manifest.
+ */
+export function serviceEnvironment(
+  project: Project,
+  manifest: ServiceManifest,
+  endpoints: StackEndpoints,
+  secrets: StackSecrets,
+  overrides: { port?: number; logLevel?: string } = {},
+): Record<string, string> {
+  const env: Record<string, string> = {
+    SERVICE_NAME: manifest.name,
+    HOST: '127.0.0.1',
+    PORT: String(overrides.port ?? manifest.port),
+    LOG_LEVEL: overrides.logLevel ?? 'info',
+    JWT_SECRET: secrets.jwtSecret,
+    NODE_ENV: 'production',
+  };
+  if (manifest.needs.includes('kafka')) {
+    env.KAFKA_BROKERS = endpoints.kafkaBootstrap;
+    env.KAFKA_TOPIC_PREFIX = '';
+  }
+  if (manifest.needs.includes('postgres')) {
+    env.DATABASE_URL = endpoints.postgresUrl;
+    env.DATABASE_SCHEMA = schemaFor(manifest.name);
+  }
+  if (manifest.gateway) {
+    env.GATEWAY_ROUTES = JSON.stringify(gatewayRoutes(project.manifests, endpoints.serviceUrl));
+  }
+  return env;
+}
