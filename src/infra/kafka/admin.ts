@@ -1,0 +1,23 @@
+/** The CLI's access to a Kafka cluster (kafkajs lives here; the services have theirs in services/kit). */
+import { Kafka, logLevel } from 'kafkajs';
+
+/** Creates the stack's topics that do not exist yet, each with its partitions; grows too-small ones. */
+export async function createStackTopics(bootstrap: string, topics: Array<{ topic: string; partitions: number }>): Promise<void> {
+  const admin = new Kafka({ clientId: 'msctl-supervisor', brokers: [bootstrap], logLevel: logLevel.NOTHING }).admin();
+  await admin.connect();
+  try {
+    const existing = new Set(await admin.listTopics());
+    const missing = topics.filter((spec) => !existing.has(spec.topic));
+    if (missing.length > 0) {
+      await admin.createTopics({ waitForLeaders: true, topics: missing.map((spec) => ({ topic: spec.topic, numPartitions: spec.partitions })) });
+    }
+    const present = topics.filter((spec) => existing.has(spec.topic));
+    if (present.length > 0) {
+      const metadata = await admin.fetchTopicMetadata({ topics: present.map((spec) => spec.topic) });
+      const grow = present.filter((spec) => (metadata.topics.find((t) => t.name === spec.topic)?.partitions.length ?? 0) < spec.partitions);
+      if (grow.length > 0) await admin.createPartitions({ topicPartitions: grow.map((spec) => ({ topic: spec.topic, count: spec.partitions })) });
+    }
+  } finally {
+    await admin.disconnect();
+  }
+}

@@ -1,0 +1,83 @@
+/** Small TCP port helpers shared by the local runtime and the test harness. */
+import { createServer } from 'node:net';
+import { MsctlError } from '../core/errors';
+
+/** True when nothing listens on host:port (checked by binding it for a moment). */
+export function isPortFree(port: number, host = '127.0.0.1'): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.unref();
+    server.once('error', () => resolve(false));
+    server.listen({ port, host, exclusive: true }, () => server.close(() => resolve(true)));
+  });
+}
+
+/** A port the kernel reports free right now (there is a small race until someone binds it). */
+export function findFreePort(host = '127.0.0.1'): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.once('error', reject);
+    server.listen({ port: 0, host, exclusive: true }, () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => (port ? resolve(port) : reject(new Error('no port assigned'))));
+    });
+  });
+}
+
+/** Resolves true once host:port is free, false after timeoutMs. */
+export async function waitForPortFree(port: number, timeoutMs = 10_000, host = '127.0.0.1'): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await isPortFree(port, host)) return true;
+    if (Date.now() >= deadline) return false;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Throws PORT_IN_USE when a port msctl must bind is already taken. */
+export async function assertPortFree(port: number, what: string, host = '127.0.0.1'): Promise<void> {
+  if (!(await isPortFree(port, host))) {
+    throw new MsctlError(
+      'PORT_IN_USE',
+      `Port ${port} (${what}) on ${host} is already in use.`,
+      `Stop whatever listens on port ${port} (\`ss -ltnp 'sport = :${port}'\` shows it) or choose another port.`,
+    );
+  }
+}
+
+/** True while a process with this pid exists (signal 0 probe). */
+export function isProcessAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Sends `signal`, waits up to timeoutMs for the process to go away, then SIGKILL.
+ * Works for processes that are not our children (pid files of detached servers).
+ */
+export async function terminatePid(pid: number, signal: NodeJS.Signals = 'SIGTERM', timeoutMs = 20_000): Promise<void> {
+  if (!isProcessAlive(pid)) return;
+  try {
+    process.kill(pid, signal);
+  } catch {
+    return;
+  }
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (!isProcessAlive(pid)) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    return;
+  }
+  const killDeadline = Date.now() + 5_000;
+  while (isProcessAlive(pid) && Date.now() < killDeadline) await new Promise((r) => setTimeout(r, 50));
+}

@@ -1,0 +1,73 @@
+import { createServer, type Server } from 'node:net';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startKafka } from '../../src/infra/kafka/broker';
+import { startPostgres } from '../../src/infra/postgres/server';
+import { findFreePort, isPortFree, waitForPortFree } from '../../src/infra/ports';
+import { findJava, parseJavaVersion } from '../../src/infra/java';
+
+describe('ports', () => {
+  let server: Server;
+  let busy: number;
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'msctl-ports-test-'));
+    busy = await findFreePort();
+    server = createServer();
+    await new Promise<void>((r) => server.listen(busy, '127.0.0.1', r));
+  });
+  afterAll(async () => {
+    await new Promise((r) => server.close(r));
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('tells free from used ports', async () => {
+    expect(await isPortFree(busy)).toBe(false);
+    expect(await isPortFree(await findFreePort())).toBe(true);
+    expect(await waitForPortFree(busy, 300)).toBe(false);
+  });
+
+  it('startPostgres on an occupied port fails fast with PORT_IN_USE', async () => {
+    const t0 = Date.now();
+    const error = await startPostgres({ dataDir: join(dir, 'pg'), port: busy, user: 'u', password: 'p' }).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'PORT_IN_USE' });
+    expect((error as Error).message).toContain(String(busy));
+    expect(Date.now() - t0).toBeLessThan(2_000);
+  });
+
+  it('startKafka on an occupied port (broker or controller) fails fast with PORT_IN_USE', async () => {
+    const free = await findFreePort();
+    for (const [port, controllerPort] of [
+      [busy, free],
+      [free, busy],
+    ] as const) {
+      const t0 = Date.now();
+      const error = await startKafka({ dataDir: join(dir, 'kafka'), port, controllerPort }).catch((e: unknown) => e);
+      expect(error).toMatchObject({ code: 'PORT_IN_USE' });
+      expect((error as Error).message).toContain(String(busy));
+      expect(Date.now() - t0).toBeLessThan(2_000);
+    }
+  });
+});
+
+describe('java', () => {
+  it('parses java -version output', () => {
+    expect(parseJavaVersion('openjdk version "17.0.15" 2025-04-15\nOpenJDK Runtime Environment')).toEqual({ version: '17.0.15', major: 17 });
+    expect(parseJavaVersion('java version "1.8.0_402"')).toEqual({ version: '1.8.0_402', major: 8 });
+    expect(parseJavaVersion('openjdk version "21" 2023-09-19')).toEqual({ version: '21', major: 21 });
+  });
+
+  it('finds this machine\'s Java >= 17', async () => {
+    const java = await findJava();
+    expect(java.major).toBeGreaterThanOrEqual(17);
+  });
+
+  it('reports JAVA_MISSING with an install hint when JAVA_HOME is wrong', async () => {
+    const error = await findJava({ ...process.env, JAVA_HOME: '/nonexistent/jdk' }).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'JAVA_MISSING' });
+    expect((error as { hint: string }).hint).toContain('apt-get install -y openjdk-17-jre-headless');
+    expect((error as { hint: string }).hint).toContain('--runtime docker');
+  });
+});

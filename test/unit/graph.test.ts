@@ -1,0 +1,98 @@
+import { describe, expect, it } from 'vitest';
+import { MsctlError } from '../../src/core/errors';
+import { DependencyGraph, type StackNode } from '../../src/stack/graph';
+import { describePlan, planDown, planUp, type ObservedTarget } from '../../src/stack/plan';
+
+const infra = (name: string): StackNode => ({ name, kind: 'infrastructure', needs: [] });
+const svc = (name: string, ...needs: string[]): StackNode => ({ name, kind: 'service', needs });
+
+const stack = () =>
+  new DependencyGraph([
+    infra('kafka'),
+    infra('postgres'),
+    svc('users', 'postgres', 'kafka'),
+    svc('data-processing', 'kafka'),
+    svc('notifications', 'postgres', 'kafka'),
+    svc('analytics', 'postgres', 'kafka'),
+    svc('gateway', 'users', 'data-processing', 'notifications', 'analytics'),
+  ]);
+
+describe('DependencyGraph', () => {
+  it('orders starts by level, dependencies first, ties by name', () => {
+    expect(stack().levels()).toEqual([['kafka', 'postgres'], ['analytics', 'data-processing', 'notifications', 'users'], ['gateway']]);
+  });
+
+  it('stops in the reverse of the start order', () => {
+    const graph = stack();
+    expect(graph.stopOrder()).toEqual([...graph.startOrder()].reverse());
+    expect(graph.stopOrder()[0]).toBe('gateway');
+  });
+
+  it('gives a service and what it needs, transitively', () => {
+    expect([...stack().closure(['users'])].sort()).toEqual(['kafka', 'postgres', 'users']);
+    expect(stack().closure(['gateway']).size).toBe(7);
+  });
+
+  it('names the cycle', () => {
+    const error = (() => {
+      try {
+        new DependencyGraph([svc('a', 'b'), svc('b', 'c'), svc('c', 'a')]);
+      } catch (caught) {
+        return caught as MsctlError;
+      }
+      return undefined;
+    })();
+    expect(error).toBeInstanceOf(MsctlError);
+    expect(error!.message).toBe('dependency cycle: a → b → c → a');
+  });
+
+  it('names an unknown dependency and where to fix it', () => {
+    expect(() => new DependencyGraph([infra('kafka'), svc('users', 'redis')])).toThrow(/users needs "redis"/);
+    try {
+      new DependencyGraph([svc('users', 'redis')]);
+    } catch (error) {
+      expect((error as MsctlError).hint).toMatch(/services\/users\/service.json/);
+    }
+  });
+
+  it('finds the critical path: the slowest chain of starts', () => {
+    const durations: Record<string, number> = { kafka: 3, postgres: 1, users: 2, 'data-processing': 1, notifications: 1, analytics: 4, gateway: 1 };
+    expect(stack().criticalPath((name) => durations[name]!)).toEqual({ path: ['kafka', 'analytics', 'gateway'], total: 8 });
+  });
+});
+
+describe('plans', () => {
+  const observed = (entries: ObservedTarget[]) => new Map(entries.map((entry) => [entry.name, entry]));
+
+  it('up starts everything when nothing runs', () => {
+    const plan = planUp(stack(), [], new Map());
+    expect(plan.steps.every((step) => step.action === 'start')).toBe(true);
+    expect(plan.steps.map((step) => step.target)).toEqual(stack().startOrder());
+  });
+
+  it('up keeps what already runs and starts the rest', () => {
+    const plan = planUp(stack(), ['users'], observed([{ name: 'kafka', phase: 'healthy', pid: 10 }, { name: 'postgres', phase: 'stopped' }]));
+    expect(plan.steps.map((step) => [step.target, step.action, step.reason])).toEqual([
+      ['kafka', 'keep', 'already healthy (pid 10)'],
+      ['postgres', 'start', 'stopped'],
+      ['users', 'start', 'not running'],
+    ]);
+    expect(describePlan(plan)).toEqual([
+      'step 1:',
+      '  keep   kafka              already healthy (pid 10)',
+      '  start  postgres           stopped',
+      'step 2:',
+      '  start  users              not running  (needs postgres, kafka)',
+    ]);
+  });
+
+  it('down stops dependents before what they need', () => {
+    const order = planDown(stack(), observed([
+      { name: 'kafka', phase: 'healthy' },
+      { name: 'users', phase: 'healthy' },
+      { name: 'gateway', phase: 'restarting' },
+      { name: 'postgres', phase: 'stopped' },
+    ]));
+    expect(order).toEqual(['gateway', 'users', 'kafka']);
+  });
+});
