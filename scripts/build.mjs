@@ -2,6 +2,7 @@
 // that runs with plain node) and the CLI (src/cli/main.ts → dist/cli.js). Skips what is fresh.
 import { build } from 'esbuild';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -52,9 +53,27 @@ for (const name of readdirSync(servicesDir)) {
   );
 }
 const cliEntry = join(root, 'src', 'cli', 'main.ts');
+const supervisorEntry = join(root, 'src', 'runtime', 'local', 'supervisor-main.ts');
 if (existsSync(cliEntry)) {
+  // Code splitting: dist/cli.js is the entry; every `await import('./commands/…')` (and the ink
+  // view) becomes a chunk of its own, so `msctl --help` loads none of ink, dockerode or kafkajs.
+  // The detached supervisor is a second entry, dist/supervisor.js; everything (entries and
+  // chunks) sits flat in dist/, so code in any chunk finds supervisor.js next to itself.
+  // dist/ holds only this build: it is emptied first so stale chunks do not pile up.
+  const entryPoints = { cli: cliEntry, ...(existsSync(supervisorEntry) ? { supervisor: supervisorEntry } : {}) };
   builds.push(
-    build({ ...common, entryPoints: [cliEntry], outfile: join(root, 'dist', 'cli.js'), packages: 'external', splitting: false }).then(() => 'msctl'),
+    rm(join(root, 'dist'), { recursive: true, force: true }).then(() =>
+      build({
+        ...common,
+        banner: {},
+        entryPoints,
+        outdir: join(root, 'dist'),
+        entryNames: '[name]',
+        chunkNames: '[name]-[hash]',
+        splitting: true,
+        packages: 'external',
+      }).then(() => 'msctl'),
+    ),
   );
 }
 const built = await Promise.all(builds);

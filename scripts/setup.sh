@@ -37,4 +37,5 @@ else
 fi
 
 log "Node $(node_modules/.bin/node --version) for msctl and its tests"
+npm run --silent build
 log "ready (Kafka's jars are fetched into the cache on the first broker start)"

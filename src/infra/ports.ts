@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 /** Small TCP port helpers shared by the local runtime and the test harness. */
 import { createServer } from 'node:net';
 import { MsctlError } from '../core/errors';
@@ -51,9 +52,15 @@ export async function assertPortFree(port: number, what: string, host = '127.0.0
 export function isProcessAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
+    if ((error as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  // A zombie has exited; it only waits for its parent (or an init that may never reap it).
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return process.platform !== 'linux';
   }
 }
 

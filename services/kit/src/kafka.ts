@@ -265,6 +265,8 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
     allowAutoTopicCreation: false,
     sessionTimeout: 10_000,
     heartbeatInterval: 1_000,
+    // An idle fetch returns after this long; shutdown waits for the fetch in flight, so keep it short.
+    maxWaitTimeInMs: 1_000,
     retry: { initialRetryTime: 300, retries: 10, maxRetryTime: 5_000 },
   });
   let markJoined: () => void = () => undefined;

@@ -189,16 +189,23 @@ export async function startService<Config extends BaseConfig>(
   let closing: Promise<void> | undefined;
   const close = () => {
     closing ??= (async () => {
+      const started = performance.now();
+      const timings: Record<string, number> = {};
+      const step = async (name: string, work: () => Promise<unknown> | unknown) => {
+        const stepStarted = performance.now();
+        await work();
+        timings[name] = Math.round(performance.now() - stepStarted);
+      };
       health.markShuttingDown();
-      await app.close();
-      await Promise.allSettled(consumers.map((consumer) => consumer.stop()));
-      await relay?.stop();
-      for (const step of closeSteps) await step();
-      await producer?.close().catch((error: unknown) => logger.warn({ err: error }, 'producer close failed'));
-      await probe?.close();
-      await db?.close();
+      await step('http', () => app.close());
+      await step('consumers', () => Promise.allSettled(consumers.map((consumer) => consumer.stop())));
+      await step('outbox', () => relay?.stop());
+      for (const closeStep of closeSteps) await closeStep();
+      await step('producer', () => producer?.close().catch((error: unknown) => logger.warn({ err: error }, 'producer close failed')));
+      await step('kafka-probe', () => probe?.close());
+      await step('postgres', () => db?.close());
       circuits.shutdown();
-      logger.info('stopped');
+      logger.info({ ms: Math.round(performance.now() - started), steps: timings }, 'stopped');
     })();
     return closing;
   };

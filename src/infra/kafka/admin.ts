@@ -21,3 +21,22 @@ export async function createStackTopics(bootstrap: string, topics: Array<{ topic
     await admin.disconnect();
   }
 }
+
+/** True once the broker answers metadata requests and has elected its controller. */
+export async function brokerIsReady(bootstrap: string): Promise<boolean> {
+  const admin = new Kafka({
+    clientId: 'msctl-readiness',
+    brokers: [bootstrap],
+    logLevel: logLevel.NOTHING,
+    connectionTimeout: 1_000,
+    requestTimeout: 2_000,
+    retry: { retries: 0 },
+  }).admin();
+  try {
+    await admin.connect();
+    const cluster = await admin.describeCluster();
+    return cluster.brokers.length > 0 && cluster.controller !== null;
+  } finally {
+    await admin.disconnect().catch(() => undefined);
+  }
+}

@@ -8,7 +8,7 @@ import { existsSync, openSync, closeSync, readFileSync } from 'node:fs';
 import { mkdir, readFile, writeFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { Kafka, logLevel } from 'kafkajs';
+import { brokerIsReady } from './admin';
 import { MsctlError } from '../../core/errors';
 import { findJava } from '../java';
 import { assertPortFree, isProcessAlive, terminatePid } from '../ports';
@@ -209,27 +209,14 @@ export async function startKafka(options: StartKafkaOptions): Promise<KafkaBroke
 
 /** Polls with a kafkajs admin until describeCluster succeeds. */
 export async function waitForBroker(bootstrap: string, timeoutMs: number, exitedEarly: () => unknown = () => undefined): Promise<void> {
-  const kafka = new Kafka({
-    clientId: 'msctl-readiness',
-    brokers: [bootstrap],
-    logLevel: logLevel.NOTHING,
-    connectionTimeout: 1_000,
-    requestTimeout: 2_000,
-    retry: { retries: 0 },
-  });
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
   while (Date.now() < deadline) {
     if (exitedEarly()) throw new Error('process exited');
-    const admin = kafka.admin();
     try {
-      await admin.connect();
-      const cluster = await admin.describeCluster();
-      if (cluster.brokers.length > 0 && cluster.controller !== null) return;
+      if (await brokerIsReady(bootstrap)) return;
     } catch (error) {
       lastError = error;
-    } finally {
-      await admin.disconnect().catch(() => {});
     }
     await new Promise((r) => setTimeout(r, 200));
   }

@@ -1,0 +1,19 @@
+#!/usr/bin/env node
+// msctl's launcher: checks the Node version, then loads the bundled CLI (dist/cli.js, made by `npm run build`).
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+const major = Number(process.versions.node.split('.')[0]);
+if (!(major >= 22)) {
+  process.stderr.write(
+    `msctl needs Node.js 22 or newer (this is ${process.version}); inside the project, \`npx msctl\` runs the pinned Node 24.\n`,
+  );
+  process.exit(1);
+}
+
+const cli = new URL('../dist/cli.js', import.meta.url);
+if (!existsSync(fileURLToPath(cli))) {
+  process.stderr.write(`msctl is not built yet (${fileURLToPath(cli)} is missing): run \`npm run build\` in the project first.\n`);
+  process.exit(1);
+}
+await import(cli.href);

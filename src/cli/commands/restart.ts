@@ -1,0 +1,22 @@
+import { ProgressBus } from '../../core/events';
+import { restartLocal } from '../../runtime/local/runtime';
+import { buildStale } from '../../stack/build';
+import { loadProject, manifestOf } from '../../stack/project';
+import type { CliContext, RestartOptions } from '../context';
+
+export async function run(options: RestartOptions, context: CliContext): Promise<number | void> {
+  const project = await loadProject(context.projectDir);
+  project.graph.node(options.service);
+  const bus = new ProgressBus();
+  const renderer = context.renderer();
+  renderer.attach(bus);
+  try {
+    const manifest = manifestOf(project, options.service);
+    // A restart picks up code changes: rebuild first if the sources changed.
+    if (manifest) await buildStale([manifest], project.servicesDir, bus);
+    await restartLocal(project, options.service, 90, bus);
+    bus.emit({ type: 'done', ok: true, text: `${options.service} restarted and healthy` });
+  } finally {
+    await renderer.close();
+  }
+}

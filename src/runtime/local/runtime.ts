@@ -1,0 +1,196 @@
+/**
+ * The CLI side of the local runtime: observes the stack (state file + supervisor socket),
+ * launches the detached supervisor when needed, and drives it through its control channel.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, openSync, closeSync } from 'node:fs';
+import { mkdir, readFile, rm } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { MsctlError, isMsctlError } from '../../core/errors';
+import type { ProgressEvent, ProgressSink } from '../../core/events';
+import { terminatePid, waitForPortFree } from '../../infra/ports';
+import { planDown, type ObservedTarget, type UpPlan } from '../../stack/plan';
+import type { Project } from '../../stack/project';
+import { ensureSecrets } from '../../stack/secrets';
+import { controlRequest, pingSupervisor, streamEvents } from './control';
+import { isOurProcess } from './processes';
+import { readState, socketPath, stateFile, type StackState, type TargetState } from './state';
+
+export type SupervisorStatus = 'running' | 'stale' | 'none';
+
+export interface Observation {
+  supervisor: SupervisorStatus;
+  state: StackState | undefined;
+  /** Targets as they are now; after a crash of the supervisor, only processes still alive count. */
+  targets: Map<string, ObservedTarget>;
+}
+
+const SUPERVISOR_MARKER = 'supervisor.js';
+
+/** Reads what runs: the supervisor's own answer when it is up, else the state file checked against the process table. */
+export async function observe(project: Project): Promise<Observation> {
+  const socket = socketPath(project.stateDir);
+  if (existsSync(socket) && (await pingSupervisor(socket))) {
+    const { body } = await controlRequest<StackState>(socket, 'GET', '/state');
+    return { supervisor: 'running', state: body, targets: toObserved(body) };
+  }
+  const state = await readState(project.stateDir);
+  if (!state) return { supervisor: 'none', state: undefined, targets: new Map() };
+  const targets = new Map<string, ObservedTarget>();
+  for (const target of Object.values(state.targets)) {
+    const alive = isOurProcess(target.pid, target.commandMarker);
+    targets.set(target.name, { name: target.name, phase: alive ? target.phase : 'stopped', ...(alive && target.pid ? { pid: target.pid } : {}) });
+  }
+  return { supervisor: 'stale', state, targets };
+}
+
+function toObserved(state: StackState): Map<string, ObservedTarget> {
+  return new Map(Object.values(state.targets).map((t) => [t.name, { name: t.name, phase: t.phase, ...(t.pid ? { pid: t.pid } : {}) }]));
+}
+
+/** After a kill -9 of the supervisor or a reboot: stops what is still ours, forgets the rest. */
+export async function cleanUpStale(project: Project, observation: Observation, sink: ProgressSink): Promise<void> {
+  if (observation.supervisor !== 'stale' || !observation.state) return;
+  const survivors = Object.values(observation.state.targets).filter((t) => isOurProcess(t.pid, t.commandMarker));
+  sink.emit({
+    type: 'message',
+    level: 'warn',
+    text:
+      survivors.length > 0
+        ? `the previous supervisor is gone (killed, or the machine restarted); stopping ${survivors.length} process(es) it left: ${survivors.map((t) => `${t.name} (${t.pid})`).join(', ')}`
+        : 'the previous supervisor is gone (killed, or the machine restarted) and left nothing running; starting afresh',
+  });
+  const order = planDown(project.graph, new Map(survivors.map((t) => [t.name, { name: t.name, phase: t.phase }])));
+  for (const name of order) {
+    const target = survivors.find((t) => t.name === name)!;
+    sink.emit({ type: 'target', target: name, phase: 'stopping', detail: `pid ${target.pid}` });
+    await terminatePid(target.pid!, 'SIGTERM', 15_000);
+    sink.emit({ type: 'target', target: name, phase: 'stopped' });
+  }
+  await rm(stateFile(project.stateDir), { force: true });
+  await rm(socketPath(project.stateDir), { force: true });
+}
+
+function supervisorScript(): string {
+  return join(dirname(fileURLToPath(import.meta.url)), 'supervisor.js');
+}
+
+/** Starts the detached supervisor and waits until it answers. */
+export async function launchSupervisor(project: Project): Promise<void> {
+  await mkdir(join(project.stateDir, 'logs'), { recursive: true });
+  await ensureSecrets(project.stateDir);
+  const script = supervisorScript();
+  if (!existsSync(script)) throw new MsctlError('INTERNAL', `msctl is not built: ${script} is missing`, 'run `npm run build`');
+  const logFile = join(project.stateDir, 'logs', 'supervisor.log');
+  const out = openSync(logFile, 'a');
+  const child = spawn(process.execPath, [script, project.root], { detached: true, stdio: ['ignore', out, out], cwd: project.root, env: process.env });
+  closeSync(out);
+  child.unref();
+  const socket = socketPath(project.stateDir);
+  const deadline = Date.now() + 15_000;
+  while (Date.now() < deadline) {
+    if (await pingSupervisor(socket)) return;
+    if (child.exitCode !== null) break;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  const log = await readFile(logFile, 'utf8').catch(() => '');
+  throw new MsctlError('INTERNAL', `the supervisor did not start:\n${log.split('\n').slice(-15).join('\n')}`, `see ${logFile}`);
+}
+
+/**
+ * Sends an operation to the supervisor and relays its events to `sink` until that
+ * operation is done; throws with the supervisor's message when it failed.
+ */
+async function operate(project: Project, path: string, body: unknown, sink: ProgressSink, options: { logs?: boolean; signal?: AbortSignal } = {}): Promise<void> {
+  const socket = socketPath(project.stateDir);
+  let operation: string | undefined;
+  let ready: () => void = () => undefined;
+  const connected = new Promise<void>((resolve) => (ready = resolve));
+  const pending: ProgressEvent[] = [];
+  const finished = streamEvents(
+    socket,
+    (event) => {
+      if (event.type === 'message' && event.text === 'connected') {
+        ready();
+        return false;
+      }
+      if (event.type === 'done') {
+        if (operation === undefined) pending.push(event);
+        return event.operation === operation;
+      }
+      sink.emit(event);
+      return false;
+    },
+    options,
+  );
+  await connected;
+  const response = await controlRequest<{ operation: string }>(socket, 'POST', path, body);
+  operation = response.body.operation;
+  const done = pending.find((event) => event.type === 'done' && event.operation === operation) ?? (await finished);
+  if (!done) {
+    if (options.signal?.aborted) throw new MsctlError('INTERRUPTED', 'interrupted');
+    throw new MsctlError('INTERNAL', 'lost the connection to the supervisor', 'check `msctl status` and `msctl logs`');
+  }
+  if (done.type === 'done' && !done.ok) {
+    const [message, ...hint] = done.text.split('\nhint: ');
+    throw new MsctlError('UNHEALTHY', message ?? done.text, hint.join('\nhint: ') || undefined);
+  }
+}
+
+export async function upLocal(project: Project, plan: UpPlan, options: { timeoutSeconds: number; signal?: AbortSignal }, sink: ProgressSink): Promise<void> {
+  const socket = socketPath(project.stateDir);
+  if (!(await pingSupervisor(socket))) await launchSupervisor(project);
+  await operate(project, '/up', { plan, timeoutSeconds: options.timeoutSeconds }, sink, { signal: options.signal });
+}
+
+export async function restartLocal(project: Project, target: string, timeoutSeconds: number, sink: ProgressSink): Promise<void> {
+  const socket = socketPath(project.stateDir);
+  if (!(await pingSupervisor(socket))) throw new MsctlError('NOT_RUNNING', 'the stack is not running', 'start it with `msctl up`');
+  await operate(project, '/restart', { target, timeoutSeconds }, sink);
+}
+
+/** Follows every log line and state change until the signal aborts. */
+export async function attachLocal(project: Project, sink: ProgressSink, signal: AbortSignal): Promise<void> {
+  await streamEvents(socketPath(project.stateDir), (event) => {
+    sink.emit(event);
+    return false;
+  }, { logs: true, signal });
+}
+
+export interface DownResult {
+  stopped: string[];
+  dataRemoved: boolean;
+}
+
+export async function downLocal(project: Project, options: { volumes: boolean }, sink: ProgressSink): Promise<DownResult> {
+  let observation: Observation;
+  try {
+    observation = await observe(project);
+  } catch (error) {
+    if (!isMsctlError(error) || error.code !== 'STATE_CORRUPT') throw error;
+    // Nothing in it can be trusted: forget it. Processes it named cannot be found any more.
+    sink.emit({ type: 'message', level: 'warn', text: `${error.message}; removing it (data is kept)` });
+    await rm(stateFile(project.stateDir), { force: true });
+    observation = { supervisor: 'none', state: undefined, targets: new Map() };
+  }
+  const stopped = [...observation.targets.values()].filter((t) => t.phase !== 'stopped').map((t) => t.name);
+  if (observation.supervisor === 'running') {
+    const pid = observation.state!.supervisor.pid;
+    await operate(project, '/down', {}, sink);
+    const deadline = Date.now() + 10_000;
+    while (isOurProcess(pid, SUPERVISOR_MARKER) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+  } else if (observation.supervisor === 'stale') {
+    await cleanUpStale(project, observation, sink);
+  }
+  const ports = [project.infrastructure.kafkaPort, project.infrastructure.kafkaControllerPort, project.infrastructure.postgresPort, ...project.manifests.map((m) => m.port)];
+  await Promise.all(ports.map((port) => waitForPortFree(port, 5_000)));
+  let dataRemoved = false;
+  if (options.volumes) {
+    await rm(join(project.stateDir, 'data'), { recursive: true, force: true });
+    dataRemoved = true;
+  }
+  return { stopped, dataRemoved };
+}
+
+export type { TargetState };

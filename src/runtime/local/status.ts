@@ -1,0 +1,60 @@
+import type { Project } from '../../stack/project';
+import { observe } from './runtime';
+
+/** One row of `msctl status`; the JSON shape is documented in README ("msctl status --json"). */
+export interface TargetStatus {
+  name: string;
+  kind: 'infrastructure' | 'service';
+  state: string;
+  health: 'pass' | 'warn' | 'fail' | 'unknown';
+  pid: number | null;
+  port: number | null;
+  uptimeSeconds: number | null;
+  restarts: number;
+  /** Per-dependency health as the service reports it. */
+  checks: Record<string, string>;
+  /** Every circuit breaker and its state. */
+  circuits: Record<string, string>;
+  detail: string | null;
+}
+
+export interface StackStatus {
+  runtime: 'local';
+  project: string;
+  supervisor: { state: 'running' | 'stale' | 'none'; pid: number | null };
+  /** True when every service of the stack is healthy. */
+  healthy: boolean;
+  targets: TargetStatus[];
+}
+
+export async function localStatus(project: Project, now: () => number = Date.now): Promise<StackStatus> {
+  const observation = await observe(project);
+  const order = project.graph.startOrder();
+  const targets = order.map((name): TargetStatus => {
+    const saved = observation.state?.targets[name];
+    const seen = observation.targets.get(name);
+    const alive = seen !== undefined && seen.phase !== 'stopped';
+    const startedAt = alive && saved?.startedAt ? Date.parse(saved.startedAt) : undefined;
+    return {
+      name,
+      kind: project.graph.node(name).kind,
+      state: alive ? seen.phase : 'stopped',
+      health: alive ? (saved?.health ?? 'unknown') : 'unknown',
+      pid: alive ? (saved?.pid ?? null) : null,
+      port: saved?.port ?? null,
+      uptimeSeconds: startedAt ? Math.max(0, Math.round((now() - startedAt) / 1000)) : null,
+      restarts: saved?.restarts ?? 0,
+      checks: alive ? (saved?.checks ?? {}) : {},
+      circuits: alive ? (saved?.circuits ?? {}) : {},
+      detail: saved?.detail ?? null,
+    };
+  });
+  const services = targets.filter((target) => target.kind === 'service');
+  return {
+    runtime: 'local',
+    project: project.root,
+    supervisor: { state: observation.supervisor, pid: observation.state?.supervisor.pid ?? null },
+    healthy: services.length > 0 && services.every((target) => target.state === 'healthy'),
+    targets,
+  };
+}

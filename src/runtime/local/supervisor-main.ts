@@ -1,0 +1,150 @@
+/**
+ * Entry point of the detached supervisor process: `node supervisor.js <project-root>`.
+ * Serves the control channel on .msctl/supervisor.sock until `down`.
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { isMsctlError } from '../../core/errors';
+import { startKafka } from '../../infra/kafka/broker';
+import { startPostgres } from '../../infra/postgres/server';
+import type { UpPlan } from '../../stack/plan';
+import { loadProject } from '../../stack/project';
+import { ensureSecrets } from '../../stack/secrets';
+import { createStackTopics } from '../../infra/kafka/admin';
+import { socketPath } from './state';
+import { Supervisor, kafkaBootstrap, type HealthAnswer } from './supervisor';
+
+async function fetchHealth(url: string): Promise<HealthAnswer> {
+  const response = await fetch(url, { signal: AbortSignal.timeout(2_000) });
+  const body = (await response.json().catch(() => ({}))) as {
+    status?: string;
+    checks?: Record<string, Array<{ status?: string }>>;
+    circuits?: Array<{ name: string; state: string }>;
+  };
+  const status = body.status === 'pass' || body.status === 'warn' || body.status === 'fail' ? body.status : 'unknown';
+  return {
+    httpStatus: response.status,
+    status,
+    checks: Object.fromEntries(Object.entries(body.checks ?? {}).map(([name, results]) => [name, results[0]?.status ?? 'unknown'])),
+    circuits: Object.fromEntries((body.circuits ?? []).map((circuit) => [circuit.name, circuit.state])),
+  };
+}
+
+async function readBody(request: IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of request) chunks.push(chunk as Buffer);
+  const text = Buffer.concat(chunks).toString('utf8');
+  return text ? JSON.parse(text) : {};
+}
+
+function send(response: ServerResponse, status: number, body: unknown): void {
+  response.writeHead(status, { 'content-type': 'application/json' });
+  response.end(JSON.stringify(body));
+}
+
+async function main(): Promise<void> {
+  const root = process.argv[2];
+  if (!root) throw new Error('usage: supervisor <project-root>');
+  const project = await loadProject(root);
+  const secrets = await ensureSecrets(project.stateDir);
+  await mkdir(join(project.stateDir, 'logs'), { recursive: true });
+  const socket = socketPath(project.stateDir);
+  await rm(socket, { force: true });
+
+  const supervisor = new Supervisor(
+    project,
+    secrets,
+    {
+      startKafka: (p, logFile) =>
+        startKafka({ dataDir: join(p.stateDir, 'data', 'kafka'), port: p.infrastructure.kafkaPort, controllerPort: p.infrastructure.kafkaControllerPort, logFile }),
+      startPostgres: (p, s, logFile) =>
+        startPostgres({ dataDir: join(p.stateDir, 'data', 'postgres', 'data'), port: p.infrastructure.postgresPort, user: p.infrastructure.postgresUser, password: s.postgresPassword, logFile }),
+      createTopics: (p, topics) => createStackTopics(kafkaBootstrap(p), topics),
+      fetchHealth,
+      nodePath: process.execPath,
+      now: () => Date.now(),
+    },
+    socket,
+  );
+  supervisor.start();
+  let operations = 0;
+
+  const runOperation = (response: ServerResponse, name: string, work: () => Promise<void>, after?: () => Promise<void>) => {
+    const operation = `${name}-${++operations}`;
+    send(response, 202, { operation });
+    void supervisor
+      .enqueue(work)
+      .then(
+        () => supervisor.bus.emit({ type: 'done', ok: true, text: `${name} finished`, operation }),
+        (error: unknown) => {
+          const hint = isMsctlError(error) && error.hint ? `\nhint: ${error.hint}` : '';
+          supervisor.bus.emit({ type: 'done', ok: false, text: `${(error as Error).message}${hint}`, operation });
+        },
+      )
+      .then(() => after?.());
+  };
+
+  const shutdown = async () => {
+    await supervisor.down();
+    await supervisor.removeState();
+  };
+
+  const server = createServer((request, response) => {
+    void (async () => {
+      const url = new URL(request.url ?? '/', 'http://supervisor');
+      try {
+        if (request.method === 'GET' && url.pathname === '/ping') return send(response, 200, { ok: true, pid: process.pid });
+        if (request.method === 'GET' && url.pathname === '/state') return send(response, 200, supervisor.snapshot());
+        if (request.method === 'GET' && url.pathname === '/events') {
+          const withLogs = url.searchParams.get('logs') === '1';
+          response.writeHead(200, { 'content-type': 'application/x-ndjson' });
+          response.write(`${JSON.stringify({ type: 'message', level: 'info', text: 'connected', at: new Date().toISOString() })}\n`);
+          const unsubscribe = supervisor.bus.subscribe((event) => {
+            if (event.type === 'log' && !withLogs) return;
+            response.write(`${JSON.stringify(event)}\n`);
+          });
+          request.on('close', unsubscribe);
+          return;
+        }
+        if (request.method === 'POST' && url.pathname === '/up') {
+          const body = (await readBody(request)) as { plan: UpPlan; timeoutSeconds?: number };
+          return runOperation(response, 'up', () => supervisor.up(body.plan, body.timeoutSeconds ?? 90));
+        }
+        if (request.method === 'POST' && url.pathname === '/restart') {
+          const body = (await readBody(request)) as { target: string; timeoutSeconds?: number };
+          return runOperation(response, 'restart', () => supervisor.restart(body.target, body.timeoutSeconds ?? 90));
+        }
+        if (request.method === 'POST' && url.pathname === '/down') {
+          return runOperation(response, 'down', shutdown, async () => {
+            // Let the last events reach the clients, then go.
+            await new Promise((resolve) => setTimeout(resolve, 200));
+            server.close();
+            await rm(socket, { force: true });
+            process.exit(0);
+          });
+        }
+        send(response, 404, { error: `no ${request.method} ${url.pathname}` });
+      } catch (error) {
+        send(response, 500, { error: (error as Error).message });
+      }
+    })();
+  });
+  server.listen(socket);
+
+  const onSignal = () => {
+    void supervisor.enqueue(shutdown).finally(async () => {
+      server.close();
+      await rm(socket, { force: true });
+      process.exit(0);
+    });
+  };
+  process.once('SIGTERM', onSignal);
+  process.once('SIGINT', onSignal);
+  process.stdout.write(`supervisor ${process.pid} for ${project.root} listening on ${socket}\n`);
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`supervisor failed: ${(error as Error).stack ?? String(error)}\n`);
+  process.exit(1);
+});

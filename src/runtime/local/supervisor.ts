@@ -1,0 +1,405 @@
+/**
+ * The local runtime's supervisor: a detached process that owns the stack. It starts the
+ * infrastructure and the services in plan order, gates each level on health, restarts a
+ * crashed service with backoff, keeps every log in a rotating file, and writes the state
+ * that `status`, `logs`, `restart` and `down` read.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { MsctlError } from '../../core/errors';
+import { ProgressBus, type TargetPhase } from '../../core/events';
+import { serviceBundle } from '../../stack/build';
+import { stackTopics, type ServiceManifest } from '../../stack/manifest';
+import type { UpPlan } from '../../stack/plan';
+import { manifestOf, type Project } from '../../stack/project';
+import type { StackSecrets } from '../../stack/secrets';
+import { serviceEnvironment } from '../../stack/service-env';
+import { isPortFree, isProcessAlive } from '../../infra/ports';
+import { RotatingLogWriter } from './log-files';
+import { writeState, type StackState, type TargetState } from './state';
+
+export interface InfrastructureHandle {
+  pid: number;
+  stop(): Promise<void>;
+}
+
+/** What the supervisor does to the outside world; tests and other runtimes can supply their own. */
+export interface SupervisorDeps {
+  startKafka(project: Project, logFile: string): Promise<InfrastructureHandle>;
+  startPostgres(project: Project, secrets: StackSecrets, logFile: string): Promise<InfrastructureHandle>;
+  createTopics(project: Project, topics: Array<{ topic: string; partitions: number }>): Promise<void>;
+  fetchHealth(url: string): Promise<HealthAnswer>;
+  nodePath: string;
+  now(): number;
+}
+
+export interface HealthAnswer {
+  httpStatus: number;
+  status: 'pass' | 'warn' | 'fail' | 'unknown';
+  checks: Record<string, string>;
+  circuits: Record<string, string>;
+}
+
+interface Target {
+  state: TargetState;
+  manifest?: ServiceManifest;
+  child?: ChildProcess;
+  infrastructure?: InfrastructureHandle;
+  log: RotatingLogWriter;
+  recentLines: string[];
+  stopping: boolean;
+  restartTimer?: NodeJS.Timeout;
+  backoffAttempt: number;
+  healthySince?: number;
+}
+
+const BACKOFF_BASE_MS = 500;
+const BACKOFF_MAX_MS = 30_000;
+/** A service healthy this long is considered recovered: its backoff starts over. */
+const STABLE_AFTER_MS = 30_000;
+const HEALTH_INTERVAL_MS = 1_000;
+const RECENT_LINES = 40;
+
+export const kafkaBootstrap = (project: Project) => `127.0.0.1:${project.infrastructure.kafkaPort}`;
+export const postgresUrl = (project: Project, secrets: StackSecrets) =>
+  `postgres://${project.infrastructure.postgresUser}:${encodeURIComponent(secrets.postgresPassword)}@127.0.0.1:${project.infrastructure.postgresPort}/postgres`;
+
+export class Supervisor {
+  readonly bus = new ProgressBus();
+  private readonly targets = new Map<string, Target>();
+  private readonly startedAt = new Date().toISOString();
+  private healthTimer: NodeJS.Timeout | undefined;
+  private stateWrite: Promise<void> = Promise.resolve();
+  private stateDirty = false;
+  private queue: Promise<unknown> = Promise.resolve();
+  private shuttingDown = false;
+
+  constructor(
+    private readonly project: Project,
+    private readonly secrets: StackSecrets,
+    private readonly deps: SupervisorDeps,
+    private readonly socket: string,
+  ) {}
+
+  get logsDir(): string {
+    return join(this.project.stateDir, 'logs');
+  }
+
+  start(): void {
+    this.healthTimer = setInterval(() => void this.pollHealth(), HEALTH_INTERVAL_MS);
+    this.saveState();
+  }
+
+  /** Operations run one at a time, in the order they were asked for. */
+  enqueue<T>(operation: () => Promise<T>): Promise<T> {
+    const next = this.queue.then(operation, operation);
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  snapshot(): StackState {
+    return {
+      version: 1,
+      runtime: 'local',
+      project: this.project.root,
+      supervisor: { pid: process.pid, startedAt: this.startedAt, socket: this.socket },
+      updatedAt: new Date(this.deps.now()).toISOString(),
+      targets: Object.fromEntries([...this.targets].map(([name, target]) => [name, target.state])),
+    };
+  }
+
+  /** Executes an up plan: level by level, each level's starts together, each gated on health. */
+  async up(plan: UpPlan, timeoutSeconds: number): Promise<void> {
+    const levels = new Map<number, string[]>();
+    for (const step of plan.steps) {
+      if (step.action === 'keep') {
+        const current = this.targets.get(step.target);
+        if (current && this.isAlive(current)) continue;
+      }
+      levels.set(step.level, [...(levels.get(step.level) ?? []), step.target]);
+    }
+    for (const level of [...levels.keys()].sort((a, b) => a - b)) {
+      await Promise.all(levels.get(level)!.map((name) => this.startTarget(name, timeoutSeconds)));
+    }
+  }
+
+  async restart(name: string, timeoutSeconds: number): Promise<void> {
+    const target = this.targets.get(name);
+    if (!target || !this.isAlive(target)) {
+      throw new MsctlError('NOT_RUNNING', `${name} is not running`, `start it with \`msctl up ${name}\``);
+    }
+    await this.stopTarget(name);
+    target.state.restarts += 1;
+    await this.startTarget(name, timeoutSeconds);
+  }
+
+  /** Stops everything, dependents first: level by level in reverse start order, each level together. */
+  async down(): Promise<void> {
+    this.shuttingDown = true;
+    const known = [...this.targets.keys()].filter((name) => this.project.graph.names.includes(name));
+    const unknown = [...this.targets.keys()].filter((name) => !this.project.graph.names.includes(name));
+    await Promise.all(unknown.map((name) => this.stopTarget(name)));
+    for (const level of this.project.graph.levels(known).reverse()) {
+      await Promise.all(level.map((name) => this.stopTarget(name)));
+    }
+    clearInterval(this.healthTimer);
+    for (const target of this.targets.values()) await target.log.close();
+  }
+
+  private isAlive(target: Target): boolean {
+    return !['stopped', 'failed', 'stopping', 'planned'].includes(target.state.phase);
+  }
+
+  private target(name: string): Target {
+    let target = this.targets.get(name);
+    if (!target) {
+      const manifest = manifestOf(this.project, name);
+      target = {
+        state: {
+          name,
+          kind: manifest ? 'service' : 'infrastructure',
+          phase: 'planned',
+          restarts: 0,
+          health: 'unknown',
+          checks: {},
+          circuits: {},
+        },
+        manifest,
+        log: new RotatingLogWriter({ dir: this.logsDir, name }),
+        recentLines: [],
+        stopping: false,
+        backoffAttempt: 0,
+      };
+      this.targets.set(name, target);
+    }
+    return target;
+  }
+
+  private setPhase(target: Target, phase: TargetPhase, detail?: string): void {
+    const changed = target.state.phase !== phase || target.state.detail !== detail;
+    target.state.phase = phase;
+    target.state.detail = detail;
+    if (changed) this.bus.emit({ type: 'target', target: target.state.name, phase, ...(detail ? { detail } : {}) });
+    this.saveState();
+  }
+
+  private async startTarget(name: string, timeoutSeconds: number): Promise<void> {
+    const target = this.target(name);
+    target.stopping = false;
+    if (name === 'kafka') return this.startKafka(target);
+    if (name === 'postgres') return this.startPostgres(target);
+    if (!target.manifest) throw new MsctlError('USAGE', `no service named ${name}`, 'see `msctl status` for the known ones');
+    await this.spawnService(target);
+    await this.waitHealthy(target, (target.manifest.startTimeoutSeconds ?? timeoutSeconds) * 1000);
+  }
+
+  private async startKafka(target: Target): Promise<void> {
+    this.setPhase(target, 'starting', `127.0.0.1:${this.project.infrastructure.kafkaPort}`);
+    try {
+      target.infrastructure = await this.deps.startKafka(this.project, join(this.logsDir, 'kafka.log'));
+    } catch (error) {
+      this.setPhase(target, 'failed', (error as Error).message.split('\n')[0]);
+      throw error;
+    }
+    this.markInfrastructureUp(target, this.project.infrastructure.kafkaPort, `kafka.Kafka`);
+    const topics = stackTopics(this.project.manifests);
+    this.setPhase(target, 'waiting', `creating ${topics.length} topics`);
+    await this.deps.createTopics(this.project, topics);
+    this.setPhase(target, 'healthy', `${kafkaBootstrap(this.project)}, ${topics.length} topics`);
+  }
+
+  private async startPostgres(target: Target): Promise<void> {
+    this.setPhase(target, 'starting', `127.0.0.1:${this.project.infrastructure.postgresPort}`);
+    try {
+      target.infrastructure = await this.deps.startPostgres(this.project, this.secrets, join(this.logsDir, 'postgres.log'));
+    } catch (error) {
+      this.setPhase(target, 'failed', (error as Error).message.split('\n')[0]);
+      throw error;
+    }
+    this.markInfrastructureUp(target, this.project.infrastructure.postgresPort, join(this.project.stateDir, 'data', 'postgres'));
+    this.setPhase(target, 'healthy', `127.0.0.1:${this.project.infrastructure.postgresPort}`);
+  }
+
+  private markInfrastructureUp(target: Target, port: number, marker: string): void {
+    target.state.pid = target.infrastructure!.pid;
+    target.state.port = port;
+    target.state.startedAt = new Date(this.deps.now()).toISOString();
+    target.state.health = 'pass';
+    target.state.commandMarker = marker;
+  }
+
+  private async spawnService(target: Target): Promise<void> {
+    const manifest = target.manifest!;
+    if (!(await isPortFree(manifest.port))) {
+      const message = `port ${manifest.port} for ${manifest.name} is taken by another process`;
+      this.setPhase(target, 'failed', message);
+      throw new MsctlError('PORT_IN_USE', message, `stop what listens there (ss -ltnp 'sport = :${manifest.port}'), or change "port" in services/${manifest.name}/service.json`);
+    }
+    const env = serviceEnvironment(
+      this.project,
+      manifest,
+      {
+        kafkaBootstrap: kafkaBootstrap(this.project),
+        postgresUrl: postgresUrl(this.project, this.secrets),
+        serviceUrl: (service) => `http://127.0.0.1:${manifestOf(this.project, service)?.port ?? 0}`,
+      },
+      this.secrets,
+    );
+    const bundle = serviceBundle(manifest);
+    const child = spawn(this.deps.nodePath, ['--enable-source-maps', bundle], {
+      cwd: manifest.dir,
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', TZ: process.env.TZ ?? '', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    target.child = child;
+    target.state.pid = child.pid;
+    target.state.port = manifest.port;
+    target.state.url = `http://127.0.0.1:${manifest.port}`;
+    target.state.startedAt = new Date(this.deps.now()).toISOString();
+    target.state.commandMarker = bundle;
+    target.state.health = 'unknown';
+    target.healthySince = undefined;
+    this.setPhase(target, 'starting', `pid ${child.pid}, port ${manifest.port}`);
+    for (const stream of [child.stdout, child.stderr]) {
+      createInterface({ input: stream }).on('line', (line) => this.onLine(target, line));
+    }
+    child.once('exit', (code, signal) => this.onExit(target, child, code, signal));
+    child.once('error', (error) => this.onLine(target, `msctl: cannot start ${manifest.name}: ${error.message}`));
+  }
+
+  private onLine(target: Target, line: string): void {
+    target.log.writeLine(line);
+    target.recentLines.push(line);
+    if (target.recentLines.length > RECENT_LINES) target.recentLines.shift();
+    this.bus.emit({ type: 'log', target: target.state.name, line });
+  }
+
+  private onExit(target: Target, child: ChildProcess, code: number | null, signal: NodeJS.Signals | null): void {
+    if (target.child !== child) return;
+    target.child = undefined;
+    target.state.pid = undefined;
+    target.state.lastExit = { code, signal, at: new Date(this.deps.now()).toISOString() };
+    if (target.stopping || this.shuttingDown) return;
+    // A crash: restart with exponential backoff, counted.
+    if (target.healthySince !== undefined && this.deps.now() - target.healthySince >= STABLE_AFTER_MS) target.backoffAttempt = 0;
+    const delay = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** target.backoffAttempt);
+    target.backoffAttempt += 1;
+    target.state.restarts += 1;
+    target.state.health = 'fail';
+    this.setPhase(target, 'restarting', `exited (${signal ?? `code ${code}`}); restart ${target.state.restarts} in ${(delay / 1000).toFixed(1)} s`);
+    target.restartTimer = setTimeout(() => {
+      target.restartTimer = undefined;
+      if (target.stopping || this.shuttingDown) return;
+      this.spawnService(target).catch((error: unknown) => this.setPhase(target, 'failed', (error as Error).message));
+    }, delay);
+  }
+
+  private async waitHealthy(target: Target, timeoutMs: number): Promise<void> {
+    const deadline = this.deps.now() + timeoutMs;
+    let last: HealthAnswer | undefined;
+    for (;;) {
+      if (target.state.phase === 'failed') throw new MsctlError('UNHEALTHY', `${target.state.name} failed: ${target.state.detail ?? ''}`, this.lastLinesHint(target));
+      if (target.child) {
+        last = await this.deps.fetchHealth(`${target.state.url}${target.manifest!.healthPath}`).catch(() => undefined);
+        if (last && last.httpStatus === 200) {
+          this.applyHealth(target, last);
+          return;
+        }
+      }
+      if (this.deps.now() > deadline) {
+        const failing = last ? Object.entries(last.checks).filter(([, status]) => status === 'fail').map(([check]) => check) : [];
+        const waitingOn = failing.length > 0 ? `; failing checks: ${failing.join(', ')}` : target.manifest!.needs.length > 0 ? `; it needs ${target.manifest!.needs.join(', ')}` : '';
+        const message = `${target.state.name} did not become healthy within ${Math.round(timeoutMs / 1000)} s${waitingOn}`;
+        this.setPhase(target, 'failed', message);
+        throw new MsctlError('UNHEALTHY', message, this.lastLinesHint(target));
+      }
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  }
+
+  private lastLinesHint(target: Target): string {
+    const lines = target.recentLines.slice(-10);
+    const tail = lines.length > 0 ? `its last log lines:\n${lines.map((line) => `    ${line}`).join('\n')}\n` : '';
+    return `${tail}full log: msctl logs ${target.state.name}`;
+  }
+
+  private applyHealth(target: Target, answer: HealthAnswer): void {
+    target.state.health = answer.status;
+    target.state.checks = answer.checks;
+    target.state.circuits = answer.circuits;
+    if (answer.httpStatus === 200) {
+      target.healthySince ??= this.deps.now();
+      if (target.state.phase !== 'healthy') this.setPhase(target, 'healthy', answer.status === 'warn' ? 'degraded' : undefined);
+      else this.saveState();
+    } else if (target.state.phase === 'healthy') {
+      target.healthySince = undefined;
+      this.setPhase(target, 'unhealthy', Object.entries(answer.checks).filter(([, s]) => s === 'fail').map(([c]) => c).join(', ') || `health ${answer.httpStatus}`);
+    }
+  }
+
+  private async pollHealth(): Promise<void> {
+    await Promise.all(
+      [...this.targets.values()].map(async (target) => {
+        if (target.stopping) return;
+        if (target.infrastructure) {
+          if (!isProcessAlive(target.infrastructure.pid) && target.state.phase !== 'failed') {
+            target.state.health = 'fail';
+            this.setPhase(target, 'failed', `exited unexpectedly; see msctl logs ${target.state.name}`);
+          }
+          return;
+        }
+        if (!target.child || !['healthy', 'unhealthy'].includes(target.state.phase) && !(target.state.phase === 'starting' && target.state.restarts > 0)) return;
+        const answer = await this.deps.fetchHealth(`${target.state.url}${target.manifest!.healthPath}`).catch(
+          (): HealthAnswer => ({ httpStatus: 0, status: 'fail', checks: {}, circuits: {} }),
+        );
+        if (target.child) this.applyHealth(target, answer);
+      }),
+    );
+  }
+
+  private async stopTarget(name: string): Promise<void> {
+    const target = this.targets.get(name);
+    if (!target) return;
+    target.stopping = true;
+    clearTimeout(target.restartTimer);
+    if (target.state.phase === 'stopped') return;
+    this.setPhase(target, 'stopping');
+    if (target.infrastructure) {
+      await target.infrastructure.stop();
+      target.infrastructure = undefined;
+    } else if (target.child) {
+      const child = target.child;
+      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+      await exited;
+      clearTimeout(timer);
+    }
+    target.state.pid = undefined;
+    target.state.health = 'unknown';
+    target.state.checks = {};
+    target.state.circuits = {};
+    this.setPhase(target, 'stopped');
+  }
+
+  /** Coalesces state writes: at most one in flight, the latest state always written last. */
+  private saveState(): void {
+    if (this.stateDirty) return;
+    this.stateDirty = true;
+    this.stateWrite = this.stateWrite.then(async () => {
+      this.stateDirty = false;
+      await writeState(this.project.stateDir, this.snapshot()).catch(() => undefined);
+    });
+  }
+
+  async flushState(): Promise<void> {
+    await this.stateWrite;
+  }
+
+  async removeState(): Promise<void> {
+    await this.stateWrite;
+    await rm(join(this.project.stateDir, 'state.json'), { force: true });
+  }
+}

@@ -1,0 +1,208 @@
+import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { PassThrough } from 'node:stream';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { followLog, listLogs, parseStoredLine, readLogLines, RotatingLogWriter, snapshotLog, type LogLine } from '../../src/runtime/local/log-files';
+import { interleave, parseSince, prettyLine } from '../../src/cli/commands/logs';
+import { makeChalk } from '../../src/cli/output/colors';
+import { MsctlError } from '../../src/core/errors';
+
+let dir: string;
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'msctl-logs-'));
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** A clock that advances one second per reading, from 2025-01-01T00:00:00Z. */
+const steppingClock = (start = Date.parse('2025-01-01T00:00:00Z')) => {
+  let t = start - 1000;
+  return () => new Date((t += 1000));
+};
+
+describe('RotatingLogWriter', () => {
+  it('stamps each line and rotates .log → .log.1 → … keeping `keep` files', async () => {
+    // Each stored line is 24 (stamp) + 1 (tab) + 6 ("line-N") + 1 (newline) = 32 bytes; 3 lines fit in 100.
+    const writer = new RotatingLogWriter({ dir, name: 'users', maxBytes: 100, keep: 2, now: steppingClock() });
+    for (let i = 0; i < 10; i++) writer.writeLine(`line-${i}`);
+    writer.close();
+    expect((await readdir(dir)).sort()).toEqual(['users.log', 'users.log.1', 'users.log.2']);
+    const current = await readFile(join(dir, 'users.log'), 'utf8');
+    expect(current).toBe('2025-01-01T00:00:09.000Z\tline-9\n');
+    expect(await readFile(join(dir, 'users.log.1'), 'utf8')).toContain('\tline-6\n');
+    expect(await readFile(join(dir, 'users.log.2'), 'utf8')).toContain('\tline-3\n');
+    // line-0 … line-2 fell off the end.
+    const all = await readLogLines({ dir, name: 'users' });
+    expect(all.map((l) => l.text)).toEqual(['line-3', 'line-4', 'line-5', 'line-6', 'line-7', 'line-8', 'line-9']);
+    expect(all[0]!.time?.toISOString()).toBe('2025-01-01T00:00:03.000Z');
+  });
+
+  it('assembles lines from stream chunks, per source', async () => {
+    const writer = new RotatingLogWriter({ dir, name: 'gw', timestamps: false });
+    const out = new PassThrough();
+    const err = new PassThrough();
+    writer.attach(out);
+    writer.attach(err);
+    out.write('hel');
+    err.write('oops\n');
+    out.write(Buffer.from('lo wörld\nsecond'));
+    out.end();
+    await new Promise((resolve) => setImmediate(resolve));
+    writer.close();
+    expect(await readFile(join(dir, 'gw.log'), 'utf8')).toBe('oops\nhello wörld\nsecond\n');
+    expect(listLogs(dir)).toEqual(['gw']);
+  });
+
+  it('appends to an existing log and counts its size toward rotation', async () => {
+    await writeFile(join(dir, 'x.log'), 'a'.repeat(90) + '\n');
+    const writer = new RotatingLogWriter({ dir, name: 'x', maxBytes: 100, timestamps: false });
+    writer.writeLine('next line');
+    writer.close();
+    expect(await readFile(join(dir, 'x.log'), 'utf8')).toBe('next line\n');
+    expect((await readFile(join(dir, 'x.log.1'), 'utf8')).length).toBe(91);
+  });
+});
+
+describe('readLogLines', () => {
+  it('tail across rotated files, and since', async () => {
+    const writer = new RotatingLogWriter({ dir, name: 'svc', maxBytes: 100, keep: 5, now: steppingClock() });
+    for (let i = 0; i < 10; i++) writer.writeLine(`line-${i}`);
+    writer.close();
+    expect((await readLogLines({ dir, name: 'svc', tail: 4 })).map((l) => l.text)).toEqual(['line-6', 'line-7', 'line-8', 'line-9']);
+    expect((await readLogLines({ dir, name: 'svc', tail: 0 })).length).toBe(0);
+    const since = new Date('2025-01-01T00:00:07.000Z');
+    expect((await readLogLines({ dir, name: 'svc', since })).map((l) => l.text)).toEqual(['line-7', 'line-8', 'line-9']);
+    expect((await readLogLines({ dir, name: 'svc', since, tail: 2 })).map((l) => l.text)).toEqual(['line-8', 'line-9']);
+    expect(await readLogLines({ dir, name: 'nothing' })).toEqual([]);
+  });
+
+  it('reads unstamped logs, taking times from log4j, pino or the line before', async () => {
+    await writeFile(
+      join(dir, 'kafka.log'),
+      ['[2025-01-01 10:00:00,123] INFO started (kafka.Server)', '  continuation', '{"level":30,"time":1735725600500,"msg":"pino"}', 'no time at all'].join('\n') + '\n',
+    );
+    const lines = await readLogLines({ dir, name: 'kafka' });
+    const local = new Date('2025-01-01T10:00:00.123'); // log4j prints local time
+    expect(lines[0]!.time?.getTime()).toBe(local.getTime());
+    expect(lines[1]!.time?.getTime()).toBe(local.getTime());
+    expect(lines[2]!.time?.toISOString()).toBe('2025-01-01T10:00:00.500Z');
+    expect(lines[3]!.time?.toISOString()).toBe('2025-01-01T10:00:00.500Z');
+    expect(parseStoredLine('2025-01-01 10:00:00.250 UTC [42] LOG:  ready', 'postgres').time?.toISOString()).toBe('2025-01-01T10:00:00.250Z');
+  });
+});
+
+async function collect(generator: AsyncGenerator<LogLine>, count: number, timeoutMs = 10_000): Promise<string[]> {
+  const lines: string[] = [];
+  const deadline = Date.now() + timeoutMs;
+  for await (const line of generator) {
+    lines.push(line.text);
+    if (lines.length >= count || Date.now() > deadline) break;
+  }
+  return lines;
+}
+
+describe('followLog', () => {
+  it('yields appended lines and survives rotation (inode change), then stops on abort', async () => {
+    const writer = new RotatingLogWriter({ dir, name: 'svc', maxBytes: 200, keep: 2 });
+    writer.writeLine('before follow');
+    const { lines: initial, position } = await snapshotLog({ dir, name: 'svc' });
+    expect(initial.map((l) => l.text)).toEqual(['before follow']);
+    const controller = new AbortController();
+    const follower = followLog({ dir, name: 'svc', signal: controller.signal, from: position!, pollMs: 20 });
+    const got = collect(follower, 20);
+    // 20 lines of ~45 bytes with maxBytes 200: several rotations while following.
+    for (let i = 0; i < 20; i++) {
+      writer.writeLine(`line-${String(i).padStart(2, '0')}-${'x'.repeat(10)}`);
+      if (i % 3 === 0) await new Promise((resolve) => setTimeout(resolve, 30));
+    }
+    const texts = await got;
+    writer.close();
+    expect(texts).toEqual(Array.from({ length: 20 }, (_, i) => `line-${String(i).padStart(2, '0')}-${'x'.repeat(10)}`));
+    expect((await readdir(dir)).filter((f) => f.startsWith('svc.log.')).length).toBeGreaterThan(0);
+    controller.abort();
+  });
+
+  it('a follower started from the end ends promptly when aborted, and waits for a log that does not exist yet', async () => {
+    const controller = new AbortController();
+    const follower = followLog({ dir, name: 'later', signal: controller.signal, pollMs: 20 });
+    const got = collect(follower, 2);
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    const writer = new RotatingLogWriter({ dir, name: 'later' });
+    writer.writeLine('first');
+    writer.writeLine('second');
+    expect(await got).toEqual(['first', 'second']);
+    writer.close();
+
+    const idle = followLog({ dir, name: 'later', signal: controller.signal, pollMs: 1_000 });
+    const started = Date.now();
+    const drained = collect(idle, 1);
+    setTimeout(() => controller.abort(), 50);
+    expect(await drained).toEqual([]);
+    expect(Date.now() - started).toBeLessThan(900);
+  });
+
+  it('loses nothing when the log rotates several times between two polls', async () => {
+    const writer = new RotatingLogWriter({ dir, name: 'svc', maxBytes: 120, keep: 5, timestamps: false });
+    writer.writeLine('start');
+    const controller = new AbortController();
+    const follower = followLog({ dir, name: 'svc', signal: controller.signal, pollMs: 150 });
+    const got = collect(follower, 12);
+    await new Promise((resolve) => setTimeout(resolve, 50)); // the follower has opened the file and sleeps
+    const expected = Array.from({ length: 12 }, (_, i) => `${i}`.padStart(2, '0') + '-'.repeat(38));
+    for (const line of expected) writer.writeLine(line); // 3 lines per file: 4 rotations at once
+    expect(await got).toEqual(expected);
+    controller.abort();
+    writer.close();
+  });
+
+  it('picks up lines written between the snapshot and a rotation', async () => {
+    const writer = new RotatingLogWriter({ dir, name: 'svc', maxBytes: 120, keep: 3, timestamps: false });
+    writer.writeLine('a'.repeat(50));
+    const { position } = await snapshotLog({ dir, name: 'svc' });
+    writer.writeLine('b'.repeat(50)); // still in the snapshot's file
+    writer.writeLine('c'.repeat(50)); // rotates: the snapshot's file is now svc.log.1
+    const controller = new AbortController();
+    const texts = await collect(followLog({ dir, name: 'svc', signal: controller.signal, from: position!, pollMs: 20 }), 2);
+    controller.abort();
+    writer.close();
+    expect(texts).toEqual(['b'.repeat(50), 'c'.repeat(50)]);
+  });
+});
+
+describe('logs command helpers', () => {
+  const now = new Date('2025-01-01T12:00:00Z');
+
+  it('parseSince: relative and ISO; anything else is a usage error', () => {
+    expect(parseSince('10m', now).toISOString()).toBe('2025-01-01T11:50:00.000Z');
+    expect(parseSince('2h', now).toISOString()).toBe('2025-01-01T10:00:00.000Z');
+    expect(parseSince('30s', now).toISOString()).toBe('2025-01-01T11:59:30.000Z');
+    expect(parseSince('1d', now).toISOString()).toBe('2024-12-31T12:00:00.000Z');
+    expect(parseSince('2025-01-01T08:00:00Z', now).toISOString()).toBe('2025-01-01T08:00:00.000Z');
+    expect(() => parseSince('yesterday', now)).toThrow(MsctlError);
+    try {
+      parseSince('5 parsecs', now);
+    } catch (error) {
+      expect((error as MsctlError).code).toBe('USAGE');
+    }
+  });
+
+  it('pretty-prints pino lines, leaves others alone', () => {
+    const c = makeChalk(false);
+    const time = Date.parse('2025-01-01T12:34:56.789Z');
+    const local = new Date(time);
+    const hhmm = `${String(local.getHours()).padStart(2, '0')}:${String(local.getMinutes()).padStart(2, '0')}`;
+    const line = JSON.stringify({ level: 40, time, pid: 1, hostname: 'h', msg: 'slow query', ms: 1200, table: 'users', note: 'two words', err: { type: 'Error', message: 'boom' } });
+    expect(prettyLine(line, c)).toBe(`${hhmm}:56.789 WARN  slow query ms=1200 table=users note="two words" err="Error: boom"`);
+    expect(prettyLine('plain text', c)).toBe('plain text');
+    expect(prettyLine('{"not":"pino"}', c)).toBe('{"not":"pino"}');
+  });
+
+  it('interleaves logs by time, stable', () => {
+    const at = (s: number) => new Date(Date.UTC(2025, 0, 1, 0, 0, s));
+    const a: LogLine[] = [{ target: 'a', text: 'a1', time: at(1) }, { target: 'a', text: 'a3', time: at(3) }];
+    const b: LogLine[] = [{ target: 'b', text: 'b2', time: at(2) }, { target: 'b', text: 'b3', time: at(3) }];
+    expect(interleave([a, b]).map((l) => l.text)).toEqual(['a1', 'b2', 'a3', 'b3']);
+  });
+});
