@@ -76,21 +76,38 @@ export interface TopicSpec {
   partitions: number;
 }
 
-/** Creates the topics that do not exist yet (with their partition counts); leaves existing ones alone. */
-export async function ensureTopics(kafka: Kafka, topics: TopicSpec[]): Promise<void> {
+/**
+ * Creates the topics that do not exist yet (with their partition counts) and waits until
+ * every partition of every one has a leader: a topic another instance created a moment ago
+ * may exist without one yet, and clients then fail with "does not host this topic-partition".
+ */
+export async function ensureTopics(kafka: Kafka, topics: TopicSpec[], timeoutMs = 30_000): Promise<void> {
   const admin = kafka.admin();
   await admin.connect();
   try {
     const existing = new Set(await admin.listTopics());
     const missing = topics.filter((spec) => !existing.has(spec.topic));
-    if (missing.length === 0) return;
-    await admin.createTopics({
-      waitForLeaders: true,
-      topics: missing.map((spec) => ({ topic: spec.topic, numPartitions: spec.partitions })),
-    });
-  } catch (error) {
-    // Another instance may have created the same topic between our list and create.
-    if ((error as { type?: string }).type !== 'TOPIC_ALREADY_EXISTS') throw error;
+    if (missing.length > 0) {
+      try {
+        await admin.createTopics({
+          waitForLeaders: true,
+          topics: missing.map((spec) => ({ topic: spec.topic, numPartitions: spec.partitions })),
+        });
+      } catch (error) {
+        // Another instance may have created the same topic between our list and create.
+        if ((error as { type?: string }).type !== 'TOPIC_ALREADY_EXISTS') throw error;
+      }
+    }
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const leaderless = await admin
+        .fetchTopicMetadata({ topics: topics.map((spec) => spec.topic) })
+        .then((metadata) => metadata.topics.filter((topic) => topic.partitions.length === 0 || topic.partitions.some((p) => p.leader < 0)))
+        .catch(() => topics);
+      if (leaderless.length === 0) return;
+      if (Date.now() > deadline) throw new Error(`Kafka topics without a leader after ${timeoutMs} ms: ${leaderless.map((t) => ('name' in t ? t.name : t.topic)).join(', ')}`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
   } finally {
     await admin.disconnect();
   }

@@ -40,7 +40,7 @@ export async function run(options: UpOptions, context: CliContext): Promise<numb
     } else {
       const services = project.manifests.filter((manifest) => toStart.some((step) => step.target === manifest.name));
       await buildStale(services, project.servicesDir, bus);
-      await upLocal(project, plan, { timeoutSeconds: options.timeout, signal: context.signal }, bus);
+      await upLocal(project, plan, { timeoutSeconds: options.timeout, signal: context.signal, logs: !options.detach }, bus);
       const gateway = project.manifests.find((manifest) => manifest.gateway && plan.steps.some((step) => step.target === manifest.name));
       bus.emit({
         type: 'done',

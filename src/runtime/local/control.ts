@@ -41,6 +41,9 @@ export function controlRequest<T>(socket: string, method: string, path: string, 
   });
 }
 
+/** The first line of every /events stream. */
+export const SUBSCRIBED = 'subscribed';
+
 /** True when a supervisor answers on the socket. */
 export async function pingSupervisor(socket: string): Promise<boolean> {
   try {
@@ -58,7 +61,7 @@ export async function pingSupervisor(socket: string): Promise<boolean> {
 export function streamEvents(
   socket: string,
   onEvent: (event: ProgressEvent) => boolean | void,
-  options: { logs?: boolean; signal?: AbortSignal } = {},
+  options: { logs?: boolean; signal?: AbortSignal; onConnected?: () => void } = {},
 ): Promise<ProgressEvent | undefined> {
   return new Promise((resolve, reject) => {
     let settled = false;
@@ -79,6 +82,11 @@ export function streamEvents(
           buffer = buffer.slice(newline + 1);
           if (!line) continue;
           const event = JSON.parse(line) as ProgressEvent;
+          // The supervisor's greeting: the subscription is in place, nothing to show.
+          if (event.type === 'message' && event.text === SUBSCRIBED) {
+            options.onConnected?.();
+            continue;
+          }
           if (onEvent(event) === true) return finish(event);
         }
       });

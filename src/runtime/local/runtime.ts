@@ -111,10 +111,6 @@ async function operate(project: Project, path: string, body: unknown, sink: Prog
   const finished = streamEvents(
     socket,
     (event) => {
-      if (event.type === 'message' && event.text === 'connected') {
-        ready();
-        return false;
-      }
       if (event.type === 'done') {
         if (operation === undefined) pending.push(event);
         return event.operation === operation;
@@ -122,7 +118,7 @@ async function operate(project: Project, path: string, body: unknown, sink: Prog
       sink.emit(event);
       return false;
     },
-    options,
+    { ...options, onConnected: ready },
   );
   await connected;
   const response = await controlRequest<{ operation: string }>(socket, 'POST', path, body);
@@ -138,10 +134,15 @@ async function operate(project: Project, path: string, body: unknown, sink: Prog
   }
 }
 
-export async function upLocal(project: Project, plan: UpPlan, options: { timeoutSeconds: number; signal?: AbortSignal }, sink: ProgressSink): Promise<void> {
+export async function upLocal(
+  project: Project,
+  plan: UpPlan,
+  options: { timeoutSeconds: number; signal?: AbortSignal; logs?: boolean },
+  sink: ProgressSink,
+): Promise<void> {
   const socket = socketPath(project.stateDir);
   if (!(await pingSupervisor(socket))) await launchSupervisor(project);
-  await operate(project, '/up', { plan, timeoutSeconds: options.timeoutSeconds }, sink, { signal: options.signal });
+  await operate(project, '/up', { plan, timeoutSeconds: options.timeoutSeconds }, sink, { signal: options.signal, logs: options.logs ?? false });
 }
 
 export async function restartLocal(project: Project, target: string, timeoutSeconds: number, sink: ProgressSink): Promise<void> {

@@ -12,6 +12,7 @@ import type { UpPlan } from '../../stack/plan';
 import { loadProject } from '../../stack/project';
 import { ensureSecrets } from '../../stack/secrets';
 import { createStackTopics } from '../../infra/kafka/admin';
+import { SUBSCRIBED } from './control';
 import { socketPath } from './state';
 import { Supervisor, kafkaBootstrap, type HealthAnswer } from './supervisor';
 
@@ -99,7 +100,7 @@ async function main(): Promise<void> {
         if (request.method === 'GET' && url.pathname === '/events') {
           const withLogs = url.searchParams.get('logs') === '1';
           response.writeHead(200, { 'content-type': 'application/x-ndjson' });
-          response.write(`${JSON.stringify({ type: 'message', level: 'info', text: 'connected', at: new Date().toISOString() })}\n`);
+          response.write(`${JSON.stringify({ type: 'message', level: 'info', text: SUBSCRIBED, at: new Date().toISOString() })}\n`);
           const unsubscribe = supervisor.bus.subscribe((event) => {
             if (event.type === 'log' && !withLogs) return;
             response.write(`${JSON.stringify(event)}\n`);

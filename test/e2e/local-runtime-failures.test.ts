@@ -1,0 +1,111 @@
+/**
+ * What a user meets when things go wrong on the local runtime, through the built binary:
+ * a port already taken, a service that never gets healthy, Ctrl-C on an attached `up`,
+ * and `down -v`.
+ */
+import { execa } from 'execa';
+import { existsSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:net';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { findFreePort, isPortFree, isProcessAlive } from '../../src/infra/ports';
+import type { StackStatus } from '../../src/runtime/local/status';
+import { msctl, repoRoot } from '../support/cli';
+import { createThrowawayProject, type ThrowawayProject } from '../support/throwaway-project';
+
+let project: ThrowawayProject;
+const run = (args: string[]) => msctl([...args, '--project-dir', project.dir], { env: project.env });
+const status = async () => JSON.parse(String((await run(['status', '--json'])).stdout)) as StackStatus;
+
+/** A service that starts, logs a line, and answers /health with 503 and a failing check forever. */
+const BROKEN_SERVICE = `
+import { createServer } from 'node:http';
+console.log('broken: the widget cannot be found');
+createServer((request, response) => {
+  response.writeHead(503, { 'content-type': 'application/health+json' });
+  response.end(JSON.stringify({ status: 'fail', checks: { 'postgres:connection': [{ status: 'fail' }] }, circuits: [] }));
+}).listen(Number(process.env.PORT), '127.0.0.1');
+`;
+
+beforeAll(async () => {
+  project = await createThrowawayProject(repoRoot);
+  const brokenDir = join(project.dir, 'services', 'broken');
+  await mkdir(join(brokenDir, 'dist'), { recursive: true });
+  await writeFile(join(brokenDir, 'service.json'), JSON.stringify({ name: 'broken', port: await findFreePort(), needs: ['postgres'] }));
+  await writeFile(join(brokenDir, 'dist', 'main.js'), BROKEN_SERVICE);
+});
+
+afterAll(async () => {
+  if (project) {
+    await run(['down', '-v']);
+    await project.remove();
+  }
+});
+
+describe('local runtime failures', () => {
+  it('names a port that is already taken, and what to do', async () => {
+    const squatter: Server = createServer();
+    await new Promise<void>((resolve) => squatter.listen(project.ports.users, '127.0.0.1', resolve));
+    try {
+      const result = await run(['up', '-d', 'users']);
+      expect(result.exitCode).toBe(1);
+      expect(String(result.stderr)).toContain(`port ${project.ports.users} for users is taken by another process`);
+      expect(String(result.stderr)).toMatch(/hint: .*service\.json/s);
+      expect(String(result.stderr)).not.toMatch(/\n\s+at /);
+    } finally {
+      await new Promise((resolve) => squatter.close(resolve));
+    }
+  });
+
+  it('says which service never got healthy, what it waits on, and its last log lines', async () => {
+    const started = Date.now();
+    const result = await run(['up', '-d', 'broken', '--timeout', '3']);
+    expect(result.exitCode).toBe(1);
+    const stderr = String(result.stderr);
+    expect(stderr).toContain('broken did not become healthy within 3 s; failing checks: postgres:connection');
+    expect(stderr).toContain('broken: the widget cannot be found');
+    expect(stderr).toContain('msctl logs broken');
+    expect(Date.now() - started).toBeLessThan(60_000);
+    expect((await status()).targets.find((t) => t.name === 'broken')?.state).toBe('failed');
+    expect((await run(['down'])).exitCode).toBe(0);
+  });
+
+  it('an attached up follows the logs and stops everything on Ctrl-C, exiting 130', async () => {
+    const child = execa(process.execPath, [join(repoRoot, 'bin', 'msctl.js'), 'up', 'users', '--project-dir', project.dir], {
+      env: { ...project.env, NO_COLOR: '1' },
+      reject: false,
+    });
+    let output = '';
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no 'healthy' line within 120 s:\n${output}`)), 120_000);
+      child.stdout!.on('data', (chunk: Buffer) => {
+        output += chunk.toString();
+        if (/healthy: kafka, postgres, users/.test(output)) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+    });
+    const running = await status();
+    const pids = running.targets.filter((t) => t.pid !== null).map((t) => t.pid!);
+    expect(pids).toHaveLength(3);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(output).toMatch(/users\s+\| .*listening/);
+    child.kill('SIGINT');
+    const result = await child;
+    expect(result.exitCode).toBe(130);
+    for (const pid of [...pids, running.supervisor.pid!]) expect(isProcessAlive(pid), `pid ${pid}`).toBe(false);
+    expect(await isPortFree(project.ports.users!)).toBe(true);
+    expect((await status()).supervisor.state).toBe('none');
+  });
+
+  it('down -v deletes the data, plain down keeps it', async () => {
+    expect(existsSync(join(project.dir, '.msctl', 'data', 'postgres'))).toBe(true);
+    const result = await run(['down', '-v']);
+    expect(result.exitCode).toBe(0);
+    expect(String(result.stdout)).toMatch(/data deleted/);
+    expect(existsSync(join(project.dir, '.msctl', 'data'))).toBe(false);
+    expect(existsSync(join(project.dir, '.msctl', 'secrets.json'))).toBe(true);
+  });
+});
