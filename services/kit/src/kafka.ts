@@ -51,6 +51,8 @@ const kafkaLogLevel: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
   [KafkaLogLevel.DEBUG]: 'debug',
 };
 
+const IDEMPOTENT_RETRIES_WARNING = 'Limiting retries for the idempotent producer may invalidate EoS guarantees';
+
 export function createKafka(connection: KafkaConnection, logger: Logger): Kafka {
   const kafkaLogger = logger.child({ component: 'kafkajs' });
   return new Kafka({
@@ -64,6 +66,8 @@ export function createKafka(connection: KafkaConnection, logger: Logger): Kafka 
       () =>
       ({ level, log }: LogEntry) => {
         const { message, ...rest } = log;
+        // Retries are limited on purpose: a request fails fast (503) instead of hanging.
+        if (message === IDEMPOTENT_RETRIES_WARNING) return;
         kafkaLogger[kafkaLogLevel[level] ?? 'info'](rest, message);
       },
   });

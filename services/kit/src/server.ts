@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyError } from 'fastify';
 import { ZodError } from 'zod';
 import { CircuitOpenError } from './circuit-breaker';
@@ -34,7 +35,9 @@ export function createServer(options: ServerOptions): FastifyInstance {
     logController: new LogController({ disableRequestLogging: true }),
     return503OnClosing: true,
     forceCloseConnections: 'idle',
+    // A request keeps the id the gateway gave it across every hop; a new one gets a UUID.
     requestIdHeader: 'x-request-id',
+    genReqId: () => randomUUID(),
   });
 
   app.addHook('onResponse', async (request, reply) => {

@@ -8,12 +8,12 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import type { ChalkInstance } from 'chalk';
 import { MsctlError } from '../../core/errors';
 import { followLog, logExists, snapshotLog, type LogLine, type LogPosition } from '../../runtime/local/log-files';
 import { INFRASTRUCTURE } from '../../stack/manifest';
 import { loadProject } from '../../stack/project';
 import type { CliContext, LogsOptions } from '../context';
+import { prettyLine } from '../output/log-line';
 import { clockTime, colorForTarget, makeChalk } from '../output/colors';
 
 const UNITS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
@@ -27,47 +27,6 @@ export function parseSince(text: string, now: Date = new Date()): Date {
     throw new MsctlError('USAGE', `--since ${text}: not a time`, 'use an ISO time like 2025-01-31T10:00:00Z, or a duration like 30s, 10m, 2h, 1d');
   }
   return date;
-}
-
-const LEVELS: Record<number, { name: string; color: 'gray' | 'blue' | 'green' | 'yellow' | 'red' | 'magenta' }> = {
-  10: { name: 'TRACE', color: 'gray' },
-  20: { name: 'DEBUG', color: 'blue' },
-  30: { name: 'INFO', color: 'green' },
-  40: { name: 'WARN', color: 'yellow' },
-  50: { name: 'ERROR', color: 'red' },
-  60: { name: 'FATAL', color: 'magenta' },
-};
-
-const HIDDEN = new Set(['level', 'time', 'msg', 'pid', 'hostname', 'v']);
-
-const formatValue = (value: unknown): string => {
-  if (typeof value === 'string') return /^[^\s="]+$/.test(value) ? value : JSON.stringify(value);
-  if (value && typeof value === 'object' && 'message' in value && typeof (value as { message: unknown }).message === 'string') {
-    const err = value as { type?: string; message: string };
-    return JSON.stringify(err.type ? `${err.type}: ${err.message}` : err.message);
-  }
-  return JSON.stringify(value) ?? String(value);
-};
-
-/** A pino JSON line as `HH:MM:SS.mmm LEVEL msg key=value…`; anything else unchanged. */
-export function prettyLine(text: string, c: ChalkInstance): string {
-  if (!text.startsWith('{')) return text;
-  let record: Record<string, unknown>;
-  try {
-    record = JSON.parse(text) as Record<string, unknown>;
-  } catch {
-    return text;
-  }
-  if (typeof record.level !== 'number' || record.time === undefined) return text;
-  const level = LEVELS[record.level] ?? { name: `L${record.level}`, color: 'gray' as const };
-  const time = new Date(record.time as number | string);
-  const parts = [c.dim(Number.isNaN(time.getTime()) ? String(record.time) : clockTime(time, true)), c[level.color](level.name.padEnd(5))];
-  if (record.msg !== undefined) parts.push(String(record.msg));
-  for (const [key, value] of Object.entries(record)) {
-    if (HIDDEN.has(key) || value === undefined) continue;
-    parts.push(`${c.dim(`${key}=`)}${formatValue(value)}`);
-  }
-  return parts.join(' ');
 }
 
 /** Stable merge of several logs by time (lines without a time keep their place in their log). */

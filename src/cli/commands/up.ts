@@ -5,7 +5,6 @@ import { buildStale } from '../../stack/build';
 import { describePlan, planUp } from '../../stack/plan';
 import { loadProject } from '../../stack/project';
 import type { CliContext, UpOptions } from '../context';
-import { makeChalk } from '../output/colors';
 
 export async function run(options: UpOptions, context: CliContext): Promise<number | void> {
   if (options.runtime === 'docker') {
@@ -31,7 +30,6 @@ export async function run(options: UpOptions, context: CliContext): Promise<numb
   const bus = new ProgressBus();
   const renderer = context.renderer();
   renderer.attach(bus);
-  const c = makeChalk(context.color);
   try {
     await cleanUpStale(project, observation, bus);
     const toStart = plan.steps.filter((step) => step.action === 'start');
@@ -56,9 +54,8 @@ export async function run(options: UpOptions, context: CliContext): Promise<numb
     const interrupted = context.signal.aborted || (isMsctlError(error) && error.code === 'INTERRUPTED');
     if (interrupted && !options.detach) {
       bus.emit({ type: 'message', level: 'info', text: 'stopping the stack…' });
-      await downLocal(project, { volumes: false }, bus);
-      await renderer.close();
-      context.stderr.write(`${c.dim('stopped')}\n`);
+      const result = await downLocal(project, { volumes: false }, bus);
+      bus.emit({ type: 'done', ok: true, text: `stopped ${result.stopped.join(', ') || 'nothing'} (interrupted)` });
       return EXIT_CODES.interrupted;
     }
     if (interrupted) {

@@ -7,6 +7,7 @@
 import type { ChalkInstance } from 'chalk';
 import type { ProgressBus, ProgressEvent, TargetPhase } from '../../core/events';
 import { clockTime, colorForTarget, makeChalk } from './colors';
+import { prettyLine } from './log-line';
 import type { ProgressRenderer, TextOut } from './renderer';
 
 export interface PlainRendererOptions {
@@ -43,7 +44,7 @@ export function createPlainRenderer(options: PlainRendererOptions): ProgressRend
         return;
       }
       case 'log':
-        write(`${target(event.target)} | ${event.line}`);
+        write(`${target(event.target)} | ${prettyLine(event.line, c)}`);
         return;
       case 'message': {
         const label = event.level === 'info' ? '' : event.level === 'warn' ? `${c.yellow('warn:')} ` : `${c.red('error:')} `;

@@ -7,7 +7,8 @@
 import { Box, Static, Text, render, useAnimation } from 'ink';
 import { createElement as h, useSyncExternalStore, type ReactElement } from 'react';
 import type { ProgressBus, ProgressEvent, TargetPhase } from '../../core/events';
-import { colorForTarget } from './colors';
+import { colorForTarget, makeChalk } from './colors';
+import { prettyLine } from './log-line';
 import { createPlainRenderer } from './plain';
 import type { ProgressRenderer, TextOut } from './renderer';
 
@@ -131,10 +132,12 @@ export function createTtyRenderer(options: TtyRendererOptions): ProgressRenderer
     patchConsole: false,
   });
   let closed: Promise<void> | undefined;
+  const c = makeChalk(options.color);
+  const apply = (event: ProgressEvent) => store.apply(event.type === 'log' ? { ...event, line: prettyLine(event.line, c) } : event);
   return {
     kind: 'tty',
-    attach: (bus: ProgressBus) => bus.subscribe(store.apply),
-    render: store.apply,
+    attach: (bus: ProgressBus) => bus.subscribe(apply),
+    render: apply,
     close: () =>
       (closed ??= (async () => {
         await instance.waitUntilRenderFlush();

@@ -16,6 +16,7 @@ import { ensureSecrets } from '../../stack/secrets';
 import { controlRequest, pingSupervisor, streamEvents } from './control';
 import { isOurProcess } from './processes';
 import { readState, socketPath, stateFile, type StackState, type TargetState } from './state';
+import { NODE_FLAGS } from './supervisor';
 
 export type SupervisorStatus = 'running' | 'stale' | 'none';
 
@@ -84,7 +85,7 @@ export async function launchSupervisor(project: Project): Promise<void> {
   if (!existsSync(script)) throw new MsctlError('INTERNAL', `msctl is not built: ${script} is missing`, 'run `npm run build`');
   const logFile = join(project.stateDir, 'logs', 'supervisor.log');
   const out = openSync(logFile, 'a');
-  const child = spawn(process.execPath, [script, project.root], { detached: true, stdio: ['ignore', out, out], cwd: project.root, env: process.env });
+  const child = spawn(process.execPath, [...NODE_FLAGS, script, project.root], { detached: true, stdio: ['ignore', out, out], cwd: project.root, env: process.env });
   closeSync(out);
   child.unref();
   const socket = socketPath(project.stateDir);

@@ -61,6 +61,11 @@ const BACKOFF_MAX_MS = 30_000;
 const STABLE_AFTER_MS = 30_000;
 const HEALTH_INTERVAL_MS = 1_000;
 const RECENT_LINES = 40;
+/**
+ * kafkajs 2.2.4 schedules a timer with a negative delay, which Node 22+ reports on stderr as
+ * TimeoutNegativeWarning at every start (harmless: Node uses 1 ms). Silenced, not hidden elsewhere.
+ */
+export const NODE_FLAGS = ['--enable-source-maps', '--disable-warning=TimeoutNegativeWarning'];
 
 export const kafkaBootstrap = (project: Project) => `127.0.0.1:${project.infrastructure.kafkaPort}`;
 export const postgresUrl = (project: Project, secrets: StackSecrets) =>
@@ -248,7 +253,7 @@ export class Supervisor {
       this.secrets,
     );
     const bundle = serviceBundle(manifest);
-    const child = spawn(this.deps.nodePath, ['--enable-source-maps', bundle], {
+    const child = spawn(this.deps.nodePath, [...NODE_FLAGS, bundle], {
       cwd: manifest.dir,
       env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', TZ: process.env.TZ ?? '', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,0 +1,49 @@
+/** How a service's log line is shown: pino JSON records made readable, anything else as it is. */
+import type { ChalkInstance } from 'chalk';
+import { clockTime } from './colors';
+
+const LEVELS: Record<number, { name: string; color: 'gray' | 'blue' | 'green' | 'yellow' | 'red' | 'magenta' }> = {
+  10: { name: 'TRACE', color: 'gray' },
+  20: { name: 'DEBUG', color: 'blue' },
+  30: { name: 'INFO', color: 'green' },
+  40: { name: 'WARN', color: 'yellow' },
+  50: { name: 'ERROR', color: 'red' },
+  60: { name: 'FATAL', color: 'magenta' },
+};
+
+const HIDDEN = new Set(['level', 'time', 'msg', 'pid', 'hostname', 'v', 'service']);
+
+const formatValue = (value: unknown): string => {
+  if (typeof value === 'string') return /^[^\s="]+$/.test(value) ? value : JSON.stringify(value);
+  if (value && typeof value === 'object' && 'message' in value && typeof (value as { message: unknown }).message === 'string') {
+    const err = value as { type?: string; message: string };
+    return JSON.stringify(err.type ? `${err.type}: ${err.message}` : err.message);
+  }
+  return JSON.stringify(value) ?? String(value);
+};
+
+/** A pino JSON line as `HH:MM:SS.mmm LEVEL msg key=value…`; anything else unchanged. */
+export function prettyLine(text: string, c: ChalkInstance): string {
+  if (!text.startsWith('{')) return text;
+  let record: Record<string, unknown>;
+  try {
+    record = JSON.parse(text) as Record<string, unknown>;
+  } catch {
+    return text;
+  }
+  if ((typeof record.level !== 'number' && typeof record.level !== 'string') || record.time === undefined) return text;
+  // pino writes the level as a number by default, or as its label (as the services do).
+  const level =
+    typeof record.level === 'number'
+      ? (LEVELS[record.level] ?? { name: `L${record.level}`, color: 'gray' as const })
+      : (Object.values(LEVELS).find((known) => known.name === String(record.level).toUpperCase()) ?? { name: String(record.level).toUpperCase(), color: 'gray' as const });
+  const time = new Date(record.time as number | string);
+  const parts = [c.dim(Number.isNaN(time.getTime()) ? String(record.time) : clockTime(time, true)), c[level.color](level.name.padEnd(5))];
+  if (record.msg !== undefined) parts.push(String(record.msg));
+  for (const [key, value] of Object.entries(record)) {
+    if (HIDDEN.has(key) || value === undefined) continue;
+    parts.push(`${c.dim(`${key}=`)}${formatValue(value)}`);
+  }
+  return parts.join(' ');
+}
+
