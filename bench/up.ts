@@ -16,7 +16,8 @@ import type { ProgressEvent } from '../src/core/events';
 import { loadProject } from '../src/stack/project';
 import { createThrowawayProject } from '../test/support/throwaway-project';
 
-const repoRoot = join(import.meta.dirname, '..');
+// Run from the repository root (npm run sets it); the bundled copy of this file lives elsewhere.
+const repoRoot = process.cwd();
 const runsArg = process.argv.indexOf('--runs');
 const runs = runsArg === -1 ? 4 : Number(process.argv[runsArg + 1]);
 
@@ -80,7 +81,7 @@ const summary = {
   machine: { cpus: cpus().length, node: process.version },
   runs: results,
   warm: warm.length
-    ? { medianWallMs: median(warm.map((r) => r.wallMs)), medianCriticalPathMs: median(warm.map((r) => r.criticalPathMs)), medianRatio: median(warm.map((r) => r.ratio)) }
+    ? { medianWallMs: median(warm.map((r) => r.wallMs)), medianCriticalPathMs: median(warm.map((r) => r.criticalPathMs)), medianRatio: Math.round(median(warm.map((r) => r.ratio)) * 100) / 100 }
     : null,
 };
 await mkdir(join(repoRoot, 'bench', 'results'), { recursive: true });

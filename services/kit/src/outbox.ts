@@ -20,6 +20,7 @@ export const OUTBOX_MIGRATION = {
 };
 
 const NOTIFY_CHANNEL = 'msctl_outbox';
+const CLEAN_UP_INTERVAL_MS = 60_000;
 
 /**
  * Writes an event into the outbox inside the caller's transaction, so it exists if and only
@@ -73,6 +74,7 @@ export class OutboxRelay {
   private draining: Promise<void> | undefined;
   private wakeAgain = false;
   private failures = 0;
+  private lastCleanUp = 0;
 
   constructor(private readonly options: OutboxRelayOptions) {}
 
@@ -167,6 +169,8 @@ export class OutboxRelay {
   private async drainAndCleanUp(): Promise<void> {
     await this.drain();
     if (!this.listener) await this.listen();
+    if (Date.now() - this.lastCleanUp < CLEAN_UP_INTERVAL_MS) return;
+    this.lastCleanUp = Date.now();
     const retentionMs = this.options.retentionMs ?? 3_600_000;
     await this.options.db.query(
       `DELETE FROM outbox WHERE published_at < now() - ($1::double precision * interval '1 millisecond')`,

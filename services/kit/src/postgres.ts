@@ -41,7 +41,14 @@ export interface DatabaseOptions {
 export class Database implements Queryable {
   readonly pool: pg.Pool;
 
-  constructor(private readonly options: DatabaseOptions) {
+  constructor(
+    private readonly options: DatabaseOptions,
+    sharedPool?: pg.Pool,
+  ) {
+    if (sharedPool) {
+      this.pool = sharedPool;
+      return;
+    }
     this.pool = new pg.Pool({
       connectionString: options.url,
       max: options.poolSize,
@@ -51,6 +58,14 @@ export class Database implements Queryable {
     });
     // An idle client losing its server must not crash the process; the next query reports it.
     this.pool.on('error', (error) => options.logger.warn({ err: error }, 'idle PostgreSQL connection lost'));
+  }
+
+  /**
+   * The same pool behind another breaker: background work (the outbox relay's polling) keeps
+   * its own statistics, so its steady successes cannot hide failing requests from theirs.
+   */
+  withCircuit(circuit: Circuit): Database {
+    return new Database({ ...this.options, circuit }, this.pool);
   }
 
   get schema(): string {

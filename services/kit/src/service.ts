@@ -162,7 +162,7 @@ export async function startService<Config extends BaseConfig>(
 
   let relay: OutboxRelay | undefined;
   if (definition.postgres?.outbox && db && producer) {
-    relay = new OutboxRelay({ db, producer, logger });
+    relay = new OutboxRelay({ db: db.withCircuit(circuits.get('postgres:outbox', { isDependencyFailure: isDatabaseFailure })), producer, logger });
     await relay.start();
   }
 
