@@ -8,7 +8,7 @@ import { existsSync, openSync, closeSync, readFileSync } from 'node:fs';
 import { mkdir, readFile, writeFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { brokerIsReady } from './admin';
+import { brokerIsReady } from './client';
 import { MsctlError } from '../../core/errors';
 import { findJava } from '../java';
 import { assertPortFree, isProcessAlive, terminatePid } from '../ports';

@@ -1,0 +1,189 @@
+/**
+ * `msctl topics list|describe|tail|produce|groups`: thin — resolve the broker, call src/topics,
+ * render (tables, or one JSON document with --json; tail and produce stream JSON lines).
+ */
+import { createInterface } from 'node:readline';
+import { MsctlError } from '../../core/errors';
+import { connectTopicsKafka, type TopicsKafka } from '../../infra/kafka/client';
+import { resolveBrokers } from '../../topics/brokers';
+import { compileFilter } from '../../topics/filter';
+import { createFormatter } from '../../topics/format';
+import { parseFrom } from '../../topics/from';
+import { describeTopic, groupDetail, listGroups, listTopics, type GroupDetail, type GroupSummary, type TopicDescription, type TopicSummary } from '../../topics/inspect';
+import { produce, type Produced } from '../../topics/produce';
+import { tail } from '../../topics/tail';
+import type { CliContext, TopicsOptions } from '../context';
+import { makeChalk } from '../output/colors';
+import { formatTable } from '../output/table';
+
+type Chalk = ReturnType<typeof makeChalk>;
+
+export function renderTopicList(topics: TopicSummary[], color: boolean): string {
+  if (topics.length === 0) return 'no topics\n';
+  const rows = topics.map((t) => [t.name, String(t.partitions), String(t.replication), String(t.messages)]);
+  return `${formatTable(rows, { header: ['TOPIC', 'PARTITIONS', 'REPLICATION', 'MESSAGES'], color, align: ['left', 'right', 'right', 'right'] })}\n`;
+}
+
+/** Configs worth showing even at their defaults. */
+const KEY_CONFIGS = new Set(['cleanup.policy', 'retention.ms', 'retention.bytes', 'min.insync.replicas', 'segment.bytes', 'max.message.bytes', 'compression.type']);
+
+export function renderTopicDescription(topic: TopicDescription, color: boolean): string {
+  const c = makeChalk(color);
+  const rows = topic.partitionDetails.map((p) => [String(p.partition), String(p.leader), p.replicas.join(','), p.isr.join(','), String(p.start), String(p.end), String(p.messages)]);
+  const table = formatTable(rows, { header: ['PARTITION', 'LEADER', 'REPLICAS', 'ISR', 'START', 'END', 'MESSAGES'], color, align: ['right', 'right', 'left', 'left', 'right', 'right', 'right'] });
+  const configs = topic.configs.filter((e) => !e.isDefault || KEY_CONFIGS.has(e.name));
+  const configTable = formatTable(
+    configs.map((e) => [e.name, e.sensitive ? '(sensitive)' : (e.value ?? '-'), e.isDefault ? c.dim('default') : c.yellow('set')]),
+    { header: ['CONFIG', 'VALUE', ''], color, indent: '' },
+  );
+  return `${c.bold(topic.name)}  partitions ${topic.partitions} · replication ${topic.replication} · ${topic.messages} messages\n${table}\n\n${configTable}\n`;
+}
+
+export function renderGroups(groups: GroupSummary[], color: boolean): string {
+  if (groups.length === 0) return 'no consumer groups\n';
+  const rows = groups.map((g) => [g.groupId, g.state, String(g.members), g.topics.join(',') || '-', String(g.totalLag)]);
+  return `${formatTable(rows, { header: ['GROUP', 'STATE', 'MEMBERS', 'TOPICS', 'LAG'], color, align: ['left', 'left', 'right', 'left', 'right'] })}\n`;
+}
+
+export function renderGroup(group: GroupDetail, color: boolean): string {
+  const c = makeChalk(color);
+  const state = group.state === 'Stable' ? c.green(group.state) : group.state === 'Dead' ? c.red(group.state) : c.yellow(group.state);
+  let out = `${c.bold(group.groupId)}  ${state} · ${group.members.length} member${group.members.length === 1 ? '' : 's'} · total lag ${group.totalLag}\n`;
+  if (group.members.length > 0) {
+    const rows = group.members.map((m) => [m.clientId, m.clientHost, Object.entries(m.assignment).map(([t, ps]) => `${t}[${ps.join(',')}]`).join(' ') || '-']);
+    out += `${formatTable(rows, { header: ['MEMBER', 'HOST', 'ASSIGNED'], color })}\n\n`;
+  }
+  const rows = group.partitions.map((p) => [p.topic, String(p.partition), p.committed === null ? '-' : String(p.committed), String(p.end), p.lag === null ? '-' : String(p.lag), p.member ?? '-']);
+  out += rows.length > 0 ? `${formatTable(rows, { header: ['TOPIC', 'PARTITION', 'COMMITTED', 'END', 'LAG', 'MEMBER'], color, align: ['left', 'right', 'right', 'right', 'right'] })}\n` : `${c.dim('no committed offsets')}\n`;
+  return out;
+}
+
+/** Writes to a stream with backpressure; false once the reader went away (EPIPE: `| head`). */
+function streamWriter(stream: NodeJS.WriteStream): { write: (chunk: string | Buffer) => Promise<boolean>; dispose: () => void } {
+  let closed = false;
+  const onError = (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE' || error.code === 'ERR_STREAM_DESTROYED') closed = true;
+    else throw error;
+  };
+  stream.on('error', onError);
+  return {
+    write: async (chunk) => {
+      if (closed) return false;
+      if (stream.write(chunk)) return !closed;
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          stream.off('drain', done);
+          stream.off('close', done);
+          stream.off('error', done);
+          resolve();
+        };
+        stream.once('drain', done);
+        stream.once('close', done);
+        stream.once('error', done);
+      });
+      return !closed;
+    },
+    dispose: () => stream.off('error', onError),
+  };
+}
+
+async function* stdinLines(): AsyncGenerator<string> {
+  const lines = createInterface({ input: process.stdin, crlfDelay: Number.POSITIVE_INFINITY });
+  for await (const line of lines) if (line !== '') yield line;
+}
+
+async function runTail(kafka: TopicsKafka, options: Extract<TopicsOptions, { action: 'tail' }>, context: CliContext, c: Chalk): Promise<number> {
+  const from = parseFrom(options.from ?? (options.exit ? 'beginning' : 'end'));
+  const filter = compileFilter({ key: options.key, type: options.type, where: options.where, grep: options.grep });
+  const out = streamWriter(context.stdout);
+  const chatty = !context.json && context.stderr.isTTY === true;
+  try {
+    const result = await tail(
+      kafka,
+      { topics: options.topics, partitions: options.partitions, from, exit: options.exit, max: options.max, filter, format: createFormatter(options.format, c) },
+      {
+        write: out.write,
+        signal: context.signal,
+        onStart: (positions) => {
+          if (chatty) {
+            const what = options.exit ? 'reading' : 'following';
+            context.stderr.write(c.dim(`${what} ${options.topics.join(', ')} (${positions.length} partition${positions.length === 1 ? '' : 's'})${options.exit ? '' : ' — Ctrl-C to stop'}\n`));
+          }
+        },
+      },
+    );
+    if (chatty && result.reason !== 'closed') context.stderr.write(c.dim(`${result.printed} message${result.printed === 1 ? '' : 's'}${filter ? ` of ${result.scanned} read` : ''}\n`));
+    return 0;
+  } finally {
+    out.dispose();
+  }
+}
+
+async function runProduce(kafka: TopicsKafka, options: Extract<TopicsOptions, { action: 'produce' }>, context: CliContext): Promise<number> {
+  let source: AsyncIterable<string> | Iterable<string> = options.values;
+  if (options.values.length === 0) {
+    if (process.stdin.isTTY) {
+      throw new MsctlError('USAGE', 'nothing to produce: give values, or pipe lines on stdin', `e.g. msctl topics produce ${options.topic} '{"hello":"world"}', or: cat events.jsonl | msctl topics produce ${options.topic}`);
+    }
+    source = stdinLines();
+  }
+  const out = streamWriter(context.stdout);
+  try {
+    const print = (results: Produced[]) => {
+      let text = '';
+      for (const r of results) {
+        text += context.json
+          ? `${JSON.stringify(r)}\n`
+          : `partition ${r.partition} offset ${r.offset}${r.key === null ? '' : ` key ${r.key}`}\n`;
+      }
+      return out.write(text).then(() => undefined);
+    };
+    await produce(
+      kafka,
+      { topic: options.topic, key: options.key, headers: options.headers, cloudEvent: options.cloudevent, partition: options.partition },
+      source,
+      print,
+      context.signal,
+    );
+    return 0;
+  } finally {
+    out.dispose();
+  }
+}
+
+export async function run(options: TopicsOptions, context: CliContext): Promise<number> {
+  const brokers = await resolveBrokers(options.brokers, context.projectDir);
+  const c = makeChalk(context.color && !context.json);
+  const kafka = await connectTopicsKafka(brokers);
+  const print = (json: unknown, text: () => string) => context.stdout.write(context.json ? `${JSON.stringify(json)}\n` : text());
+  try {
+    switch (options.action) {
+      case 'list': {
+        const topics = await listTopics(kafka, { all: options.all });
+        print({ brokers, topics }, () => renderTopicList(topics, context.color));
+        return 0;
+      }
+      case 'describe': {
+        const topic = await describeTopic(kafka, options.topic);
+        print(topic, () => renderTopicDescription(topic, context.color));
+        return 0;
+      }
+      case 'groups': {
+        if (options.group !== undefined) {
+          const group = await groupDetail(kafka, options.group);
+          print(group, () => renderGroup(group, context.color));
+        } else {
+          const groups = await listGroups(kafka);
+          print({ brokers, groups }, () => renderGroups(groups, context.color));
+        }
+        return 0;
+      }
+      case 'tail':
+        return await runTail(kafka, options, context, c);
+      case 'produce':
+        return await runProduce(kafka, options, context);
+    }
+  } finally {
+    await kafka.close();
+  }
+}
