@@ -1,4 +1,4 @@
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { MsctlError } from '../core/errors';
 import { DependencyGraph, type StackNode } from './graph';
@@ -22,6 +22,55 @@ export interface Project {
   manifests: ServiceManifest[];
   graph: DependencyGraph;
   infrastructure: InfrastructureSettings;
+  /** Per-stack settings (`.msctl/settings.json`, env overrides) as read when the project was loaded. */
+  settings: StackSettings;
+}
+
+/**
+ * Per-stack settings the runtime passes to services: `.msctl/settings.json`
+ * (`{"rateLimitPerSecond": 5000}`), overridden by the environment (`MSCTL_RATE_LIMIT_PER_SECOND`).
+ * Unset means the service's own default (the gateway: 100 requests/s per client).
+ */
+export interface StackSettings {
+  rateLimitPerSecond?: number;
+}
+
+export const stackSettingsFile = (stateDir: string) => join(stateDir, 'settings.json');
+
+const positiveInteger = (value: unknown): number | undefined => {
+  const n = typeof value === 'string' && value.trim() !== '' ? Number(value) : value;
+  return typeof n === 'number' && Number.isInteger(n) && n > 0 ? n : undefined;
+};
+
+/** Read afresh on every call, so a service restarted after a change picks it up. */
+export function readStackSettings(stateDir: string, env: NodeJS.ProcessEnv = process.env): StackSettings {
+  const settings: StackSettings = {};
+  const file = stackSettingsFile(stateDir);
+  if (existsSync(file)) {
+    let saved: Record<string, unknown>;
+    try {
+      saved = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+    } catch (error) {
+      throw new MsctlError('USAGE', `${file} is not valid JSON`, 'fix or delete it', { cause: error });
+    }
+    const limit = positiveInteger(saved.rateLimitPerSecond);
+    if (limit !== undefined) settings.rateLimitPerSecond = limit;
+  }
+  const fromEnv = env.MSCTL_RATE_LIMIT_PER_SECOND;
+  if (fromEnv !== undefined && fromEnv !== '') {
+    const limit = positiveInteger(fromEnv);
+    if (limit === undefined) throw new MsctlError('USAGE', `MSCTL_RATE_LIMIT_PER_SECOND=${fromEnv} is not a positive whole number`);
+    settings.rateLimitPerSecond = limit;
+  }
+  return settings;
+}
+
+/** Merges `changes` into `.msctl/settings.json`. */
+export function writeStackSettings(stateDir: string, changes: StackSettings): void {
+  const file = stackSettingsFile(stateDir);
+  const current = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>) : {};
+  mkdirSync(stateDir, { recursive: true });
+  writeFileSync(file, `${JSON.stringify({ ...current, ...changes }, null, 2)}\n`);
 }
 
 function portFromEnv(env: NodeJS.ProcessEnv, key: string, fallback: number): number {
@@ -92,6 +141,7 @@ export async function loadProject(projectDir: string | undefined, env: NodeJS.Pr
     manifests,
     graph: new DependencyGraph(stackNodes(manifests)),
     infrastructure: infrastructureSettings(env),
+    settings: readStackSettings(join(root, '.msctl'), env),
   };
 }
 
