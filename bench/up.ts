@@ -38,7 +38,7 @@ const median = (values: number[]) => {
 
 const project = await createThrowawayProject(repoRoot);
 const msctl = (args: string[]) =>
-  execa(process.execPath, [join(repoRoot, 'bin', 'msctl.js'), ...args, '--project-dir', project.dir], { env: { ...project.env, NO_COLOR: '1' }, reject: false });
+  execa(process.execPath, [join(repoRoot, 'bin', 'msctl.js'), ...args, '--project-dir', project.dir], { env: { ...project.env, NO_COLOR: '1', MSCTL_RUNTIME: process.env.BENCH_RUNTIME ?? 'local' }, reject: false });
 
 const results: Run[] = [];
 try {

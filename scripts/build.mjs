@@ -54,26 +54,39 @@ for (const name of readdirSync(servicesDir)) {
 }
 const cliEntry = join(root, 'src', 'cli', 'main.ts');
 const supervisorEntry = join(root, 'src', 'runtime', 'local', 'supervisor-main.ts');
+const dockerWatcherEntry = join(root, 'src', 'runtime', 'docker', 'watcher-main.ts');
 if (existsSync(cliEntry)) {
   // Code splitting: dist/cli.js is the entry; every `await import('./commands/…')` (and the ink
   // view) becomes a chunk of its own, so `msctl --help` loads none of ink, dockerode or kafkajs.
   // The detached supervisor is a second entry, dist/supervisor.js; everything (entries and
   // chunks) sits flat in dist/, so code in any chunk finds supervisor.js next to itself.
-  // dist/ holds only this build: it is emptied first so stale chunks do not pile up.
-  const entryPoints = { cli: cliEntry, ...(existsSync(supervisorEntry) ? { supervisor: supervisorEntry } : {}) };
+  // dist/ holds only this build: files it did not write are removed afterwards (not before, so a
+  // msctl already running from dist/ keeps finding its chunks while this build runs).
+  const entryPoints = {
+    cli: cliEntry,
+    ...(existsSync(supervisorEntry) ? { supervisor: supervisorEntry } : {}),
+    ...(existsSync(dockerWatcherEntry) ? { 'docker-watcher': dockerWatcherEntry } : {}),
+  };
+  const outdir = join(root, 'dist');
   builds.push(
-    rm(join(root, 'dist'), { recursive: true, force: true }).then(() =>
-      build({
-        ...common,
-        banner: {},
-        entryPoints,
-        outdir: join(root, 'dist'),
-        entryNames: '[name]',
-        chunkNames: '[name]-[hash]',
-        splitting: true,
-        packages: 'external',
-      }).then(() => 'msctl'),
-    ),
+    build({
+      ...common,
+      banner: {},
+      entryPoints,
+      outdir,
+      entryNames: '[name]',
+      chunkNames: '[name]-[hash]',
+      splitting: true,
+      packages: 'external',
+      metafile: true,
+    }).then(async (result) => {
+      const written = new Set(Object.keys(result.metafile.outputs).map((output) => resolve(process.cwd(), output)));
+      for (const name of readdirSync(outdir)) {
+        const file = join(outdir, name);
+        if (!written.has(file)) await rm(file, { recursive: true, force: true });
+      }
+      return 'msctl';
+    }),
   );
 }
 const built = await Promise.all(builds);

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sets up a fresh machine for msctl: system packages (Java for Kafka, Maven to fetch Kafka's
 # jars once, kcat and psql for interop tests, tmux for terminal tests) and the npm workspace
-# (which pins Node 24). Safe to run again: it only does what is missing.
+# (which pins Node 24); chromium renders the load-test HTML report in its test. Safe to run again: it only does what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,6 +13,11 @@ command -v mvn >/dev/null 2>&1 || missing+=(maven)
 command -v kcat >/dev/null 2>&1 || missing+=(kcat)
 command -v psql >/dev/null 2>&1 || missing+=(postgresql-client)
 command -v tmux >/dev/null 2>&1 || missing+=(tmux)
+# The docker runtime and its tests: the engine (the tests start dockerd when none runs) and a
+# static busybox, the shell of the images msctl builds when no registry can be reached.
+command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
+command -v busybox >/dev/null 2>&1 || missing+=(busybox-static)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 
 if ((${#missing[@]} > 0)); then
   if [[ $(id -u) -eq 0 ]]; then SUDO=(); elif command -v sudo >/dev/null 2>&1; then SUDO=(sudo); else

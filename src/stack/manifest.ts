@@ -70,18 +70,19 @@ export async function loadManifests(servicesDir: string): Promise<ServiceManifes
 
 export interface GatewayRouteConfig {
   upstream: string;
-  url: string;
+  /** Every instance of the upstream; the gateway balances across them. */
+  urls: string[];
   prefix: string;
   upstreamPath: string;
   public: string[];
 }
 
 /** The gateway's routing table from every manifest's routes: the gateway needs no code change for a new service. */
-export function gatewayRoutes(manifests: ServiceManifest[], urlOf: (service: string) => string): GatewayRouteConfig[] {
+export function gatewayRoutes(manifests: ServiceManifest[], urlsOf: (service: string) => string[]): GatewayRouteConfig[] {
   return manifests.flatMap((manifest) =>
     manifest.routes.map((route) => ({
       upstream: manifest.name,
-      url: urlOf(manifest.name),
+      urls: urlsOf(manifest.name),
       prefix: route.prefix,
       upstreamPath: route.upstreamPath,
       public: route.public,
@@ -89,12 +90,16 @@ export function gatewayRoutes(manifests: ServiceManifest[], urlOf: (service: str
   );
 }
 
-/** Every topic the stack uses, with the partitions it needs (enough for the largest consumer group). */
-export function stackTopics(manifests: ServiceManifest[], minimumPartitions = 3): Array<{ topic: string; partitions: number }> {
+/**
+ * Every topic the stack uses, with the partitions it needs: at least `minimumPartitions`, and
+ * at least as many as the largest consumer group reading it (`replicas` overrides manifests).
+ */
+export function stackTopics(manifests: ServiceManifest[], minimumPartitions = 3, replicas: Record<string, number> = {}): Array<{ topic: string; partitions: number }> {
   const partitions = new Map<string, number>();
   for (const manifest of manifests) {
+    const consumers = replicas[manifest.name] ?? manifest.replicas;
     for (const topic of manifest.produces) partitions.set(topic, Math.max(partitions.get(topic) ?? minimumPartitions, minimumPartitions));
-    for (const topic of manifest.consumes) partitions.set(topic, Math.max(partitions.get(topic) ?? minimumPartitions, manifest.replicas));
+    for (const topic of manifest.consumes) partitions.set(topic, Math.max(partitions.get(topic) ?? minimumPartitions, consumers));
   }
   return [...partitions].map(([topic, count]) => ({ topic, partitions: count })).sort((a, b) => a.topic.localeCompare(b.topic));
 }

@@ -1,12 +1,12 @@
 import { gatewayRoutes, type ServiceManifest } from './manifest';
-import type { Project } from './project';
+import { readStackSettings, type Project } from './project';
 import type { StackSecrets } from './secrets';
 
 export interface StackEndpoints {
   kafkaBootstrap: string;
   postgresUrl: string;
-  /** The base URL other services use to reach `service`. */
-  serviceUrl: (service: string) => string;
+  /** The base URLs other services use to reach every instance of `service`. */
+  serviceUrls: (service: string) => string[];
 }
 
 export const schemaFor = (service: string) => service.replaceAll('-', '_');
@@ -21,11 +21,12 @@ export function serviceEnvironment(
   manifest: ServiceManifest,
   endpoints: StackEndpoints,
   secrets: StackSecrets,
-  overrides: { port?: number; logLevel?: string } = {},
+  overrides: { port?: number; logLevel?: string; host?: string } = {},
 ): Record<string, string> {
   const env: Record<string, string> = {
     SERVICE_NAME: manifest.name,
-    HOST: '127.0.0.1',
+    // Inside a container the service listens on every interface; its port is published on 127.0.0.1 only.
+    HOST: overrides.host ?? '127.0.0.1',
     PORT: String(overrides.port ?? manifest.port),
     LOG_LEVEL: overrides.logLevel ?? 'info',
     JWT_SECRET: secrets.jwtSecret,
@@ -40,7 +41,10 @@ export function serviceEnvironment(
     env.DATABASE_SCHEMA = schemaFor(manifest.name);
   }
   if (manifest.gateway) {
-    env.GATEWAY_ROUTES = JSON.stringify(gatewayRoutes(project.manifests, endpoints.serviceUrl));
+    env.GATEWAY_ROUTES = JSON.stringify(gatewayRoutes(project.manifests, endpoints.serviceUrls));
+    // Per-stack setting, read afresh so `msctl restart gateway` applies a changed limit.
+    const { rateLimitPerSecond } = readStackSettings(project.stateDir);
+    if (rateLimitPerSecond !== undefined) env.RATE_LIMIT_PER_SECOND = String(rateLimitPerSecond);
   }
   return env;
 }

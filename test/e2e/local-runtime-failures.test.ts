@@ -73,7 +73,7 @@ describe('local runtime failures', () => {
 
   it('an attached up follows the logs and stops everything on Ctrl-C, exiting 130', async () => {
     const child = execa(process.execPath, [join(repoRoot, 'bin', 'msctl.js'), 'up', 'users', '--project-dir', project.dir], {
-      env: { ...project.env, NO_COLOR: '1' },
+      env: { ...project.env, NO_COLOR: '1', MSCTL_RUNTIME: 'local' },
       reject: false,
     });
     let output = '';

@@ -38,7 +38,7 @@ export async function startTestStack(extra: Record<string, string> = {}): Promis
   );
   await Promise.all(services.map((service) => service.consumersReady));
   const manifests = await loadManifests(join(import.meta.dirname, '../../services'));
-  const routes = gatewayRoutes(manifests, (name) => started[name]!.url);
+  const routes = gatewayRoutes(manifests, (name) => [started[name]!.url]);
   const gateway = (await startService(gatewayService, {
     env: { ...env('gateway'), GATEWAY_ROUTES: JSON.stringify(routes), RATE_LIMIT_PER_SECOND: '1000' },
   })) as RunningService<unknown>;

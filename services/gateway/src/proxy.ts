@@ -1,6 +1,5 @@
 import { Pool, type Dispatcher } from 'undici';
 import type { IncomingHttpHeaders } from 'node:http';
-import type { GatewayRoute } from './routes';
 
 const HOP_BY_HOP = new Set([
   'connection',
@@ -35,10 +34,10 @@ export class UpstreamPools {
 
   constructor(private readonly timeoutMs: number) {}
 
-  pool(route: GatewayRoute): Pool {
-    let pool = this.pools.get(route.url);
+  pool(url: string): Pool {
+    let pool = this.pools.get(url);
     if (!pool) {
-      pool = new Pool(route.url, {
+      pool = new Pool(url, {
         connections: 128,
         pipelining: 1,
         headersTimeout: this.timeoutMs,
@@ -46,19 +45,19 @@ export class UpstreamPools {
         connectTimeout: Math.min(this.timeoutMs, 2_000),
         keepAliveTimeout: 4_000,
       });
-      this.pools.set(route.url, pool);
+      this.pools.set(url, pool);
     }
     return pool;
   }
 
   async forward(
-    route: GatewayRoute,
+    url: string,
     method: string,
     path: string,
     headers: Record<string, string>,
     body: Buffer | undefined,
   ): Promise<UpstreamResponse> {
-    const response = await this.pool(route).request({
+    const response = await this.pool(url).request({
       method: method as Dispatcher.HttpMethod,
       path,
       headers,

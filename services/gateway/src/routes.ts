@@ -1,9 +1,12 @@
 import { z } from 'zod';
 
-/** One gateway route: requests under `prefix` go to `url` + `upstreamPath` + the rest of the path. */
+/**
+ * One gateway route: requests under `prefix` go to one of the upstream's instances (`urls`),
+ * at `upstreamPath` + the rest of the path.
+ */
 export const gatewayRouteSchema = z.object({
   upstream: z.string().min(1),
-  url: z.string().url(),
+  urls: z.array(z.string().url()).min(1, 'at least one instance'),
   prefix: z.string().startsWith('/'),
   upstreamPath: z.string().startsWith('/'),
   /** "METHOD /path" pairs that need no token, e.g. "POST /api/users". */

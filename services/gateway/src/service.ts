@@ -14,6 +14,7 @@ import {
   type TokenClaims,
 } from '@msctl/kit';
 import { z } from 'zod';
+import { UpstreamInstances } from './instances';
 import { UpstreamFailure, UpstreamPools, requestHeaders, type UpstreamResponse } from './proxy';
 import { gatewayRoutesSchema, matchRoute, type MatchedRoute } from './routes';
 
@@ -44,16 +45,16 @@ export const gatewayService: ServiceDefinition<GatewayConfig> = {
     const pools = new UpstreamPools(config.UPSTREAM_TIMEOUT_MS);
     onClose(() => pools.close());
 
-    for (const [upstream, url] of new Map(routes.map((route) => [route.upstream, route.url]))) {
-      circuit(`upstream:${upstream}`);
+    const instances = new UpstreamInstances(routes, circuit);
+    for (const instance of instances.all()) {
       health.addCheck({
-        name: `${upstream}:health`,
+        name: `${instance.label}:health`,
         componentType: 'component',
         critical: false,
         probe: async () => {
-          const response = await fetch(new URL('/health', url), { signal: AbortSignal.timeout(1_500) });
+          const response = await fetch(new URL('/health', instance.url), { signal: AbortSignal.timeout(1_500) });
           await response.body?.cancel();
-          if (!response.ok) throw new Error(`${upstream} answered ${response.status}`);
+          if (!response.ok) throw new Error(`${instance.label} answered ${response.status}`);
         },
       });
     }
@@ -106,10 +107,11 @@ export const gatewayService: ServiceDefinition<GatewayConfig> = {
         headers[AUTH_USERNAME_HEADER] = request.auth.username;
       }
       delete headers.authorization;
+      const instance = instances.pick(match.route.upstream);
       let answer: UpstreamResponse;
       try {
-        answer = await circuit(`upstream:${match.route.upstream}`).run(() =>
-          pools.forward(match.route, request.method, match.upstreamUrlPath, headers, request.body as Buffer | undefined),
+        answer = await instance.circuit.run(() =>
+          pools.forward(instance.url, request.method, match.upstreamUrlPath, headers, request.body as Buffer | undefined),
         );
       } catch (error) {
         if (error instanceof UpstreamFailure) answer = error.response;

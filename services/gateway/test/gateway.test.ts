@@ -14,8 +14,8 @@ async function startGateway(extra: Record<string, string>): Promise<RunningServi
   const address = upstream.server.address();
   const port = typeof address === 'object' && address ? address.port : 0;
   const routes = [
-    { upstream: 'echo', url: `http://127.0.0.1:${port}`, prefix: '/api/echo', upstreamPath: '/echo', public: ['POST /api/echo/open'] },
-    { upstream: 'gone', url: 'http://127.0.0.1:9', prefix: '/api/gone', upstreamPath: '/', public: [] },
+    { upstream: 'echo', urls: [`http://127.0.0.1:${port}`], prefix: '/api/echo', upstreamPath: '/echo', public: ['POST /api/echo/open'] },
+    { upstream: 'gone', urls: ['http://127.0.0.1:9'], prefix: '/api/gone', upstreamPath: '/', public: [] },
   ];
   return (await startService(gatewayService, {
     env: testEnv('gateway', { extra: { GATEWAY_ROUTES: JSON.stringify(routes), BREAKER_VOLUME_THRESHOLD: '2', BREAKER_RESET_MS: '60000', ...extra } }),

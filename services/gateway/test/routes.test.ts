@@ -2,9 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { gatewayRoutesSchema, matchRoute, type GatewayRoute } from '../src/routes';
 
 const routes: GatewayRoute[] = [
-  { upstream: 'users', url: 'http://127.0.0.1:4001', prefix: '/api/users', upstreamPath: '/users', public: ['POST /api/users'] },
-  { upstream: 'users', url: 'http://127.0.0.1:4001', prefix: '/api/auth/token', upstreamPath: '/auth/token', public: ['POST /api/auth/token'] },
-  { upstream: 'analytics', url: 'http://127.0.0.1:4004', prefix: '/api/analytics', upstreamPath: '/analytics', public: [] },
+  { upstream: 'users', urls: ['http://127.0.0.1:4001'], prefix: '/api/users', upstreamPath: '/users', public: ['POST /api/users'] },
+  { upstream: 'users', urls: ['http://127.0.0.1:4001'], prefix: '/api/auth/token', upstreamPath: '/auth/token', public: ['POST /api/auth/token'] },
+  { upstream: 'analytics', urls: ['http://127.0.0.1:4004'], prefix: '/api/analytics', upstreamPath: '/analytics', public: [] },
 ];
 
 describe('matchRoute', () => {
@@ -39,6 +39,6 @@ describe('GATEWAY_ROUTES', () => {
     expect(gatewayRoutesSchema.parse(JSON.stringify(routes))).toHaveLength(3);
     expect(gatewayRoutesSchema.safeParse('not json').success).toBe(false);
     expect(gatewayRoutesSchema.safeParse('[]').success).toBe(false);
-    expect(gatewayRoutesSchema.safeParse(JSON.stringify([{ ...routes[0], url: 'nope' }])).success).toBe(false);
+    expect(gatewayRoutesSchema.safeParse(JSON.stringify([{ ...routes[0], urls: ['nope'] }])).success).toBe(false);
   });
 });

@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import { MsctlError } from '../../core/errors';
 import { followLog, logExists, snapshotLog, type LogLine, type LogPosition } from '../../runtime/local/log-files';
 import { INFRASTRUCTURE } from '../../stack/manifest';
-import { loadProject } from '../../stack/project';
+import { loadProject, type Project } from '../../stack/project';
+import { runtimeForExisting } from '../../runtime/select';
 import type { CliContext, LogsOptions } from '../context';
 import { prettyLine } from '../output/log-line';
 import { clockTime, colorForTarget, makeChalk } from '../output/colors';
@@ -50,6 +51,7 @@ export async function run(options: LogsOptions, context: CliContext): Promise<nu
   }
   const since = options.since !== undefined ? parseSince(options.since) : undefined;
   const selected = options.services.length > 0 ? [...new Set(options.services)] : known;
+  if (runtimeForExisting(project) === 'docker') return dockerLogs(project, selected, since, options, context);
   const dir = join(project.stateDir, 'logs');
   const stateExists = existsSync(join(project.stateDir, 'state.json'));
 
@@ -92,5 +94,23 @@ export async function run(options: LogsOptions, context: CliContext): Promise<nu
       for await (const line of follower) print(line);
     }),
   );
+  return 0;
+}
+
+/** The docker runtime keeps logs in the Engine: read through its API, shown the same way. */
+async function dockerLogs(project: Project, selected: string[], since: Date | undefined, options: LogsOptions, context: CliContext): Promise<number> {
+  const { followDockerLogs } = await import('../../runtime/docker/runtime');
+  const c = makeChalk(context.color && !context.json);
+  const width = Math.max(...selected.map((name) => name.length));
+  const print = (target: string, text: string) => {
+    if (context.json) context.stdout.write(`${JSON.stringify({ target, time: null, text })}\n`);
+    else context.stdout.write(`${c[colorForTarget(target)](target.padEnd(width))} | ${options.raw ? text : prettyLine(text, c)}\n`);
+  };
+  await followDockerLogs(project, print, context.signal, {
+    follow: options.follow,
+    targets: selected,
+    ...(options.tail !== undefined ? { tail: options.tail } : {}),
+    ...(since ? { since } : {}),
+  });
   return 0;
 }

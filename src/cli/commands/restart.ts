@@ -1,5 +1,5 @@
 import { ProgressBus } from '../../core/events';
-import { restartLocal } from '../../runtime/local/runtime';
+import { runtimeForExisting } from '../../runtime/select';
 import { buildStale } from '../../stack/build';
 import { loadProject, manifestOf } from '../../stack/project';
 import type { CliContext, RestartOptions } from '../context';
@@ -11,10 +11,14 @@ export async function run(options: RestartOptions, context: CliContext): Promise
   const renderer = context.renderer();
   renderer.attach(bus);
   try {
-    const manifest = manifestOf(project, options.service);
-    // A restart picks up code changes: rebuild first if the sources changed.
-    if (manifest) await buildStale([manifest], project.servicesDir, bus);
-    await restartLocal(project, options.service, 90, bus);
+    if (runtimeForExisting(project) === 'docker') {
+      await (await import('../../runtime/docker/runtime')).restartDocker(project, options.service, 90, bus);
+    } else {
+      const manifest = manifestOf(project, options.service);
+      // A restart picks up code changes: rebuild first if the sources changed.
+      if (manifest) await buildStale([manifest], project.servicesDir, bus);
+      await (await import('../../runtime/local/runtime')).restartLocal(project, options.service, 90, bus);
+    }
     bus.emit({ type: 'done', ok: true, text: `${options.service} restarted and healthy` });
   } finally {
     await renderer.close();

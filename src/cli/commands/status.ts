@@ -1,5 +1,5 @@
-import { localStatus, type StackStatus } from '../../runtime/local/status';
-import { loadProject, type Project } from '../../stack/project';
+import { stackStatus, type StackStatus } from '../../runtime/status';
+import { loadProject } from '../../stack/project';
 import type { CliContext, StatusOptions } from '../context';
 import { makeChalk } from '../output/colors';
 import { formatTable } from '../output/table';
@@ -29,39 +29,97 @@ export function renderStatus(status: StackStatus, color: boolean): string {
       [...checks, ...open].join(', ') || '-',
     ];
   });
+  const keeper = status.runtime === 'docker' ? 'watcher' : 'supervisor';
   const supervisor =
     status.supervisor.state === 'running'
-      ? `supervisor pid ${status.supervisor.pid}`
+      ? `${keeper} pid ${status.supervisor.pid}`
       : status.supervisor.state === 'stale'
-        ? c.yellow('supervisor is gone (killed or machine restarted): run `msctl up` to start afresh or `msctl down` to clean up')
+        ? c.yellow(
+            status.runtime === 'docker'
+              ? 'the watcher is gone: containers still restart on a crash, not after `docker kill`; `msctl up` starts it again'
+              : 'supervisor is gone (killed or machine restarted): run `msctl up` to start afresh or `msctl down` to clean up',
+          )
         : 'not running (msctl up starts it)';
   const table = formatTable(rows, { header: ['NAME', 'STATE', 'HEALTH', 'PID', 'PORT', 'UPTIME', 'RESTARTS', 'DEPENDENCIES'], color, align: ['left', 'left', 'left', 'right', 'right', 'right', 'right'] });
-  return `${c.bold('local runtime')} · ${status.project} · ${supervisor}\n${table}\n`;
+  return `${c.bold(`${status.runtime} runtime`)} · ${status.project} · ${supervisor}\n${table}\n`;
 }
 
-async function once(project: Project, context: CliContext): Promise<StackStatus> {
-  const status = await localStatus(project);
-  context.stdout.write(context.json ? `${JSON.stringify(status)}\n` : renderStatus(status, context.color));
-  return status;
+/** What counts as a change for `status --watch` off a terminal: everything but the ticking uptime. */
+export function statusKey(status: StackStatus): string {
+  return JSON.stringify({ ...status, targets: status.targets.map(({ uptimeSeconds: _uptime, ...rest }) => rest) });
+}
+
+export interface WatchOptions {
+  /** tty: redraw in place; plain: a timestamped table when something changed (and at least once a minute); json: one status per line per interval. */
+  mode: 'tty' | 'plain' | 'json';
+  intervalMs: number;
+  color: boolean;
+  signal: AbortSignal;
+  write: (text: string) => void;
+  now?: () => Date;
+  /** Plain mode prints an unchanged status again after this long (default 60 s). */
+  repeatAfterMs?: number;
+  /** Waits between polls (tests pass a fake). */
+  sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
+}
+
+const abortableSleep = (ms: number, signal: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+  });
+
+/** `msctl status --watch`: polls until the signal aborts, printing as the mode says. */
+export async function watchStatus(read: () => Promise<StackStatus>, options: WatchOptions): Promise<void> {
+  const now = options.now ?? (() => new Date());
+  const sleep = options.sleep ?? abortableSleep;
+  const repeatAfter = options.repeatAfterMs ?? 60_000;
+  let lastKey: string | undefined;
+  let lastPrinted = 0;
+  let first = true;
+  while (!options.signal.aborted) {
+    const status = await read();
+    if (options.signal.aborted) break;
+    const at = now();
+    if (options.mode === 'json') {
+      options.write(`${JSON.stringify({ at: at.toISOString(), ...status })}\n`);
+    } else if (options.mode === 'tty') {
+      const c = makeChalk(options.color);
+      const text = `${c.dim(`${at.toISOString()} · every ${options.intervalMs / 1000}s · Ctrl-C to stop`)}\n${renderStatus(status, options.color)}`;
+      // Home, each line cleared to its end, then the rest of the screen cleared: no flicker.
+      const body = text.split('\n').map((line) => `${line}\u001b[K`).join('\n');
+      options.write(`${first ? '\u001b[2J' : ''}\u001b[H${body}\u001b[J`);
+    } else {
+      const key = statusKey(status);
+      if (key !== lastKey || at.getTime() - lastPrinted >= repeatAfter) {
+        options.write(`--- ${at.toISOString()}\n${renderStatus(status, options.color)}`);
+        lastKey = key;
+        lastPrinted = at.getTime();
+      }
+    }
+    first = false;
+    await sleep(options.intervalMs, options.signal);
+  }
 }
 
 export async function run(options: StatusOptions, context: CliContext): Promise<number | void> {
   const project = await loadProject(context.projectDir);
   if (!options.watch) {
-    await once(project, context);
+    const status = await stackStatus(project);
+    context.stdout.write(context.json ? `${JSON.stringify(status)}\n` : renderStatus(status, context.color));
     return;
   }
-  while (!context.signal.aborted) {
-    if (context.isTTY && !context.json) context.stdout.write('\u001b[2J\u001b[H');
-    else if (!context.json) context.stdout.write(`--- ${new Date().toISOString()}\n`);
-    await once(project, context);
-    await new Promise((resolve) => {
-      const timer = setTimeout(resolve, 2_000);
-      context.signal.addEventListener('abort', () => {
-        clearTimeout(timer);
-        resolve(undefined);
-      }, { once: true });
-    });
-  }
+  await watchStatus(() => stackStatus(project), {
+    mode: context.json ? 'json' : context.isTTY && process.env.TERM !== 'dumb' ? 'tty' : 'plain',
+    intervalMs: Math.round((options.interval ?? 2) * 1000),
+    color: context.color,
+    signal: context.signal,
+    write: (text) => context.stdout.write(text),
+  });
   return 0;
 }

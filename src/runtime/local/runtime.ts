@@ -12,6 +12,7 @@ import type { ProgressEvent, ProgressSink } from '../../core/events';
 import { terminatePid, waitForPortFree } from '../../infra/ports';
 import { planDown, type ObservedTarget, type UpPlan } from '../../stack/plan';
 import type { Project } from '../../stack/project';
+import { desiredReplicas } from '../../stack/replicas';
 import { ensureSecrets } from '../../stack/secrets';
 import { controlRequest, pingSupervisor, streamEvents } from './control';
 import { isOurProcess } from './processes';
@@ -143,7 +144,13 @@ export async function upLocal(
 ): Promise<void> {
   const socket = socketPath(project.stateDir);
   if (!(await pingSupervisor(socket))) await launchSupervisor(project);
-  await operate(project, '/up', { plan, timeoutSeconds: options.timeoutSeconds }, sink, { signal: options.signal, logs: options.logs ?? false });
+  await operate(project, '/up', { plan, timeoutSeconds: options.timeoutSeconds, replicas: desiredReplicas(project) }, sink, { signal: options.signal, logs: options.logs ?? false });
+}
+
+export async function scaleLocal(project: Project, service: string, replicas: number, timeoutSeconds: number, sink: ProgressSink): Promise<void> {
+  const socket = socketPath(project.stateDir);
+  if (!(await pingSupervisor(socket))) throw new MsctlError('NOT_RUNNING', 'the stack is not running', 'start it with `msctl up`; the new count is kept for it');
+  await operate(project, '/scale', { service, replicas, timeoutSeconds }, sink);
 }
 
 export async function restartLocal(project: Project, target: string, timeoutSeconds: number, sink: ProgressSink): Promise<void> {

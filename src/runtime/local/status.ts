@@ -1,4 +1,5 @@
 import type { Project } from '../../stack/project';
+import { instanceIndex, serviceOfInstance } from '../../stack/replicas';
 import { observe } from './runtime';
 
 /** One row of `msctl status`; the JSON shape is documented in README ("msctl status --json"). */
@@ -19,7 +20,7 @@ export interface TargetStatus {
 }
 
 export interface StackStatus {
-  runtime: 'local';
+  runtime: 'local' | 'docker';
   project: string;
   supervisor: { state: 'running' | 'stale' | 'none'; pid: number | null };
   /** True when every service of the stack is healthy. */
@@ -29,7 +30,12 @@ export interface StackStatus {
 
 export async function localStatus(project: Project, now: () => number = Date.now): Promise<StackStatus> {
   const observation = await observe(project);
-  const order = project.graph.startOrder();
+  // Every instance, in start order: "users", then "users#2"…
+  const saved = Object.keys(observation.state?.targets ?? {});
+  const order = project.graph.startOrder().flatMap((name) => {
+    const instances = saved.filter((target) => serviceOfInstance(target) === name).sort((a, b) => instanceIndex(a) - instanceIndex(b));
+    return instances.length > 0 ? instances : [name];
+  });
   const targets = order.map((name): TargetStatus => {
     const saved = observation.state?.targets[name];
     const seen = observation.targets.get(name);
@@ -37,7 +43,7 @@ export async function localStatus(project: Project, now: () => number = Date.now
     const startedAt = alive && saved?.startedAt ? Date.parse(saved.startedAt) : undefined;
     return {
       name,
-      kind: project.graph.node(name).kind,
+      kind: project.graph.node(serviceOfInstance(name)).kind,
       state: alive ? seen.phase : 'stopped',
       health: alive ? (saved?.health ?? 'unknown') : 'unknown',
       pid: alive ? (saved?.pid ?? null) : null,

@@ -11,7 +11,7 @@ import { startPostgres } from '../../infra/postgres/server';
 import type { UpPlan } from '../../stack/plan';
 import { loadProject } from '../../stack/project';
 import { ensureSecrets } from '../../stack/secrets';
-import { createStackTopics } from '../../infra/kafka/admin';
+import { createStackTopics } from '../../infra/kafka/client';
 import { SUBSCRIBED } from './control';
 import { socketPath } from './state';
 import { Supervisor, kafkaBootstrap, type HealthAnswer } from './supervisor';
@@ -109,8 +109,12 @@ async function main(): Promise<void> {
           return;
         }
         if (request.method === 'POST' && url.pathname === '/up') {
-          const body = (await readBody(request)) as { plan: UpPlan; timeoutSeconds?: number };
-          return runOperation(response, 'up', () => supervisor.up(body.plan, body.timeoutSeconds ?? 90));
+          const body = (await readBody(request)) as { plan: UpPlan; timeoutSeconds?: number; replicas?: Record<string, number> };
+          return runOperation(response, 'up', () => supervisor.up(body.plan, body.timeoutSeconds ?? 90, body.replicas ?? {}));
+        }
+        if (request.method === 'POST' && url.pathname === '/scale') {
+          const body = (await readBody(request)) as { service: string; replicas: number; timeoutSeconds?: number };
+          return runOperation(response, 'scale', () => supervisor.scale(body.service, body.replicas, body.timeoutSeconds ?? 90));
         }
         if (request.method === 'POST' && url.pathname === '/restart') {
           const body = (await readBody(request)) as { target: string; timeoutSeconds?: number };

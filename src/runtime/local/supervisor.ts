@@ -16,7 +16,8 @@ import type { UpPlan } from '../../stack/plan';
 import { manifestOf, type Project } from '../../stack/project';
 import type { StackSecrets } from '../../stack/secrets';
 import { serviceEnvironment } from '../../stack/service-env';
-import { isPortFree, isProcessAlive } from '../../infra/ports';
+import { findFreePort, isPortFree, isProcessAlive } from '../../infra/ports';
+import { instanceIndex, instanceNames, serviceOfInstance } from '../../stack/replicas';
 import { RotatingLogWriter } from './log-files';
 import { writeState, type StackState, type TargetState } from './state';
 
@@ -80,6 +81,8 @@ export class Supervisor {
   private stateDirty = false;
   private queue: Promise<unknown> = Promise.resolve();
   private shuttingDown = false;
+  /** Instances per service, as last asked for (up or scale). */
+  private replicas: Record<string, number> = {};
 
   constructor(
     private readonly project: Project,
@@ -115,19 +118,65 @@ export class Supervisor {
     };
   }
 
-  /** Executes an up plan: level by level, each level's starts together, each gated on health. */
-  async up(plan: UpPlan, timeoutSeconds: number): Promise<void> {
+  /**
+   * Executes an up plan: level by level, each level's starts together, each gated on health.
+   * A service with several replicas starts as that many instances.
+   */
+  async up(plan: UpPlan, timeoutSeconds: number, replicas: Record<string, number> = {}): Promise<void> {
+    this.replicas = { ...this.replicas, ...replicas };
     const levels = new Map<number, string[]>();
     for (const step of plan.steps) {
-      if (step.action === 'keep') {
-        const current = this.targets.get(step.target);
+      for (const name of step.kind === 'service' ? instanceNames(step.target, this.replicasOf(step.target)) : [step.target]) {
+        const current = this.targets.get(name);
         if (current && this.isAlive(current)) continue;
+        levels.set(step.level, [...(levels.get(step.level) ?? []), name]);
       }
-      levels.set(step.level, [...(levels.get(step.level) ?? []), step.target]);
     }
     for (const level of [...levels.keys()].sort((a, b) => a - b)) {
       await Promise.all(levels.get(level)!.map((name) => this.startTarget(name, timeoutSeconds)));
     }
+  }
+
+  private replicasOf(service: string): number {
+    return this.replicas[service] ?? manifestOf(this.project, service)?.replicas ?? 1;
+  }
+
+  /**
+   * Runs `service` as `replicas` instances: new ones start (gated on health), surplus ones stop
+   * (highest first). Consumers' topics grow to enough partitions; a routed service's gateway
+   * restarts with the new instance list so it balances across all of them.
+   */
+  async scale(service: string, replicas: number, timeoutSeconds: number): Promise<void> {
+    const manifest = manifestOf(this.project, service);
+    if (!manifest) throw new MsctlError('USAGE', `no service named ${service}`, 'see `msctl status`');
+    const before = this.replicasOf(service);
+    this.replicas[service] = replicas;
+    const wanted = new Set(instanceNames(service, replicas));
+    const running = [...this.targets.keys()].filter((name) => serviceOfInstance(name) === service && this.isAlive(this.targets.get(name)!));
+    if (manifest.consumes.length > 0 && replicas > before && this.targets.get('kafka')?.state.phase === 'healthy') {
+      await this.deps.createTopics(this.project, stackTopics(this.project.manifests, 3, this.replicas));
+    }
+    await Promise.all([...wanted].filter((name) => !running.includes(name)).map((name) => this.startTarget(name, timeoutSeconds)));
+    for (const name of running.filter((name) => !wanted.has(name)).sort((a, b) => instanceIndex(b) - instanceIndex(a))) {
+      await this.stopTarget(name);
+      this.forget(name);
+    }
+    if (manifest.routes.length > 0 && replicas !== before) {
+      for (const gateway of this.project.manifests.filter((m) => m.gateway)) {
+        for (const name of [...this.targets.keys()].filter((n) => serviceOfInstance(n) === gateway.name && this.isAlive(this.targets.get(n)!))) {
+          await this.stopTarget(name);
+          await this.startTarget(name, timeoutSeconds);
+        }
+      }
+    }
+  }
+
+  private forget(name: string): void {
+    const target = this.targets.get(name);
+    if (!target) return;
+    void target.log.close();
+    this.targets.delete(name);
+    this.saveState();
   }
 
   async restart(name: string, timeoutSeconds: number): Promise<void> {
@@ -143,11 +192,12 @@ export class Supervisor {
   /** Stops everything, dependents first: level by level in reverse start order, each level together. */
   async down(): Promise<void> {
     this.shuttingDown = true;
-    const known = [...this.targets.keys()].filter((name) => this.project.graph.names.includes(name));
-    const unknown = [...this.targets.keys()].filter((name) => !this.project.graph.names.includes(name));
+    const names = [...this.targets.keys()];
+    const known = new Set(names.map(serviceOfInstance).filter((name) => this.project.graph.names.includes(name)));
+    const unknown = names.filter((name) => !known.has(serviceOfInstance(name)));
     await Promise.all(unknown.map((name) => this.stopTarget(name)));
     for (const level of this.project.graph.levels(known).reverse()) {
-      await Promise.all(level.map((name) => this.stopTarget(name)));
+      await Promise.all(names.filter((name) => level.includes(serviceOfInstance(name))).map((name) => this.stopTarget(name)));
     }
     clearInterval(this.healthTimer);
     for (const target of this.targets.values()) await target.log.close();
@@ -160,7 +210,7 @@ export class Supervisor {
   private target(name: string): Target {
     let target = this.targets.get(name);
     if (!target) {
-      const manifest = manifestOf(this.project, name);
+      const manifest = manifestOf(this.project, serviceOfInstance(name));
       target = {
         state: {
           name,
@@ -209,7 +259,7 @@ export class Supervisor {
       throw error;
     }
     this.markInfrastructureUp(target, this.project.infrastructure.kafkaPort, `kafka.Kafka`);
-    const topics = stackTopics(this.project.manifests);
+    const topics = stackTopics(this.project.manifests, 3, this.replicas);
     this.setPhase(target, 'waiting', `creating ${topics.length} topics`);
     await this.deps.createTopics(this.project, topics);
     this.setPhase(target, 'healthy', `${kafkaBootstrap(this.project)}, ${topics.length} topics`);
@@ -235,22 +285,42 @@ export class Supervisor {
     target.state.commandMarker = marker;
   }
 
+  /** Instance 1 listens on the manifest's port; the others on free ports, kept across restarts. */
+  private async instancePort(target: Target): Promise<number> {
+    if (instanceIndex(target.state.name) === 1) return target.manifest!.port;
+    target.state.port ??= await findFreePort();
+    return target.state.port;
+  }
+
+  /** The URLs of every instance of `service` (what the gateway balances across). */
+  private async instanceUrls(service: string): Promise<string[]> {
+    const urls: string[] = [];
+    for (const name of instanceNames(service, this.replicasOf(service))) {
+      urls.push(`http://127.0.0.1:${await this.instancePort(this.target(name))}`);
+    }
+    return urls;
+  }
+
   private async spawnService(target: Target): Promise<void> {
     const manifest = target.manifest!;
-    if (!(await isPortFree(manifest.port))) {
-      const message = `port ${manifest.port} for ${manifest.name} is taken by another process`;
+    const port = await this.instancePort(target);
+    if (!(await isPortFree(port))) {
+      const message = `port ${port} for ${target.state.name} is taken by another process`;
       this.setPhase(target, 'failed', message);
-      throw new MsctlError('PORT_IN_USE', message, `stop what listens there (ss -ltnp 'sport = :${manifest.port}'), or change "port" in services/${manifest.name}/service.json`);
+      throw new MsctlError('PORT_IN_USE', message, `stop what listens there (ss -ltnp 'sport = :${port}'), or change "port" in services/${manifest.name}/service.json`);
     }
+    const urls = new Map<string, string[]>();
+    if (manifest.gateway) for (const other of this.project.manifests) urls.set(other.name, await this.instanceUrls(other.name));
     const env = serviceEnvironment(
       this.project,
       manifest,
       {
         kafkaBootstrap: kafkaBootstrap(this.project),
         postgresUrl: postgresUrl(this.project, this.secrets),
-        serviceUrl: (service) => `http://127.0.0.1:${manifestOf(this.project, service)?.port ?? 0}`,
+        serviceUrls: (service) => urls.get(service) ?? [`http://127.0.0.1:${manifestOf(this.project, service)?.port ?? 0}`],
       },
       this.secrets,
+      { port },
     );
     const bundle = serviceBundle(manifest);
     const child = spawn(this.deps.nodePath, [...NODE_FLAGS, bundle], {
@@ -260,13 +330,13 @@ export class Supervisor {
     });
     target.child = child;
     target.state.pid = child.pid;
-    target.state.port = manifest.port;
-    target.state.url = `http://127.0.0.1:${manifest.port}`;
+    target.state.port = port;
+    target.state.url = `http://127.0.0.1:${port}`;
     target.state.startedAt = new Date(this.deps.now()).toISOString();
     target.state.commandMarker = bundle;
     target.state.health = 'unknown';
     target.healthySince = undefined;
-    this.setPhase(target, 'starting', `pid ${child.pid}, port ${manifest.port}`);
+    this.setPhase(target, 'starting', `pid ${child.pid}, port ${port}`);
     for (const stream of [child.stdout, child.stderr]) {
       createInterface({ input: stream }).on('line', (line) => this.onLine(target, line));
     }

@@ -1,0 +1,426 @@
+/**
+ * The docker runtime: the same observe → plan → execute as the local one, through the Engine
+ * API. Containers restart on their own when they crash (restart policy); a small detached
+ * watcher brings back a container stopped behind msctl's back (`docker kill`), which Docker's
+ * restart policies deliberately leave alone, and counts it.
+ */
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { closeSync, existsSync, openSync } from 'node:fs';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import { createInterface } from 'node:readline';
+import type Dockerode from 'dockerode';
+import { MsctlError } from '../../core/errors';
+import type { ProgressSink, TargetPhase } from '../../core/events';
+import { createStackTopics } from '../../infra/kafka/client';
+import { isPortFree, isProcessAlive, terminatePid } from '../../infra/ports';
+import type { ObservedTarget, UpPlan } from '../../stack/plan';
+import { manifestOf, type Project } from '../../stack/project';
+import { ensureSecrets } from '../../stack/secrets';
+import type { StackStatus, TargetStatus } from '../local/status';
+import { connectDocker, type Docker } from './engine';
+import { ensureKafkaImage, ensureNodeBase, ensurePostgresImage, ensureServiceImage, LABEL } from './images';
+import { COMPOSE, TARGET_LABEL, createOptions, kafkaSpec, networkName, postgresSpec, serviceSpec, stackVolumes, type ContainerSpec } from './spec';
+import { stackTopics } from '../../stack/manifest';
+import { desiredReplicas, instanceIndex, instanceName, serviceOfInstance } from '../../stack/replicas';
+
+interface DockerState {
+  clusterId: string;
+  /** Restarts the watcher made (containers stopped behind msctl's back), by target. */
+  restarts: Record<string, number>;
+}
+
+const stateFile = (project: Project) => join(project.stateDir, 'docker.json');
+const watcherPidFile = (project: Project) => join(project.stateDir, 'docker-watcher.pid');
+
+export async function readDockerState(project: Project): Promise<DockerState> {
+  try {
+    const parsed = JSON.parse(await readFile(stateFile(project), 'utf8')) as Partial<DockerState>;
+    return { clusterId: parsed.clusterId ?? '', restarts: parsed.restarts ?? {} };
+  } catch {
+    return { clusterId: '', restarts: {} };
+  }
+}
+
+export async function writeDockerState(project: Project, state: DockerState): Promise<void> {
+  await mkdir(project.stateDir, { recursive: true });
+  const temporary = `${stateFile(project)}.${process.pid}.tmp`;
+  await writeFile(temporary, `${JSON.stringify(state, null, 2)}\n`);
+  await (await import('node:fs/promises')).rename(temporary, stateFile(project));
+}
+
+const projectFilter = (project: Project) => ({ label: [`${COMPOSE}.project=${project.name}`] });
+
+/** The part of the stack a container runs: "users", "users#2", "kafka". */
+export const targetOf = (info: { Labels: Record<string, string> }): string | undefined => info.Labels[TARGET_LABEL] ?? info.Labels[`${COMPOSE}.service`];
+
+export async function listContainers(docker: Docker, project: Project): Promise<Dockerode.ContainerInfo[]> {
+  return docker.listContainers({ all: true, filters: projectFilter(project) });
+}
+
+function phaseOf(info: Pick<Dockerode.ContainerInfo, 'State' | 'Status'>): TargetPhase {
+  if (info.State === 'restarting') return 'restarting';
+  if (info.State !== 'running') return info.State === 'created' ? 'starting' : 'stopped';
+  if (info.Status.includes('(healthy)')) return 'healthy';
+  if (info.Status.includes('(unhealthy)')) return 'unhealthy';
+  if (info.Status.includes('health: starting')) return 'starting';
+  return 'running';
+}
+
+export async function observeDocker(docker: Docker, project: Project): Promise<Map<string, ObservedTarget>> {
+  const observed = new Map<string, ObservedTarget>();
+  for (const info of await listContainers(docker, project)) {
+    const target = targetOf(info);
+    if (target) observed.set(target, { name: target, phase: phaseOf(info) });
+  }
+  return observed;
+}
+
+async function ensureNetwork(docker: Docker, project: Project): Promise<string> {
+  const name = networkName(project.name);
+  const existing = await docker.listNetworks({ filters: { name: [name] } });
+  if (!existing.some((network) => network.Name === name)) {
+    await docker.createNetwork({
+      Name: name,
+      Driver: 'bridge',
+      Labels: { [`${COMPOSE}.project`]: project.name, [`${COMPOSE}.network`]: 'default', [`${LABEL}.project`]: project.name },
+    });
+  }
+  return name;
+}
+
+async function ensureVolumes(docker: Docker, project: Project): Promise<void> {
+  const existing = new Set(((await docker.listVolumes({ filters: projectFilter(project) })).Volumes ?? []).map((volume) => volume.Name));
+  for (const volume of stackVolumes(project)) {
+    if (!existing.has(volume.name)) await docker.createVolume({ Name: volume.name, Labels: volume.labels });
+  }
+}
+
+async function lastLogLines(docker: Docker, name: string, lines = 10): Promise<string[]> {
+  try {
+    const buffer = (await docker.getContainer(name).logs({ stdout: true, stderr: true, tail: lines, follow: false })) as unknown as Buffer;
+    return demuxBuffer(buffer);
+  } catch {
+    return [];
+  }
+}
+
+/** Docker multiplexes stdout and stderr with 8-byte frame headers when there is no TTY. */
+export function demuxBuffer(buffer: Buffer): string[] {
+  const lines: string[] = [];
+  let offset = 0;
+  let text = '';
+  while (offset + 8 <= buffer.length) {
+    const size = buffer.readUInt32BE(offset + 4);
+    text += buffer.subarray(offset + 8, offset + 8 + size).toString('utf8');
+    offset += 8 + size;
+  }
+  if (offset === 0) text = buffer.toString('utf8');
+  for (const line of text.split('\n')) if (line.trim()) lines.push(line);
+  return lines;
+}
+
+async function waitHealthy(docker: Docker, spec: ContainerSpec, timeoutMs: number, sink: ProgressSink): Promise<void> {
+  const container = docker.getContainer(spec.name);
+  const deadline = Date.now() + timeoutMs;
+  let lastOutput = '';
+  for (;;) {
+    const info = await container.inspect();
+    const health = info.State.Health;
+    if (health?.Status === 'healthy') return;
+    lastOutput = health?.Log?.at(-1)?.Output?.trim() ?? lastOutput;
+    if (!info.State.Running && !info.State.Restarting && info.State.Status === 'exited' && Date.now() > deadline - timeoutMs + 2_000 && info.RestartCount > 3) {
+      break;
+    }
+    if (Date.now() > deadline) break;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  const lines = await lastLogLines(docker, spec.name);
+  const message = `${spec.target} did not become healthy within ${Math.round(timeoutMs / 1000)} s${lastOutput ? `; last health check: ${lastOutput.slice(0, 200)}` : ''}`;
+  sink.emit({ type: 'target', target: spec.target, phase: 'failed', detail: message });
+  throw new MsctlError('UNHEALTHY', message, `${lines.length ? `its last log lines:\n${lines.map((line) => `    ${line}`).join('\n')}\n` : ''}full log: msctl logs ${spec.target}`);
+}
+
+/** Creates (or re-creates, when its definition changed) and starts one container, then waits for its health. */
+async function startContainer(docker: Docker, spec: ContainerSpec, network: string, timeoutMs: number, sink: ProgressSink): Promise<void> {
+  const current = await docker.getContainer(spec.name).inspect().catch(() => undefined);
+  for (const [containerPort, hostPort] of Object.entries(spec.ports)) {
+    // A container of ours that already exists holds its own port.
+    if (current) continue;
+    if (!(await isPortFree(hostPort))) {
+      const message = `port ${hostPort} for ${spec.target} is taken by another process`;
+      sink.emit({ type: 'target', target: spec.target, phase: 'failed', detail: message });
+      throw new MsctlError('PORT_IN_USE', message, `stop what listens there (ss -ltnp 'sport = :${hostPort}'), or change the port (container port ${containerPort})`);
+    }
+  }
+  const existing = await docker.getContainer(spec.name).inspect().catch(() => undefined);
+  if (existing && existing.Config.Labels[`${COMPOSE}.config-hash`] !== spec.labels[`${COMPOSE}.config-hash`]) {
+    sink.emit({ type: 'target', target: spec.target, phase: 'stopping', detail: 'its definition changed: re-creating' });
+    await docker.getContainer(spec.name).remove({ force: true });
+  }
+  if (!existing || existing.Config.Labels[`${COMPOSE}.config-hash`] !== spec.labels[`${COMPOSE}.config-hash`]) {
+    await docker.createContainer(createOptions(spec, network) as Dockerode.ContainerCreateOptions);
+  }
+  sink.emit({ type: 'target', target: spec.target, phase: 'starting', detail: `${spec.name} (${spec.image})` });
+  const container = docker.getContainer(spec.name);
+  const state = await container.inspect();
+  if (!state.State.Running) await container.start();
+  await waitHealthy(docker, spec, timeoutMs, sink);
+}
+
+export interface DockerUpOptions {
+  timeoutSeconds: number;
+  offline: boolean;
+}
+
+export async function upDocker(project: Project, plan: UpPlan, options: DockerUpOptions, sink: ProgressSink): Promise<void> {
+  const docker = await connectDocker();
+  const secrets = await ensureSecrets(project.stateDir);
+  const state = await readDockerState(project);
+  if (!state.clusterId) {
+    state.clusterId = randomBytes(16).toString('base64url').replace(/^-/, 'A');
+    await writeDockerState(project, state);
+  }
+  const replicas = desiredReplicas(project);
+  const toStart = new Set(plan.steps.filter((step) => step.action === 'start').map((step) => step.target));
+  const specs = new Map<string, ContainerSpec>();
+  // Images first: a build failure stops before anything starts.
+  if (toStart.has('kafka')) specs.set('kafka', kafkaSpec(project, await ensureKafkaImage(docker, options.offline, sink), state.clusterId));
+  if (toStart.has('postgres')) specs.set('postgres', postgresSpec(project, await ensurePostgresImage(docker, options.offline, sink), secrets));
+  const services = project.manifests.filter((manifest) => toStart.has(manifest.name));
+  if (services.length > 0) {
+    const base = await ensureNodeBase(docker, sink);
+    for (const manifest of services) {
+      const image = await ensureServiceImage(docker, project.name, manifest, base, sink);
+      for (let instance = 1; instance <= replicas[manifest.name]!; instance++) {
+        specs.set(instanceName(manifest.name, instance), serviceSpec(project, manifest, image, secrets, instance, replicas));
+      }
+    }
+  }
+  const network = await ensureNetwork(docker, project);
+  await ensureVolumes(docker, project);
+  await writeFile(join(project.stateDir, 'runtime'), 'docker\n');
+  const levels = new Map<number, string[]>();
+  for (const step of plan.steps) {
+    const instances = [...specs.keys()].filter((target) => serviceOfInstance(target) === step.target);
+    if (instances.length > 0) levels.set(step.level, [...(levels.get(step.level) ?? []), ...instances]);
+  }
+  for (const level of [...levels.keys()].sort((a, b) => a - b)) {
+    await Promise.all(
+      levels.get(level)!.map(async (target) => {
+        const spec = specs.get(target)!;
+        const timeoutMs = (manifestOf(project, serviceOfInstance(target))?.startTimeoutSeconds ?? options.timeoutSeconds) * 1000;
+        await startContainer(docker, spec, network, timeoutMs, sink);
+        if (target === 'kafka') {
+          const topics = stackTopics(project.manifests, 3, replicas);
+          sink.emit({ type: 'target', target, phase: 'waiting', detail: `creating ${topics.length} topics through 127.0.0.1:${project.infrastructure.kafkaPort}` });
+          await createStackTopics(`127.0.0.1:${project.infrastructure.kafkaPort}`, topics);
+        }
+        sink.emit({ type: 'target', target, phase: 'healthy', detail: Object.values(spec.ports).map((port) => `127.0.0.1:${port}`).join(', ') || spec.name });
+      }),
+    );
+  }
+}
+
+/**
+ * Runs `service` as `count` containers: new instances start (health-gated), surplus ones are
+ * removed (highest first); a consumer's topics grow to enough partitions; the gateway is
+ * re-created with the new instance list when the service has routes.
+ */
+export async function scaleDocker(project: Project, service: string, count: number, timeoutSeconds: number, sink: ProgressSink): Promise<void> {
+  const docker = await connectDocker();
+  const manifest = manifestOf(project, service)!;
+  const containers = await listContainers(docker, project);
+  const running = containers.filter((info) => serviceOfInstance(targetOf(info) ?? '') === service);
+  if (running.length === 0) throw new MsctlError('NOT_RUNNING', `${service} is not running`, `start it with \`msctl up ${service}\`; the new count is kept for it`);
+  const replicas = { ...desiredReplicas(project), [service]: count };
+  const secrets = await ensureSecrets(project.stateDir);
+  const network = networkName(project.name);
+  if (manifest.consumes.length > 0) await createStackTopics(`127.0.0.1:${project.infrastructure.kafkaPort}`, stackTopics(project.manifests, 3, replicas));
+  const image = running[0]!.Image;
+  await Promise.all(
+    Array.from({ length: count }, (_, i) => i + 1)
+      .filter((instance) => !running.some((info) => targetOf(info) === instanceName(service, instance)))
+      .map(async (instance) => {
+        const spec = serviceSpec(project, manifest, image, secrets, instance, replicas);
+        await startContainer(docker, spec, network, timeoutSeconds * 1000, sink);
+        sink.emit({ type: 'target', target: spec.target, phase: 'healthy', detail: spec.name });
+      }),
+  );
+  for (const info of running.filter((info) => instanceIndex(targetOf(info)!) > count)) {
+    sink.emit({ type: 'target', target: targetOf(info)!, phase: 'stopping' });
+    await docker.getContainer(info.Id).stop({ t: 15 }).catch(() => undefined);
+    await docker.getContainer(info.Id).remove({ force: true });
+    sink.emit({ type: 'target', target: targetOf(info)!, phase: 'stopped' });
+  }
+  if (manifest.routes.length > 0) {
+    for (const gateway of project.manifests.filter((m) => m.gateway)) {
+      for (const info of containers.filter((c) => serviceOfInstance(targetOf(c) ?? '') === gateway.name)) {
+        const instance = instanceIndex(targetOf(info)!);
+        // The gateway's routing table names every instance: its definition changed, so it is re-created.
+        await startContainer(docker, serviceSpec(project, gateway, info.Image, secrets, instance, replicas), network, timeoutSeconds * 1000, sink);
+        sink.emit({ type: 'target', target: targetOf(info)!, phase: 'healthy', detail: 'routes to every instance' });
+      }
+    }
+  }
+}
+
+function watcherScript(): string {
+  return join(dirname(fileURLToPath(import.meta.url)), 'docker-watcher.js');
+}
+
+/** Starts the watcher that restarts containers stopped behind msctl's back (once per stack). */
+export async function ensureWatcher(project: Project): Promise<void> {
+  const pid = Number(await readFile(watcherPidFile(project), 'utf8').catch(() => '0'));
+  if (pid && isProcessAlive(pid)) return;
+  const script = watcherScript();
+  if (!existsSync(script)) throw new MsctlError('INTERNAL', `msctl is not built: ${script} is missing`, 'run `npm run build`');
+  await mkdir(join(project.stateDir, 'logs'), { recursive: true });
+  const out = openSync(join(project.stateDir, 'logs', 'docker-watcher.log'), 'a');
+  const child = spawn(process.execPath, ['--disable-warning=TimeoutNegativeWarning', script, project.root], { detached: true, stdio: ['ignore', out, out], env: process.env });
+  closeSync(out);
+  child.unref();
+  await writeFile(watcherPidFile(project), `${child.pid}\n`);
+}
+
+async function stopWatcher(project: Project): Promise<void> {
+  const pid = Number(await readFile(watcherPidFile(project), 'utf8').catch(() => '0'));
+  if (pid && isProcessAlive(pid)) await terminatePid(pid, 'SIGTERM', 5_000);
+  await rm(watcherPidFile(project), { force: true });
+}
+
+export async function downDocker(project: Project, options: { volumes: boolean }, sink: ProgressSink): Promise<{ stopped: string[]; dataRemoved: boolean }> {
+  const docker = await connectDocker();
+  await stopWatcher(project);
+  const containers = await listContainers(docker, project);
+  const byTarget = new Map(containers.map((info) => [targetOf(info) ?? info.Names[0] ?? info.Id, info]));
+  const stopped = containers.filter((info) => info.State === 'running' || info.State === 'restarting').map((info) => targetOf(info) ?? info.Id);
+  const names = [...byTarget.keys()];
+  const known = new Set(names.map(serviceOfInstance).filter((name) => project.graph.names.includes(name)));
+  const unknown = names.filter((name) => !known.has(serviceOfInstance(name)));
+  const remove = async (target: string) => {
+    const info = byTarget.get(target)!;
+    sink.emit({ type: 'target', target, phase: 'stopping' });
+    const container = docker.getContainer(info.Id);
+    await container.stop({ t: 15 }).catch(() => undefined);
+    await container.remove({ force: true });
+    sink.emit({ type: 'target', target, phase: 'stopped' });
+  };
+  await Promise.all(unknown.map(remove));
+  for (const level of project.graph.levels(known).reverse()) await Promise.all(names.filter((name) => level.includes(serviceOfInstance(name))).map(remove));
+  for (const network of await docker.listNetworks({ filters: projectFilter(project) })) await docker.getNetwork(network.Id).remove().catch(() => undefined);
+  if (options.volumes) {
+    for (const volume of (await docker.listVolumes({ filters: projectFilter(project) })).Volumes ?? []) await docker.getVolume(volume.Name).remove();
+    await rm(stateFile(project), { force: true });
+  } else {
+    const state = await readDockerState(project);
+    if (state.clusterId) await writeDockerState(project, { ...state, restarts: {} });
+  }
+  await rm(join(project.stateDir, 'runtime'), { force: true });
+  return { stopped, dataRemoved: options.volumes };
+}
+
+export async function restartDocker(project: Project, target: string, timeoutSeconds: number, sink: ProgressSink): Promise<void> {
+  const docker = await connectDocker();
+  const info = (await listContainers(docker, project)).find((container) => targetOf(container) === target);
+  if (!info || info.State !== 'running') throw new MsctlError('NOT_RUNNING', `${target} is not running`, `start it with \`msctl up ${target}\``);
+  sink.emit({ type: 'target', target, phase: 'restarting' });
+  await docker.getContainer(info.Id).restart({ t: 15 });
+  const state = await readDockerState(project);
+  state.restarts[target] = (state.restarts[target] ?? 0) + 1;
+  await writeDockerState(project, state);
+  const spec = { target, name: info.Names[0]!.replace(/^\//, '') } as ContainerSpec;
+  await waitHealthy(docker, spec, timeoutSeconds * 1000, sink);
+  sink.emit({ type: 'target', target, phase: 'healthy' });
+}
+
+async function serviceHealth(port: number, path: string): Promise<{ checks: Record<string, string>; circuits: Record<string, string>; status: TargetStatus['health'] }> {
+  try {
+    const response = await fetch(`http://127.0.0.1:${port}${path}`, { signal: AbortSignal.timeout(1_500) });
+    const body = (await response.json()) as { status?: TargetStatus['health']; checks?: Record<string, Array<{ status?: string }>>; circuits?: Array<{ name: string; state: string }> };
+    return {
+      status: body.status ?? 'unknown',
+      checks: Object.fromEntries(Object.entries(body.checks ?? {}).map(([name, results]) => [name, results[0]?.status ?? 'unknown'])),
+      circuits: Object.fromEntries((body.circuits ?? []).map((circuit) => [circuit.name, circuit.state])),
+    };
+  } catch {
+    return { status: 'fail', checks: {}, circuits: {} };
+  }
+}
+
+export async function dockerStatus(project: Project, now: () => number = Date.now): Promise<StackStatus> {
+  const docker = await connectDocker();
+  const containers = await listContainers(docker, project);
+  const state = await readDockerState(project);
+  const watcherPid = Number(await readFile(watcherPidFile(project), 'utf8').catch(() => '0'));
+  const order = project.graph.startOrder().flatMap((name) => {
+    const instances = containers.map((info) => targetOf(info) ?? '').filter((target) => serviceOfInstance(target) === name);
+    return instances.length > 0 ? instances.sort((a, b) => instanceIndex(a) - instanceIndex(b)) : [name];
+  });
+  const targets = await Promise.all(
+    order.map(async (name): Promise<TargetStatus> => {
+      const info = containers.find((container) => targetOf(container) === name);
+      if (!info) {
+        return { name, kind: project.graph.node(serviceOfInstance(name)).kind, state: 'stopped', health: 'unknown', pid: null, port: null, uptimeSeconds: null, restarts: 0, checks: {}, circuits: {}, detail: null };
+      }
+      const inspect = await docker.getContainer(info.Id).inspect();
+      const phase = phaseOf(info);
+      const manifest = manifestOf(project, serviceOfInstance(name));
+      const port = info.Ports.find((p) => p.IP === '127.0.0.1')?.PublicPort ?? null;
+      const live = manifest && inspect.State.Running && port ? await serviceHealth(port, manifest.healthPath) : undefined;
+      return {
+        name,
+        kind: project.graph.node(serviceOfInstance(name)).kind,
+        state: phase,
+        health: live?.status ?? (inspect.State.Health?.Status === 'healthy' ? 'pass' : inspect.State.Running ? 'unknown' : 'fail'),
+        pid: inspect.State.Running ? inspect.State.Pid : null,
+        port,
+        uptimeSeconds: inspect.State.Running ? Math.max(0, Math.round((now() - Date.parse(inspect.State.StartedAt)) / 1000)) : null,
+        restarts: inspect.RestartCount + (state.restarts[name] ?? 0),
+        checks: live?.checks ?? {},
+        circuits: live?.circuits ?? {},
+        detail: `${inspect.Name.replace(/^\//, '')} ${inspect.Config.Image}`,
+      };
+    }),
+  );
+  const services = targets.filter((target) => target.kind === 'service');
+  return {
+    runtime: 'docker',
+    project: project.root,
+    supervisor: { state: watcherPid && isProcessAlive(watcherPid) ? 'running' : containers.length > 0 ? 'stale' : 'none', pid: watcherPid || null },
+    healthy: services.length > 0 && services.every((target) => target.state === 'healthy'),
+    targets,
+  };
+}
+
+/** Follows every container's output (demultiplexed) until the signal aborts. */
+export async function followDockerLogs(project: Project, onLine: (target: string, line: string) => void, signal: AbortSignal, options: { tail?: number; since?: Date; follow: boolean; targets?: string[] }): Promise<void> {
+  const docker = await connectDocker();
+  const containers = (await listContainers(docker, project)).filter((info) => !options.targets || options.targets.includes(targetOf(info) ?? ''));
+  await Promise.all(
+    containers.map(async (info) => {
+      const target = targetOf(info) ?? info.Id;
+      const container = docker.getContainer(info.Id);
+      const logOptions = { stdout: true, stderr: true, timestamps: false, ...(options.tail !== undefined ? { tail: options.tail } : {}), ...(options.since ? { since: Math.floor(options.since.getTime() / 1000) } : {}) };
+      if (!options.follow) {
+        const buffer = (await container.logs({ ...logOptions, follow: false as const })) as unknown as Buffer;
+        for (const line of demuxBuffer(buffer)) onLine(target, line);
+        return;
+      }
+      const stream = (await container.logs({ ...logOptions, follow: true as const })) as unknown as NodeJS.ReadableStream & { destroy(): void };
+      const out = new PassThrough();
+      docker.modem.demuxStream(stream, out, out);
+      createInterface({ input: out }).on('line', (line) => onLine(target, line));
+      await new Promise<void>((resolve) => {
+        signal.addEventListener('abort', () => {
+          stream.destroy();
+          resolve();
+        }, { once: true });
+        stream.on('end', () => resolve());
+      });
+    }),
+  );
+}

@@ -1,0 +1,151 @@
+/**
+ * The docker runtime end to end, through the built binary and a real dockerd: images built
+ * from this machine's toolchain (no registry here), Compose labels the docker CLI sees, the
+ * advertised-listeners trap (kcat on the host reads what a container produced), a container
+ * killed from outside comes back and is counted, `down` and `down -v` leave nothing.
+ */
+import { execa } from 'execa';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually } from '@msctl/kit/testing';
+import type { ProgressEvent } from '../../src/core/events';
+import type { StackStatus } from '../../src/runtime/local/status';
+import { msctl, repoRoot } from '../support/cli';
+import { ensureDockerDaemon, type DaemonHandle } from '../support/docker-daemon';
+import { createThrowawayProject, type ThrowawayProject } from '../support/throwaway-project';
+
+let daemon: DaemonHandle;
+let project: ThrowawayProject;
+let name: string;
+const run = (args: string[]) => msctl([...args, '--project-dir', project.dir], { env: { ...project.env, MSCTL_RUNTIME: 'docker' }, timeout: 600_000 });
+const status = async () => JSON.parse(String((await run(['status', '--json'])).stdout)) as StackStatus;
+const docker = async (args: string[]) => String((await execa('docker', args)).stdout).trim();
+const events = (stdout: unknown) => String(stdout).split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as ProgressEvent);
+
+beforeAll(async () => {
+  daemon = await ensureDockerDaemon();
+  project = await createThrowawayProject(repoRoot);
+  name = project.dir.split('/').at(-1)!.toLowerCase();
+}, 120_000);
+
+afterAll(async () => {
+  if (project) {
+    await run(['down', '-v']);
+    // The stack's service images are this test's own (tagged by project name).
+    const images = await docker(['images', '--filter', `reference=msctl/${name}-*`, '-q']).catch(() => '');
+    if (images) await execa('docker', ['rmi', '-f', ...images.split('\n')], { reject: false });
+    await project.remove();
+  }
+  await daemon?.stop();
+}, 120_000);
+
+describe('msctl on the docker runtime', () => {
+  it('up -d builds every image it needs and gets the stack healthy', async () => {
+    const result = await run(['up', '-d', '--json']);
+    expect(result.exitCode, `${result.stdout}\n${result.stderr}`).toBe(0);
+    const built = events(result.stdout).filter((event) => event.type === 'target' && event.phase === 'built').map((event) => (event as { target: string }).target);
+    expect(built.sort()).toEqual(['analytics', 'data-processing', 'gateway', 'notifications', 'users']);
+    const current = await status();
+    expect(current.runtime).toBe('docker');
+    expect(current.healthy).toBe(true);
+    for (const target of current.targets) expect(target.state, target.name).toBe('healthy');
+    expect(current.targets.find((t) => t.name === 'users')?.checks['postgres:connection']).toBe('pass');
+  });
+
+  it('labels the containers as Compose does, on one network, ports on 127.0.0.1, as a non-root user', async () => {
+    const names = (await docker(['ps', '--filter', `label=com.docker.compose.project=${name}`, '--format', '{{.Names}}'])).split('\n').sort();
+    expect(names).toEqual(['analytics', 'data-processing', 'gateway', 'kafka', 'notifications', 'postgres', 'users'].map((target) => `${name}-${target}-1`));
+    const inspect = JSON.parse(await docker(['inspect', `${name}-users-1`]))[0] as {
+      Config: { Labels: Record<string, string>; User: string };
+      HostConfig: { PortBindings: Record<string, Array<{ HostIp: string }>> };
+      NetworkSettings: { Networks: Record<string, unknown> };
+    };
+    expect(inspect.Config.Labels['com.docker.compose.service']).toBe('users');
+    expect(inspect.Config.Labels['com.docker.compose.config-hash']).toMatch(/^[0-9a-f]{64}$/);
+    expect(Object.keys(inspect.NetworkSettings.Networks)).toEqual([`${name}_default`]);
+    expect(Object.values(inspect.HostConfig.PortBindings).flat().every((binding) => binding.HostIp === '127.0.0.1')).toBe(true);
+    expect(await docker(['exec', `${name}-users-1`, 'sh', '-c', 'cat /proc/1/status | grep ^Uid'])).toMatch(/Uid:\s+1000\s/);
+    expect(await docker(['exec', `${name}-kafka-1`, 'sh', '-c', 'cat /proc/1/status | grep ^Uid'])).toMatch(/Uid:\s+1000\s/);
+  });
+
+  it('serves the gateway flow, and kcat on the host reads what users published inside the network', async () => {
+    const gateway = `http://127.0.0.1:${project.ports.gateway}`;
+    const post = (path: string, body: unknown, token?: string) =>
+      fetch(`${gateway}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) }, body: JSON.stringify(body) });
+    const signUp = await post('/api/users', { username: 'linus', email: 'linus@example.test', password: 'a long enough password' });
+    expect(signUp.status).toBe(201);
+    const { id } = (await signUp.json()) as { id: string };
+    const { accessToken } = (await (await post('/api/auth/token', { username: 'linus', password: 'a long enough password' })).json()) as { accessToken: string };
+    expect((await post('/api/events', { events: [{ type: 'docker.e2e', data: {} }] }, accessToken)).status).toBe(202);
+    const found = await eventually(async () => {
+      const { stdout } = await execa('kcat', ['-b', `127.0.0.1:${project.env.MSCTL_KAFKA_PORT}`, '-C', '-t', 'users.events', '-o', 'beginning', '-e', '-q', '-J'], { timeout: 20_000 });
+      return stdout.split('\n').filter(Boolean).map((line) => JSON.parse(line) as { key: string; payload: string }).find((m) => m.key === id);
+    }, 30_000, 'user.created in users.events');
+    expect(JSON.parse(found.payload)).toMatchObject({ type: 'user.created', subject: id });
+    await eventually(async () => {
+      const summary = (await (await fetch(`${gateway}/api/analytics/summary`, { headers: { authorization: `Bearer ${accessToken}` } })).json()) as { byType: Record<string, number> };
+      return summary.byType['docker.e2e'] === 1 ? true : undefined;
+    }, 30_000, 'analytics to count the event');
+  });
+
+  it('brings back a container killed with docker kill, and counts the restart', async () => {
+    await docker(['kill', `${name}-notifications-1`]);
+    const back = await eventually(async () => {
+      const target = (await status()).targets.find((t) => t.name === 'notifications')!;
+      return target.state === 'healthy' && target.restarts === 1 ? target : undefined;
+    }, 60_000, 'notifications to come back');
+    expect(back.restarts).toBe(1);
+  });
+
+  it('scale users=2 runs a second container the gateway sends requests to', async () => {
+    const result = await run(['scale', 'users=2']);
+    expect(result.exitCode, String(result.stderr)).toBe(0);
+    const targets = (await status()).targets;
+    expect(targets.filter((t) => t.name.startsWith('users')).map((t) => [t.name, t.state])).toEqual([
+      ['users', 'healthy'],
+      ['users#2', 'healthy'],
+    ]);
+    const requestLines = async (container: string) =>
+      (await execa('docker', ['logs', container])).stdout.split('\n').filter((line) => line.includes('"url":"/users"') && line.includes('"method":"POST"')).length;
+    const before = [await requestLines(`${name}-users-1`), await requestLines(`${name}-users-2`)];
+    for (let i = 0; i < 6; i++) {
+      const response = await fetch(`http://127.0.0.1:${project.ports.gateway}/api/users`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ username: `scaled_${i}`, email: `scaled_${i}@example.test`, password: 'a long enough password' }),
+      });
+      expect(response.status).toBe(201);
+    }
+    const after = [await requestLines(`${name}-users-1`), await requestLines(`${name}-users-2`)];
+    expect(after[0]! - before[0]!).toBeGreaterThan(0);
+    expect(after[1]! - before[1]!).toBeGreaterThan(0);
+    expect((await run(['scale', 'users=1'])).exitCode).toBe(0);
+    expect(await docker(['ps', '-a', '--filter', `name=${name}-users-2`, '-q'])).toBe('');
+  });
+
+  it('logs come through the Engine API like the local runtime', async () => {
+    const result = await run(['logs', 'users', '--tail', '3']);
+    expect(result.exitCode, String(result.stderr)).toBe(0);
+    const lines = String(result.stdout).trim().split('\n');
+    expect(lines).toHaveLength(3);
+    expect(lines.every((line) => line.startsWith('users | '))).toBe(true);
+  });
+
+  it('down leaves no container and no network; a second up reuses the images', async () => {
+    expect((await run(['down'])).exitCode).toBe(0);
+    expect(await docker(['ps', '-a', '--filter', `label=com.docker.compose.project=${name}`, '-q'])).toBe('');
+    expect(await docker(['network', 'ls', '--filter', `label=com.docker.compose.project=${name}`, '-q'])).toBe('');
+    expect(await docker(['volume', 'ls', '--filter', `label=com.docker.compose.project=${name}`, '-q'])).not.toBe('');
+
+    const again = await run(['up', '-d', '--json']);
+    expect(again.exitCode, String(again.stderr)).toBe(0);
+    expect(events(again.stdout).filter((event) => event.type === 'target' && (event.phase === 'building' || event.phase === 'built'))).toEqual([]);
+    expect((await status()).healthy).toBe(true);
+  });
+
+  it('down -v removes the volumes too', async () => {
+    const result = await run(['down', '-v']);
+    expect(result.exitCode).toBe(0);
+    expect(await docker(['volume', 'ls', '--filter', `label=com.docker.compose.project=${name}`, '-q'])).toBe('');
+    expect(await docker(['ps', '-a', '--filter', `label=com.docker.compose.project=${name}`, '-q'])).toBe('');
+  });
+});
