@@ -1,0 +1,75 @@
+/**
+ * The interactive shell around DashboardView: keys, terminal size, the log pane's feed.
+ * Data comes from the poller's snapshots and the log feed; actions (restart, quit) are
+ * callbacks. Still no network call in here.
+ */
+import { useInput, useWindowSize } from 'ink';
+import { createElement as h, useEffect, useState, useSyncExternalStore, type ReactElement } from 'react';
+import type { DashboardSnapshot } from './snapshot';
+import { DashboardView } from './view';
+
+export interface SnapshotSource {
+  subscribe(listener: () => void): () => void;
+  getSnapshot(): DashboardSnapshot;
+}
+
+export interface LogSource {
+  subscribe(listener: () => void): () => void;
+  getLines(): readonly string[];
+  /** Follow this target's log (null: none). */
+  follow(target: string | null): void;
+}
+
+export interface DashboardAppProps {
+  source: SnapshotSource;
+  logs: LogSource;
+  color: boolean;
+  /** False when stdin is not a terminal: no keys. */
+  interactive: boolean;
+  onRestart(target: string): void;
+  onQuit(reason: 'quit' | 'interrupted'): void;
+  /** Fixed size (tests); default: the terminal's. */
+  size?: { columns: number; rows: number };
+}
+
+export function DashboardApp(props: DashboardAppProps): ReactElement {
+  const snapshot = useSyncExternalStore(props.source.subscribe, props.source.getSnapshot);
+  const logLines = useSyncExternalStore(props.logs.subscribe, props.logs.getLines);
+  const windowSize = useWindowSize();
+  const size = props.size ?? windowSize;
+  const [selected, setSelected] = useState(0);
+  const [showLogs, setShowLogs] = useState(false);
+  const [group, setGroup] = useState<string | null>(null);
+  const count = snapshot.services.length;
+  const index = count === 0 ? 0 : Math.min(selected, count - 1);
+  const selectedName = snapshot.services[index]?.name ?? null;
+
+  useEffect(() => {
+    props.logs.follow(showLogs ? selectedName : null);
+  }, [showLogs, selectedName, props.logs]);
+
+  useInput(
+    (input, key) => {
+      if (key.ctrl && input === 'c') return props.onQuit('interrupted');
+      if (input === 'q' || key.escape) return props.onQuit('quit');
+      // Functional updates: several keys can arrive before the next render.
+      if (key.upArrow || input === 'k') {
+        setSelected((current) => Math.max(0, Math.min(current, count - 1) - 1));
+        setGroup(null);
+      } else if (key.downArrow || input === 'j') {
+        setSelected((current) => Math.min(Math.max(0, count - 1), current + 1));
+        setGroup(null);
+      } else if (input === 'l') {
+        setShowLogs((shown) => !shown);
+      } else if (input === 'g') {
+        const groups = snapshot.kafka.groups.map((g) => g.group);
+        if (groups.length > 0) setGroup(groups[(groups.indexOf(group ?? '') + 1) % groups.length] ?? null);
+      } else if (input === 'r' && selectedName) {
+        props.onRestart(selectedName);
+      }
+    },
+    { isActive: props.interactive },
+  );
+
+  return h(DashboardView, { snapshot, width: size.columns, height: size.rows, color: props.color, selected: index, showLogs, logLines, selectedGroup: group });
+}

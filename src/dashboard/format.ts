@@ -1,0 +1,45 @@
+/** How the dashboard writes numbers: short, fixed meaning, '-' when unknown. */
+
+export function formatUptime(seconds: number | null): string {
+  if (seconds === null) return '-';
+  if (seconds < 60) return `${seconds}s`;
+  if (seconds < 3600) return `${Math.floor(seconds / 60)}m${String(seconds % 60).padStart(2, '0')}s`;
+  if (seconds < 86_400) return `${Math.floor(seconds / 3600)}h${String(Math.floor((seconds % 3600) / 60)).padStart(2, '0')}m`;
+  return `${Math.floor(seconds / 86_400)}d${String(Math.floor((seconds % 86_400) / 3600)).padStart(2, '0')}h`;
+}
+
+export function formatRate(perSecond: number | null): string {
+  if (perSecond === null) return '-';
+  if (perSecond === 0) return '0';
+  if (perSecond < 10) return perSecond.toFixed(1);
+  if (perSecond < 10_000) return String(Math.round(perSecond));
+  return `${(perSecond / 1000).toFixed(0)}k`;
+}
+
+export function formatMs(ms: number | null): string {
+  if (ms === null) return '-';
+  if (ms < 10) return `${ms.toFixed(1)}ms`;
+  if (ms < 1000) return `${Math.round(ms)}ms`;
+  return `${(ms / 1000).toFixed(1)}s`;
+}
+
+export function formatBytes(bytes: number | null): string {
+  if (bytes === null) return '-';
+  const mib = bytes / (1024 * 1024);
+  if (mib < 1) return `${Math.round(bytes / 1024)}K`;
+  if (mib < 1024) return `${Math.round(mib)}M`;
+  return `${(mib / 1024).toFixed(1)}G`;
+}
+
+export function formatRetry(ms: number | null): string {
+  if (ms === null) return '';
+  return `retry in ${Math.max(0, Math.ceil(ms / 1000))}s`;
+}
+
+/** Exactly `width` columns: padded, or cut with an ellipsis. */
+export function fit(text: string, width: number, align: 'left' | 'right' = 'left'): string {
+  const chars = [...text];
+  if (chars.length > width) return width <= 1 ? chars.slice(0, width).join('') : `${chars.slice(0, width - 1).join('')}…`;
+  const pad = ' '.repeat(width - chars.length);
+  return align === 'right' ? pad + text : text + pad;
+}

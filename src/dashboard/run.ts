@@ -1,0 +1,254 @@
+/**
+ * Runs the dashboard for a project: the poller wired to the real stack (the runtime’s status, fetch,
+ * Kafka), and either the ink view on a terminal (runDashboard) or JSON lines
+ * (streamDashboardJson). `msctl dashboard` calls these; so can `msctl up` once healthy.
+ */
+import { join } from 'node:path';
+import { render } from 'ink';
+import { createElement as h } from 'react';
+import type { CliContext } from '../cli/context';
+import { makeChalk } from '../cli/output/colors';
+import { prettyLine } from '../cli/output/log-line';
+import { isMsctlError } from '../core/errors';
+import { watchKafkaOffsets } from '../infra/kafka/client';
+import type { ProgressSink } from '../core/events';
+import { followLog, snapshotLog } from '../runtime/local/log-files';
+import { runtimeForExisting } from '../runtime/select';
+import { stackStatus } from '../runtime/status';
+import type { Project } from '../stack/project';
+import { DashboardApp, type LogSource } from './app';
+import { DashboardPoller } from './poller';
+
+export interface DashboardRunOptions {
+  /** Aborting it closes the dashboard (as Ctrl-C does). */
+  signal?: AbortSignal;
+  /** Poll period in ms (default 1000); Kafka is read every max(2000, 2 × interval). */
+  intervalMs?: number;
+}
+
+export type DashboardExit = 'quit' | 'interrupted' | 'aborted';
+
+export function createProjectPoller(project: Project, intervalMs = 1_000): { poller: DashboardPoller; close: () => Promise<void> } {
+  const kafka = watchKafkaOffsets(`127.0.0.1:${project.infrastructure.kafkaPort}`);
+  const poller = new DashboardPoller({
+    status: () => stackStatus(project),
+    kafka,
+    intervalMs,
+    kafkaIntervalMs: Math.max(2_000, 2 * intervalMs),
+    healthPaths: Object.fromEntries(project.manifests.map((m) => [m.name, m.healthPath])),
+  });
+  return {
+    poller,
+    close: async () => {
+      poller.stop();
+      await kafka.close();
+    },
+  };
+}
+
+/** Reads a target's last `tail` lines, then calls onLines with new ones until the signal aborts. */
+export type LogReader = (target: string, tail: number, onLines: (lines: string[], replace: boolean) => void, signal: AbortSignal) => Promise<void>;
+
+/** The local runtime's logs: .msctl/logs/<name>.log, followed across rotations. */
+export function localLogReader(dir: string): LogReader {
+  return async (target, tail, onLines, signal) => {
+    const { lines, position } = await snapshotLog({ dir, name: target, tail });
+    if (signal.aborted) return;
+    onLines(lines.map((line) => line.text), true);
+    for await (const line of followLog({ dir, name: target, signal, ...(position ? { from: position } : {}), pollMs: 250 })) onLines([line.text], false);
+  };
+}
+
+/** The docker runtime's logs: the container's output. */
+export function dockerLogReader(project: Project): LogReader {
+  return async (target, tail, onLines, signal) => {
+    const { followDockerLogs } = await import('../runtime/docker/runtime');
+    await followDockerLogs(project, (_target, line) => onLines([line], false), signal, { tail, follow: true, targets: [target] });
+  };
+}
+
+/** The last lines of one target's log, followed as it grows (prettified for the pane). */
+export class LogFeed implements LogSource {
+  private lines: readonly string[] = [];
+  private readonly listeners = new Set<() => void>();
+  private current: { target: string; abort: AbortController } | undefined;
+
+  constructor(
+    private readonly reader: LogReader,
+    private readonly color: boolean,
+    private readonly keep = 300,
+  ) {}
+
+  subscribe = (listener: () => void): (() => void) => {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  };
+
+  getLines = (): readonly string[] => this.lines;
+
+  follow = (target: string | null): void => {
+    if (this.current?.target === target) return;
+    this.current?.abort.abort();
+    this.current = undefined;
+    this.set([]);
+    if (target === null) return;
+    const abort = new AbortController();
+    this.current = { target, abort };
+    void this.read(target, abort.signal).catch(() => undefined);
+  };
+
+  close(): void {
+    this.follow(null);
+  }
+
+  private set(lines: readonly string[]): void {
+    this.lines = lines;
+    for (const listener of this.listeners) listener();
+  }
+
+  private async read(target: string, signal: AbortSignal): Promise<void> {
+    const c = makeChalk(this.color);
+    let pending: string[] = [];
+    let flush: NodeJS.Timeout | undefined;
+    try {
+      await this.reader(
+        target,
+        this.keep,
+        (lines, replace) => {
+          if (signal.aborted) return;
+          const shown = lines.map((text) => prettyLine(text, c));
+          if (replace) return this.set(shown.slice(-this.keep));
+          pending.push(...shown);
+          // Many lines at once are one update.
+          flush ??= setTimeout(() => {
+            flush = undefined;
+            if (signal.aborted) return;
+            this.set([...this.lines, ...pending].slice(-this.keep));
+            pending = [];
+          }, 100);
+        },
+        signal,
+      );
+    } finally {
+      clearTimeout(flush);
+    }
+  }
+}
+
+/**
+ * While the dashboard owns the screen, Node's warnings must not be written across it:
+ * kafkajs sets a negative timeout now and then (TimeoutNegativeWarning, harmless: Node uses
+ * 1 ms; the services run with --disable-warning for it). That one is dropped; others are
+ * printed once the terminal is restored.
+ */
+function holdWarnings(): () => void {
+  const original = process.listeners('warning');
+  const held: Error[] = [];
+  process.removeAllListeners('warning');
+  const hold = (warning: Error) => void (warning.name !== 'TimeoutNegativeWarning' && held.push(warning));
+  process.on('warning', hold);
+  return () => {
+    process.off('warning', hold);
+    for (const listener of original) process.on('warning', listener);
+    for (const warning of held) for (const listener of original) listener(warning);
+  };
+}
+
+/**
+ * The live dashboard on the terminal (alternate screen) until `q` (→ 'quit'), Ctrl-C
+ * (→ 'interrupted') or the signal aborts (→ 'aborted'). The terminal is restored afterwards.
+ */
+export async function runDashboard(project: Project, context: CliContext, options: DashboardRunOptions = {}): Promise<DashboardExit> {
+  const { poller, close } = createProjectPoller(project, options.intervalMs);
+  const docker = runtimeForExisting(project) === 'docker';
+  const logs = new LogFeed(docker ? dockerLogReader(project) : localLogReader(join(project.stateDir, 'logs')), context.color);
+  let resolveExit!: (reason: DashboardExit) => void;
+  const exited = new Promise<DashboardExit>((resolve) => {
+    resolveExit = resolve;
+  });
+  let restarting = false;
+  const restart = (target: string) => {
+    if (restarting) return poller.note(`restart ${target}: another restart is still running`);
+    restarting = true;
+    poller.note(`restart ${target}: requested`);
+    const sink: ProgressSink = {
+      emit: (event) => {
+        if (event.type === 'message') poller.note(`restart ${target}: ${event.text}`);
+      },
+    };
+    const restarting$ = docker
+      ? import('../runtime/docker/runtime').then(({ restartDocker }) => restartDocker(project, target, 90, sink))
+      : import('../runtime/local/runtime').then(({ restartLocal }) => restartLocal(project, target, 90, sink));
+    restarting$
+      .then(
+        () => poller.note(`restart ${target}: done`),
+        (error: unknown) => poller.note(`restart ${target} failed: ${isMsctlError(error) || error instanceof Error ? error.message : String(error)}`),
+      )
+      .finally(() => {
+        restarting = false;
+      });
+  };
+  const releaseWarnings = holdWarnings();
+  // The alternate screen, from its top-left corner; the user's screen comes back on exit.
+  context.stdout.write('\u001b[?1049h\u001b[H\u001b[2J');
+  const abort = () => resolveExit('aborted');
+  const signals = [context.signal, options.signal].filter((s): s is AbortSignal => s !== undefined);
+  let instance: ReturnType<typeof render> | undefined;
+  let reason: DashboardExit;
+  try {
+    const stdin = process.stdin;
+    instance = render(
+      h(DashboardApp, {
+        source: { subscribe: poller.subscribe, getSnapshot: poller.getSnapshot },
+        logs,
+        color: context.color,
+        interactive: stdin.isTTY === true,
+        onRestart: restart,
+        onQuit: (why) => resolveExit(why),
+      }),
+      { stdout: context.stdout, stderr: context.stderr, stdin, exitOnCtrlC: false, patchConsole: true, maxFps: 10 },
+    );
+    for (const signal of signals) {
+      if (signal.aborted) resolveExit('aborted');
+      signal.addEventListener('abort', abort, { once: true });
+    }
+    poller.start();
+    reason = await exited;
+  } finally {
+    for (const signal of signals) signal.removeEventListener('abort', abort);
+    logs.close();
+    if (instance) {
+      instance.unmount();
+      await instance.waitUntilExit().catch(() => undefined);
+    }
+    context.stdout.write('\u001b[?1049l');
+    await close();
+    releaseWarnings();
+  }
+  return reason;
+}
+
+/** Snapshots as JSON lines on stdout, one per interval, until the signal aborts. Works off a TTY. */
+export async function streamDashboardJson(project: Project, context: CliContext, options: DashboardRunOptions = {}): Promise<void> {
+  const { poller, close } = createProjectPoller(project, options.intervalMs);
+  const signal = options.signal ? AbortSignal.any([context.signal, options.signal]) : context.signal;
+  try {
+    while (!signal.aborted) {
+      const started = Date.now();
+      const snapshot = await poller.tick();
+      if (signal.aborted) break;
+      context.stdout.write(`${JSON.stringify(snapshot)}\n`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, Math.max(0, poller.intervalMs - (Date.now() - started)));
+        function done() {
+          clearTimeout(timer);
+          signal.removeEventListener('abort', done);
+          resolve();
+        }
+        signal.addEventListener('abort', done, { once: true });
+      });
+    }
+  } finally {
+    await close();
+  }
+}

@@ -1,0 +1,236 @@
+/**
+ * What the dashboard shows, as immutable data, and the pure functions that compute it from
+ * what the poller read (stack status, /health, /metrics, Kafka offsets). Components only
+ * render a DashboardSnapshot; nothing here touches the network or the clock.
+ */
+import type { KafkaOffsetsReading } from '../infra/kafka/client';
+import type { StackStatus, TargetStatus } from '../runtime/local/status';
+import { histogramDelta, histogramOf, histogramQuantile, parsePrometheus, ratePerSecond, sumOf, type Histogram, type Sample } from './prometheus';
+
+export type DisplayState = 'starting' | 'healthy' | 'degraded' | 'unhealthy' | 'restarting' | 'stopping' | 'stopped' | 'failed';
+export type BreakerState = 'closed' | 'open' | 'half-open';
+
+export interface ServiceRow {
+  name: string;
+  kind: 'service' | 'infrastructure';
+  runtime: StackStatus['runtime'];
+  state: DisplayState;
+  /** The supervisor's own word (waiting, healthy, failed…). */
+  supervisorState: string;
+  health: 'pass' | 'warn' | 'fail' | 'unknown';
+  pid: number | null;
+  port: number | null;
+  uptimeSeconds: number | null;
+  restarts: number;
+  /** Requests per second over the last interval (the dashboard's own /health and /metrics calls excluded). */
+  requestsPerSecond: number | null;
+  /** p99 latency over the last interval, in milliseconds (null: no request in the interval). */
+  p99Ms: number | null;
+  memoryBytes: number | null;
+  /** Consumer groups this service reports in its metrics. */
+  groups: string[];
+  detail: string | null;
+}
+
+export interface BreakerRow {
+  service: string;
+  name: string;
+  state: BreakerState;
+  /** Counts over the breaker's rolling window (null when only the supervisor's word is known). */
+  failures: number | null;
+  rejects: number | null;
+  /** Open: milliseconds until it lets one trial call through. */
+  retryInMs: number | null;
+}
+
+export interface TopicRow {
+  topic: string;
+  partitions: number;
+  endOffset: number;
+  /** Messages per second in (end-offset growth); null until two readings. */
+  messagesPerSecond: number | null;
+}
+
+export interface PartitionLag {
+  topic: string;
+  partition: number;
+  offset: number;
+  endOffset: number;
+  lag: number;
+}
+
+export interface GroupRow {
+  group: string;
+  lag: number;
+  partitions: PartitionLag[];
+}
+
+export interface KafkaView {
+  /** When the offsets were read (ISO); null before the first reading. */
+  at: string | null;
+  error: string | null;
+  topics: TopicRow[];
+  groups: GroupRow[];
+}
+
+export interface Change {
+  at: string;
+  text: string;
+}
+
+export interface DashboardSnapshot {
+  at: string;
+  project: string;
+  supervisor: StackStatus['supervisor']['state'];
+  /** The last poll of the stack status failed: why (the rows are the last known ones). */
+  error: string | null;
+  services: ServiceRow[];
+  breakers: BreakerRow[];
+  kafka: KafkaView;
+  /** Recent state changes, oldest first. */
+  changes: Change[];
+}
+
+// ---------------------------------------------------------------- /health and /metrics
+
+export interface HealthAnswer {
+  status?: string;
+  checks?: Record<string, Array<{ status?: string }>>;
+  circuits?: Array<{ name: string; state: string; stats?: { failures?: number; rejects?: number }; retryInMs?: number }>;
+}
+
+/** One scrape of a service's /metrics, reduced to what the dashboard needs. */
+export interface MetricsReading {
+  at: number;
+  requests: number | undefined;
+  latency: Histogram | undefined;
+  memoryBytes: number | undefined;
+  groups: string[];
+}
+
+/** The dashboard's own polling is not traffic. */
+const isTraffic = (labels: Readonly<Record<string, string>>) => labels.route !== '/health' && labels.route !== '/metrics';
+
+export function readMetrics(text: string, at: number): MetricsReading {
+  const samples: Sample[] = parsePrometheus(text);
+  const groups = new Set<string>();
+  for (const sample of samples) if (sample.name === 'kafka_messages_consumed_total' && sample.labels.group) groups.add(sample.labels.group);
+  return {
+    at,
+    requests: sumOf(samples, 'http_request_duration_seconds_count', isTraffic),
+    latency: histogramOf(samples, 'http_request_duration_seconds', isTraffic),
+    memoryBytes: sumOf(samples, 'process_resident_memory_bytes'),
+    groups: [...groups].sort(),
+  };
+}
+
+/** Requests/s and p99 (ms) between two scrapes; nulls when they cannot be told (first scrape, restart, no traffic). */
+export function trafficBetween(previous: MetricsReading | undefined, current: MetricsReading): { requestsPerSecond: number | null; p99Ms: number | null } {
+  if (!previous) return { requestsPerSecond: null, p99Ms: null };
+  const seconds = (current.at - previous.at) / 1000;
+  const rate = ratePerSecond(previous.requests ?? 0, current.requests ?? 0, seconds);
+  let p99: number | undefined;
+  if (current.latency) {
+    const delta = histogramDelta(previous.latency ?? { buckets: [], count: 0 }, current.latency);
+    if (delta) p99 = histogramQuantile(0.99, delta);
+  }
+  return { requestsPerSecond: rate ?? null, p99Ms: p99 === undefined ? null : p99 * 1000 };
+}
+
+export function displayState(target: Pick<TargetStatus, 'state' | 'health'>, liveHealth?: string): DisplayState {
+  switch (target.state) {
+    case 'healthy': {
+      const health = liveHealth ?? target.health;
+      if (health === 'warn') return 'degraded';
+      if (health === 'fail') return 'unhealthy';
+      return 'healthy';
+    }
+    case 'running':
+      return 'healthy';
+    case 'unhealthy':
+      return liveHealth === 'warn' ? 'degraded' : 'unhealthy';
+    case 'starting':
+    case 'waiting':
+    case 'building':
+    case 'planned':
+      return 'starting';
+    case 'restarting':
+    case 'stopping':
+    case 'stopped':
+    case 'failed':
+      return target.state;
+    default:
+      return 'starting';
+  }
+}
+
+const asBreakerState = (state: string): BreakerState => (state === 'open' || state === 'half-open' ? state : 'closed');
+
+export function breakerRows(service: string, health: HealthAnswer | undefined, fallback: Record<string, string>): BreakerRow[] {
+  if (health?.circuits) {
+    return health.circuits.map((circuit) => ({
+      service,
+      name: circuit.name,
+      state: asBreakerState(circuit.state),
+      failures: circuit.stats?.failures ?? null,
+      rejects: circuit.stats?.rejects ?? null,
+      retryInMs: circuit.state === 'open' && typeof circuit.retryInMs === 'number' ? circuit.retryInMs : null,
+    }));
+  }
+  return Object.entries(fallback).map(([name, state]) => ({ service, name, state: asBreakerState(state), failures: null, rejects: null, retryInMs: null }));
+}
+
+// ---------------------------------------------------------------- Kafka
+
+export interface KafkaReadingAt {
+  at: number;
+  reading: KafkaOffsetsReading;
+}
+
+export function kafkaView(previous: KafkaReadingAt | undefined, current: KafkaReadingAt): KafkaView {
+  const seconds = previous ? (current.at - previous.at) / 1000 : 0;
+  const ends = new Map<string, number>();
+  const topics = [...current.reading.topics].sort((a, b) => a.topic.localeCompare(b.topic)).map((topic): TopicRow => {
+    for (const p of topic.partitions) ends.set(`${topic.topic}\u0000${p.partition}`, p.high);
+    const endOffset = topic.partitions.reduce((sum, p) => sum + p.high, 0);
+    const before = previous?.reading.topics.find((t) => t.topic === topic.topic);
+    const rate = before ? ratePerSecond(before.partitions.reduce((sum, p) => sum + p.high, 0), endOffset, seconds) : undefined;
+    return { topic: topic.topic, partitions: topic.partitions.length, endOffset, messagesPerSecond: rate ?? null };
+  });
+  const groups = current.reading.groups
+    .map((group): GroupRow => {
+      const partitions = group.offsets
+        .filter((o) => o.offset >= 0 && ends.has(`${o.topic}\u0000${o.partition}`))
+        .map((o) => {
+          const endOffset = ends.get(`${o.topic}\u0000${o.partition}`)!;
+          return { topic: o.topic, partition: o.partition, offset: o.offset, endOffset, lag: Math.max(0, endOffset - o.offset) };
+        })
+        .sort((a, b) => a.topic.localeCompare(b.topic) || a.partition - b.partition);
+      return { group: group.groupId, lag: partitions.reduce((sum, p) => sum + p.lag, 0), partitions };
+    })
+    .filter((group) => group.partitions.length > 0)
+    .sort((a, b) => a.group.localeCompare(b.group));
+  return { at: new Date(current.at).toISOString(), error: null, topics, groups };
+}
+
+// ---------------------------------------------------------------- changes
+
+const breakerKey = (b: BreakerRow) => `${b.service}\u0000${b.name}`;
+
+/** What changed between two snapshots, as lines for the recent-changes list. */
+export function changesBetween(previous: Pick<DashboardSnapshot, 'services' | 'breakers'> | undefined, current: Pick<DashboardSnapshot, 'services' | 'breakers'>): string[] {
+  if (!previous) return [];
+  const lines: string[] = [];
+  const before = new Map(previous.services.map((s) => [s.name, s.state]));
+  for (const service of current.services) {
+    const was = before.get(service.name);
+    if (was !== undefined && was !== service.state) lines.push(`${service.name} ${service.state}`);
+  }
+  const breakers = new Map(previous.breakers.map((b) => [breakerKey(b), b.state]));
+  for (const breaker of current.breakers) {
+    const was = breakers.get(breakerKey(breaker));
+    // A breaker seen for the first time matters only when it is not closed.
+    if (was === undefined ? breaker.state !== 'closed' : was !== breaker.state) lines.push(`${breaker.service} circuit ${breaker.name} ${breaker.state.toUpperCase()}`);
+  }
+  return lines;
+}

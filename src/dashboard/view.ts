@@ -1,0 +1,249 @@
+/**
+ * The dashboard's ink components. They render a DashboardSnapshot and the UI state (selection,
+ * log pane) and nothing else: no fetch, no timers. Every line is cut to the given width, and
+ * columns are dropped by priority when the terminal is narrow, so nothing wraps.
+ * States are words (CLOSED, OPEN, HALF-OPEN; healthy, degraded…) so they read without colour.
+ */
+import { Box, Text } from 'ink';
+import { cloneElement, createElement as h, type ReactElement } from 'react';
+import { clockTime } from '../cli/output/colors';
+import { fit, formatBytes, formatMs, formatRate, formatRetry, formatUptime } from './format';
+import type { BreakerRow, BreakerState, DashboardSnapshot, DisplayState, GroupRow, ServiceRow, TopicRow } from './snapshot';
+
+export interface DashboardViewProps {
+  snapshot: DashboardSnapshot;
+  width: number;
+  height: number;
+  color: boolean;
+  /** Index into snapshot.services. */
+  selected: number;
+  showLogs: boolean;
+  /** The selected service's last log lines (already prettified). */
+  logLines: readonly string[];
+  /** Group whose partitions are listed; default: a group of the selected service. */
+  selectedGroup?: string | null;
+}
+
+type Color = 'green' | 'red' | 'yellow' | 'gray' | 'cyan';
+
+const STATE_COLORS: Record<DisplayState, Color> = {
+  healthy: 'green',
+  degraded: 'yellow',
+  unhealthy: 'red',
+  starting: 'yellow',
+  restarting: 'yellow',
+  stopping: 'yellow',
+  stopped: 'gray',
+  failed: 'red',
+};
+
+const BREAKER_COLORS: Record<BreakerState, Color> = { closed: 'green', open: 'red', 'half-open': 'yellow' };
+
+interface Cell {
+  text: string;
+  color?: Color | undefined;
+  bold?: boolean;
+}
+
+interface Column<R> {
+  title: string;
+  width: number;
+  align?: 'left' | 'right';
+  /** Lower stays longer when the terminal is narrow. */
+  priority: number;
+  cell: (row: R) => Cell;
+}
+
+const GAP = 2;
+const MARKER = 2; // "› " before the selected row
+
+/** The columns that fit in `width`, kept in their order; the lowest priorities first. */
+export function fitColumns<R>(columns: Array<Column<R>>, width: number): Array<Column<R>> {
+  const byPriority = [...columns].sort((a, b) => a.priority - b.priority);
+  const kept = new Set<Column<R>>();
+  let used = MARKER;
+  for (const column of byPriority) {
+    const need = (kept.size === 0 ? 0 : GAP) + column.width;
+    if (used + need > width) {
+      if (kept.size === 0) kept.add(column); // the first column always shows (cut to the width below)
+      continue;
+    }
+    kept.add(column);
+    used += need;
+  }
+  return columns.filter((column) => kept.has(column));
+}
+
+/** One terminal line: a single Text (its coloured parts are nested, virtual texts: no layout nodes of their own). */
+function Line({ cells, width, color, selected, dim }: { cells: Cell[]; width: number; color: boolean; selected?: boolean; dim?: boolean }): ReactElement {
+  let left = width;
+  const parts: Array<ReactElement | string> = [];
+  cells.forEach((cell, i) => {
+    if (left <= 0) return;
+    const text = [...cell.text].slice(0, left).join('');
+    left -= [...text].length;
+    const styled = color && (cell.color !== undefined || cell.bold || dim || selected);
+    parts.push(styled ? h(Text, { key: i, color: cell.color, bold: cell.bold, dimColor: dim, inverse: selected }, text) : text);
+  });
+  return h(Text, { wrap: 'truncate-end' }, ...parts);
+}
+
+function table<R>(columns: Array<Column<R>>, width: number): { header: Cell[]; row: (r: R, selected: boolean) => Cell[] } {
+  const fitted = fitColumns(columns, width);
+  const cells = (produce: (column: Column<R>, i: number) => Cell, selected: boolean): Cell[] => {
+    const out: Cell[] = [{ text: selected ? '› ' : '  ' }];
+    fitted.forEach((column, i) => {
+      if (i > 0) out.push({ text: ' '.repeat(GAP) });
+      const cell = produce(column, i);
+      out.push({ ...cell, text: fit(cell.text, Math.min(column.width, Math.max(1, width - MARKER)), column.align) });
+    });
+    return out;
+  };
+  return {
+    header: cells((column) => ({ text: column.title, bold: true }), false),
+    row: (r, selected) => cells((column) => column.cell(r), selected),
+  };
+}
+
+const nameWidth = (names: string[], min: number, max: number) => Math.min(max, Math.max(min, ...names.map((n) => [...n].length)));
+
+function serviceColumns(services: readonly ServiceRow[]): Array<Column<ServiceRow>> {
+  return [
+    { title: 'NAME', width: nameWidth(services.map((s) => s.name), 4, 20), priority: 0, cell: (s) => ({ text: s.name }) },
+    { title: 'RUNTIME', width: 7, priority: 6, cell: (s) => ({ text: s.runtime }) },
+    { title: 'STATE', width: 10, priority: 0, cell: (s) => ({ text: s.state, color: STATE_COLORS[s.state] }) },
+    { title: 'UPTIME', width: 7, align: 'right', priority: 3, cell: (s) => ({ text: formatUptime(s.uptimeSeconds) }) },
+    { title: 'RESTARTS', width: 8, align: 'right', priority: 5, cell: (s) => ({ text: String(s.restarts), color: s.restarts > 0 ? 'yellow' : undefined }) },
+    { title: 'REQ/S', width: 6, align: 'right', priority: 1, cell: (s) => ({ text: s.kind === 'service' ? formatRate(s.requestsPerSecond) : '' }) },
+    { title: 'P99', width: 7, align: 'right', priority: 2, cell: (s) => ({ text: s.kind === 'service' ? formatMs(s.p99Ms) : '' }) },
+    { title: 'MEM', width: 6, align: 'right', priority: 4, cell: (s) => ({ text: s.kind === 'service' ? formatBytes(s.memoryBytes) : '' }) },
+  ];
+}
+
+function breakerColumns(breakers: readonly BreakerRow[], width: number): Array<Column<BreakerRow>> {
+  const widest = width >= 120 ? 28 : 18;
+  return [
+    { title: 'SERVICE', width: nameWidth(breakers.map((b) => b.service), 7, widest), priority: 0, cell: (b) => ({ text: b.service }) },
+    { title: 'BREAKER', width: nameWidth(breakers.map((b) => b.name), 7, widest), priority: 0, cell: (b) => ({ text: b.name }) },
+    { title: 'STATE', width: 9, priority: 0, cell: (b) => ({ text: b.state.toUpperCase(), color: BREAKER_COLORS[b.state], bold: b.state !== 'closed' }) },
+    { title: 'FAILURES', width: 8, align: 'right', priority: 2, cell: (b) => ({ text: b.failures === null ? '-' : String(b.failures), color: (b.failures ?? 0) > 0 ? 'red' : undefined }) },
+    { title: 'REJECTS', width: 7, align: 'right', priority: 3, cell: (b) => ({ text: b.rejects === null ? '-' : String(b.rejects), color: (b.rejects ?? 0) > 0 ? 'yellow' : undefined }) },
+    { title: 'RETRY', width: 12, priority: 1, cell: (b) => ({ text: formatRetry(b.retryInMs) }) },
+  ];
+}
+
+function topicColumns(topics: readonly TopicRow[]): Array<Column<TopicRow>> {
+  return [
+    { title: 'TOPIC', width: nameWidth(topics.map((t) => t.topic), 5, 28), priority: 0, cell: (t) => ({ text: t.topic }) },
+    { title: 'MSG/S IN', width: 8, align: 'right', priority: 0, cell: (t) => ({ text: formatRate(t.messagesPerSecond) }) },
+    { title: 'PARTS', width: 5, align: 'right', priority: 2, cell: (t) => ({ text: String(t.partitions) }) },
+    { title: 'END OFFSET', width: 10, align: 'right', priority: 1, cell: (t) => ({ text: String(t.endOffset) }) },
+  ];
+}
+
+function groupColumns(groups: readonly GroupRow[]): Array<Column<GroupRow>> {
+  return [
+    { title: 'GROUP', width: nameWidth(groups.map((g) => g.group), 5, 28), priority: 0, cell: (g) => ({ text: g.group }) },
+    { title: 'LAG', width: 8, align: 'right', priority: 0, cell: (g) => ({ text: String(g.lag), color: g.lag > 0 ? 'yellow' : undefined }) },
+    { title: 'PARTITIONS', width: 10, align: 'right', priority: 1, cell: (g) => ({ text: String(g.partitions.length) }) },
+  ];
+}
+
+const title = (text: string, width: number, color: boolean) => h(Line, { cells: [{ text: fit(text, width).trimEnd(), bold: true, color: 'cyan' }], width, color });
+
+/** The group shown per partition: the chosen one, else one the selected service consumes with. */
+export function groupFor(snapshot: DashboardSnapshot, selected: number, chosen?: string | null): GroupRow | undefined {
+  const groups = snapshot.kafka.groups;
+  if (chosen) return groups.find((g) => g.group === chosen);
+  const service = snapshot.services[selected];
+  if (!service) return undefined;
+  return groups.find((g) => service.groups.includes(g.group)) ?? groups.find((g) => g.group === service.name || g.group.endsWith(`.${service.name}`) || g.group.includes(service.name));
+}
+
+export function DashboardView(props: DashboardViewProps): ReactElement {
+  const { snapshot, color, selected, showLogs } = props;
+  const width = Math.max(20, props.width);
+  const height = Math.max(10, props.height);
+  const lines: ReactElement[] = [];
+  const push = (line: ReactElement) => lines.push(cloneElement(line, { key: lines.length }));
+
+  // Header
+  const project = snapshot.project.split('/').filter(Boolean).at(-1) ?? '';
+  const sup = snapshot.supervisor === 'running' ? 'supervisor running' : snapshot.supervisor === 'stale' ? 'supervisor GONE' : 'not running';
+  push(
+    h(Line, {
+      cells: [{ text: 'msctl dashboard', bold: true }, { text: ` · ${project} · ${sup} · ${clockTime(snapshot.at)}` }, ...(snapshot.error ? [{ text: ` · ${snapshot.error}`, color: 'red' as const }] : [])],
+      width,
+      color,
+    }),
+  );
+
+  // Services
+  const services = table(serviceColumns(snapshot.services), width);
+  push(title('SERVICES', width, color));
+  push(h(Line, { cells: services.header, width, color }));
+  snapshot.services.forEach((service, i) => push(h(Line, { cells: services.row(service, i === selected), width, color, selected: i === selected })));
+  if (snapshot.services.length === 0) push(h(Line, { cells: [{ text: '  nothing runs: start the stack with msctl up' }], width, color }));
+
+  // Circuit breakers: all of them, or only the ones not closed when the log pane needs the room.
+  const compact = showLogs || height < 30;
+  const shown = compact ? snapshot.breakers.filter((b) => b.state !== 'closed') : snapshot.breakers;
+  const closedHidden = snapshot.breakers.length - shown.length;
+  push(title(`CIRCUIT BREAKERS${closedHidden > 0 ? ` (${closedHidden} more CLOSED)` : ''}`, width, color));
+  if (shown.length > 0) {
+    const breakers = table(breakerColumns(shown, width), width);
+    push(h(Line, { cells: breakers.header, width, color }));
+    shown.forEach((breaker) => push(h(Line, { cells: breakers.row(breaker, false), width, color })));
+  } else if (snapshot.breakers.length === 0) {
+    push(h(Line, { cells: [{ text: '  none reported' }], width, color }));
+  }
+
+  // Kafka
+  const kafka = snapshot.kafka;
+  push(title(`KAFKA${kafka.error ? ` · unreachable: ${kafka.error}` : kafka.at ? '' : ' · reading…'}`, width, color));
+  if (kafka.topics.length > 0) {
+    const topics = table(topicColumns(kafka.topics), width);
+    push(h(Line, { cells: topics.header, width, color }));
+    kafka.topics.forEach((topic) => push(h(Line, { cells: topics.row(topic, false), width, color })));
+  }
+  if (kafka.groups.length > 0) {
+    const group = groupFor(snapshot, selected, props.selectedGroup);
+    const groups = table(groupColumns(kafka.groups), width);
+    push(h(Line, { cells: groups.header, width, color }));
+    kafka.groups.forEach((g) => push(h(Line, { cells: groups.row(g, g === group), width, color, selected: g === group })));
+    if (group && !compact) {
+      const parts = group.partitions.map((p) => `${p.topic}[${p.partition}] ${p.lag}`).join('  ');
+      push(h(Line, { cells: [{ text: `  ${group.group} lag per partition: `, bold: true }, { text: parts }], width, color }));
+    }
+  }
+
+  // Recent changes: the newest that fit, up to five lines (two when the log pane is open).
+  const changeLines = Math.max(1, Math.min(showLogs ? 2 : 5, height - lines.length - 3));
+  const recent = snapshot.changes.slice(-changeLines).map((c) => `${clockTime(c.at)} ${c.text}`);
+  const footer: ReactElement[] = [];
+  footer.push(h(Line, { key: 'ct', cells: [{ text: 'RECENT CHANGES', bold: true, color: 'cyan' }, { text: snapshot.changes.length === 0 ? '  none yet' : '' }], width, color }));
+  recent.forEach((text, i) =>
+    footer.push(h(Line, { key: `c${i}`, cells: [{ text: `  ${text}`, color: /\b(OPEN|unhealthy|failed|stopped)\b/.test(text) ? 'red' : /\b(HALF-OPEN|degraded|restart)/.test(text) ? 'yellow' : undefined }], width, color })),
+  );
+  footer.push(h(Line, { key: 'keys', cells: [{ text: '↑/↓ select  l logs  g group  r restart  q quit', color: 'gray' }], width, color }));
+
+  // Never taller than the terminal (ink would then clear the screen at every frame): the
+  // panels lower down give way first, the services stay.
+  const logMinimum = showLogs ? 4 : 0;
+  const fits = height - 1 - footer.length - logMinimum;
+  if (lines.length > fits) {
+    lines.length = Math.max(1, fits - 1);
+    push(h(Line, { cells: [{ text: '  … (a taller terminal shows more)', color: 'gray' }], width, color }));
+  }
+
+  // Log pane: whatever height is left.
+  const logs: ReactElement[] = [];
+  if (showLogs) {
+    const name = snapshot.services[selected]?.name ?? '';
+    const room = Math.max(3, height - 1 - lines.length - footer.length - 1);
+    logs.push(h(Line, { key: 'lt', cells: [{ text: `LOGS ${name}`, bold: true, color: 'cyan' }, { text: props.logLines.length === 0 ? '  (no lines yet)' : '' }], width, color }));
+    props.logLines.slice(-room).forEach((text, i) => logs.push(h(Text, { key: `l${i}`, wrap: 'truncate-end' }, text)));
+  }
+
+  return h(Box, { flexDirection: 'column', width }, ...lines, ...logs, ...footer);
+}

@@ -1,0 +1,175 @@
+/**
+ * `msctl dashboard` in a real terminal (tmux) against a real stack (a throwaway project on free
+ * ports, local runtime): every service healthy and every circuit CLOSED; PostgreSQL stopped →
+ * users' postgres circuit OPEN and users degraded/unhealthy; PostgreSQL started again → CLOSED;
+ * `q` exits 0 and gives the terminal back. Also the off-terminal paths of the built binary:
+ * the one-line refusal, `dashboard --json` and `status --watch` as lines.
+ */
+import { execa, execaSync } from 'execa';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually } from '@msctl/kit/testing';
+import type { DashboardSnapshot } from '../../src/dashboard/snapshot';
+import type { StackStatus } from '../../src/runtime/local/status';
+import { msctl, repoRoot } from '../support/cli';
+import { createThrowawayProject, type ThrowawayProject } from '../support/throwaway-project';
+
+const SERVICES = ['analytics', 'data-processing', 'gateway', 'notifications', 'users'];
+const session = `msctl-dashboard-${process.pid}`;
+let throwaway: ThrowawayProject;
+let project: string;
+let env: Record<string, string>;
+let gateway: string;
+let accessToken: string;
+
+const tmux = (...args: string[]) => execaSync('tmux', args, { reject: false });
+/** The screen as the user sees it (with colours when `escapes`). */
+const screen = (escapes = false) => String(tmux('capture-pane', '-p', ...(escapes ? ['-e'] : []), '-t', session).stdout);
+const lines = (text: string) => text.split('\n');
+const serviceState = (text: string, name: string) => lines(text).find((line) => new RegExp(`^[ ›] ${name}\\s+local\\s`).test(line))?.trim().replace(/^›\s*/, '').split(/\s+/)[2];
+/** The breaker rows: [service, breaker, STATE]. */
+const breakers = (text: string) => {
+  const all = lines(text);
+  const start = all.findIndex((line) => line.startsWith('CIRCUIT BREAKERS'));
+  const end = all.findIndex((line, i) => i > start && line.startsWith('KAFKA'));
+  return all
+    .slice(start + 2, end)
+    .map((line) => line.trim().split(/\s+/))
+    .filter((cells) => ['CLOSED', 'OPEN', 'HALF-OPEN'].includes(cells[2] ?? ''));
+};
+const breaker = (text: string, service: string, name: string) => breakers(text).find(([s, b]) => s === service && b === name)?.[2];
+
+async function waitForScreen<T>(what: string, probe: (text: string) => T | undefined, timeoutMs = 30_000): Promise<T> {
+  try {
+    return await eventually(async () => probe(screen()), timeoutMs, what);
+  } catch (error) {
+    throw new Error(`${(error as Error).message}\n--- screen:\n${screen()}`);
+  }
+}
+
+const status = async (): Promise<StackStatus> => {
+  const result = await msctl(['status', '--json', '--project-dir', project], { env });
+  expect(result.exitCode, String(result.stderr)).toBe(0);
+  return JSON.parse(String(result.stdout)) as StackStatus;
+};
+
+beforeAll(async () => {
+  throwaway = await createThrowawayProject(repoRoot);
+  ({ dir: project, env } = throwaway);
+  gateway = `http://127.0.0.1:${throwaway.ports.gateway}`;
+  const up = await msctl(['up', '-d', '--runtime', 'local', '--project-dir', project], { env });
+  expect(up.exitCode, `${up.stdout}\n${up.stderr}`).toBe(0);
+});
+
+afterAll(async () => {
+  tmux('kill-session', '-t', session);
+  if (project) {
+    await msctl(['down', '-v', '--project-dir', project], { env });
+    await throwaway.remove();
+  }
+});
+
+describe('msctl dashboard off a terminal', () => {
+  it('without --json: one line saying it needs a terminal and pointing to status --watch; usage exit code', async () => {
+    const result = await msctl(['dashboard', '--project-dir', project], { env });
+    expect(result.exitCode).toBe(2);
+    const stderr = String(result.stderr).trim();
+    expect(stderr.split('\n')).toHaveLength(1);
+    expect(stderr).toMatch(/needs a terminal/);
+    expect(stderr).toMatch(/msctl status --watch/);
+  });
+
+  it('--json streams snapshots as JSON lines until Ctrl-C', async () => {
+    const child = execa(process.execPath, [`${repoRoot}/bin/msctl.js`, 'dashboard', '--json', '--interval', '0.5', '--project-dir', project], { reject: false, env: { ...env, NO_COLOR: '1' } });
+    const snapshots: DashboardSnapshot[] = [];
+    let buffered = '';
+    child.stdout!.on('data', (chunk: Buffer) => {
+      buffered += chunk.toString();
+      const parts = buffered.split('\n');
+      buffered = parts.pop()!;
+      for (const part of parts) snapshots.push(JSON.parse(part) as DashboardSnapshot);
+    });
+    await eventually(async () => (snapshots.length >= 3 ? true : undefined), 30_000, 'three snapshots');
+    child.kill('SIGINT');
+    const result = await child;
+    expect(result.exitCode).toBe(130);
+    const last = snapshots.at(-1)!;
+    expect(last.services.filter((s) => s.kind === 'service').map((s) => [s.name, s.state]).sort()).toEqual(SERVICES.map((name) => [name, 'healthy']));
+    expect(last.breakers.find((b) => b.service === 'users' && b.name === 'postgres')?.state).toBe('closed');
+    expect(snapshots.some((s) => s.kafka.topics.some((t) => t.topic === 'users.events'))).toBe(true);
+  });
+
+  it('status --watch prints a timestamped table off a terminal, until Ctrl-C', async () => {
+    const child = execa(process.execPath, [`${repoRoot}/bin/msctl.js`, 'status', '--watch', '--interval', '0.5', '--project-dir', project], { reject: false, env: { ...env, NO_COLOR: '1' } });
+    let out = '';
+    child.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    await eventually(async () => (/gateway\s+healthy/.test(out) ? true : undefined), 30_000, 'a status table');
+    child.kill('SIGINT');
+    const result = await child;
+    expect(result.exitCode).toBe(130);
+    expect(out).toMatch(/^--- \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\n/);
+    expect(out).not.toMatch(/\u001b/);
+  });
+});
+
+describe('msctl dashboard in a real terminal (tmux)', () => {
+  it('shows every service healthy and every circuit CLOSED', async () => {
+    tmux('kill-session', '-t', session);
+    const envFlags = Object.entries({ ...env, TERM: 'xterm-256color' }).flatMap(([key, value]) => ['-e', `${key}=${value}`]);
+    const started = tmux('new-session', '-d', '-s', session, '-x', '160', '-y', '50', ...envFlags, 'bash --norc --noprofile');
+    expect(started.exitCode, String(started.stderr)).toBe(0);
+    tmux('send-keys', '-t', session, `cd ${repoRoot} && '${process.execPath}' bin/msctl.js dashboard --project-dir '${project}'; echo "DASHBOARD-EXIT=$?"`, 'Enter');
+    const text = await waitForScreen('every service healthy and every circuit CLOSED', (text) => {
+      const states = SERVICES.map((name) => serviceState(text, name));
+      const rows = breakers(text);
+      return states.every((state) => state === 'healthy') && rows.length >= SERVICES.length && rows.every((row) => row[2] === 'CLOSED') ? text : undefined;
+    });
+    expect(serviceState(text, 'postgres')).toBe('healthy');
+    expect(serviceState(text, 'kafka')).toBe('healthy');
+    expect(breaker(text, 'users', 'postgres')).toBe('CLOSED');
+    expect(text).toMatch(/↑\/↓ select/);
+    // Every line fits the 160 columns (capture-pane would show wrapped leftovers as extra lines).
+    for (const line of lines(text)) expect([...line].length).toBeLessThanOrEqual(160);
+  });
+
+  it('PostgreSQL stopped: users’ postgres circuit OPEN (red), users degraded or unhealthy, the change listed', async () => {
+    const post = (path: string, body: unknown) => fetch(`${gateway}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    expect((await post('/api/users', { username: 'dash', email: 'dash@example.test', password: 'a long enough password' })).status).toBe(201);
+    ({ accessToken } = (await (await post('/api/auth/token', { username: 'dash', password: 'a long enough password' })).json()) as { accessToken: string });
+
+    const postgres = (await status()).targets.find((t) => t.name === 'postgres')!;
+    expect(postgres.pid).toBeGreaterThan(0);
+    // SIGINT is PostgreSQL's fast shutdown: it ends the open sessions too. (SIGTERM, its "smart"
+    // shutdown, waits for every pooled connection to close, so users would never notice.)
+    process.kill(postgres.pid!, 'SIGINT');
+
+    const me = () => fetch(`${gateway}/api/users/me`, { headers: { authorization: `Bearer ${accessToken}` } }).then((r) => r.status).catch(() => 0);
+    const text = await waitForScreen('users’ postgres circuit OPEN and users degraded/unhealthy', (current) => {
+      void me();
+      return breaker(current, 'users', 'postgres') === 'OPEN' && ['degraded', 'unhealthy'].includes(serviceState(current, 'users') ?? '') ? current : undefined;
+    });
+    expect(text).toMatch(/\d\d:\d\d:\d\d users circuit postgres OPEN/);
+    expect(lines(text).find((line) => /^\s+users\s+postgres\s+OPEN/.test(line))).toMatch(/retry in \d+s/);
+    const coloured = lines(screen(true)).find((line) => /users\s+(\u001b\[[\d;]*m)*\s*postgres\s/.test(line) && line.includes('OPEN'));
+    expect(coloured).toMatch(/\u001b\[[\d;]*(31|91)[\d;]*m(\u001b\[[\d;]*m)*OPEN/);
+  });
+
+  it('PostgreSQL started again (msctl up -d postgres): the circuit closes and users is healthy', async () => {
+    const up = await msctl(['up', '-d', '--runtime', 'local', 'postgres', '--project-dir', project], { env });
+    expect(up.exitCode, `${up.stdout}\n${up.stderr}`).toBe(0);
+    await waitForScreen('users’ postgres circuit CLOSED and users healthy', (current) => {
+      // A closed-again breaker needs a trial call: health checks and these requests make it.
+      void fetch(`${gateway}/api/users/me`, { headers: { authorization: `Bearer ${accessToken}` } }).catch(() => undefined);
+      return breaker(current, 'users', 'postgres') === 'CLOSED' && serviceState(current, 'users') === 'healthy' ? current : undefined;
+    }, 60_000);
+  }, 150_000);
+
+  it('q exits 0 and gives the terminal back', async () => {
+    tmux('send-keys', '-t', session, 'q');
+    const text = await waitForScreen('the exit code after q', (current) => (/DASHBOARD-EXIT=\d+/.test(current) ? current : undefined));
+    expect(text).toMatch(/DASHBOARD-EXIT=0/);
+    expect(text).not.toMatch(/CIRCUIT BREAKERS/);
+    // The shell is usable: it echoes what we type.
+    tmux('send-keys', '-t', session, 'echo "AFTER-$((40+2))"', 'Enter');
+    await waitForScreen('the shell to answer', (current) => (current.includes('AFTER-42') ? true : undefined), 10_000);
+  });
+});

@@ -1,0 +1,155 @@
+/** The dashboard's frames, rendered by ink (ink-testing-library) from fixed snapshots. */
+import { render } from 'ink-testing-library';
+import { createElement as h } from 'react';
+import chalk from 'chalk';
+import { afterEach, describe, expect, it } from 'vitest';
+import { cleanup } from 'ink-testing-library';
+import { DashboardApp, type LogSource, type SnapshotSource } from '../../src/dashboard/app';
+import { stripAnsi } from '../../src/cli/output/colors';
+import type { DashboardSnapshot } from '../../src/dashboard/snapshot';
+import { DashboardView, type DashboardViewProps } from '../../src/dashboard/view';
+import { snapshot } from './fixtures';
+
+afterEach(() => cleanup());
+
+const frame = (props: Partial<DashboardViewProps> & { snapshot: DashboardSnapshot }) => {
+  const { lastFrame } = render(h(DashboardView, { width: 100, height: 50, color: false, selected: 2, showLogs: false, logLines: [], ...props }));
+  return lastFrame() ?? '';
+};
+
+/** The line of a frame that starts (after the selection marker) with `name` in its first column. */
+const row = (text: string, name: string) => text.split('\n').find((line) => new RegExp(`^[ ›] ${name}\\s`).test(line)) ?? '';
+const words = (line: string) => line.trim().replace(/^›\s*/, '').split(/\s+/);
+
+describe('dashboard frames', () => {
+  it('all healthy: every service with its state, uptime, restarts, req/s, p99, memory; every breaker CLOSED; Kafka rates and lag', () => {
+    const text = frame({ snapshot: snapshot() });
+    expect(text).toContain('SERVICES');
+    expect(words(row(text, 'NAME'))).toEqual(['NAME', 'RUNTIME', 'STATE', 'UPTIME', 'RESTARTS', 'REQ/S', 'P99', 'MEM']);
+    expect(words(row(text, 'gateway'))).toEqual(['gateway', 'local', 'healthy', '2m05s', '0', '250', '45ms', '85M']);
+    expect(words(row(text, 'users'))).toEqual(['users', 'local', 'healthy', '2m05s', '0', '13', '8.3ms', '85M']);
+    expect(row(text, 'users').startsWith('›')).toBe(true); // the selected one
+    for (const service of ['postgres', 'kafka', 'users', 'data-processing', 'notifications', 'analytics', 'gateway']) expect(row(text, service)).toMatch(/healthy/);
+    const breakers = text.split('\n').filter((line) => /^\s+(users|gateway)\s+\S+\s+(CLOSED|OPEN|HALF-OPEN)\b/.test(line));
+    expect(breakers).toHaveLength(4);
+    expect(breakers.every((line) => line.includes('CLOSED'))).toBe(true);
+    expect(words(row(text, 'events.raw'))).toEqual(['events.raw', '240', '3', '5000']);
+    expect(words(text.split('\n').find((l) => /^\s+notifications\s+7\b/.test(l)) ?? '')).toEqual(['notifications', '7', '2']);
+    expect(text).toContain('↑/↓ select');
+    expect(text).not.toMatch(/\u001b\[/); // no colour codes when colour is off
+  });
+
+  it('a circuit open: the word OPEN (red when coloured), failures, rejects, "retry in 3s", users unhealthy, the change line', () => {
+    const base = snapshot();
+    const text = frame({
+      snapshot: {
+        ...base,
+        services: base.services.map((s) => (s.name === 'users' ? { ...s, state: 'unhealthy', health: 'fail' } : s)),
+        breakers: base.breakers.map((b) => (b.service === 'users' && b.name === 'postgres' ? { ...b, state: 'open', failures: 5, rejects: 12, retryInMs: 2_400 } : b)),
+        changes: [{ at: new Date(2025, 0, 1, 13, 2, 11).toISOString(), text: 'users circuit postgres OPEN' }],
+      },
+    });
+    const open = text.split('\n').find((line) => /^\s+users\s+postgres\s/.test(line))!;
+    expect(words(open)).toEqual(['users', 'postgres', 'OPEN', '5', '12', 'retry', 'in', '3s']);
+    expect(words(row(text, 'users'))[2]).toBe('unhealthy');
+    expect(text).toContain('13:02:11 users circuit postgres OPEN');
+
+    // ink colours through chalk, whose level main.ts sets from --no-color/NO_COLOR; tests run off a TTY.
+    const level = chalk.level;
+    chalk.level = 1;
+    const coloured = render(h(DashboardView, { snapshot: { ...base, breakers: [{ ...base.breakers[0]!, state: 'open', retryInMs: 1000 }, { ...base.breakers[1]!, state: 'half-open' }] }, width: 100, height: 50, color: true, selected: 0, showLogs: false, logLines: [] })).lastFrame()!;
+    expect(coloured).toMatch(/\u001b\[31m[^\n]*OPEN/); // red
+    expect(coloured).toMatch(/\u001b\[33m[^\n]*HALF-OPEN/); // yellow
+    chalk.level = level;
+    expect(coloured).toMatch(/\u001b\[32mhealthy/); // green
+  });
+
+  it('a service restarting: its state word and restart count; the rest unchanged', () => {
+    const base = snapshot();
+    const text = frame({ snapshot: { ...base, services: base.services.map((s) => (s.name === 'notifications' ? { ...s, state: 'restarting', pid: null, uptimeSeconds: null, restarts: 3, requestsPerSecond: null, p99Ms: null, memoryBytes: null } : s)) } });
+    expect(words(row(text, 'notifications'))).toEqual(['notifications', 'local', 'restarting', '-', '3', '-', '-', '-']);
+    expect(words(row(text, 'analytics'))[2]).toBe('healthy');
+  });
+
+  it('a service down: stopped / failed, no figures; Kafka unreachable is said in its panel', () => {
+    const base = snapshot();
+    const text = frame({
+      snapshot: {
+        ...base,
+        services: base.services.map((s) =>
+          s.name === 'postgres' ? { ...s, state: 'failed', pid: null, uptimeSeconds: null } : s.name === 'analytics' ? { ...s, state: 'stopped', pid: null, uptimeSeconds: null, requestsPerSecond: null, p99Ms: null, memoryBytes: null } : s,
+        ),
+        breakers: base.breakers,
+        kafka: { ...base.kafka, error: 'Connection timeout' },
+      },
+    });
+    expect(words(row(text, 'postgres'))[2]).toBe('failed');
+    expect(words(row(text, 'analytics'))).toEqual(['analytics', 'local', 'stopped', '-', '0', '-', '-', '-']);
+    expect(text).toContain('KAFKA · unreachable: Connection timeout');
+  });
+
+  it('60 columns: no line is wider, the columns that matter stay (name, state, req/s, p99), the others are dropped', () => {
+    const base = snapshot();
+    const text = frame({
+      width: 60,
+      snapshot: { ...base, breakers: [...base.breakers, { service: 'data-processing', name: 'postgres:outbox', state: 'open', failures: 10, rejects: 200, retryInMs: 4_000 }], changes: [{ at: base.at, text: 'data-processing circuit postgres:outbox OPEN and a very long explanation that must be cut at the edge' }] },
+    });
+    const lines = text.split('\n');
+    for (const line of lines) expect([...line].length, line).toBeLessThanOrEqual(60);
+    expect(words(row(text, 'NAME'))).toEqual(['NAME', 'STATE', 'UPTIME', 'REQ/S', 'P99']);
+    expect(words(row(text, 'gateway'))).toEqual(['gateway', 'healthy', '2m05s', '250', '45ms']);
+    expect(words(row(text, 'data-processing'))).toEqual(['data-processing', 'healthy', '2m05s', '240', '31ms']);
+    const open = lines.find((line) => /postgres:outbox/.test(line))!;
+    expect(open).toMatch(/OPEN/);
+    expect(open).toMatch(/retry in 4s/);
+    // 40 columns still hold the name and the state word.
+    const narrow = frame({ width: 40, snapshot: base });
+    for (const line of narrow.split('\n')) expect([...line].length, line).toBeLessThanOrEqual(40);
+    expect(words(row(narrow, 'gateway')).slice(0, 2)).toEqual(['gateway', 'healthy']);
+  });
+
+  it('the log pane shows the selected service’s last lines; breakers then only list those not CLOSED', () => {
+    const text = frame({ snapshot: snapshot(), showLogs: true, logLines: Array.from({ length: 100 }, (_, i) => `line ${i}`), height: 40 });
+    expect(text).toContain('LOGS users');
+    expect(text).toContain('line 99');
+    expect(text).not.toContain('line 0\n');
+    expect(text).toContain('CIRCUIT BREAKERS (4 more CLOSED)');
+    expect(text.split('\n').length).toBeLessThanOrEqual(40);
+  });
+});
+
+describe('DashboardApp keys', () => {
+  const source = (snap: DashboardSnapshot): SnapshotSource => ({ subscribe: () => () => undefined, getSnapshot: () => snap });
+  const logs = (): LogSource & { followed: Array<string | null> } => {
+    const followed: Array<string | null> = [];
+    const lines = ['hello from the log'];
+    return { followed, subscribe: () => () => undefined, getLines: () => lines, follow: (t) => void followed.push(t) };
+  };
+  const tick = () => new Promise((resolve) => setTimeout(resolve, 30));
+
+  it('↓ selects the next service, l opens its log pane, r restarts it, q quits', async () => {
+    const restarts: string[] = [];
+    const quits: string[] = [];
+    const feed = logs();
+    const app = render(h(DashboardApp, { source: source(snapshot()), logs: feed, color: false, interactive: true, onRestart: (t) => restarts.push(t), onQuit: (r) => quits.push(r), size: { columns: 100, rows: 50 } }));
+    await tick();
+    expect(row(stripAnsi(app.lastFrame()!), 'postgres').startsWith('›')).toBe(true);
+    app.stdin.write('\u001b[B\u001b[B'); // ↓↓ in one read: both count
+    await tick();
+    expect(row(app.lastFrame()!, 'users').startsWith('›')).toBe(true);
+    app.stdin.write('l');
+    await tick();
+    expect(app.lastFrame()).toContain('LOGS users');
+    expect(app.lastFrame()).toContain('hello from the log');
+    expect(feed.followed.at(-1)).toBe('users');
+    app.stdin.write('\u001b[A'); // ↑ moves the pane to kafka
+    await tick();
+    expect(feed.followed.at(-1)).toBe('kafka');
+    app.stdin.write('r');
+    await tick();
+    expect(restarts).toEqual(['kafka']);
+    app.stdin.write('q');
+    await tick();
+    expect(quits).toEqual(['quit']);
+  });
+});
