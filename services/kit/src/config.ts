@@ -34,6 +34,11 @@ export const kafkaConfigSchema = z.object({
     .transform((value) => value.split(',').map((broker) => broker.trim()).filter(Boolean)),
   /** Prepended to every topic and consumer group name; isolates stacks and tests sharing one broker. */
   KAFKA_TOPIC_PREFIX: z.string().default(''),
+  /**
+   * How long a produce may take before it fails (and the request answers 503). Kept below the
+   * gateway's upstream timeout, so a client is told "refused", never "no answer in time".
+   */
+  KAFKA_SEND_TIMEOUT_MS: z.coerce.number().int().positive().default(2_500),
 });
 
 export const postgresConfigSchema = z.object({

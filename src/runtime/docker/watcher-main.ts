@@ -5,6 +5,8 @@
  * again those left stopped, counting each restart in .msctl/docker.json. `msctl down` stops
  * the watcher before it stops the containers.
  */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { loadProject } from '../../stack/project';
 import { connectDocker } from './engine';
 import { readDockerState, writeDockerState } from './runtime';
@@ -39,6 +41,8 @@ async function main(): Promise<void> {
       const info = await docker.getContainer(id).inspect();
       // Running again (restart policy, msctl restart) or being restarted: nothing to do.
       if (info.State.Running || info.State.Restarting) return;
+      // `msctl chaos stop` keeps it stopped on purpose for a while.
+      if (existsSync(join(project.stateDir, 'docker-hold', target))) return;
       await docker.getContainer(id).start();
       const state = await readDockerState(project);
       state.restarts[target] = (state.restarts[target] ?? 0) + 1;

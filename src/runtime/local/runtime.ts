@@ -203,3 +203,13 @@ export async function downLocal(project: Project, options: { volumes: boolean },
 }
 
 export type { TargetState };
+
+/** Chaos on the local runtime: the supervisor stops a target and keeps it stopped, then starts it again. */
+export async function holdLocal(project: Project, target: string, sink: ProgressSink): Promise<void> {
+  if (!(await pingSupervisor(socketPath(project.stateDir)))) throw new MsctlError('NOT_RUNNING', 'the stack is not running', 'start it with `msctl up`');
+  await operate(project, '/hold', { target }, sink);
+}
+
+export async function resumeLocal(project: Project, target: string, sink: ProgressSink): Promise<void> {
+  await operate(project, '/resume', { target, timeoutSeconds: 120 }, sink);
+}

@@ -120,6 +120,14 @@ async function main(): Promise<void> {
           const body = (await readBody(request)) as { target: string; timeoutSeconds?: number };
           return runOperation(response, 'restart', () => supervisor.restart(body.target, body.timeoutSeconds ?? 90));
         }
+        if (request.method === 'POST' && url.pathname === '/hold') {
+          const body = (await readBody(request)) as { target: string };
+          return runOperation(response, 'hold', () => supervisor.hold(body.target));
+        }
+        if (request.method === 'POST' && url.pathname === '/resume') {
+          const body = (await readBody(request)) as { target: string; timeoutSeconds?: number };
+          return runOperation(response, 'resume', () => supervisor.resume(body.target, body.timeoutSeconds ?? 90));
+        }
         if (request.method === 'POST' && url.pathname === '/down') {
           return runOperation(response, 'down', shutdown, async () => {
             // Let the last events reach the clients, then go.

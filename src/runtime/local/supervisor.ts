@@ -179,6 +179,23 @@ export class Supervisor {
     this.saveState();
   }
 
+  /** Chaos: stops a running target on purpose; it stays stopped (no restart) until `resume`. */
+  async hold(name: string): Promise<void> {
+    const target = this.targets.get(name);
+    if (!target || !this.isAlive(target)) {
+      throw new MsctlError('NOT_RUNNING', `${name} is not running`, `start it with \`msctl up ${serviceOfInstance(name)}\``);
+    }
+    await this.stopTarget(name);
+  }
+
+  /** Starts again a target stopped by `hold`. */
+  async resume(name: string, timeoutSeconds: number): Promise<void> {
+    const target = this.targets.get(name);
+    if (!target) throw new MsctlError('NOT_RUNNING', `${name} is not part of the running stack`, 'see msctl status');
+    if (this.isAlive(target)) return;
+    await this.startTarget(name, timeoutSeconds);
+  }
+
   async restart(name: string, timeoutSeconds: number): Promise<void> {
     const target = this.targets.get(name);
     if (!target || !this.isAlive(target)) {
