@@ -17,6 +17,8 @@ command -v tmux >/dev/null 2>&1 || missing+=(tmux)
 # static busybox, the shell of the images msctl builds when no registry can be reached.
 command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
 command -v busybox >/dev/null 2>&1 || missing+=(busybox-static)
+# msctl export compose is checked with the Compose tool itself.
+command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 
 if ((${#missing[@]} > 0)); then

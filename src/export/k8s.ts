@@ -1,0 +1,508 @@
+/**
+ * `msctl export k8s`: the stack as Kubernetes manifests — a Kustomize base and `dev` and `prod`
+ * overlays. Services become Deployments (probes from the health contract, non-root, graceful
+ * termination matching the service's drain, zero-downtime rolling updates) with a Service, a
+ * PodDisruptionBudget and an autoscaler: an HPA on CPU for HTTP-only services, a KEDA
+ * ScaledObject on consumer-group lag (plus CPU) for consumers — one autoscaler per Deployment,
+ * as KEDA owns an HPA of its own. Kafka runs on the Strimzi operator (KRaft, node pools,
+ * one KafkaTopic per stack topic), PostgreSQL on CloudNativePG. No secret value is written:
+ * the Deployments reference Secrets by name.
+ * Pure: project in, objects and YAML text out.
+ */
+import type { IScaledObject } from '@kubernetes-models/keda/keda.sh/v1alpha1/ScaledObject';
+import type { IDeployment } from 'kubernetes-models/apps/v1/Deployment';
+import type { IHorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2/HorizontalPodAutoscaler';
+import type { IPodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBudget';
+import type { IConfigMap } from 'kubernetes-models/v1/ConfigMap';
+import type { IService } from 'kubernetes-models/v1/Service';
+import type { IEnvVar } from 'kubernetes-models/v1/EnvVar';
+import type { IProbe } from 'kubernetes-models/v1/Probe';
+import { stringify } from 'yaml';
+import { stackTopics, type ServiceManifest } from '../stack/manifest';
+import type { Project } from '../stack/project';
+import { serviceEnvironment } from '../stack/service-env';
+
+export type K8sObject = { apiVersion: string; kind: string; metadata: { name: string; [key: string]: unknown }; [key: string]: unknown };
+
+export interface K8sOptions {
+  /** Images are `<registry>/<project>-<service>:<tag>`; default `msctl`, the docker runtime's names. */
+  registry?: string;
+  /** The tag of every service image (default `latest`), unless `tags` names one. */
+  tag?: string;
+  /** Per-service tags (e.g. the content tags msctl built). */
+  tags?: Record<string, string>;
+}
+
+export interface K8sFile {
+  /** Relative to the output folder. */
+  path: string;
+  text: string;
+  /** The objects in the file (a kustomization counts as one). */
+  objects: Array<Record<string, unknown>>;
+}
+
+export type Profile = 'dev' | 'prod';
+
+/** The numbers that differ between the overlays. Base = one replica each, the seed's resources. */
+export const PROFILES = {
+  dev: {
+    resources: { requests: { memory: '128Mi', cpu: '100m' }, limits: { memory: '256Mi', cpu: '250m' } },
+    minReplicas: 1,
+    maxReplicas: 2,
+    kafkaBrokers: 1,
+    postgresInstances: 1,
+  },
+  prod: {
+    resources: { requests: { memory: '256Mi', cpu: '250m' }, limits: { memory: '512Mi', cpu: '500m' } },
+    minReplicas: 2,
+    maxReplicas: 10,
+    kafkaBrokers: 3,
+    postgresInstances: 3,
+  },
+} as const;
+
+const BASE_RESOURCES = PROFILES.prod.resources;
+export const APP_UID = 1000;
+/** What a service's SHUTDOWN_TIMEOUT_MS is set to: stop accepting, drain, commit offsets, close pools. */
+export const SHUTDOWN_TIMEOUT_MS = 10_000;
+/** Seconds a terminating pod keeps serving so that endpoints (kube-proxy, the gateway's connections) drop it first. */
+export const PRE_STOP_SECONDS = 5;
+/** preStop + the service's drain + a margin, at least 30 s. */
+export const TERMINATION_GRACE_SECONDS = Math.max(30, PRE_STOP_SECONDS + Math.ceil(SHUTDOWN_TIMEOUT_MS / 1000) + 10);
+export const KAFKA_PORT = 9092;
+export const POSTGRES_DATABASE = 'app';
+/** Consumer lag per replica at which KEDA adds one. */
+export const LAG_THRESHOLD = 50;
+export const CPU_TARGET_PERCENT = 70;
+
+/** A Kubernetes name (DNS-1123 label) from anything. */
+export const k8sName = (value: string) =>
+  value
+    .toLowerCase()
+    .replace(/[^a-z0-9-]+/g, '-')
+    .replace(/^[^a-z]+/, '')
+    .replace(/-+$/, '')
+    .slice(0, 50) || 'msctl';
+
+export interface K8sNames {
+  project: string;
+  namespace: Record<Profile, string>;
+  kafka: string;
+  kafkaBootstrap: (namespace?: string) => string;
+  nodePool: string;
+  postgres: string;
+  postgresHost: string;
+  /** CloudNativePG's generated secret of the application user (username, password, …). */
+  postgresAppSecret: string;
+  /** The Secret the operator of the cluster creates with JWT_SECRET (not written by msctl). */
+  secret: string;
+  configMap: (service: string) => string;
+  image: (service: string) => string;
+  topic: (topic: string) => string;
+}
+
+export function k8sNames(project: Project): K8sNames {
+  const p = k8sName(project.name);
+  return {
+    project: p,
+    namespace: { dev: `${p}-dev`, prod: p },
+    kafka: p,
+    kafkaBootstrap: (namespace) => `${p}-kafka-bootstrap${namespace ? `.${namespace}.svc` : ''}:${KAFKA_PORT}`,
+    nodePool: 'dual-role',
+    postgres: `${p}-postgres`,
+    postgresHost: `${p}-postgres-rw`,
+    postgresAppSecret: `${p}-postgres-app`,
+    secret: `${p}-secrets`,
+    configMap: (service) => `${service}-config`,
+    image: (service) => `msctl/${project.name}-${service}`,
+    topic: (topic) => k8sName(topic.replaceAll('.', '-').replaceAll('_', '-')),
+  };
+}
+
+/** A service only consumed by HTTP gets an HPA; a consumer scales on lag (and CPU) through KEDA. */
+export const isConsumer = (manifest: ServiceManifest) => manifest.consumes.length > 0;
+
+const selectorOf = (project: string, service: string) => ({ 'app.kubernetes.io/name': service, 'app.kubernetes.io/part-of': project });
+
+/** The environment that is not secret: the same as the runtimes give the service, with in-cluster addresses. */
+export function configEnvironment(project: Project, manifest: ServiceManifest, names: K8sNames): Record<string, string> {
+  const env = serviceEnvironment(
+    project,
+    manifest,
+    {
+      kafkaBootstrap: names.kafkaBootstrap(),
+      postgresUrl: 'from-secret',
+      // One Service per service: kube-proxy balances across its pods.
+      serviceUrls: (service) => [`http://${service}:${project.manifests.find((m) => m.name === service)?.port ?? 0}`],
+    },
+    { jwtSecret: 'from-secret', postgresPassword: 'from-secret' },
+    { host: '0.0.0.0' },
+  );
+  delete env.JWT_SECRET;
+  delete env.DATABASE_URL;
+  env.SHUTDOWN_TIMEOUT_MS = String(SHUTDOWN_TIMEOUT_MS);
+  return Object.fromEntries(Object.entries(env).sort(([a], [b]) => a.localeCompare(b)));
+}
+
+/** Secrets by reference only: JWT_SECRET from `<project>-secrets`; the database credentials from CloudNativePG's secret. */
+function secretEnvironment(manifest: ServiceManifest, names: K8sNames): IEnvVar[] {
+  const env: IEnvVar[] = [{ name: 'JWT_SECRET', valueFrom: { secretKeyRef: { name: names.secret, key: 'jwt-secret' } } }];
+  if (manifest.needs.includes('postgres')) {
+    env.push(
+      { name: 'DATABASE_USER', valueFrom: { secretKeyRef: { name: names.postgresAppSecret, key: 'username' } } },
+      { name: 'DATABASE_PASSWORD', valueFrom: { secretKeyRef: { name: names.postgresAppSecret, key: 'password' } } },
+      // Kubernetes expands $(VAR) from the variables defined above it.
+      { name: 'DATABASE_URL', value: `postgres://$(DATABASE_USER):$(DATABASE_PASSWORD)@${names.postgresHost}:5432/${POSTGRES_DATABASE}` },
+    );
+  }
+  return env;
+}
+
+function probe(manifest: ServiceManifest, timing: { periodSeconds: number; timeoutSeconds: number; failureThreshold: number }): IProbe {
+  return { httpGet: { path: manifest.healthPath, port: 'http' }, ...timing };
+}
+
+function serviceObjects(project: Project, manifest: ServiceManifest, names: K8sNames): K8sObject[] {
+  const name = manifest.name;
+  const labels = { ...selectorOf(names.project, name), 'app.kubernetes.io/component': manifest.gateway ? 'gateway' : 'service' };
+  const startSeconds = manifest.startTimeoutSeconds ?? 90;
+  const configMap: IConfigMap & K8sObject = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: names.configMap(name), labels }, data: configEnvironment(project, manifest, names) };
+  const deployment: IDeployment & K8sObject = {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name, labels },
+    spec: {
+      replicas: manifest.replicas,
+      revisionHistoryLimit: 5,
+      minReadySeconds: 5,
+      selector: { matchLabels: selectorOf(names.project, name) },
+      // Zero downtime: a new pod must be ready before an old one goes.
+      strategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } },
+      template: {
+        metadata: { labels, annotations: { 'prometheus.io/scrape': 'true', 'prometheus.io/port': String(manifest.port), 'prometheus.io/path': '/metrics' } },
+        spec: {
+          automountServiceAccountToken: false,
+          enableServiceLinks: false,
+          terminationGracePeriodSeconds: TERMINATION_GRACE_SECONDS,
+          securityContext: { runAsNonRoot: true, runAsUser: APP_UID, runAsGroup: APP_UID, fsGroup: APP_UID, seccompProfile: { type: 'RuntimeDefault' } },
+          containers: [
+            {
+              name,
+              image: names.image(name),
+              imagePullPolicy: 'IfNotPresent',
+              ports: [{ name: 'http', containerPort: manifest.port, protocol: 'TCP' }],
+              envFrom: [{ configMapRef: { name: names.configMap(name) } }],
+              env: secretEnvironment(manifest, names),
+              resources: BASE_RESOURCES,
+              // Started: up to the manifest's start timeout. Ready (strict): out of rotation after 2 failed checks.
+              // Live (lenient): restarted only after 2 minutes of failing, so a dependency outage does not restart it.
+              startupProbe: probe(manifest, { periodSeconds: 2, timeoutSeconds: 2, failureThreshold: Math.ceil(startSeconds / 2) }),
+              readinessProbe: { ...probe(manifest, { periodSeconds: 5, timeoutSeconds: 2, failureThreshold: 2 }), successThreshold: 1 },
+              livenessProbe: probe(manifest, { periodSeconds: 20, timeoutSeconds: 5, failureThreshold: 6 }),
+              lifecycle: { preStop: { exec: { command: ['/bin/sleep', String(PRE_STOP_SECONDS)] } } },
+              securityContext: {
+                runAsNonRoot: true,
+                runAsUser: APP_UID,
+                runAsGroup: APP_UID,
+                allowPrivilegeEscalation: false,
+                readOnlyRootFilesystem: true,
+                capabilities: { drop: ['ALL'] },
+              },
+              volumeMounts: [{ name: 'tmp', mountPath: '/tmp' }],
+            },
+          ],
+          volumes: [{ name: 'tmp', emptyDir: { sizeLimit: '64Mi' } }],
+        },
+      },
+    },
+  };
+  const service: IService & K8sObject = {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name, labels },
+    spec: { type: 'ClusterIP', selector: selectorOf(names.project, name), ports: [{ name: 'http', port: manifest.port, targetPort: 'http', protocol: 'TCP' }] },
+  };
+  const pdb: IPodDisruptionBudget & K8sObject = {
+    apiVersion: 'policy/v1',
+    kind: 'PodDisruptionBudget',
+    metadata: { name, labels },
+    spec: { maxUnavailable: 1, selector: { matchLabels: selectorOf(names.project, name) } },
+  };
+  const objects: K8sObject[] = [configMap, deployment, service, pdb];
+  if (isConsumer(manifest)) objects.push(scaledObject(manifest, names, labels, { min: manifest.replicas, max: Math.max(3, manifest.replicas) }, names.namespace.prod));
+  else objects.push(hpa(manifest, labels, { min: manifest.replicas, max: Math.max(3, manifest.replicas) }));
+  return objects;
+}
+
+function hpa(manifest: ServiceManifest, labels: Record<string, string>, replicas: { min: number; max: number }): K8sObject {
+  const object: IHorizontalPodAutoscaler & K8sObject = {
+    apiVersion: 'autoscaling/v2',
+    kind: 'HorizontalPodAutoscaler',
+    metadata: { name: manifest.name, labels },
+    spec: {
+      scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: manifest.name },
+      minReplicas: replicas.min,
+      maxReplicas: replicas.max,
+      metrics: [{ type: 'Resource', resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: CPU_TARGET_PERCENT } } }],
+    },
+  };
+  return object;
+}
+
+export function kafkaTriggers(manifest: ServiceManifest, names: K8sNames, namespace: string): NonNullable<IScaledObject['spec']>['triggers'] {
+  return [
+    ...manifest.consumes.map((topic) => ({
+      type: 'kafka',
+      // KEDA's operator runs in its own namespace: the broker's full name.
+      metadata: { bootstrapServers: names.kafkaBootstrap(namespace), consumerGroup: manifest.name, topic, lagThreshold: String(LAG_THRESHOLD), offsetResetPolicy: 'earliest' },
+    })),
+    { type: 'cpu', metricType: 'Utilization', metadata: { value: String(CPU_TARGET_PERCENT) } },
+  ];
+}
+
+function scaledObject(manifest: ServiceManifest, names: K8sNames, labels: Record<string, string>, replicas: { min: number; max: number }, namespace: string): K8sObject {
+  const object: IScaledObject & K8sObject = {
+    apiVersion: 'keda.sh/v1alpha1',
+    kind: 'ScaledObject',
+    metadata: { name: manifest.name, labels },
+    spec: {
+      scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: manifest.name },
+      minReplicaCount: replicas.min,
+      maxReplicaCount: replicas.max,
+      pollingInterval: 15,
+      cooldownPeriod: 300,
+      triggers: kafkaTriggers(manifest, names, namespace),
+    },
+  };
+  return object;
+}
+
+/** Topics consumed by someone need a partition per consumer replica, up to the profile's maximum. */
+export function topicPartitions(project: Project, maxReplicas: number): Array<{ topic: string; partitions: number; consumed: boolean }> {
+  const consumed = new Set(project.manifests.flatMap((manifest) => manifest.consumes));
+  return stackTopics(project.manifests).map((spec) => ({
+    ...spec,
+    consumed: consumed.has(spec.topic),
+    partitions: consumed.has(spec.topic) ? Math.max(spec.partitions, maxReplicas) : spec.partitions,
+  }));
+}
+
+function kafkaConfig(brokers: number): Record<string, string | number | boolean> {
+  const replication = Math.min(3, brokers);
+  return {
+    'auto.create.topics.enable': false,
+    'default.replication.factor': replication,
+    'min.insync.replicas': Math.max(1, replication - 1),
+    'offsets.topic.replication.factor': replication,
+    'transaction.state.log.replication.factor': replication,
+    'transaction.state.log.min.isr': Math.max(1, replication - 1),
+    'num.partitions': 3,
+  };
+}
+
+function kafkaObjects(project: Project, names: K8sNames): K8sObject[] {
+  const labels = { 'app.kubernetes.io/part-of': names.project, 'app.kubernetes.io/component': 'kafka' };
+  return [
+    {
+      apiVersion: 'kafka.strimzi.io/v1beta2',
+      kind: 'Kafka',
+      metadata: { name: names.kafka, labels, annotations: { 'strimzi.io/node-pools': 'enabled', 'strimzi.io/kraft': 'enabled' } },
+      spec: {
+        kafka: {
+          listeners: [{ name: 'plain', port: KAFKA_PORT, type: 'internal', tls: false }],
+          config: kafkaConfig(1),
+        },
+        entityOperator: { topicOperator: {}, userOperator: {} },
+      },
+    },
+    {
+      apiVersion: 'kafka.strimzi.io/v1beta2',
+      kind: 'KafkaNodePool',
+      metadata: { name: names.nodePool, labels: { ...labels, 'strimzi.io/cluster': names.kafka } },
+      spec: {
+        replicas: 1,
+        roles: ['controller', 'broker'],
+        storage: { type: 'jbod', volumes: [{ id: 0, type: 'persistent-claim', size: '10Gi', deleteClaim: false, kraftMetadata: 'shared' }] },
+        resources: { requests: { memory: '1Gi', cpu: '500m' }, limits: { memory: '2Gi', cpu: '1' } },
+      },
+    },
+    ...topicPartitions(project, 1).map(
+      (spec): K8sObject => ({
+        apiVersion: 'kafka.strimzi.io/v1beta2',
+        kind: 'KafkaTopic',
+        metadata: { name: names.topic(spec.topic), labels: { ...labels, 'strimzi.io/cluster': names.kafka } },
+        spec: { topicName: spec.topic, partitions: spec.partitions, replicas: 1, config: { 'min.insync.replicas': 1 } },
+      }),
+    ),
+  ];
+}
+
+function postgresObjects(names: K8sNames): K8sObject[] {
+  return [
+    {
+      apiVersion: 'postgresql.cnpg.io/v1',
+      kind: 'Cluster',
+      metadata: { name: names.postgres, labels: { 'app.kubernetes.io/part-of': names.project, 'app.kubernetes.io/component': 'postgres' } },
+      spec: {
+        instances: 1,
+        // The major version the docker runtime runs (postgres:18).
+        imageName: 'ghcr.io/cloudnative-pg/postgresql:18',
+        primaryUpdateStrategy: 'unsupervised',
+        // CloudNativePG creates the owner's credentials in the secret <cluster>-app; the services read them from there.
+        bootstrap: { initdb: { database: POSTGRES_DATABASE, owner: POSTGRES_DATABASE } },
+        storage: { size: '10Gi' },
+        resources: { requests: { memory: '512Mi', cpu: '250m' }, limits: { memory: '1Gi', cpu: '1' } },
+      },
+    },
+  ];
+}
+
+// ---- overlays: strategic-merge patches (kustomize matches them by kind and name) ----
+
+function patchFor(object: K8sObject, spec: Record<string, unknown>): K8sObject {
+  return { apiVersion: object.apiVersion, kind: object.kind, metadata: { name: object.metadata.name }, spec };
+}
+
+function overlayPatches(project: Project, names: K8sNames, base: K8sObject[], profile: Profile): K8sObject[] {
+  const settings = PROFILES[profile];
+  const namespace = names.namespace[profile];
+  const patches: K8sObject[] = [];
+  for (const object of base) {
+    const manifest = project.manifests.find((m) => m.name === object.metadata.name);
+    const replicas = profile === 'dev' ? 1 : Math.max(settings.minReplicas, manifest?.replicas ?? 1);
+    switch (object.kind) {
+      case 'Deployment':
+        patches.push(patchFor(object, { replicas, template: { spec: { containers: [{ name: object.metadata.name, resources: settings.resources }] } } }));
+        break;
+      case 'HorizontalPodAutoscaler':
+        patches.push(patchFor(object, { minReplicas: replicas, maxReplicas: Math.max(settings.maxReplicas, replicas) }));
+        break;
+      case 'ScaledObject':
+        patches.push(
+          patchFor(object, { minReplicaCount: replicas, maxReplicaCount: Math.max(settings.maxReplicas, replicas), triggers: kafkaTriggers(manifest!, names, namespace) }),
+        );
+        break;
+      case 'PodDisruptionBudget':
+        // prod: never fewer than one ready pod; dev (one replica): a node can still be drained.
+        if (profile === 'prod') patches.push(patchFor(object, { minAvailable: 1, maxUnavailable: null }));
+        break;
+      case 'Kafka':
+        if (settings.kafkaBrokers !== 1) patches.push(patchFor(object, { kafka: { config: kafkaConfig(settings.kafkaBrokers) } }));
+        break;
+      case 'KafkaNodePool':
+        patches.push(patchFor(object, { replicas: settings.kafkaBrokers, ...(profile === 'dev' ? { storage: { type: 'jbod', volumes: [{ id: 0, type: 'persistent-claim', size: '2Gi', deleteClaim: true, kraftMetadata: 'shared' }] } } : {}) }));
+        break;
+      case 'KafkaTopic': {
+        const spec = object.spec as { topicName: string };
+        const topic = topicPartitions(project, settings.maxReplicas).find((t) => t.topic === spec.topicName)!;
+        const replication = Math.min(3, settings.kafkaBrokers);
+        patches.push(patchFor(object, { partitions: topic.partitions, replicas: replication, config: { 'min.insync.replicas': Math.max(1, replication - 1) } }));
+        break;
+      }
+      case 'Cluster':
+        patches.push(patchFor(object, { instances: settings.postgresInstances, ...(profile === 'dev' ? { storage: { size: '1Gi' } } : {}) }));
+        break;
+    }
+  }
+  return patches;
+}
+
+// ---- files ----
+
+const HEADER = '# Generated by `msctl export k8s`. Regenerate after changing a service manifest.\n';
+
+const yamlDocs = (objects: Array<Record<string, unknown>>) => HEADER + objects.map((object) => stringify(object, { lineWidth: 0 })).join('---\n');
+
+export interface K8sExport {
+  files: K8sFile[];
+  /** Service → the image reference the rendered overlays run. */
+  images: Record<string, string>;
+  base: K8sObject[];
+  patches: Record<Profile, K8sObject[]>;
+}
+
+export function k8sExport(project: Project, options: K8sOptions = {}): K8sExport {
+  const names = k8sNames(project);
+  const files: K8sFile[] = [];
+  const base: K8sObject[] = [];
+  const add = (path: string, objects: K8sObject[]) => {
+    files.push({ path, objects, text: yamlDocs(objects) });
+    base.push(...objects);
+  };
+  add('base/kafka.yaml', kafkaObjects(project, names));
+  add('base/postgres.yaml', postgresObjects(names));
+  for (const manifest of project.manifests) add(`base/${manifest.name}.yaml`, serviceObjects(project, manifest, names));
+  const registry = options.registry ?? 'msctl';
+  const baseKustomization = {
+    apiVersion: 'kustomize.config.k8s.io/v1beta1',
+    kind: 'Kustomization',
+    labels: [{ pairs: { 'app.kubernetes.io/managed-by': 'msctl' }, includeSelectors: false }],
+    resources: files.map((file) => file.path.slice('base/'.length)),
+    // `kustomize edit set image` (or --registry/--tag) points these at your registry.
+    images: project.manifests.map((manifest) => ({
+      name: names.image(manifest.name),
+      ...(registry !== 'msctl' ? { newName: `${registry.replace(/\/+$/, '')}/${project.name}-${manifest.name}` } : {}),
+      newTag: options.tags?.[manifest.name] ?? options.tag ?? 'latest',
+    })),
+  };
+  files.push({ path: 'base/kustomization.yaml', objects: [baseKustomization], text: HEADER + stringify(baseKustomization, { lineWidth: 0 }) });
+
+  const patches = {} as Record<Profile, K8sObject[]>;
+  for (const profile of ['dev', 'prod'] as const) {
+    const namespace = { apiVersion: 'v1', kind: 'Namespace', metadata: { name: names.namespace[profile] } };
+    files.push({ path: `overlays/${profile}/namespace.yaml`, objects: [namespace], text: yamlDocs([namespace]) });
+    patches[profile] = overlayPatches(project, names, base, profile);
+    const patchFiles = patches[profile].map((patch) => {
+      const path = `patches/${patch.kind.toLowerCase()}-${patch.metadata.name}.yaml`;
+      files.push({ path: `overlays/${profile}/${path}`, objects: [patch], text: yamlDocs([patch]) });
+      return path;
+    });
+    const kustomization = {
+      apiVersion: 'kustomize.config.k8s.io/v1beta1',
+      kind: 'Kustomization',
+      namespace: names.namespace[profile],
+      resources: ['../../base', 'namespace.yaml'],
+      labels: [{ pairs: { 'app.kubernetes.io/instance': `${names.project}-${profile}` }, includeSelectors: false }],
+      patches: patchFiles.map((path) => ({ path })),
+    };
+    files.push({ path: `overlays/${profile}/kustomization.yaml`, objects: [kustomization], text: HEADER + stringify(kustomization, { lineWidth: 0 }) });
+  }
+  files.push({ path: 'README.md', objects: [], text: readme(project, names) });
+  const images = Object.fromEntries(project.manifests.map((manifest, i) => {
+    const entry = baseKustomization.images[i]!;
+    return [manifest.name, `${entry.newName ?? entry.name}:${entry.newTag}`];
+  }));
+  return { files, images, base, patches };
+}
+
+function readme(project: Project, names: K8sNames): string {
+  return `# ${project.name} on Kubernetes
+
+Generated by \`msctl export k8s\` from the service manifests. A Kustomize base and two overlays:
+
+| overlay | namespace | services | Kafka | PostgreSQL |
+|---|---|---|---|---|
+| \`dev\` | \`${names.namespace.dev}\` | 1 replica, autoscaled to ${PROFILES.dev.maxReplicas}, small resources | 1 broker | 1 instance |
+| \`prod\` | \`${names.namespace.prod}\` | ≥ ${PROFILES.prod.minReplicas} replicas, autoscaled to ${PROFILES.prod.maxReplicas}, PDB minAvailable 1 | ${PROFILES.prod.kafkaBrokers} brokers, replication 3 | ${PROFILES.prod.postgresInstances} instances |
+
+## Before you apply
+
+1. The operators: [Strimzi](https://strimzi.io) (Kafka, KRaft with node pools), [CloudNativePG](https://cloudnative-pg.io)
+   (PostgreSQL) and [KEDA](https://keda.sh) (consumers scale on consumer-group lag). HPAs need a metrics-server.
+2. The images, in a registry your cluster pulls from: \`msctl up --runtime docker\` builds them
+   (\`msctl/${project.name}-<service>:<content tag>\`); tag and push them, then point the base at them:
+   \`msctl export k8s --registry <registry> --tag <tag>\`, or \`kustomize edit set image\` in \`base/\`.
+3. The one secret msctl does not write: the JWT signing key.
+
+   \`\`\`sh
+   kubectl -n ${names.namespace.prod} create secret generic ${names.secret} --from-literal=jwt-secret="$(openssl rand -base64 48)"
+   \`\`\`
+
+   The database credentials come from the secret CloudNativePG generates (\`${names.postgresAppSecret}\`);
+   each service builds \`DATABASE_URL\` from it and the primary's service \`${names.postgresHost}\`.
+
+\`\`\`sh
+kubectl apply -k overlays/prod      # or: kubectl kustomize overlays/prod
+\`\`\`
+`;
+}
