@@ -4,18 +4,12 @@
  * the gateway balances across.
  */
 import { Kafka, logLevel } from 'kafkajs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { eventually } from '@msctl/kit/testing';
-import type { StackStatus } from '../../src/runtime/local/status';
-import { msctl, repoRoot } from '../support/cli';
-import { createThrowawayProject, type ThrowawayProject } from '../support/throwaway-project';
+import { useRunningStack } from '../support/running-stack';
 
-let project: ThrowawayProject;
-const run = (args: string[]) => msctl([...args, '--project-dir', project.dir], { env: project.env });
-const status = async () => JSON.parse(String((await run(['status', '--json'])).stdout)) as StackStatus;
-const gateway = () => `http://127.0.0.1:${project.ports.gateway}`;
-const post = (path: string, body: unknown, token?: string) =>
-  fetch(`${gateway()}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) }, body: JSON.stringify(body) });
+const stack = useRunningStack();
+const { run, status, gateway, post } = stack;
 
 /** Requests an instance has answered on a route, from its own /metrics. */
 async function requestsServed(port: number, route: string): Promise<number> {
@@ -25,19 +19,6 @@ async function requestsServed(port: number, route: string): Promise<number> {
     .filter((line) => line.startsWith('http_request_duration_seconds_count{') && line.includes(`route="${route}"`))
     .reduce((sum, line) => sum + Number(line.split(' ').at(-1)), 0);
 }
-
-beforeAll(async () => {
-  project = await createThrowawayProject(repoRoot);
-  const up = await run(['up', '-d']);
-  expect(up.exitCode, String(up.stderr)).toBe(0);
-});
-
-afterAll(async () => {
-  if (project) {
-    await run(['down', '-v']);
-    await project.remove();
-  }
-});
 
 describe('msctl scale', () => {
   it('notifications=3: three members of one group, and each sign-up still gets exactly one welcome', async () => {
@@ -50,7 +31,7 @@ describe('msctl scale', () => {
       ['notifications#3', 'healthy'],
     ]);
 
-    const admin = new Kafka({ brokers: [`127.0.0.1:${project.env.MSCTL_KAFKA_PORT}`], logLevel: logLevel.NOTHING }).admin();
+    const admin = new Kafka({ brokers: [`127.0.0.1:${stack.project().env.MSCTL_KAFKA_PORT}`], logLevel: logLevel.NOTHING }).admin();
     await admin.connect();
     try {
       const members = await eventually(async () => {

@@ -9,17 +9,14 @@
 import { execa } from 'execa';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { eventually, uniqueSuffix } from '@msctl/kit/testing';
-import type { StackStatus } from '../../src/runtime/local/status';
-import { msctl, repoRoot } from '../support/cli';
-import { createThrowawayProject, type ThrowawayProject } from '../support/throwaway-project';
+import { repoRoot } from '../support/cli';
+import { useRunningStack } from '../support/running-stack';
 
-let project: ThrowawayProject;
+const stack = useRunningStack();
+const { run, status, gateway } = stack;
 let token: string;
-const run = (args: string[]) => msctl([...args, '--project-dir', project.dir], { env: project.env });
-const status = async () => JSON.parse(String((await run(['status', '--json'])).stdout)) as StackStatus;
-const gateway = () => `http://127.0.0.1:${project.ports.gateway}`;
 const call = (method: string, path: string, body?: unknown) =>
   fetch(`${gateway()}${path}`, {
     method,
@@ -69,20 +66,7 @@ function loadLoop(send: (n: number) => Promise<Response>, everyMs: number) {
 }
 
 beforeAll(async () => {
-  project = await createThrowawayProject(repoRoot);
-  const up = await run(['up', '-d']);
-  expect(up.exitCode, String(up.stderr)).toBe(0);
-  const suffix = uniqueSuffix();
-  const post = (path: string, body: unknown) => fetch(`${gateway()}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-  expect((await post('/api/users', { username: `crash_${suffix}`, email: `crash_${suffix}@example.test`, password: 'a long enough password' })).status).toBe(201);
-  token = ((await (await post('/api/auth/token', { username: `crash_${suffix}`, password: 'a long enough password' })).json()) as { accessToken: string }).accessToken;
-});
-
-afterAll(async () => {
-  if (project) {
-    await run(['down', '-v']);
-    await project.remove();
-  }
+  ({ token } = await stack.login(`crash_${uniqueSuffix()}`));
 });
 
 describe('reliability', () => {
@@ -150,8 +134,8 @@ describe('reliability', () => {
   it('msctl chaos pause freezes a service for the duration; chaos stop is undone by Ctrl-C', async () => {
     const pid = (await status()).targets.find((t) => t.name === 'data-processing')!.pid!;
     const processState = () => readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[0];
-    const paused = execa(process.execPath, [join(repoRoot, 'bin', 'msctl.js'), 'chaos', 'pause', 'data-processing', '--for', '3s', '--json', '--project-dir', project.dir], {
-      env: { ...project.env, NO_COLOR: '1', MSCTL_RUNTIME: 'local' },
+    const paused = execa(process.execPath, [join(repoRoot, 'bin', 'msctl.js'), 'chaos', 'pause', 'data-processing', '--for', '3s', '--json', '--project-dir', stack.project().dir], {
+      env: { ...stack.project().env, NO_COLOR: '1', MSCTL_RUNTIME: 'local' },
       reject: false,
     });
     await eventually(async () => (processState() === 'T' ? true : undefined), 10_000, 'data-processing to be stopped (SIGSTOP)');
@@ -162,8 +146,8 @@ describe('reliability', () => {
     expect(report).toMatchObject({ action: 'pause' });
     expect(report.restoredAt).not.toBeNull();
 
-    const stopped = execa(process.execPath, [join(repoRoot, 'bin', 'msctl.js'), 'chaos', 'stop', 'notifications', '--for', '60s', '--project-dir', project.dir], {
-      env: { ...project.env, NO_COLOR: '1', MSCTL_RUNTIME: 'local' },
+    const stopped = execa(process.execPath, [join(repoRoot, 'bin', 'msctl.js'), 'chaos', 'stop', 'notifications', '--for', '60s', '--project-dir', stack.project().dir], {
+      env: { ...stack.project().env, NO_COLOR: '1', MSCTL_RUNTIME: 'local' },
       reject: false,
     });
     await eventually(async () => ((await status()).targets.find((t) => t.name === 'notifications')?.state === 'stopped' ? true : undefined), 20_000, 'notifications to stop');

@@ -6,29 +6,13 @@
  */
 import { execa } from 'execa';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { eventually, uniqueSuffix } from '@msctl/kit/testing';
-import { msctl, repoRoot } from '../support/cli';
-import { createThrowawayProject, type ThrowawayProject } from '../support/throwaway-project';
+import { repoRoot } from '../support/cli';
+import { useRunningStack } from '../support/running-stack';
 
-let project: ThrowawayProject;
-const run = (args: string[]) => msctl([...args, '--project-dir', project.dir], { env: project.env });
-const gateway = () => `http://127.0.0.1:${project.ports.gateway}`;
-const post = (path: string, body: unknown, token?: string) =>
-  fetch(`${gateway()}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) }, body: JSON.stringify(body), signal: AbortSignal.timeout(15_000) });
-
-beforeAll(async () => {
-  project = await createThrowawayProject(repoRoot);
-  const up = await run(['up', '-d']);
-  expect(up.exitCode, String(up.stderr)).toBe(0);
-});
-
-afterAll(async () => {
-  if (project) {
-    await run(['down', '-v']);
-    await project.remove();
-  }
-});
+const stack = useRunningStack();
+const { gateway, post } = stack;
 
 describe('Kafka outage', () => {
   it('loses nothing it accepted, counts nothing twice, refuses with 503 + Retry-After meanwhile', async () => {
@@ -64,8 +48,8 @@ describe('Kafka outage', () => {
     })();
 
     await new Promise((resolve) => setTimeout(resolve, 2_000));
-    const chaos = execa(process.execPath, [join(repoRoot, 'bin', 'msctl.js'), 'chaos', 'stop', 'kafka', '--for', '12s', '--project-dir', project.dir], {
-      env: { ...project.env, NO_COLOR: '1', MSCTL_RUNTIME: 'local' },
+    const chaos = execa(process.execPath, [join(repoRoot, 'bin', 'msctl.js'), 'chaos', 'stop', 'kafka', '--for', '12s', '--project-dir', stack.project().dir], {
+      env: { ...stack.project().env, NO_COLOR: '1', MSCTL_RUNTIME: 'local' },
       reject: false,
     });
     await new Promise((resolve) => setTimeout(resolve, 5_000));
@@ -101,7 +85,7 @@ describe('Kafka outage', () => {
     expect(settled).toBe(accepted);
 
     const published = await eventually(async () => {
-      const { stdout } = await execa('kcat', ['-b', `127.0.0.1:${project.env.MSCTL_KAFKA_PORT}`, '-C', '-t', 'users.events', '-o', 'beginning', '-e', '-q', '-f', '%k\\n'], { timeout: 20_000 });
+      const { stdout } = await execa('kcat', ['-b', `127.0.0.1:${stack.project().env.MSCTL_KAFKA_PORT}`, '-C', '-t', 'users.events', '-o', 'beginning', '-e', '-q', '-f', '%k\\n'], { timeout: 20_000 });
       const keys = new Set(stdout.split('\n'));
       return during.every((id) => keys.has(id)) ? keys : undefined;
     }, 60_000, 'the users created during the outage to reach users.events');

@@ -1,0 +1,63 @@
+/**
+ * A whole stack for one test file: a throwaway project started with `msctl up -d` (local
+ * runtime) before its tests and taken down with `down -v` after them, plus the calls the
+ * tests make to it.
+ */
+import type { Result } from 'execa';
+import { afterAll, beforeAll, expect } from 'vitest';
+import type { StackStatus } from '../../src/runtime/local/status';
+import { msctl, repoRoot } from './cli';
+import { createThrowawayProject, type ThrowawayProject } from './throwaway-project';
+
+export interface RunningStack {
+  project(): ThrowawayProject;
+  /** The built msctl against this stack. */
+  run(args: string[]): Promise<Result>;
+  status(): Promise<StackStatus>;
+  gateway(): string;
+  post(path: string, body: unknown, token?: string): Promise<Response>;
+  /** Signs up a user and returns a token for it. */
+  login(username: string): Promise<{ id: string; token: string }>;
+}
+
+export function useRunningStack(): RunningStack {
+  let project: ThrowawayProject | undefined;
+  const current = () => {
+    if (!project) throw new Error('the stack is not started yet');
+    return project;
+  };
+  const run = (args: string[]) => msctl([...args, '--project-dir', current().dir], { env: current().env });
+  const gateway = () => `http://127.0.0.1:${current().ports.gateway}`;
+  const post = (path: string, body: unknown, token?: string) =>
+    fetch(`${gateway()}${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+      body: JSON.stringify(body),
+      signal: AbortSignal.timeout(15_000),
+    });
+  beforeAll(async () => {
+    project = await createThrowawayProject(repoRoot);
+    const up = await run(['up', '-d']);
+    expect(up.exitCode, `${up.stdout}\n${up.stderr}`).toBe(0);
+  });
+  afterAll(async () => {
+    if (!project) return;
+    await run(['down', '-v']);
+    await project.remove();
+  });
+  return {
+    project: current,
+    run,
+    status: async () => JSON.parse(String((await run(['status', '--json'])).stdout)) as StackStatus,
+    gateway,
+    post,
+    login: async (username) => {
+      const password = 'a long enough password';
+      const signUp = await post('/api/users', { username, email: `${username}@example.test`, password });
+      expect(signUp.status).toBe(201);
+      const { id } = (await signUp.json()) as { id: string };
+      const { accessToken } = (await (await post('/api/auth/token', { username, password })).json()) as { accessToken: string };
+      return { id, token: accessToken };
+    },
+  };
+}
