@@ -6,8 +6,8 @@ export default defineConfig({
     include: ['test/**/*.test.ts', 'services/*/test/**/*.test.ts', 'services/*/src/**/*.test.ts'],
     // One broker and one database serve the whole run; on small machines files run one at a time.
     fileParallelism: false,
-    testTimeout: 60_000,
-    hookTimeout: 180_000,
+    testTimeout: 180_000,
+    hookTimeout: 300_000,
     reporters: ['default', './test/support/summary-reporter.ts'],
   },
 });
