@@ -5,7 +5,7 @@
  *
  *   npm run bench:up [-- --runs 5]
  *
- * Writes bench/results/up.json. The first run is cold (initdb, Kafka storage format); the
+ * Writes bench/results/up-<runtime>.json (BENCH_RUNTIME=local|docker, default local). The first run is cold (initdb, Kafka storage format); the
  * others are warm (data kept between runs, as in a developer's loop).
  */
 import { execa } from 'execa';
@@ -18,6 +18,7 @@ import { createThrowawayProject } from '../test/support/throwaway-project';
 
 // Run from the repository root (npm run sets it); the bundled copy of this file lives elsewhere.
 const repoRoot = process.cwd();
+const runtime = process.env.BENCH_RUNTIME ?? 'local';
 const runsArg = process.argv.indexOf('--runs');
 const runs = runsArg === -1 ? 4 : Number(process.argv[runsArg + 1]);
 
@@ -38,7 +39,7 @@ const median = (values: number[]) => {
 
 const project = await createThrowawayProject(repoRoot);
 const msctl = (args: string[]) =>
-  execa(process.execPath, [join(repoRoot, 'bin', 'msctl.js'), ...args, '--project-dir', project.dir], { env: { ...project.env, NO_COLOR: '1', MSCTL_RUNTIME: process.env.BENCH_RUNTIME ?? 'local' }, reject: false });
+  execa(process.execPath, [join(repoRoot, 'bin', 'msctl.js'), ...args, '--project-dir', project.dir], { env: { ...project.env, NO_COLOR: '1', MSCTL_RUNTIME: runtime }, reject: false });
 
 const results: Run[] = [];
 try {
@@ -71,12 +72,19 @@ try {
   }
 } finally {
   await msctl(['down', '-v']);
+  if (runtime === 'docker') {
+    // The stack's service images are tagged with the throwaway project's name.
+    const name = project.dir.split('/').at(-1)!.toLowerCase();
+    const images = String((await execa('docker', ['images', '--filter', `reference=msctl/${name}-*`, '-q'], { reject: false })).stdout).trim();
+    if (images) await execa('docker', ['rmi', '-f', ...images.split('\n')], { reject: false });
+  }
   await project.remove();
 }
 
 const warm = results.filter((run) => run.kind === 'warm');
 const summary = {
   benchmark: 'up',
+  runtime,
   when: new Date().toISOString(),
   machine: { cpus: cpus().length, node: process.version },
   runs: results,
@@ -85,5 +93,5 @@ const summary = {
     : null,
 };
 await mkdir(join(repoRoot, 'bench', 'results'), { recursive: true });
-await writeFile(join(repoRoot, 'bench', 'results', 'up.json'), `${JSON.stringify(summary, null, 2)}\n`);
+await writeFile(join(repoRoot, 'bench', 'results', `up-${runtime}.json`), `${JSON.stringify(summary, null, 2)}\n`);
 process.stdout.write(`${JSON.stringify(summary.warm)}\n`);

