@@ -99,7 +99,14 @@ export function parseIngestBody(body: unknown, limits: IngestLimits): IngestPars
       return;
     }
     const event = toCloudEvent(result.data);
-    const size = byteLength(event);
+    let size: number;
+    try {
+      size = byteLength(event);
+    } catch {
+      // JSON.stringify gives up on data nested thousands of levels deep (RangeError): refuse it.
+      invalid.push({ index, errors: [{ path: 'data', message: 'the event cannot be serialized: data is nested too deeply' }] });
+      return;
+    }
     if (size > limits.maxEventBytes) {
       invalid.push({ index, errors: [{ path: 'data', message: `the event is ${size} bytes; at most ${limits.maxEventBytes} are accepted` }] });
       return;

@@ -15,6 +15,7 @@ import {
 } from '@msctl/kit';
 import { z } from 'zod';
 import { UpstreamInstances } from './instances';
+import { OPENAPI_PATH, buildOpenApiDocument } from './openapi';
 import { UpstreamFailure, UpstreamPools, requestHeaders, type UpstreamResponse } from './proxy';
 import { gatewayRoutesSchema, matchRoute, type MatchedRoute } from './routes';
 
@@ -89,12 +90,16 @@ export const gatewayService: ServiceDefinition<GatewayConfig> = {
       timeWindow: 1_000,
       hook: 'preHandler',
       keyGenerator: (request) => request.auth?.sub ?? request.ip,
-      errorResponseBuilder: (_request, context) => ({
-        statusCode: 429,
-        error: 'rate_limited',
-        message: `more than ${context.max} requests per second; retry in ${Math.ceil(context.ttl / 1000)} s`,
-      }),
+      // Thrown by the plugin: an HttpError, so that the kit's error handler answers {error: 'rate_limited', …}.
+      errorResponseBuilder: (_request, context) => {
+        const seconds = Math.max(1, Math.ceil(context.ttl / 1000));
+        return new HttpError(429, 'rate_limited', `more than ${context.max} requests per second; retry in ${seconds} s`, undefined, seconds);
+      },
     });
+
+    // Public (no route prefix covers it), rate-limited like every other route.
+    const openapi = JSON.stringify(buildOpenApiDocument(routes));
+    app.get(OPENAPI_PATH, async (_request, reply) => reply.type('application/json').send(openapi));
 
     app.all('/api/*', async (request, reply) => {
       const match = request.matchedRoute;

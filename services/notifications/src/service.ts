@@ -13,6 +13,7 @@ import {
 } from '@msctl/kit';
 import { z } from 'zod';
 import sql001 from './migrations/001_notifications.sql?raw';
+import { idParamsSchema, listQuerySchema } from './schemas';
 import { DEFAULT_NOTIFY_EVENT_TYPES, eventNotificationFor, parseTypePatterns, welcomeFor, type NewNotification } from './rules';
 
 const configSchema = baseConfigSchema.extend({
@@ -27,18 +28,6 @@ export type NotificationsConfig = z.infer<typeof configSchema>;
 export const CONSUMER = 'notifications';
 export const USERS_TOPIC = 'users.events';
 export const PROCESSED_TOPIC = 'events.processed';
-
-const booleanFlag = z
-  .enum(['true', 'false', '1', '0'])
-  .transform((value) => value === 'true' || value === '1');
-
-const listQuery = z.object({
-  userId: z.string().min(1).max(256).optional(),
-  limit: z.coerce.number().int().min(1).max(200).default(50),
-  unreadOnly: booleanFlag.default(false),
-});
-
-const idParams = z.object({ id: z.uuid('not a notification id') });
 
 interface NotificationRow {
   id: string;
@@ -119,7 +108,7 @@ export const notificationsService: ServiceDefinition<NotificationsConfig> = {
     });
 
     app.get('/notifications', async (request) => {
-      const query = listQuery.parse(request.query);
+      const query = listQuerySchema.parse(request.query);
       const subject = authSubject(request);
       if (subject && query.userId && query.userId !== subject) throw forbidden('you can only read your own notifications');
       const userId = query.userId ?? subject;
@@ -135,7 +124,7 @@ export const notificationsService: ServiceDefinition<NotificationsConfig> = {
     });
 
     app.post('/notifications/:id/read', async (request) => {
-      const { id } = idParams.parse(request.params);
+      const { id } = idParamsSchema.parse(request.params);
       const subject = authSubject(request);
       const { rows } = await db.query<NotificationRow>(
         `UPDATE notifications SET read_at = COALESCE(read_at, now())
