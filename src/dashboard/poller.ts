@@ -19,6 +19,7 @@ import {
   type KafkaView,
   type MetricsReading,
   type ServiceRow,
+  slowestPerService,
 } from './snapshot';
 
 export type FetchLike = (url: string, init: { signal: AbortSignal; headers?: Record<string, string> }) => Promise<{ ok: boolean; status: number; text(): Promise<string> }>;
@@ -39,6 +40,10 @@ export interface PollerOptions {
   healthPaths?: Record<string, string>;
   /** Recent changes kept (default 50). */
   keepChanges?: number;
+  /** Recent traces (msctl's trace store); absent: no slowest-trace line. */
+  traces?: () => Promise<Array<{ traceId: string; root: string; durationMs: number; services: string[] }>>;
+  /** Traces period (default 5000 ms). */
+  tracesIntervalMs?: number;
 }
 
 type Listener = (snapshot: DashboardSnapshot) => void;
@@ -83,6 +88,7 @@ export class DashboardPoller {
       breakers: [],
       kafka: { at: null, error: null, topics: [], groups: [] },
       changes: [],
+      slowestTraces: [],
     });
   }
 
@@ -112,10 +118,19 @@ export class DashboardPoller {
         this.kafkaInFlight = undefined;
       });
     }
+    if (this.options.traces && at - this.lastTracesAt >= (this.options.tracesIntervalMs ?? 5_000)) {
+      this.lastTracesAt = at;
+      void this.options
+        .traces()
+        .then((traces) => this.publish({ ...this.snapshot, slowestTraces: slowestPerService(traces) }))
+        .catch(() => undefined);
+    }
     await this.pollServices(at);
     if (options.waitForKafka !== false) await (kafka ?? this.kafkaInFlight);
     return this.snapshot;
   }
+
+  private lastTracesAt = Number.NEGATIVE_INFINITY;
 
   /** Polls every interval until stop() (or the signal aborts). */
   start(signal?: AbortSignal): void {

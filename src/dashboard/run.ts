@@ -36,6 +36,11 @@ export function createProjectPoller(project: Project, intervalMs = 1_000): { pol
     intervalMs,
     kafkaIntervalMs: Math.max(2_000, 2 * intervalMs),
     healthPaths: Object.fromEntries(project.manifests.map((m) => [m.name, m.healthPath])),
+    traces: async () => {
+      const { listTraces, readSpans } = await import('../traces/store');
+      const since = Date.now() - 5 * 60_000;
+      return listTraces(await readSpans(join(project.stateDir, 'traces'), { since }), {});
+    },
   });
   return {
     poller,

@@ -89,6 +89,27 @@ export interface DashboardSnapshot {
   kafka: KafkaView;
   /** Recent state changes, oldest first. */
   changes: Change[];
+  /** Per service, the slowest trace it took part in over the last minutes (empty without traces). */
+  slowestTraces: SlowTrace[];
+}
+
+export interface SlowTrace {
+  service: string;
+  traceId: string;
+  operation: string;
+  durationMs: number;
+}
+
+/** For every service, the slowest of the traces it appears in; ordered by service name. */
+export function slowestPerService(traces: ReadonlyArray<{ traceId: string; root: string; durationMs: number; services: string[] }>): SlowTrace[] {
+  const slowest = new Map<string, SlowTrace>();
+  for (const trace of traces) {
+    for (const service of trace.services) {
+      const current = slowest.get(service);
+      if (!current || trace.durationMs > current.durationMs) slowest.set(service, { service, traceId: trace.traceId, operation: trace.root, durationMs: trace.durationMs });
+    }
+  }
+  return [...slowest.values()].sort((a, b) => a.service.localeCompare(b.service));
 }
 
 // ---------------------------------------------------------------- /health and /metrics

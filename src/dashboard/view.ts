@@ -225,6 +225,10 @@ export function DashboardView(props: DashboardViewProps): ReactElement {
   recent.forEach((text, i) =>
     footer.push(h(Line, { key: `c${i}`, cells: [{ text: `  ${text}`, color: /\b(OPEN|unhealthy|failed|stopped)\b/.test(text) ? 'red' : /\b(HALF-OPEN|degraded|restart)/.test(text) ? 'yellow' : undefined }], width, color })),
   );
+  if (snapshot.slowestTraces.length > 0) {
+    const slowest = snapshot.slowestTraces.map((t) => `${t.service} ${formatTraceMs(t.durationMs)} (${t.traceId.slice(0, 8)})`).join('  ');
+    footer.push(h(Line, { key: 'st', cells: [{ text: 'SLOWEST TRACES (5m) ', bold: true, color: 'cyan' }, { text: slowest }], width, color }));
+  }
   footer.push(h(Line, { key: 'keys', cells: [{ text: '↑/↓ select  l logs  g group  r restart  q quit', color: 'gray' }], width, color }));
 
   // Never taller than the terminal (ink would then clear the screen at every frame): the
@@ -247,3 +251,5 @@ export function DashboardView(props: DashboardViewProps): ReactElement {
 
   return h(Box, { flexDirection: 'column', width }, ...lines, ...logs, ...footer);
 }
+
+const formatTraceMs = (ms: number) => (ms >= 1000 ? `${(ms / 1000).toFixed(1)}s` : `${Math.round(ms)}ms`);

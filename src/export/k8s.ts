@@ -9,6 +9,7 @@
  * the Deployments reference Secrets by name.
  * Pure: project in, objects and YAML text out.
  */
+import { observabilityEnvironment, observabilityFiles } from './observability';
 import type { IScaledObject } from '@kubernetes-models/keda/keda.sh/v1alpha1/ScaledObject';
 import type { IDeployment } from 'kubernetes-models/apps/v1/Deployment';
 import type { IHorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2/HorizontalPodAutoscaler';
@@ -138,6 +139,8 @@ export function configEnvironment(project: Project, manifest: ServiceManifest, n
     { jwtSecret: 'from-secret', postgresPassword: 'from-secret' },
     { host: '0.0.0.0' },
   );
+  // Spans go to the cluster's OpenTelemetry Collector.
+  Object.assign(env, observabilityEnvironment());
   delete env.JWT_SECRET;
   delete env.DATABASE_URL;
   env.SHUTDOWN_TIMEOUT_MS = String(SHUTDOWN_TIMEOUT_MS);
@@ -432,6 +435,8 @@ export function k8sExport(project: Project, options: K8sOptions = {}): K8sExport
   add('base/kafka.yaml', kafkaObjects(project, names));
   add('base/postgres.yaml', postgresObjects(names));
   for (const manifest of project.manifests) add(`base/${manifest.name}.yaml`, serviceObjects(project, manifest, names));
+  // Prometheus scraping (a PodMonitor) and the Grafana dashboard, for the prometheus-operator.
+  for (const file of observabilityFiles(project, { projectName: names.project })) add(file.path, file.objects);
   const registry = options.registry ?? 'msctl';
   const baseKustomization = {
     apiVersion: 'kustomize.config.k8s.io/v1beta1',

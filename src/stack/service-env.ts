@@ -7,6 +7,8 @@ export interface StackEndpoints {
   postgresUrl: string;
   /** The base URLs other services use to reach every instance of `service`. */
   serviceUrls: (service: string) => string[];
+  /** observability (#11): the OTLP/HTTP endpoint services export spans to (OTEL_EXPORTER_OTLP_ENDPOINT). */
+  otlpEndpoint?: string;
 }
 
 export const schemaFor = (service: string) => service.replaceAll('-', '_');
@@ -40,6 +42,8 @@ export function serviceEnvironment(
     env.DATABASE_URL = endpoints.postgresUrl;
     env.DATABASE_SCHEMA = schemaFor(manifest.name);
   }
+  // observability (#11): spans go to msctl's trace receiver, or to the collector the user named.
+  if (endpoints.otlpEndpoint) env.OTEL_EXPORTER_OTLP_ENDPOINT = endpoints.otlpEndpoint;
   if (manifest.gateway) {
     env.GATEWAY_ROUTES = JSON.stringify(gatewayRoutes(project.manifests, endpoints.serviceUrls));
     // Per-stack setting, read afresh so `msctl restart gateway` applies a changed limit.

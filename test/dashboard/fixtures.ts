@@ -63,6 +63,7 @@ export function snapshot(over: Partial<DashboardSnapshot> = {}): DashboardSnapsh
   });
   const infra = (name: string): DashboardSnapshot['services'][number] => service(name, { kind: 'infrastructure', requestsPerSecond: null, p99Ms: null, memoryBytes: null, uptimeSeconds: 300 });
   return {
+    slowestTraces: [],
     at: '2025-01-01T13:02:11.000Z',
     project: '/tmp/shop',
     supervisor: 'running',

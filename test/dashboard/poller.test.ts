@@ -165,3 +165,22 @@ describe('DashboardPoller', () => {
     expect(poller.getSnapshot().changes).toEqual([{ at: '2025-01-01T13:02:10.000Z', text: 'restart users: requested' }]);
   });
 });
+
+describe('slowest trace per service', () => {
+  it('keeps, for every service, the longest trace it took part in', async () => {
+    const { slowestPerService } = await import('../../src/dashboard/snapshot');
+    const traces = [
+      { traceId: 'a', root: 'gateway: GET /api/users/me', durationMs: 12, services: ['gateway', 'users'] },
+      { traceId: 'b', root: 'gateway: POST /api/users', durationMs: 180, services: ['gateway', 'users', 'notifications'] },
+      { traceId: 'c', root: 'gateway: POST /api/events', durationMs: 40, services: ['gateway', 'data-processing', 'analytics'] },
+    ];
+    expect(slowestPerService(traces).map((t) => [t.service, t.traceId])).toEqual([
+      ['analytics', 'c'],
+      ['data-processing', 'c'],
+      ['gateway', 'b'],
+      ['notifications', 'b'],
+      ['users', 'b'],
+    ]);
+    expect(slowestPerService([])).toEqual([]);
+  });
+});

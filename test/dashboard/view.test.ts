@@ -39,6 +39,21 @@ describe('dashboard frames', () => {
     expect(text).not.toMatch(/\u001b\[/); // no colour codes when colour is off
   });
 
+  it('the slowest recent trace per service, with its id to look it up', () => {
+    const text = frame({
+      snapshot: snapshot({
+        slowestTraces: [
+          { service: 'gateway', traceId: '4bf92f3577b34da6a3ce929d0e0e4736', operation: 'gateway: POST /api/users', durationMs: 182.4 },
+          { service: 'users', traceId: '00f067aa0ba902b7aa3ce929d0e0e473', operation: 'gateway: POST /api/users', durationMs: 1534 },
+        ],
+      }),
+    });
+    const line = text.split('\n').find((l) => l.startsWith('SLOWEST TRACES')) ?? '';
+    expect(line).toContain('gateway 182ms (4bf92f35)');
+    expect(line).toContain('users 1.5s (00f067aa)');
+    expect(frame({ snapshot: snapshot() })).not.toContain('SLOWEST TRACES');
+  });
+
   it('a circuit open: the word OPEN (red when coloured), failures, rejects, "retry in 3s", users unhealthy, the change line', () => {
     const base = snapshot();
     const text = frame({

@@ -85,6 +85,12 @@ describe('msctl on the docker runtime', () => {
       const summary = (await (await fetch(`${gateway}/api/analytics/summary`, { headers: { authorization: `Bearer ${accessToken}` } })).json()) as { byType: Record<string, number> };
       return summary.byType['docker.e2e'] === 1 ? true : undefined;
     }, 30_000, 'analytics to count the event');
+    // The containers send their spans to msctl's receiver (run by the watcher): one trace for the sign-up.
+    const trace = await eventually(async () => {
+      const listed = (JSON.parse(String((await run(['traces', '--json'])).stdout || '{"traces":[]}')) as { traces: Array<{ rootOperation: string; services: string[] }> }).traces;
+      return listed.find((t) => t.rootOperation === 'POST /api/users' && ['gateway', 'users', 'notifications', 'analytics'].every((s) => t.services.includes(s)));
+    }, 30_000, 'the sign-up trace from the containers');
+    expect(trace.services).toEqual(expect.arrayContaining(['gateway', 'users', 'notifications', 'analytics']));
   });
 
   it('brings back a container killed with docker kill, and counts the restart', async () => {

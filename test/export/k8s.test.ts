@@ -82,6 +82,15 @@ const crdSchemas: Record<string, z.ZodType> = {
     metadata: metadata.extend({ labels: z.looseObject({ 'strimzi.io/cluster': z.string() }) }),
     spec: z.strictObject({ topicName: z.string(), partitions: z.number().int().min(1), replicas: z.number().int().min(1).max(32767), config: kafkaConfig }),
   }),
+  'monitoring.coreos.com/v1/PodMonitor': z.strictObject({
+    apiVersion: z.literal('monitoring.coreos.com/v1'),
+    kind: z.literal('PodMonitor'),
+    metadata,
+    spec: z.strictObject({
+      selector: z.strictObject({ matchLabels: z.record(z.string(), z.string()) }),
+      podMetricsEndpoints: z.array(z.strictObject({ port: z.string(), path: z.string(), interval: z.string(), scrapeTimeout: z.string() })).min(1),
+    }),
+  }),
   'postgresql.cnpg.io/v1/Cluster': z.strictObject({
     apiVersion: z.literal('postgresql.cnpg.io/v1'),
     kind: z.literal('Cluster'),
@@ -235,6 +244,17 @@ describe('msctl export k8s', () => {
       const [url] = route.urls;
       const service = named(rendered.prod, 'Service', route.upstream);
       expect(url).toBe(`http://${route.upstream}:${service.spec.ports[0].port}`);
+    }
+  });
+
+  it('wires observability: a PodMonitor over every service, a Grafana dashboard, the OTLP endpoint in every ConfigMap', () => {
+    const monitor = rendered.prod.find((object) => object.kind === 'PodMonitor') as unknown as { spec: { podMetricsEndpoints: Array<{ path: string }> } } | undefined;
+    expect(monitor?.spec.podMetricsEndpoints[0]?.path).toBe('/metrics');
+    const dashboards = rendered.prod.filter((object) => object.kind === 'ConfigMap' && JSON.stringify(object).includes('grafana_dashboard'));
+    expect(dashboards).toHaveLength(1);
+    for (const manifest of ['users', 'gateway', 'analytics']) {
+      const data = (named(rendered.prod, 'ConfigMap', `${manifest}-config`) as unknown as { data: Record<string, string> }).data;
+      expect(data.OTEL_EXPORTER_OTLP_ENDPOINT).toMatch(/^http:\/\/.+:4318$/);
     }
   });
 

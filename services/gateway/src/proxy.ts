@@ -1,5 +1,6 @@
 import { Pool, type Dispatcher } from 'undici';
 import type { IncomingHttpHeaders } from 'node:http';
+import { traceHttpClient } from '@msctl/kit';
 
 const HOP_BY_HOP = new Set([
   'connection',
@@ -57,20 +58,23 @@ export class UpstreamPools {
     headers: Record<string, string>,
     body: Buffer | undefined,
   ): Promise<UpstreamResponse> {
-    const response = await this.pool(url).request({
-      method: method as Dispatcher.HttpMethod,
-      path,
-      headers,
-      body: body && body.length > 0 ? body : undefined,
+    // A client span around the upstream call; the forwarded traceparent names it (kit tracing.ts).
+    return traceHttpClient({ method, url, path }, headers, async (traced) => {
+      const response = await this.pool(url).request({
+        method: method as Dispatcher.HttpMethod,
+        path,
+        headers: traced,
+        body: body && body.length > 0 ? body : undefined,
+      });
+      const payload = Buffer.from(await response.body.arrayBuffer());
+      const result: UpstreamResponse = {
+        statusCode: response.statusCode,
+        headers: responseHeaders(response.headers),
+        body: payload,
+      };
+      if (response.statusCode >= 500) throw new UpstreamFailure(result);
+      return result;
     });
-    const payload = Buffer.from(await response.body.arrayBuffer());
-    const result: UpstreamResponse = {
-      statusCode: response.statusCode,
-      headers: responseHeaders(response.headers),
-      body: payload,
-    };
-    if (response.statusCode >= 500) throw new UpstreamFailure(result);
-    return result;
   }
 
   async close(): Promise<void> {

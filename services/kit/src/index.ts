@@ -12,3 +12,6 @@ export * from './postgres';
 export * from './server';
 export * from './service';
 export * from './auth';
+export * from './tracing';
+export * from './tracing-http';
+export * from './tracing-kafka';

@@ -17,6 +17,8 @@ import type { Circuit } from './circuit-breaker';
 import { CLOUDEVENTS_CONTENT_TYPE, parseCloudEvent, type CloudEvent } from './cloudevents';
 import type { Logger } from './logger';
 import type { ServiceMetrics } from './metrics';
+import type { Tracing } from './tracing';
+import { traceConsume, traceProduce } from './tracing-kafka';
 
 export interface KafkaConnection {
   brokers: string[];
@@ -85,6 +87,8 @@ export interface TopicSpec {
  * every partition of every one has a leader: a topic another instance created a moment ago
  * may exist without one yet, and clients then fail with "does not host this topic-partition".
  */
+const TOLERATED_CREATE_ERRORS = new Set(['TOPIC_ALREADY_EXISTS', 'UNKNOWN_TOPIC_OR_PARTITION', 'LEADER_NOT_AVAILABLE']);
+
 export async function ensureTopics(kafka: Kafka, topics: TopicSpec[], timeoutMs = 30_000): Promise<void> {
   const admin = kafka.admin();
   await admin.connect();
@@ -98,8 +102,9 @@ export async function ensureTopics(kafka: Kafka, topics: TopicSpec[], timeoutMs 
           topics: missing.map((spec) => ({ topic: spec.topic, numPartitions: spec.partitions })),
         });
       } catch (error) {
-        // Another instance may have created the same topic between our list and create.
-        if ((error as { type?: string }).type !== 'TOPIC_ALREADY_EXISTS') throw error;
+        // Another instance may have created the same topic between our list and create, or the
+        // new topics' metadata may lag (waitForLeaders gives up early): the loop below waits for leaders.
+        if (!TOLERATED_CREATE_ERRORS.has((error as { type?: string }).type ?? '')) throw error;
       }
     }
     const deadline = Date.now() + timeoutMs;
@@ -155,6 +160,8 @@ export interface EventProducerOptions {
   /** How long to wait for more sends to join a batch. kafkajs has no linger of its own. */
   lingerMs?: number;
   maxBatchMessages?: number;
+  /** Produce spans; each message's traceparent names its span (tracing-kafka.ts). */
+  tracing?: Tracing;
 }
 
 /**
@@ -189,10 +196,16 @@ export class EventProducer {
   }
 
   /** Resolves once Kafka has acknowledged (acks=all) every message. */
-  send(topic: string, messages: OutgoingMessage[]): Promise<void> {
+  send(topic: string, messages: OutgoingMessage[], options: { operation?: string } = {}): Promise<void> {
     if (messages.length === 0) return Promise.resolve();
+    const traced = traceProduce(this.options.tracing, topic, messages, options.operation);
     return new Promise<void>((resolve, reject) => {
-      this.pending.push({ topic, messages, resolve, reject });
+      this.pending.push({
+        topic,
+        messages: traced.messages,
+        resolve: () => (traced.end(), resolve()),
+        reject: (error) => (traced.end(error), reject(error)),
+      });
       this.pendingCount += messages.length;
       if (this.pendingCount >= (this.options.maxBatchMessages ?? 1_000)) this.flush();
       else this.timer ??= setTimeout(() => this.flush(), this.options.lingerMs ?? 2);
@@ -271,6 +284,8 @@ export interface ConsumerOptions {
    */
   handleBatch: (records: ConsumedRecord[]) => Promise<void>;
   fromBeginning?: boolean;
+  /** Consume spans per batch and trace (tracing-kafka.ts). */
+  tracing?: Tracing;
 }
 
 export interface RunningConsumer {
@@ -320,7 +335,9 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
           invalidReason,
         };
       });
-      await options.handleBatch(records);
+      await traceConsume(options.tracing, { topic: batch.topic, partition: batch.partition, group: options.groupId }, records, () =>
+        options.handleBatch(records),
+      );
       resolveOffset(batch.lastOffset());
       options.metrics.kafkaConsumed.inc({ topic: batch.topic, group: options.groupId }, records.length);
       await commitOffsetsIfNecessary();

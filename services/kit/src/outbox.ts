@@ -4,6 +4,8 @@ import type { EventProducer } from './kafka';
 import { toMessage } from './kafka';
 import type { Logger } from './logger';
 import type { Database, Queryable } from './postgres';
+import { activeSpan, injectContext } from './tracing';
+import { context } from '@opentelemetry/api';
 
 export const OUTBOX_MIGRATION = {
   id: '000_outbox',
@@ -25,6 +27,8 @@ const CLEAN_UP_INTERVAL_MS = 60_000;
 /**
  * Writes an event into the outbox inside the caller's transaction, so it exists if and only
  * if the state change it describes was committed. NOTIFY wakes the relay at commit time.
+ * Inside a traced request the row keeps its `traceparent` in `headers`, so the relay's publish
+ * (in the background, later) continues the request's trace.
  */
 export async function enqueueEvent(
   tx: Queryable,
@@ -32,11 +36,12 @@ export async function enqueueEvent(
   event: CloudEvent,
   headers: Record<string, string> = {},
 ): Promise<void> {
+  const stored = headers.traceparent === undefined && activeSpan() ? injectContext(context.active(), { ...headers }) : headers;
   await tx.query(`INSERT INTO outbox (topic, message_key, event, headers) VALUES ($1, $2, $3, $4)`, [
     topic,
     event.subject ?? null,
     JSON.stringify(event),
-    JSON.stringify(headers),
+    JSON.stringify(stored),
   ]);
   await tx.query(`SELECT pg_notify($1, $2)`, [NOTIFY_CHANNEL, topic]);
 }
@@ -127,7 +132,7 @@ export class OutboxRelay {
       try {
         await Promise.all(
           [...byTopic].map(([topic, topicRows]) =>
-            producer.send(topic, topicRows.map((row) => toMessage(row.event, row.headers))),
+            producer.send(topic, topicRows.map((row) => toMessage(row.event, row.headers)), { operation: 'outbox publish' }),
           ),
         );
       } catch (error) {

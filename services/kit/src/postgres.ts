@@ -3,6 +3,7 @@ import { ZodError } from 'zod';
 import type { Circuit } from './circuit-breaker';
 import { HttpError } from './http-errors';
 import type { Logger } from './logger';
+import { inSpan, traceQuery, tracedClient, SpanKind } from './tracing';
 
 export interface Migration {
   /** Ordered by id: "001_users", "002_outbox"… */
@@ -73,17 +74,18 @@ export class Database implements Queryable {
   }
 
   query<Row extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values?: unknown[]): Promise<pg.QueryResult<Row>> {
-    return this.options.circuit.run(() => this.pool.query<Row>(text, values));
+    return traceQuery(this.options.schema, text, () => this.options.circuit.run(() => this.pool.query<Row>(text, values)));
   }
 
   /** Runs `work` in one transaction: committed when it resolves, rolled back when it throws. */
   transaction<T>(work: (tx: pg.PoolClient) => Promise<T>): Promise<T> {
-    return this.options.circuit.run(async () => {
+    const attributes = { 'db.system.name': 'postgresql', 'db.namespace': this.options.schema };
+    return inSpan('transaction', { kind: SpanKind.CLIENT, attributes }, () => this.options.circuit.run(async () => {
       const client = await this.checkout();
       let broken: Error | undefined;
       try {
         await client.query('BEGIN');
-        const result = await work(client);
+        const result = await work(tracedClient(client, this.options.schema));
         await client.query('COMMIT');
         return result;
       } catch (error) {
@@ -94,7 +96,7 @@ export class Database implements Queryable {
       } finally {
         client.release(broken);
       }
-    });
+    }));
   }
 
   /**

@@ -1,17 +1,21 @@
 import { randomUUID } from 'node:crypto';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyError } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyError, type FastifyReply } from 'fastify';
 import { ZodError } from 'zod';
 import { CircuitOpenError } from './circuit-breaker';
 import { HEALTH_CONTENT_TYPE, type HealthReporter } from './health';
 import { HttpError } from './http-errors';
 import type { Logger } from './logger';
 import type { ServiceMetrics } from './metrics';
+import type { Tracing } from './tracing';
+import { traceHttpServer } from './tracing-http';
 
 export interface ServerOptions {
   logger: Logger;
   metrics: ServiceMetrics;
   health: HealthReporter;
   bodyLimitBytes: number;
+  /** A server span per request (tracing-http.ts). */
+  tracing?: Tracing;
 }
 
 export interface ErrorBody {
@@ -38,7 +42,14 @@ export function createServer(options: ServerOptions): FastifyInstance {
     // A request keeps the id the gateway gave it across every hop; a new one gets a UUID.
     requestIdHeader: 'x-request-id',
     genReqId: () => randomUUID(),
+    // The router's own refusals (a malformed URL, a path parameter over 100 characters) answer
+    // in the one error shape too, not fastify's default {error, code, message, statusCode}.
+    frameworkErrors: (error, _request, reply) => {
+      const { status, body } = toErrorAnswer(error);
+      void (reply as FastifyReply).status(status).send(body);
+    },
   });
+  if (options.tracing) traceHttpServer(app, options.tracing);
 
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unmatched';
@@ -114,6 +125,11 @@ export function toErrorAnswer(error: unknown): { status: number; body: ErrorBody
     };
   }
   const code = (error as { code?: string }).code;
+  // A PostgreSQL data exception (class 22: a NUL character in text, a value out of range…) is
+  // caused by what the client sent: a 400, not a 500.
+  if (code?.length === 5 && code.startsWith('22') && typeof (error as { severity?: unknown }).severity === 'string') {
+    return { status: 400, body: { error: 'bad_request', message: `a value in the request cannot be stored or compared: ${(error as Error).message}` } };
+  }
   if (code && CONNECTION_ERRORS.has(code)) {
     return { status: 503, body: { error: 'unavailable', message: 'a dependency is unavailable; try again later' }, retryAfter: 2 };
   }

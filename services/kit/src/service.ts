@@ -20,6 +20,7 @@ import { ServiceMetrics } from './metrics';
 import { OUTBOX_MIGRATION, OutboxRelay } from './outbox';
 import { Database, isDatabaseFailure, type Migration } from './postgres';
 import { createServer } from './server';
+import { createTracing, type Tracing } from './tracing';
 
 type BaseConfig = z.infer<typeof baseConfigSchema>;
 
@@ -62,6 +63,8 @@ export interface ServiceContext<Config> {
   /** Registers a step for graceful shutdown, run after the server stopped accepting and drained. */
   onClose(step: () => Promise<void> | void): void;
   circuit(name: string): Circuit;
+  /** OpenTelemetry tracing of this service (tracing.ts). */
+  tracing: Tracing;
 }
 
 export interface RunningService<Config> {
@@ -106,7 +109,8 @@ export async function startService<Config extends BaseConfig>(
     metrics,
   );
   const health = new HealthReporter(config.SERVICE_NAME, definition.version ?? '0.1.0', circuits);
-  const app = createServer({ logger, metrics, health, bodyLimitBytes: config.BODY_LIMIT_BYTES });
+  const tracing = createTracing({ service: config.SERVICE_NAME, version: definition.version, env });
+  const app = createServer({ logger, metrics, health, bodyLimitBytes: config.BODY_LIMIT_BYTES, tracing });
   const closeSteps: Array<() => Promise<void> | void> = [];
   const consumerSpecs: ConsumerSpec[] = [];
 
@@ -137,7 +141,7 @@ export async function startService<Config extends BaseConfig>(
     kafka = createKafka({ brokers: kafkaConfig.KAFKA_BROKERS, clientId: config.SERVICE_NAME, prefix }, logger);
     const partitions = Number(env.KAFKA_PARTITIONS ?? 3);
     await ensureTopics(kafka, definition.kafka.topics.map((name) => ({ topic: prefixed(prefix, name), partitions })));
-    producer = new EventProducer({ kafka, circuit: circuits.get('kafka'), metrics });
+    producer = new EventProducer({ kafka, circuit: circuits.get('kafka', { timeoutMs: kafkaConfig.KAFKA_SEND_TIMEOUT_MS }), metrics, tracing });
     await producer.connect();
     probe = kafkaProbe(kafka);
     health.addCheck({ name: 'kafka:connection', componentType: 'component', probe: probe.probe });
@@ -157,6 +161,7 @@ export async function startService<Config extends BaseConfig>(
     consume: (spec) => consumerSpecs.push(spec),
     onClose: (step) => closeSteps.push(step),
     circuit: (name) => circuits.get(name),
+    tracing,
   };
   await definition.setup(context);
 
@@ -177,6 +182,7 @@ export async function startService<Config extends BaseConfig>(
         metrics,
         logger,
         handleBatch: spec.handleBatch,
+        tracing,
       }),
     );
   }
@@ -205,6 +211,7 @@ export async function startService<Config extends BaseConfig>(
       await step('kafka-probe', () => probe?.close());
       await step('postgres', () => db?.close());
       circuits.shutdown();
+      await step('tracing', () => tracing.shutdown());
       logger.info({ ms: Math.round(performance.now() - started), steps: timings }, 'stopped');
     })();
     return closing;

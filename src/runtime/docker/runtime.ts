@@ -16,7 +16,7 @@ import type Dockerode from 'dockerode';
 import { MsctlError } from '../../core/errors';
 import type { ProgressSink, TargetPhase } from '../../core/events';
 import { createStackTopics } from '../../infra/kafka/client';
-import { isPortFree, isProcessAlive, terminatePid } from '../../infra/ports';
+import { findFreePort, isPortFree, isProcessAlive, terminatePid } from '../../infra/ports';
 import type { ObservedTarget, UpPlan } from '../../stack/plan';
 import { manifestOf, type Project } from '../../stack/project';
 import { ensureSecrets } from '../../stack/secrets';
@@ -29,6 +29,8 @@ import { desiredReplicas, instanceIndex, instanceName, serviceOfInstance } from 
 
 interface DockerState {
   clusterId: string;
+  /** Where containers send their spans: msctl's trace receiver, run by the watcher on the network's gateway address. */
+  otlp?: { host: string; port: number };
   /** Restarts the watcher made (containers stopped behind msctl's back), by target. */
   restarts: Record<string, number>;
 }
@@ -39,7 +41,7 @@ const watcherPidFile = (project: Project) => join(project.stateDir, 'docker-watc
 export async function readDockerState(project: Project): Promise<DockerState> {
   try {
     const parsed = JSON.parse(await readFile(stateFile(project), 'utf8')) as Partial<DockerState>;
-    return { clusterId: parsed.clusterId ?? '', restarts: parsed.restarts ?? {} };
+    return { clusterId: parsed.clusterId ?? '', restarts: parsed.restarts ?? {}, ...(parsed.otlp ? { otlp: parsed.otlp } : {}) };
   } catch {
     return { clusterId: '', restarts: {} };
   }
@@ -185,6 +187,8 @@ export async function upDocker(project: Project, plan: UpPlan, options: DockerUp
     await writeDockerState(project, state);
   }
   const replicas = desiredReplicas(project);
+  const network = await ensureNetwork(docker, project);
+  const otlpEndpoint = await traceEndpoint(docker, project, network, state);
   const toStart = new Set(plan.steps.filter((step) => step.action === 'start').map((step) => step.target));
   const specs = new Map<string, ContainerSpec>();
   // Images first: a build failure stops before anything starts.
@@ -196,13 +200,14 @@ export async function upDocker(project: Project, plan: UpPlan, options: DockerUp
     for (const manifest of services) {
       const image = await ensureServiceImage(docker, project.name, manifest, base, sink);
       for (let instance = 1; instance <= replicas[manifest.name]!; instance++) {
-        specs.set(instanceName(manifest.name, instance), serviceSpec(project, manifest, image, secrets, instance, replicas));
+        specs.set(instanceName(manifest.name, instance), serviceSpec(project, manifest, image, secrets, instance, replicas, otlpEndpoint));
       }
     }
   }
-  const network = await ensureNetwork(docker, project);
   await ensureVolumes(docker, project);
   await writeFile(join(project.stateDir, 'runtime'), 'docker\n');
+  // The watcher also runs the trace receiver: it must listen before the services send spans.
+  await ensureWatcher(project);
   const levels = new Map<number, string[]>();
   for (const step of plan.steps) {
     const instances = [...specs.keys()].filter((target) => serviceOfInstance(target) === step.target);
@@ -245,7 +250,7 @@ export async function scaleDocker(project: Project, service: string, count: numb
     Array.from({ length: count }, (_, i) => i + 1)
       .filter((instance) => !running.some((info) => targetOf(info) === instanceName(service, instance)))
       .map(async (instance) => {
-        const spec = serviceSpec(project, manifest, image, secrets, instance, replicas);
+        const spec = serviceSpec(project, manifest, image, secrets, instance, replicas, await traceEndpoint(docker, project, network, await readDockerState(project)));
         await startContainer(docker, spec, network, timeoutSeconds * 1000, sink);
         sink.emit({ type: 'target', target: spec.target, phase: 'healthy', detail: spec.name });
       }),
@@ -261,11 +266,27 @@ export async function scaleDocker(project: Project, service: string, count: numb
       for (const info of containers.filter((c) => serviceOfInstance(targetOf(c) ?? '') === gateway.name)) {
         const instance = instanceIndex(targetOf(info)!);
         // The gateway's routing table names every instance: its definition changed, so it is re-created.
-        await startContainer(docker, serviceSpec(project, gateway, info.Image, secrets, instance, replicas), network, timeoutSeconds * 1000, sink);
+        await startContainer(docker, serviceSpec(project, gateway, info.Image, secrets, instance, replicas, await traceEndpoint(docker, project, network, await readDockerState(project))), network, timeoutSeconds * 1000, sink);
         sink.emit({ type: 'target', target: targetOf(info)!, phase: 'healthy', detail: 'routes to every instance' });
       }
     }
   }
+}
+
+/**
+ * Where containers send spans: the user's collector (OTEL_EXPORTER_OTLP_ENDPOINT), else msctl's
+ * receiver, which the watcher runs on the stack network's gateway address — reachable from the
+ * containers, not from outside this machine. Its port is chosen once per stack.
+ */
+async function traceEndpoint(docker: Docker, project: Project, network: string, state: DockerState): Promise<string> {
+  if (process.env.OTEL_EXPORTER_OTLP_ENDPOINT) return process.env.OTEL_EXPORTER_OTLP_ENDPOINT;
+  const inspect = (await docker.getNetwork(network).inspect()) as { IPAM?: { Config?: Array<{ Gateway?: string }> } };
+  const host = inspect.IPAM?.Config?.[0]?.Gateway ?? '172.17.0.1';
+  if (state.otlp?.host !== host) {
+    state.otlp = { host, port: state.otlp?.port ?? (await findFreePort()) };
+    await writeDockerState(project, state);
+  }
+  return `http://${state.otlp.host}:${state.otlp.port}`;
 }
 
 function watcherScript(): string {

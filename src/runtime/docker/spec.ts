@@ -142,7 +142,15 @@ export function postgresSpec(project: Project, image: InfrastructureImage, secre
  * One instance of a service. Instance 1 publishes the service's port on 127.0.0.1; the others
  * are reached inside the network by container name (the gateway balances across them).
  */
-export function serviceSpec(project: Project, manifest: ServiceManifest, image: string, secrets: StackSecrets, instance = 1, replicas: Record<string, number> = {}): ContainerSpec {
+export function serviceSpec(
+  project: Project,
+  manifest: ServiceManifest,
+  image: string,
+  secrets: StackSecrets,
+  instance = 1,
+  replicas: Record<string, number> = {},
+  otlpEndpoint?: string,
+): ContainerSpec {
   const env = serviceEnvironment(
     project,
     manifest,
@@ -151,6 +159,7 @@ export function serviceSpec(project: Project, manifest: ServiceManifest, image: 
       postgresUrl: `postgres://${project.infrastructure.postgresUser}:${encodeURIComponent(secrets.postgresPassword)}@postgres:${POSTGRES_PORT}/postgres`,
       serviceUrls: (service) =>
         Array.from({ length: replicas[service] ?? manifestOf(project, service)?.replicas ?? 1 }, (_, i) => `http://${containerName(project.name, service, i + 1)}:${manifestOf(project, service)?.port ?? 0}`),
+      ...(otlpEndpoint ? { otlpEndpoint } : {}),
     },
     secrets,
     { host: '0.0.0.0' },

@@ -19,6 +19,13 @@ async function main(): Promise<void> {
   if (!root) throw new Error('usage: docker-watcher <project-root>');
   const project = await loadProject(root);
   const docker = await connectDocker();
+  // msctl's trace receiver for the containers, on the stack network's gateway address.
+  const { otlp } = await readDockerState(project);
+  if (otlp && !process.env.OTEL_EXPORTER_OTLP_ENDPOINT) {
+    const { startTraceReceiver } = await import('../../traces/receiver');
+    const receiver = await startTraceReceiver({ dir: join(project.stateDir, 'traces'), host: otlp.host, port: otlp.port });
+    process.stdout.write(`trace receiver on ${receiver.url}\n`);
+  }
   const events = await docker.getEvents({ filters: { type: ['container'], event: ['die'], label: [`${COMPOSE}.project=${project.name}`] } });
   process.stdout.write(`docker watcher ${process.pid} for ${project.name}\n`);
   let buffer = '';

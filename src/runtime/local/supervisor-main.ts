@@ -15,6 +15,7 @@ import { createStackTopics } from '../../infra/kafka/client';
 import { SUBSCRIBED } from './control';
 import { socketPath } from './state';
 import { Supervisor, kafkaBootstrap, type HealthAnswer } from './supervisor';
+import { startTraceReceiver } from '../../traces/receiver';
 
 async function fetchHealth(url: string): Promise<HealthAnswer> {
   const response = await fetch(url, { signal: AbortSignal.timeout(2_000) });
@@ -52,6 +53,10 @@ async function main(): Promise<void> {
   await mkdir(join(project.stateDir, 'logs'), { recursive: true });
   const socket = socketPath(project.stateDir);
   await rm(socket, { force: true });
+  // observability (#11): msctl's OTLP receiver keeps recent spans in .msctl/traces for `msctl traces`;
+  // a collector named by OTEL_EXPORTER_OTLP_ENDPOINT (Jaeger, Tempo…) takes them instead.
+  const userCollector = process.env.OTEL_EXPORTER_OTLP_ENDPOINT?.trim();
+  const traceReceiver = userCollector ? undefined : await startTraceReceiver({ dir: join(project.stateDir, 'traces') });
 
   const supervisor = new Supervisor(
     project,
@@ -65,6 +70,7 @@ async function main(): Promise<void> {
       fetchHealth,
       nodePath: process.execPath,
       now: () => Date.now(),
+      otlpEndpoint: userCollector || traceReceiver?.url,
     },
     socket,
   );
@@ -89,6 +95,7 @@ async function main(): Promise<void> {
   const shutdown = async () => {
     await supervisor.down();
     await supervisor.removeState();
+    await traceReceiver?.close(); // observability (#11): after the services flushed their last spans
   };
 
   const server = createServer((request, response) => {

@@ -34,6 +34,8 @@ export interface SupervisorDeps {
   fetchHealth(url: string): Promise<HealthAnswer>;
   nodePath: string;
   now(): number;
+  /** observability (#11): where services export spans (the supervisor's trace receiver, or the user's collector). */
+  otlpEndpoint?: string;
 }
 
 export interface HealthAnswer {
@@ -335,6 +337,7 @@ export class Supervisor {
         kafkaBootstrap: kafkaBootstrap(this.project),
         postgresUrl: postgresUrl(this.project, this.secrets),
         serviceUrls: (service) => urls.get(service) ?? [`http://127.0.0.1:${manifestOf(this.project, service)?.port ?? 0}`],
+        otlpEndpoint: this.deps.otlpEndpoint,
       },
       this.secrets,
       { port },

@@ -1,0 +1,115 @@
+/**
+ * `msctl traces [id]`: the recent traces the local receiver stored under `.msctl/traces/`
+ * (newest first: root operation, services, spans, duration, errors), filtered by
+ * `--service`, `--min-duration 50ms`, `--since 5m`; `msctl traces <id>` (or a unique prefix)
+ * draws one as a waterfall. `--json`: `{ traces: [...] }`, or `{ traceId, summary, spans }`.
+ */
+import { join } from 'node:path';
+import { MsctlError } from '../../core/errors';
+import { loadProject } from '../../stack/project';
+import { listSegments, listTraces, readSpans, findTrace, summarize } from '../../traces/store';
+import { formatMs, renderWaterfall, waterfallRows } from '../../traces/waterfall';
+import type { CliContext, TracesOptions } from '../context';
+import { clockTime, colorForTarget, makeChalk } from '../output/colors';
+import { formatTable } from '../output/table';
+
+const UNITS: Record<string, number> = { us: 0.001, µs: 0.001, ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** "50ms", "1.5s", "2m"; a bare number is milliseconds. */
+export function parseDurationMs(text: string, flag: string): number {
+  const match = /^(\d+(?:\.\d+)?)\s*(us|µs|ms|s|m|h|d)?$/.exec(text.trim());
+  if (!match) throw new MsctlError('USAGE', `${flag} ${text}: not a duration`, 'use a duration like 50ms, 1.5s, 5m');
+  return Number(match[1]) * UNITS[match[2] ?? 'ms']!;
+}
+
+/** `--since`: a duration back from now (30s, 5m, 2h) or an ISO time. */
+export function parseSinceMs(text: string, now = Date.now()): number {
+  if (/^\d{4}-\d\d-\d\d/.test(text.trim())) {
+    const at = Date.parse(text.trim());
+    if (!Number.isNaN(at)) return at;
+  }
+  const match = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)$/.exec(text.trim());
+  if (!match) throw new MsctlError('USAGE', `--since ${text}: not a time`, 'use a duration like 30s, 5m, 2h, or an ISO time');
+  return now - Number(match[1]) * UNITS[match[2]!]!;
+}
+
+export async function run(options: TracesOptions, context: CliContext): Promise<number> {
+  const project = await loadProject(context.projectDir);
+  const dir = join(project.stateDir, 'traces');
+  const c = makeChalk(context.color && !context.json);
+  const minDurationMs = options.minDuration !== undefined ? parseDurationMs(options.minDuration, '--min-duration') : undefined;
+  const since = options.since !== undefined ? parseSinceMs(options.since) : undefined;
+
+  if ((await listSegments(dir)).length === 0) {
+    throw new MsctlError(
+      'NOT_RUNNING',
+      `no traces recorded yet in ${dir}`,
+      'start the stack with `msctl up` and send it a request; with OTEL_EXPORTER_OTLP_ENDPOINT set, spans go to that collector instead',
+    );
+  }
+  // A segment last written before --since holds no span that started after it.
+  const spans = await readSpans(dir, since !== undefined ? { since } : {});
+
+  if (options.id !== undefined) {
+    if (!/^[\da-f]{1,32}$/i.test(options.id)) throw new MsctlError('USAGE', `${options.id} is not a trace id`, 'a trace id is 32 hex digits (a unique prefix will do)');
+    const { trace, candidates } = findTrace(spans, options.id);
+    if (!trace) {
+      throw new MsctlError(
+        'TRACE_NOT_FOUND',
+        candidates.length > 1 ? `${options.id} names ${candidates.length} traces: ${candidates.slice(0, 5).join(', ')}` : `no trace ${options.id} in ${dir}`,
+        candidates.length > 1 ? 'give more digits of the id' : '`msctl traces` lists the recent ones (the store keeps the most recent 64 MiB)',
+      );
+    }
+    if (context.json) {
+      const rows = waterfallRows(trace);
+      context.stdout.write(
+        `${JSON.stringify(
+          {
+            traceId: trace.traceId,
+            summary: summarize(trace),
+            spans: rows.map((row) => ({
+              ...row.span,
+              depth: row.depth,
+              offsetMs: row.offsetMs,
+              durationMs: row.durationMs,
+              ...(row.queueMs !== undefined ? { queueMs: row.queueMs } : {}),
+            })),
+          },
+          null,
+          2,
+        )}\n`,
+      );
+    } else {
+      context.stdout.write(`${renderWaterfall(trace, { c, width: context.stdout.columns ?? 120 })}\n`);
+    }
+    return 0;
+  }
+
+  const traces = listTraces(spans, { service: options.service, minDurationMs, since, limit: options.limit });
+  if (context.json) {
+    context.stdout.write(`${JSON.stringify({ traces }, null, 2)}\n`);
+    return 0;
+  }
+  if (traces.length === 0) {
+    context.stdout.write('no traces match\n');
+    return 0;
+  }
+  const rows = traces.map((trace) => [
+    trace.traceId,
+    clockTime(trace.start, true),
+    `${c[colorForTarget(trace.rootService)](trace.rootService)}: ${trace.rootOperation}`,
+    trace.services.map((service) => c[colorForTarget(service)](service)).join(','),
+    String(trace.spanCount),
+    formatMs(trace.durationMs),
+    trace.errors > 0 ? c.red(String(trace.errors)) : '0',
+  ]);
+  context.stdout.write(
+    `${formatTable(rows, {
+      header: ['TRACE', 'STARTED', 'ROOT', 'SERVICES', 'SPANS', 'DURATION', 'ERRORS'],
+      align: ['left', 'left', 'left', 'left', 'right', 'right', 'right'],
+      color: context.color,
+    })}\n`,
+  );
+  if (!context.json) context.stdout.write(c.dim(`\n${traces.length} trace${traces.length === 1 ? '' : 's'}; \`msctl traces <id>\` draws one\n`));
+  return 0;
+}
