@@ -38,6 +38,8 @@ export interface UpOptions {
   runtime: RuntimeChoice;
   /** Per-service health timeout in seconds (default 90). */
   timeout: number;
+  /** Docker runtime: build images locally instead of pulling the official ones. */
+  offline: boolean;
 }
 
 export interface DownOptions {
@@ -46,6 +48,13 @@ export interface DownOptions {
 
 export interface StatusOptions {
   watch: boolean;
+  /** Seconds between refreshes with --watch (default 2). */
+  interval?: number;
+}
+
+export interface DashboardOptions {
+  /** Seconds between polls of /health and /metrics (default 1). */
+  interval: number;
 }
 
 export interface LogsOptions {
@@ -62,7 +71,88 @@ export interface RestartOptions {
   service: string;
 }
 
+export interface ChaosOptions {
+  action: string;
+  target: string;
+  /** As typed: 15s, 500ms, 2m. */
+  for: string;
+}
+
+export interface ScaleOptions {
+  /** "service=count" arguments. */
+  targets: string[];
+  timeout: number;
+}
+
 export type DoctorOptions = Record<string, never>;
+
+/** `msctl load-test [scenario]`. */
+export interface LoadTestOptions {
+  /** users | ingest | read | mixed, or a YAML/JSON scenario file. */
+  scenario: string;
+  /** Seconds measured. */
+  duration: number;
+  /** Seconds of load before measuring (not counted). */
+  warmup: number;
+  connections: number;
+  /** Fixed arrival rate, requests/s: the open model. */
+  rate: number | undefined;
+  /** autocannon worker threads (closed model). */
+  workers: number | undefined;
+  /** Users signed up before the clock starts (their tokens spread the per-client rate limit). */
+  users: number;
+  /** Per-request timeout in seconds. */
+  timeout: number;
+  /** SLO file (YAML/JSON); default: the built-in table. */
+  slo: string | undefined;
+  /** HTML report path. */
+  report: string | undefined;
+  /** Restart the gateway with this per-client rate limit first (per-stack setting). */
+  raiseRateLimit: number | undefined;
+}
+
+/** `msctl scaffold new-service <name>`: choices left undefined are asked on a terminal, else defaulted. */
+export interface ScaffoldNewServiceOptions {
+  input: import('../scaffold/new-service').NewServiceInput;
+  /** Take the defaults without asking. */
+  yes: boolean;
+}
+
+/** `msctl topics <action>`: --brokers (host:port,…) overrides the running stack's broker. */
+export type TopicsOptions =
+  | { action: 'list'; brokers?: string; all: boolean }
+  | { action: 'describe'; brokers?: string; topic: string }
+  | {
+      action: 'tail';
+      brokers?: string;
+      topics: string[];
+      /** As typed: beginning|end|<offset>|-<n>|<ISO time>|<duration>; default end (beginning with --exit). */
+      from?: string;
+      exit: boolean;
+      max?: number;
+      partitions?: number[];
+      key?: string;
+      type?: string;
+      where: string[];
+      grep?: string;
+      format: 'pretty' | 'json' | 'raw';
+    }
+  | { action: 'produce'; brokers?: string; topic: string; values: string[]; key?: string; headers: string[]; cloudevent?: string; partition?: number }
+  | { action: 'groups'; brokers?: string; group?: string };
+
+/** `msctl export k8s|compose`. */
+export type ExportOptions =
+  | { target: 'k8s'; out: string | undefined; registry: string | undefined; tag: string | undefined; build: boolean; offline: boolean }
+  | { target: 'compose'; out: string | undefined; offline: boolean };
+
+/** `msctl traces [id]`: durations and times as typed; traces.ts parses them. */
+export interface TracesOptions {
+  id: string | undefined;
+  service: string | undefined;
+  minDuration: string | undefined;
+  since: string | undefined;
+  limit: number;
+}
 
 export interface ContextInit {
   json: boolean;

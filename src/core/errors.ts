@@ -15,6 +15,15 @@ export type ErrorCode =
   | 'NOT_RUNNING'
   | 'UNHEALTHY'
   | 'STATE_CORRUPT'
+  /** load-test: setup against the stack failed, or its correctness check did not hold. */
+  | 'LOAD_TEST_FAILED'
+  | 'DOCKER_UNAVAILABLE'
+  | 'IMAGE_BUILD_FAILED'
+  | 'KAFKA_UNREACHABLE'
+  | 'UNKNOWN_TOPIC'
+  | 'UNKNOWN_GROUP'
+  /** traces: no stored trace has that id. */
+  | 'TRACE_NOT_FOUND'
   | 'INTERNAL';
 
 export class MsctlError extends Error {
@@ -31,7 +40,7 @@ export class MsctlError extends Error {
 
 export const isMsctlError = (value: unknown): value is MsctlError => value instanceof MsctlError;
 
-/** The process exit code for an outcome: 0 ok, 1 failure, 2 usage, 130 interrupted. */
+/** The process exit code for an outcome: 0 ok, 1 failure, 2 usage, 3 an SLO violated (load-test), 130 interrupted. */
 export const EXIT_CODES = { ok: 0, failure: 1, usage: 2, sloViolated: 3, interrupted: 130 } as const;
 
 export function exitCodeFor(error: unknown): number {

@@ -68,6 +68,7 @@ export async function run(options: UpOptions, context: CliContext): Promise<numb
   const bus = new ProgressBus();
   const renderer = context.renderer();
   renderer.attach(bus);
+  let dashboardShown = false;
   try {
     await runtime.prepare(bus);
     const toStart = plan.steps.filter((step) => step.action === 'start');
@@ -86,15 +87,36 @@ export async function run(options: UpOptions, context: CliContext): Promise<numb
     }
     await runtime.keepRunning();
     if (options.detach) return EXIT_CODES.ok;
+    if (context.isTTY && !context.json && process.stdin.isTTY) {
+      // On a terminal the live dashboard takes over; its `l` pane keeps the logs at hand.
+      await renderer.close();
+      dashboardShown = true;
+      const { runDashboard } = await import('../../dashboard/run');
+      const reason = await runDashboard(project, context, { signal: context.signal });
+      if (reason === 'quit') {
+        const stopping = new ProgressBus();
+        const plain = context.renderer();
+        plain.attach(stopping);
+        const result = await runtime.down(stopping);
+        stopping.emit({ type: 'done', ok: true, text: `stopped ${result.stopped.join(', ')}` });
+        await plain.close();
+        return EXIT_CODES.ok;
+      }
+      throw new MsctlError('INTERRUPTED', 'interrupted');
+    }
     bus.emit({ type: 'message', level: 'info', text: 'attached: logs of every service follow; Ctrl-C stops the stack (msctl up -d leaves it running)' });
     await runtime.attach(bus, context.signal);
     throw new MsctlError('INTERRUPTED', 'interrupted');
   } catch (error) {
     const interrupted = context.signal.aborted || (isMsctlError(error) && error.code === 'INTERRUPTED');
     if (interrupted && !options.detach) {
+      // The dashboard had the terminal: show the shutdown with a renderer of its own.
+      const shutdownRenderer = dashboardShown ? context.renderer() : undefined;
+      shutdownRenderer?.attach(bus);
       bus.emit({ type: 'message', level: 'info', text: 'stopping the stack…' });
       const result = await runtime.down(bus);
       bus.emit({ type: 'done', ok: true, text: `stopped ${result.stopped.join(', ') || 'nothing'} (interrupted)` });
+      await shutdownRenderer?.close();
       return EXIT_CODES.interrupted;
     }
     if (interrupted) {
