@@ -35,5 +35,5 @@ const jars = readFileSync(listFile, 'utf8')
   })
   .sort((a, b) => a.coordinates.localeCompare(b.coordinates));
 const out = new URL('../src/infra/kafka/kafka-jars.lock.json', import.meta.url);
-writeFileSync(out, JSON.stringify({ kafkaVersion: KAFKA_VERSION, jars }, null, 2) + '\n');
+writeFileSync(out, `${JSON.stringify({ kafkaVersion: KAFKA_VERSION, jars }, null, 2)}\n`);
 console.log(`locked ${jars.length} jars for Apache Kafka ${KAFKA_VERSION}`);

@@ -136,7 +136,7 @@ export async function runDoctor(input: DoctorInput, probes: DoctorProbes): Promi
       name: 'java',
       status: localNeed,
       detail: `${errorText(java.error)} The local runtime runs Kafka on Java 17+.`,
-      fix: (isMsctlError(java.error) && java.error.hint) || 'install Java 17 or newer (Debian/Ubuntu: `apt-get install -y openjdk-17-jre-headless`) or set JAVA_HOME' + orDocker,
+      fix: (isMsctlError(java.error) && java.error.hint) || `install Java 17 or newer (Debian/Ubuntu: \`apt-get install -y openjdk-17-jre-headless\`) or set JAVA_HOME${orDocker}`,
     });
   }
 
@@ -158,7 +158,7 @@ export async function runDoctor(input: DoctorInput, probes: DoctorProbes): Promi
         name: 'kafka jars',
         status: localNeed,
         detail: jars.problem ?? 'the Kafka broker jars are not cached, and neither Maven nor KAFKA_HOME can provide them',
-        fix: 'install Maven (Debian/Ubuntu: `apt-get install -y maven`) so msctl fetches the jars once, or set KAFKA_HOME to an unpacked Apache Kafka distribution' + orDocker,
+        fix: `install Maven (Debian/Ubuntu: \`apt-get install -y maven\`) so msctl fetches the jars once, or set KAFKA_HOME to an unpacked Apache Kafka distribution${orDocker}`,
       });
       break;
   }
@@ -185,7 +185,7 @@ export async function runDoctor(input: DoctorInput, probes: DoctorProbes): Promi
         name,
         status: 'fail',
         detail: `in use by another program; ${p.what} needs it`,
-        fix: `stop what listens on it (\`ss -ltnp 'sport = :${p.port}'\` shows it)` + (p.env ? `, or move ${p.what} with ${p.env}=<port>` : ''),
+        fix: `stop what listens on it (\`ss -ltnp 'sport = :${p.port}'\` shows it)${p.env ? `, or move ${p.what} with ${p.env}=<port>` : ''}`,
       });
     }
   });

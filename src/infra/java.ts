@@ -33,7 +33,13 @@ let cached: Promise<JavaRuntime> | undefined;
 
 /** JAVA_HOME/bin/java when JAVA_HOME is set, else `java` on PATH. Throws JAVA_MISSING. */
 export function findJava(env: NodeJS.ProcessEnv = process.env): Promise<JavaRuntime> {
-  if (env === process.env) return (cached ??= probe(env).catch((e) => ((cached = undefined), Promise.reject(e))));
+  if (env === process.env) {
+    cached ??= probe(env).catch((error: unknown) => {
+      cached = undefined;
+      throw error;
+    });
+    return cached;
+  }
   return probe(env);
 }
 

@@ -16,7 +16,7 @@ export async function requireTopics(kafka: TopicsKafka, names: string[]): Promis
     const similar = similarNames(name, existing.filter((t) => !isInternalTopic(t)));
     throw new MsctlError(
       'UNKNOWN_TOPIC',
-      `topic ${missing.map((m) => `'${m}'`).join(', ')} does not exist on ${kafka.brokers.join(', ')}` + (similar.length > 0 ? `; similar: ${similar.join(', ')}` : ''),
+      `topic ${missing.map((m) => `'${m}'`).join(', ')} does not exist on ${kafka.brokers.join(', ')}${similar.length > 0 ? `; similar: ${similar.join(', ')}` : ''}`,
       similar.length > 0 ? `did you mean ${similar[0]}? (\`msctl topics list\` shows every topic)` : '`msctl topics list` shows the topics there are',
     );
   }
@@ -102,7 +102,7 @@ export async function groupDetail(kafka: TopicsKafka, groupId: string, knownGrou
       const similar = similarNames(groupId, groups);
       throw new MsctlError(
         'UNKNOWN_GROUP',
-        `consumer group '${groupId}' does not exist on ${kafka.brokers.join(', ')}` + (similar.length > 0 ? `; similar: ${similar.join(', ')}` : ''),
+        `consumer group '${groupId}' does not exist on ${kafka.brokers.join(', ')}${similar.length > 0 ? `; similar: ${similar.join(', ')}` : ''}`,
         '`msctl topics groups` lists the groups there are',
       );
     }

@@ -51,7 +51,7 @@ export class SpanWriter {
 
   write(spans: StoredSpan[]): Promise<void> {
     if (spans.length === 0) return this.queue;
-    const text = spans.map((span) => JSON.stringify(span)).join('\n') + '\n';
+    const text = `${spans.map((span) => JSON.stringify(span)).join('\n')}\n`;
     const next = this.queue.then(() => this.append(text));
     this.queue = next.catch(() => undefined);
     return next;

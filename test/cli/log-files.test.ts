@@ -57,7 +57,7 @@ describe('RotatingLogWriter', () => {
   });
 
   it('appends to an existing log and counts its size toward rotation', async () => {
-    await writeFile(join(dir, 'x.log'), 'a'.repeat(90) + '\n');
+    await writeFile(join(dir, 'x.log'), `${'a'.repeat(90)}\n`);
     const writer = new RotatingLogWriter({ dir, name: 'x', maxBytes: 100, timestamps: false });
     writer.writeLine('next line');
     writer.close();
@@ -82,7 +82,7 @@ describe('readLogLines', () => {
   it('reads unstamped logs, taking times from log4j, pino or the line before', async () => {
     await writeFile(
       join(dir, 'kafka.log'),
-      ['[2025-01-01 10:00:00,123] INFO started (kafka.Server)', '  continuation', '{"level":30,"time":1735725600500,"msg":"pino"}', 'no time at all'].join('\n') + '\n',
+      `${['[2025-01-01 10:00:00,123] INFO started (kafka.Server)', '  continuation', '{"level":30,"time":1735725600500,"msg":"pino"}', 'no time at all'].join('\n')}\n`,
     );
     const lines = await readLogLines({ dir, name: 'kafka' });
     const local = new Date('2025-01-01T10:00:00.123'); // log4j prints local time

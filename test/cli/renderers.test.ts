@@ -15,7 +15,11 @@ const fixedClock = () => new Date('2025-03-01T10:20:30.000Z');
 
 function capture() {
   let text = '';
-  return { out: { write: (chunk: string) => ((text += chunk), true) }, text: () => text };
+  const write = (chunk: string) => {
+    text += chunk;
+    return true;
+  };
+  return { out: { write }, text: () => text };
 }
 
 function emitSample(bus: ProgressBus) {

@@ -136,7 +136,7 @@ describe('DashboardPoller', () => {
   });
 
   it('snapshots are immutable, published to subscribers, and a failed status poll keeps the last rows with the error', async () => {
-    const { state, poller } = world();
+    const { poller } = world();
     const seen: number[] = [];
     poller.subscribe((s) => seen.push(s.services.length));
     const snap = await poller.tick();

@@ -128,6 +128,16 @@ describe('msctl on the docker runtime', () => {
     expect(await docker(['ps', '-a', '--filter', `name=${name}-users-2`, '-q'])).toBe('');
   });
 
+  it('chaos pause freezes a container for the duration, then it serves again', async () => {
+    const paused = execa(process.execPath, [`${repoRoot}/bin/msctl.js`, 'chaos', 'pause', 'analytics', '--for', '2s', '--project-dir', project.dir], {
+      env: { ...project.env, NO_COLOR: '1', MSCTL_RUNTIME: 'docker' },
+      reject: false,
+    });
+    await eventually(async () => ((await docker(['inspect', '-f', '{{.State.Paused}}', `${name}-analytics-1`])) === 'true' ? true : undefined), 15_000, 'analytics to be paused');
+    expect((await paused).exitCode).toBe(0);
+    expect(await docker(['inspect', '-f', '{{.State.Paused}}', `${name}-analytics-1`])).toBe('false');
+  });
+
   it('logs come through the Engine API like the local runtime', async () => {
     const result = await run(['logs', 'users', '--tail', '3']);
     expect(result.exitCode, String(result.stderr)).toBe(0);

@@ -74,7 +74,7 @@ describe('the whole system through the gateway', () => {
     const notifications = await eventually(async () => {
       const response = await api('GET', '/api/notifications');
       const list = response.body.notifications as Array<{ kind: string; userId?: string; user_id?: string }> | undefined;
-      return list && list.some((n) => n.kind === 'welcome') ? list : undefined;
+      return list?.some((n) => n.kind === 'welcome') ? list : undefined;
     }, 30_000, 'the welcome notification');
     expect(notifications.filter((n) => n.kind === 'welcome')).toHaveLength(1);
   });

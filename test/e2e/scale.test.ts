@@ -6,9 +6,9 @@
 import { Kafka, logLevel } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
 import { eventually } from '@msctl/kit/testing';
-import { useRunningStack } from '../support/running-stack';
+import { stackForThisFile } from '../support/running-stack';
 
-const stack = useRunningStack();
+const stack = stackForThisFile();
 const { run, status, gateway, post } = stack;
 
 /** Requests an instance has answered on a route, from its own /metrics. */

@@ -152,7 +152,8 @@ const ofKind = (objects: K8sObject[], kind: string) => objects.filter((object) =
 const named = (objects: K8sObject[], kind: string, name: string) => {
   const found = objects.find((object) => object.kind === kind && object.metadata.name === name);
   if (!found) throw new Error(`no ${kind} ${name}`);
-  return found as K8sObject & { spec: Record<string, any> }; // eslint-disable-line @typescript-eslint/no-explicit-any
+  // biome-ignore lint/suspicious/noExplicitAny: tests read arbitrary spec fields of objects validated above
+  return found as K8sObject & { spec: Record<string, any> };
 };
 const services = ['analytics', 'data-processing', 'gateway', 'notifications', 'users'];
 const consumers = ['analytics', 'data-processing', 'notifications'];
@@ -190,7 +191,8 @@ describe('msctl export k8s', () => {
     for (const [profile, objects] of Object.entries(rendered)) {
       const deployments = ofKind(objects, 'Deployment');
       expect(deployments.map((d) => d.metadata.name).sort()).toEqual(services);
-      for (const deployment of deployments as Array<K8sObject & { spec: any }>) { // eslint-disable-line @typescript-eslint/no-explicit-any
+      // biome-ignore lint/suspicious/noExplicitAny: the Deployments were validated against their schema above
+      for (const deployment of deployments as Array<K8sObject & { spec: any }>) {
         const where = `${profile} ${deployment.metadata.name}`;
         const pod = deployment.spec.template.spec;
         const [container] = pod.containers;

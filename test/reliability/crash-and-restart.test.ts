@@ -12,9 +12,9 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { eventually, uniqueSuffix } from '@msctl/kit/testing';
 import { repoRoot } from '../support/cli';
-import { useRunningStack } from '../support/running-stack';
+import { stackForThisFile } from '../support/running-stack';
 
-const stack = useRunningStack();
+const stack = stackForThisFile();
 const { run, status, gateway } = stack;
 let token: string;
 const call = (method: string, path: string, body?: unknown) =>
@@ -99,7 +99,8 @@ describe('reliability', () => {
       clearInterval(watch);
     }
     const outcomes = await load.stop();
-    const tally = outcomes.reduce<Record<string, number>>((counts, outcome) => ({ ...counts, [String(outcome.status)]: (counts[String(outcome.status)] ?? 0) + 1 }), {});
+    const tally: Record<string, number> = {};
+    for (const outcome of outcomes) tally[String(outcome.status)] = (tally[String(outcome.status)] ?? 0) + 1;
     process.stderr.write(`[crash] ${outcomes.length} requests: ${JSON.stringify(tally)}; breaker states seen: ${[...breakerStates].join(' → ')}\n`);
     expect(outcomes.filter((o) => o.status === 'hung' || o.status === 'error')).toEqual([]);
     expect(outcomes.every((o) => o.status === 200 || ((o.status === 502 || o.status === 503) && o.json))).toBe(true);

@@ -9,9 +9,9 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { eventually, uniqueSuffix } from '@msctl/kit/testing';
 import { repoRoot } from '../support/cli';
-import { useRunningStack } from '../support/running-stack';
+import { stackForThisFile } from '../support/running-stack';
 
-const stack = useRunningStack();
+const stack = stackForThisFile();
 const { gateway, post } = stack;
 
 describe('Kafka outage', () => {

@@ -157,6 +157,13 @@ describe('msctl scaffold new-service, end to end', () => {
     expect(result.exitCode, output).toBe(0);
   }, 120_000);
 
+  it('the project lint passes on the generated folders', async () => {
+    const result = await execa(join(repoRoot, 'node_modules/.bin/biome'), ['lint', 'services/inventory', 'services/ledger', 'services/audit'], { cwd: project, reject: false });
+    const output = `${result.stdout}\n${result.stderr}`;
+    expect(result.exitCode, output).toBe(0);
+    expect(output).toMatch(/Checked \d+ files?/);
+  }, 120_000);
+
   it('msctl up -d builds and starts them with the rest; status --json shows them healthy', async () => {
     await moveServicesToFreePorts();
     upStarted = true;

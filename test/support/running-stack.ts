@@ -20,7 +20,7 @@ export interface RunningStack {
   login(username: string): Promise<{ id: string; token: string }>;
 }
 
-export function useRunningStack(): RunningStack {
+export function stackForThisFile(): RunningStack {
   let project: ThrowawayProject | undefined;
   const current = () => {
     if (!project) throw new Error('the stack is not started yet');

@@ -5,7 +5,7 @@
 import { parseAllDocuments } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { ServiceMetrics } from '@msctl/kit';
-import { grafanaDashboard, observabilityEnvironment, observabilityFiles } from '../../src/export/observability';
+import { type grafanaDashboard, observabilityEnvironment, observabilityFiles } from '../../src/export/observability';
 import { loadProject } from '../../src/stack/project';
 import { repoRoot } from '../support/cli';
 
@@ -13,6 +13,7 @@ describe('export k8s: observability', () => {
   it('writes a PodMonitor and a Grafana dashboard whose queries use the kit’s metric names', async () => {
     const project = await loadProject(repoRoot);
     const [file] = observabilityFiles(project, { projectName: 'shop', monitorLabels: { release: 'kps' } });
+    // biome-ignore lint/suspicious/noExplicitAny: the test reads nested fields of parsed YAML
     const docs = parseAllDocuments(file!.text).map((doc) => doc.toJS() as Record<string, any>);
     const [monitor, configMap] = docs;
     expect(monitor).toMatchObject({

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseCloudEvent } from '@msctl/kit';
+import { parseCloudEvent, type CloudEvent } from '@msctl/kit';
 import { categoryOf, deadLetter, enrich, parseIngestBody, rejectionReason, toCloudEvent } from '../src/events';
 
 const limits = { maxBatchSize: 3, maxEventBytes: 1024 };
@@ -63,8 +63,8 @@ describe('parseIngestBody', () => {
 
 describe('consumed records', () => {
   const record = (value: string) => {
-    let event;
-    let invalidReason;
+    let event: CloudEvent | undefined;
+    let invalidReason: string | undefined;
     try {
       event = parseCloudEvent(value);
     } catch (error) {

@@ -203,8 +203,14 @@ export class EventProducer {
       this.pending.push({
         topic,
         messages: traced.messages,
-        resolve: () => (traced.end(), resolve()),
-        reject: (error) => (traced.end(error), reject(error)),
+        resolve: () => {
+          traced.end();
+          resolve();
+        },
+        reject: (error) => {
+          traced.end(error);
+          reject(error);
+        },
       });
       this.pendingCount += messages.length;
       if (this.pendingCount >= (this.options.maxBatchMessages ?? 1_000)) this.flush();

@@ -1,6 +1,6 @@
 import type { FastifyRequest } from 'fastify';
 import type pg from 'pg';
-import { z } from 'zod';
+import type { z } from 'zod';
 import {
   AUTH_SUBJECT_HEADER,
   baseConfigSchema,

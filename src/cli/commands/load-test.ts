@@ -96,7 +96,7 @@ export async function run(options: LoadTestOptions, context: CliContext): Promis
   const gateway = project.manifests.find((manifest) => manifest.gateway);
   if (!gateway) throw new MsctlError('USAGE', 'this project has no gateway service (a manifest with "gateway": true)');
   const gatewayState = status.targets.find((target) => target.name === gateway.name);
-  if (!gatewayState || gatewayState.state !== 'healthy') {
+  if (gatewayState?.state !== 'healthy') {
     throw new MsctlError('NOT_RUNNING', `the gateway is ${gatewayState?.state ?? 'not running'}`, 'start the stack with `msctl up -d`, then run the load test');
   }
   const slo = options.slo ? { table: await loadSloFile(options.slo), source: resolve(options.slo) } : undefined;

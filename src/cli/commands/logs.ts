@@ -15,7 +15,7 @@ import { loadProject, type Project } from '../../stack/project';
 import { runtimeForExisting } from '../../runtime/select';
 import type { CliContext, LogsOptions } from '../context';
 import { prettyLine } from '../output/log-line';
-import { clockTime, colorForTarget, makeChalk } from '../output/colors';
+import { colorForTarget, makeChalk } from '../output/colors';
 
 const UNITS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 

@@ -442,7 +442,7 @@ async function openReader(kafka: Kafka, brokers: string[], positions: ReadPositi
       topic,
       partitions: list.filter((c) => c.topic === topic).map((c) => ({ partition: c.partition, fetchOffset: String(c.offset), maxBytes: PARTITION_FETCH_BYTES })),
     }));
-    let response;
+    let response: Awaited<ReturnType<typeof broker.fetch>>;
     try {
       response = await broker.fetch({ replicaId: -1, isolationLevel: READ_COMMITTED, maxWaitTime: maxWaitMs, minBytes: 1, maxBytes: FETCH_BYTES, topics });
     } catch (error) {

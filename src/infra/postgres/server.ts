@@ -184,7 +184,12 @@ export async function startPostgres(options: StartPostgresOptions): Promise<Post
   }
   const pid = child.pid;
   let exited: { code: number | null; signal: NodeJS.Signals | null } | undefined;
-  const exitPromise = new Promise<void>((r) => child.once('exit', (code, signal) => ((exited = { code, signal }), r())));
+  const exitPromise = new Promise<void>((r) =>
+    child.once('exit', (code, signal) => {
+      exited = { code, signal };
+      r();
+    }),
+  );
   child.once('error', () => {});
   if (pid === undefined) throw fail(`Could not start ${bin.postgres}.`, readTail(logFile));
 

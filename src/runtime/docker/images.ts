@@ -24,8 +24,9 @@ import { Rootfs } from './rootfs';
 export const APP_UID = 1000;
 export const LABEL = 'dev.msctl';
 
-export const OFFICIAL_KAFKA = `apache/kafka:${KAFKA_VERSION}`;
-export const OFFICIAL_POSTGRES = 'postgres:18';
+/** The official images the docker runtime prefers; MSCTL_KAFKA_IMAGE / MSCTL_POSTGRES_IMAGE choose others with the same interface. */
+export const OFFICIAL_KAFKA = process.env.MSCTL_KAFKA_IMAGE || `apache/kafka:${KAFKA_VERSION}`;
+export const OFFICIAL_POSTGRES = process.env.MSCTL_POSTGRES_IMAGE || 'postgres:18';
 
 export interface InfrastructureImage {
   tag: string;

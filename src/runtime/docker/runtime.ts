@@ -347,7 +347,7 @@ export async function downDocker(project: Project, options: { volumes: boolean }
 export async function restartDocker(project: Project, target: string, timeoutSeconds: number, sink: ProgressSink): Promise<void> {
   const docker = await connectDocker();
   const info = (await listContainers(docker, project)).find((container) => targetOf(container) === target);
-  if (!info || info.State !== 'running') throw new MsctlError('NOT_RUNNING', `${target} is not running`, `start it with \`msctl up ${target}\``);
+  if (info?.State !== 'running') throw new MsctlError('NOT_RUNNING', `${target} is not running`, `start it with \`msctl up ${target}\``);
   sink.emit({ type: 'target', target, phase: 'restarting' });
   await docker.getContainer(info.Id).restart({ t: 15 });
   const state = await readDockerState(project);

@@ -53,7 +53,7 @@ export class RotatingLogWriter {
   private readonly partial = new Map<object, { decoder: StringDecoder; text: string }>();
   private readonly defaultSource = {};
 
-  constructor(private readonly options: RotatingLogWriterOptions) {
+  constructor(options: RotatingLogWriterOptions) {
     this.path = join(options.dir, logFileName(options.name));
     this.maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES;
     this.keep = options.keep ?? DEFAULT_KEEP;
@@ -90,7 +90,7 @@ export class RotatingLogWriter {
 
   private append(line: string): void {
     if (this.fd === undefined) throw new Error(`log ${this.path} is closed`);
-    const text = (this.timestamps ? `${this.now().toISOString()}\t` : '') + line + '\n';
+    const text = `${(this.timestamps ? `${this.now().toISOString()}\t` : '') + line}\n`;
     const bytes = Buffer.byteLength(text);
     if (this.size > 0 && this.size + bytes > this.maxBytes) this.rotate();
     writeSync(this.fd!, text);
