@@ -211,7 +211,8 @@ export async function runDashboard(project: Project, context: CliContext, option
         onRestart: restart,
         onQuit: (why) => resolveExit(why),
       }),
-      { stdout: context.stdout, stderr: context.stderr, stdin, exitOnCtrlC: false, patchConsole: true, maxFps: 10 },
+      // A terminal is a terminal even where CI=true is set (ink would otherwise draw only the last frame).
+      { stdout: context.stdout, stderr: context.stderr, stdin, exitOnCtrlC: false, patchConsole: true, maxFps: 10, interactive: context.stdout.isTTY === true },
     );
     for (const signal of signals) {
       if (signal.aborted) resolveExit('aborted');

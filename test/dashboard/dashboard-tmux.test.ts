@@ -117,7 +117,8 @@ describe('msctl dashboard in a real terminal (tmux)', () => {
     const envFlags = Object.entries({ ...env, TERM: 'xterm-256color' }).flatMap(([key, value]) => ['-e', `${key}=${value}`]);
     const started = tmux('new-session', '-d', '-s', session, '-x', '160', '-y', '50', ...envFlags, 'bash --norc --noprofile');
     expect(started.exitCode, String(started.stderr)).toBe(0);
-    tmux('send-keys', '-t', session, `cd ${repoRoot} && '${process.execPath}' bin/msctl.js dashboard --project-dir '${project}'; echo "DASHBOARD-EXIT=$?"`, 'Enter');
+    // As in a developer's terminal: CI variables (set when the suite runs in CI) would turn colour off.
+    tmux('send-keys', '-t', session, `cd ${repoRoot} && env -u CI -u CONTINUOUS_INTEGRATION '${process.execPath}' bin/msctl.js dashboard --project-dir '${project}'; echo "DASHBOARD-EXIT=$?"`, 'Enter');
     const text = await waitForScreen('every service healthy and every circuit CLOSED', (text) => {
       const states = SERVICES.map((name) => serviceState(text, name));
       const rows = breakers(text);

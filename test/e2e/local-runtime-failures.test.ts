@@ -81,7 +81,7 @@ describe('local runtime failures', () => {
       const timer = setTimeout(() => reject(new Error(`no 'healthy' line within 120 s:\n${output}`)), 120_000);
       child.stdout!.on('data', (chunk: Buffer) => {
         output += chunk.toString();
-        if (/healthy: kafka, postgres, users/.test(output)) {
+        if (/healthy on the local runtime: kafka, postgres, users/.test(output)) {
           clearTimeout(timer);
           resolve();
         }

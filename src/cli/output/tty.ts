@@ -130,6 +130,8 @@ export function createTtyRenderer(options: TtyRendererOptions): ProgressRenderer
     stderr: options.stderr ?? process.stderr,
     exitOnCtrlC: false,
     patchConsole: false,
+    // Only ever on a terminal (see above), also where CI=true is set.
+    interactive: true,
   });
   let closed: Promise<void> | undefined;
   const c = makeChalk(options.color);
