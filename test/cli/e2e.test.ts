@@ -220,7 +220,7 @@ describe('msctl (built)', () => {
       let out = '';
       const seen = (text: string) =>
         new Promise<void>((resolveSeen, rejectSeen) => {
-          const timer = setTimeout(() => rejectSeen(new Error(`never saw ${text} in ${JSON.stringify(out)}`)), 15_000);
+          const timer = setTimeout(() => rejectSeen(new Error(`never saw ${text} in ${JSON.stringify(out)}`)), 45_000);
           const check = () => {
             if (out.includes(text)) {
               clearTimeout(timer);
