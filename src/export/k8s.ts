@@ -137,6 +137,7 @@ export function configEnvironment(project: Project, manifest: ServiceManifest, n
       serviceUrls: (service) => [`http://${service}:${project.manifests.find((m) => m.name === service)?.port ?? 0}`],
     },
     { jwtSecret: 'from-secret', postgresPassword: 'from-secret' },
+    // Inside the pod: the Service reaches it on the pod's address, never the host's.
     { host: '0.0.0.0' },
   );
   // Spans go to the cluster's OpenTelemetry Collector.

@@ -9,8 +9,7 @@ import { execa, execaSync } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually } from '@msctl/kit/testing';
 import type { DashboardSnapshot } from '../../src/dashboard/snapshot';
-import type { StackStatus } from '../../src/runtime/local/status';
-import { msctl, repoRoot } from '../support/cli';
+import { msctl, repoRoot, statusOf } from '../support/cli';
 import { createThrowawayProject, type ThrowawayProject } from '../support/throwaway-project';
 
 const SERVICES = ['analytics', 'data-processing', 'gateway', 'notifications', 'users'];
@@ -46,11 +45,7 @@ async function waitForScreen<T>(what: string, probe: (text: string) => T | undef
   }
 }
 
-const status = async (): Promise<StackStatus> => {
-  const result = await msctl(['status', '--json', '--project-dir', project], { env });
-  expect(result.exitCode, String(result.stderr)).toBe(0);
-  return JSON.parse(String(result.stdout)) as StackStatus;
-};
+const status = () => statusOf(project, env);
 
 beforeAll(async () => {
   throwaway = await createThrowawayProject(repoRoot);

@@ -10,8 +10,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually } from '@msctl/kit/testing';
 import { isPortFree, isProcessAlive } from '../../src/infra/ports';
-import type { StackStatus } from '../../src/runtime/local/status';
-import { msctl, repoRoot } from '../support/cli';
+import { msctl, repoRoot, statusOf } from '../support/cli';
+import { gatewayClient } from '../support/gateway-client';
 import { createThrowawayProject, type ThrowawayProject } from '../support/throwaway-project';
 
 let throwaway: ThrowawayProject;
@@ -19,11 +19,7 @@ let project: string;
 let env: Record<string, string>;
 let ports: Record<string, number>;
 
-const status = async (): Promise<StackStatus> => {
-  const result = await msctl(['status', '--json', '--project-dir', project], { env });
-  expect(result.exitCode, String(result.stderr)).toBe(0);
-  return JSON.parse(String(result.stdout)) as StackStatus;
-};
+const status = () => statusOf(project, env);
 
 beforeAll(async () => {
   throwaway = await createThrowawayProject(repoRoot);
@@ -70,14 +66,8 @@ describe('msctl up / status / logs / restart / down on the local runtime', () =>
 
   it('serves the gateway flow: sign up, token, events, analytics', async () => {
     const gateway = `http://127.0.0.1:${ports.gateway}`;
-    const post = (path: string, body: unknown, token?: string) =>
-      fetch(`${gateway}${path}`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
-        body: JSON.stringify(body),
-      });
-    expect((await post('/api/users', { username: 'grace', email: 'grace@example.test', password: 'a long enough password' })).status).toBe(201);
-    const { accessToken } = (await (await post('/api/auth/token', { username: 'grace', password: 'a long enough password' })).json()) as { accessToken: string };
+    const { post, login } = gatewayClient(gateway);
+    const { token: accessToken } = await login('grace');
     expect((await post('/api/events', { events: [{ type: 'e2e.local', data: {} }, { type: 'e2e.local', data: {} }] }, accessToken)).status).toBe(202);
     expect((await post('/api/events', { type: 'e2e.local', data: {} })).status).toBe(401);
     await eventually(async () => {

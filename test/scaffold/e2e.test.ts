@@ -17,6 +17,7 @@ import { eventually } from '@msctl/kit/testing';
 import { findFreePort } from '../../src/infra/ports';
 import type { StackStatus } from '../../src/runtime/local/status';
 import { msctl, repoRoot } from '../support/cli';
+import { gatewayClient } from '../support/gateway-client';
 
 let project: string;
 let env: Record<string, string>;
@@ -182,14 +183,8 @@ describe('msctl scaffold new-service, end to end', () => {
 
   it('inventory consumes an event posted through the gateway exactly once, and shows it at /api/inventory/stats', async () => {
     const gateway = `http://127.0.0.1:${ports.gateway}`;
-    const post = (path: string, body: unknown, token?: string) =>
-      fetch(`${gateway}${path}`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
-        body: JSON.stringify(body),
-      });
-    expect((await post('/api/users', { username: 'ada', email: 'ada@example.test', password: 'a long enough password' })).status).toBe(201);
-    const { accessToken } = (await (await post('/api/auth/token', { username: 'ada', password: 'a long enough password' })).json()) as { accessToken: string };
+    const { post, login } = gatewayClient(gateway);
+    const { token: accessToken } = await login('ada');
     const stats = async () => {
       const response = await fetch(`${gateway}/api/inventory/stats`, { headers: { authorization: `Bearer ${accessToken}` } });
       expect(response.status).toBe(200);

@@ -3,6 +3,8 @@
  * runtime unless they pass --runtime docker: a Docker daemon may answer on the test machine.
  */
 import { execa, type Options, type Result } from 'execa';
+import { expect } from 'vitest';
+import type { StackStatus } from '../../src/runtime/local/status';
 import { join } from 'node:path';
 
 export const repoRoot = join(import.meta.dirname, '..', '..');
@@ -10,4 +12,11 @@ const binary = join(repoRoot, 'bin', 'msctl.js');
 
 export function msctl(args: string[], options: Options = {}): Promise<Result> {
   return execa(process.execPath, [binary, ...args], { reject: false, timeout: 240_000, ...options, env: { NO_COLOR: '1', MSCTL_RUNTIME: 'local', ...options.env } }) as Promise<Result>;
+}
+
+/** `msctl status --json` of a project, which must succeed. */
+export async function statusOf(project: string, env: Record<string, string>): Promise<StackStatus> {
+  const result = await msctl(['status', '--json', '--project-dir', project], { env });
+  expect(result.exitCode, String(result.stderr)).toBe(0);
+  return JSON.parse(String(result.stdout)) as StackStatus;
 }

@@ -6,7 +6,8 @@
 import type { Result } from 'execa';
 import { afterAll, beforeAll, expect } from 'vitest';
 import type { StackStatus } from '../../src/runtime/local/status';
-import { msctl, repoRoot } from './cli';
+import { msctl, repoRoot, statusOf } from './cli';
+import { gatewayClient } from './gateway-client';
 import { createThrowawayProject, type ThrowawayProject } from './throwaway-project';
 
 export interface RunningStack {
@@ -28,13 +29,7 @@ export function stackForThisFile(): RunningStack {
   };
   const run = (args: string[]) => msctl([...args, '--project-dir', current().dir], { env: current().env });
   const gateway = () => `http://127.0.0.1:${current().ports.gateway}`;
-  const post = (path: string, body: unknown, token?: string) =>
-    fetch(`${gateway()}${path}`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
-      body: JSON.stringify(body),
-      signal: AbortSignal.timeout(15_000),
-    });
+  const client = gatewayClient(gateway);
   beforeAll(async () => {
     project = await createThrowawayProject(repoRoot);
     const up = await run(['up', '-d']);
@@ -48,16 +43,9 @@ export function stackForThisFile(): RunningStack {
   return {
     project: current,
     run,
-    status: async () => JSON.parse(String((await run(['status', '--json'])).stdout)) as StackStatus,
+    status: () => statusOf(current().dir, current().env),
     gateway,
-    post,
-    login: async (username) => {
-      const password = 'a long enough password';
-      const signUp = await post('/api/users', { username, email: `${username}@example.test`, password });
-      expect(signUp.status).toBe(201);
-      const { id } = (await signUp.json()) as { id: string };
-      const { accessToken } = (await (await post('/api/auth/token', { username, password })).json()) as { accessToken: string };
-      return { id, token: accessToken };
-    },
+    post: client.post,
+    login: client.login,
   };
 }

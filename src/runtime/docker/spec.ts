@@ -162,6 +162,7 @@ export function serviceSpec(
       ...(otlpEndpoint ? { otlpEndpoint } : {}),
     },
     secrets,
+    // Inside the container; on the host its port is published on 127.0.0.1 only.
     { host: '0.0.0.0' },
   );
   const healthUrl = `http://127.0.0.1:${manifest.port}${manifest.healthPath}`;
