@@ -139,9 +139,15 @@ describe('msctl dashboard in a real terminal (tmux)', () => {
     process.kill(postgres.pid!, 'SIGINT');
 
     const me = () => fetch(`${gateway}/api/users/me`, { headers: { authorization: `Bearer ${accessToken}` } }).then((r) => r.status).catch(() => 0);
-    const text = await waitForScreen('users’ postgres circuit OPEN and users degraded/unhealthy', (current) => {
+    // Also wait for the supervisor to see PostgreSQL gone (it is still shutting down for a moment
+    // after the signal): an `up` asked before that finds it running and rightly leaves it alone.
+    const text = await waitForScreen('postgres failed, users’ postgres circuit OPEN and users degraded/unhealthy', (current) => {
       void me();
-      return breaker(current, 'users', 'postgres') === 'OPEN' && ['degraded', 'unhealthy'].includes(serviceState(current, 'users') ?? '') ? current : undefined;
+      return serviceState(current, 'postgres') === 'failed' &&
+        breaker(current, 'users', 'postgres') === 'OPEN' &&
+        ['degraded', 'unhealthy'].includes(serviceState(current, 'users') ?? '')
+        ? current
+        : undefined;
     });
     expect(text).toMatch(/\d\d:\d\d:\d\d users circuit postgres OPEN/);
     expect(lines(text).find((line) => /^\s+users\s+postgres\s+OPEN/.test(line))).toMatch(/retry in \d+s/);
