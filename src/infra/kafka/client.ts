@@ -6,9 +6,15 @@ const { AssignerProtocol, ConfigResourceTypes, Kafka, logLevel, Partitioners } =
 type Kafka = InstanceType<typeof Kafka>;
 import { MsctlError } from '../../core/errors';
 
+/** Every kafkajs client of msctl's is made here, so that each process drops kafkajs' one noisy warning. */
+function kafkaClient(config: ConstructorParameters<typeof Kafka>[0]): Kafka {
+  silenceNegativeTimeoutWarning();
+  return new Kafka(config);
+}
+
 /** Creates the stack's topics that do not exist yet, each with its partitions; grows too-small ones; readies the group coordinator. */
 export async function createStackTopics(bootstrap: string, topics: Array<{ topic: string; partitions: number }>): Promise<void> {
-  const kafka = new Kafka({ clientId: 'msctl-supervisor', brokers: [bootstrap], logLevel: logLevel.NOTHING });
+  const kafka = kafkaClient({ clientId: 'msctl-supervisor', brokers: [bootstrap], logLevel: logLevel.NOTHING });
   const admin = kafka.admin();
   await admin.connect();
   try {
@@ -37,7 +43,7 @@ export async function createStackTopics(bootstrap: string, topics: Array<{ topic
 
 /** True once the broker answers metadata requests and has elected its controller. */
 export async function brokerIsReady(bootstrap: string): Promise<boolean> {
-  const admin = new Kafka({
+  const admin = kafkaClient({
     clientId: 'msctl-readiness',
     brokers: [bootstrap],
     logLevel: logLevel.NOTHING,
@@ -256,8 +262,7 @@ export function toMsctlError(error: unknown, brokers: string[]): unknown {
  * Every call maps connection failures to MsctlError('KAFKA_UNREACHABLE').
  */
 export async function connectTopicsKafka(brokers: string[], clientId = 'msctl-topics'): Promise<TopicsKafka> {
-  silenceNegativeTimeoutWarning();
-  const kafka = new Kafka({
+  const kafka = kafkaClient({
     clientId,
     brokers,
     logLevel: logLevel.NOTHING,
