@@ -80,8 +80,9 @@ describe('users when PostgreSQL goes away and comes back', () => {
     }
     expect(Number(refused!.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
     expect(await refused!.json()).toMatchObject({ error: 'unavailable' });
-    // Requests hash the password first (scrypt): if the reset timeout passes meanwhile, the
-    // breaker lets exactly one trial call through, which fails and opens it again.
+    // A sign-up asks the breaker before it hashes the password (scrypt), so a refusal costs
+    // about a millisecond. Should the reset timeout pass meanwhile (a slow machine), the breaker
+    // lets exactly one trial call through, which fails and opens it again.
     const after = (await postgresCircuit()).stats;
     const rejects = after.rejects - before.rejects;
     const trials = after.failures - before.failures;

@@ -85,6 +85,15 @@ export class Circuit {
     }
   }
 
+  /**
+   * For work that is expensive before it reaches the dependency (hashing a password, say):
+   * while open, refuses at once as `run` would, counted as a reject. Closed or half-open it
+   * does nothing, so the half-open trial is left for the real call.
+   */
+  async rejectWhileOpen(): Promise<void> {
+    if (this.breaker.opened) await this.run(async () => undefined);
+  }
+
   get state(): CircuitState {
     if (this.breaker.opened) return 'open';
     if (this.breaker.halfOpen) return 'half-open';

@@ -69,6 +69,11 @@ export class Database implements Queryable {
     return new Database({ ...this.options, circuit }, this.pool);
   }
 
+  /** Refuses at once (CircuitOpenError) while the breaker is open; see Circuit.rejectWhileOpen. */
+  rejectWhileOpen(): Promise<void> {
+    return this.options.circuit.rejectWhileOpen();
+  }
+
   get schema(): string {
     return this.options.schema;
   }

@@ -38,6 +38,21 @@ describe('Circuit', () => {
     expect(circuit.snapshot()).toMatchObject({ name: 'dep', state: 'open', stats: { failures: 2, rejects: 1 } });
   });
 
+  it('rejectWhileOpen refuses (counted as a reject) only while open, and leaves the half-open trial to the real call', async () => {
+    const circuit = makeCircuit();
+    await expect(circuit.rejectWhileOpen()).resolves.toBeUndefined();
+    await circuit.run(fail).catch(() => undefined);
+    await circuit.run(fail).catch(() => undefined);
+    await expect(circuit.rejectWhileOpen()).rejects.toBeInstanceOf(CircuitOpenError);
+    expect(circuit.snapshot().stats).toMatchObject({ failures: 2, rejects: 1 });
+    await sleep(options.resetMs + 30);
+    expect(circuit.state).toBe('half-open');
+    await expect(circuit.rejectWhileOpen()).resolves.toBeUndefined();
+    expect(circuit.state).toBe('half-open');
+    await expect(circuit.run(async () => 'trial')).resolves.toBe('trial');
+    expect(circuit.state).toBe('closed');
+  });
+
   it('lets exactly one trial call through when half-open, and closes on its success', async () => {
     const circuit = makeCircuit();
     await circuit.run(fail).catch(() => undefined);
