@@ -23,6 +23,11 @@ const idSchema = z.string().min(1).max(256);
 
 /** One event as a client sends it to POST /events. */
 export const ingestEventSchema = z.object({
+  /**
+   * The client's own id for the event (a UUID it makes). A 503 or a lost answer leaves the
+   * outcome unknown; sending the event again with the same id is safe: consumers count an id once.
+   */
+  id: z.uuid().optional(),
   type: eventTypeSchema,
   subject: idSchema.optional(),
   userId: idSchema.optional(),
@@ -52,8 +57,8 @@ const isPlainObject = (value: unknown): value is Record<string, unknown> =>
 
 export const byteLength = (value: unknown): number => Buffer.byteLength(JSON.stringify(value), 'utf8');
 
-/** The CloudEvent an accepted input becomes: a new id, subject = subject ?? userId ?? id. */
-export function toCloudEvent(input: IngestEvent, id: string = randomUUID()): CloudEvent {
+/** The CloudEvent an accepted input becomes: the client's id or a new one, subject = subject ?? userId ?? id. */
+export function toCloudEvent(input: IngestEvent, id: string = input.id?.toLowerCase() ?? randomUUID()): CloudEvent {
   return createCloudEvent({
     id,
     type: input.type,

@@ -26,12 +26,24 @@ describe('parseIngestBody', () => {
     [{ type: 'page.viewed', data: null }, 'data'],
     [{ type: 'page.viewed' }, 'data'],
     [{ type: 'page.viewed', data: {}, time: '2025-01-01' }, 'time'],
+    [{ id: 'order-1', type: 'page.viewed', data: {} }, 'id'],
   ])('rejects %j at %s', (input, path) => {
     const result = parseIngestBody(input, limits);
     expect(result.ok).toBe(false);
     if (result.ok) return;
     expect(result.status).toBe(400);
     expect(result.invalid?.[0]?.errors.map((e) => e.path)).toContain(path);
+  });
+
+  it("keeps the client's id (a UUID), so that a resent event is the same event; else makes a new one", () => {
+    const id = 'A3BB189E-8BF9-4888-9912-ACE4E6543002';
+    const first = parseIngestBody({ id, type: 'page.viewed', data: {} }, limits);
+    const again = parseIngestBody({ id, type: 'page.viewed', data: {} }, limits);
+    const fresh = parseIngestBody({ events: [{ type: 'page.viewed', data: {} }, { type: 'page.viewed', data: {} }] }, limits);
+    if (!first.ok || !again.ok || !fresh.ok) throw new Error('expected valid');
+    expect(first.events[0]!.id).toBe(id.toLowerCase());
+    expect(again.events[0]!.id).toBe(first.events[0]!.id);
+    expect(fresh.events[0]!.id).not.toBe(fresh.events[1]!.id);
   });
 
   it('accepts valid type names', () => {

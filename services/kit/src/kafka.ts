@@ -314,6 +314,13 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
   let markJoined: () => void = () => undefined;
   const joined = new Promise<void>((resolve) => (markJoined = resolve));
   consumer.on(consumer.events.GROUP_JOIN, () => markJoined());
+  // kafkajs restarts a crashed consumer itself unless the error is not retriable; say which, so
+  // that a consumer that stopped consuming is never silent.
+  consumer.on(consumer.events.CRASH, ({ payload }) => {
+    const fields = { err: payload.error, group: options.groupId, restart: payload.restart };
+    if (payload.restart) options.logger.warn(fields, 'Kafka consumer crashed; kafkajs restarts it');
+    else options.logger.error(fields, 'Kafka consumer crashed and stopped; restart the service');
+  });
   await consumer.connect();
   await consumer.subscribe({ topics: options.topics, fromBeginning: options.fromBeginning ?? true });
   await consumer.run({
