@@ -301,7 +301,78 @@ export interface RunningConsumer {
   joined: Promise<void>;
 }
 
+/** Back-off before a consumer that kafkajs gave up on is started again. */
+const RELAUNCH_BASE_MS = 1_000;
+const RELAUNCH_MAX_MS = 30_000;
+
+/**
+ * A consumer that never stops on its own. kafkajs restarts a crashed consumer itself, except
+ * after an error it deems not retriable (a TypeError in a handler, a non-retriable protocol
+ * error from a producer the handler uses…): then it just stops, and the service would go on
+ * answering /health while it consumes nothing. Here such a consumer is replaced by a new one
+ * after a back-off; it resumes from the last committed offsets, and handlers are idempotent.
+ */
 export async function startConsumer(options: ConsumerOptions): Promise<RunningConsumer> {
+  let markJoined: () => void = () => undefined;
+  const joined = new Promise<void>((resolve) => (markJoined = resolve));
+  let current: Consumer | undefined;
+  let stopping = false;
+  let relaunchTimer: NodeJS.Timeout | undefined;
+  let relaunches = 0;
+
+  const relaunch = (consumer: Consumer) => {
+    if (stopping || consumer !== current) return;
+    current = undefined;
+    const delay = Math.min(RELAUNCH_MAX_MS, RELAUNCH_BASE_MS * 2 ** relaunches);
+    relaunches += 1;
+    relaunchTimer = setTimeout(() => {
+      relaunchTimer = undefined;
+      void consumer
+        .disconnect()
+        .catch(() => undefined)
+        .then(() => (stopping ? undefined : launch()))
+        .catch((error: unknown) => {
+          options.logger.error({ err: error, group: options.groupId }, 'could not start the Kafka consumer again; retrying');
+          current = consumer;
+          relaunch(consumer);
+        });
+    }, delay);
+  };
+
+  const launch = async () => {
+    const consumer = createConsumer(options, () => {
+      relaunches = 0;
+      markJoined();
+    });
+    current = consumer;
+    consumer.on(consumer.events.CRASH, ({ payload }) => {
+      const fields = { err: payload.error, group: options.groupId };
+      if (payload.restart) return options.logger.warn(fields, 'Kafka consumer crashed; kafkajs restarts it');
+      options.logger.error(fields, 'Kafka consumer stopped on an error kafkajs does not retry; starting a new one');
+      relaunch(consumer);
+    });
+    try {
+      await runConsumer(consumer, options);
+    } catch (error) {
+      await consumer.disconnect().catch(() => undefined);
+      throw error;
+    }
+    // stop() came while this one was starting.
+    if (stopping) await consumer.disconnect();
+  };
+
+  await launch();
+  return {
+    joined,
+    stop: async () => {
+      stopping = true;
+      clearTimeout(relaunchTimer);
+      await current?.disconnect();
+    },
+  };
+}
+
+function createConsumer(options: ConsumerOptions, onJoin: () => void): Consumer {
   const consumer: Consumer = options.kafka.consumer({
     groupId: options.groupId,
     allowAutoTopicCreation: false,
@@ -311,16 +382,11 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
     maxWaitTimeInMs: 1_000,
     retry: { initialRetryTime: 300, retries: 10, maxRetryTime: 5_000 },
   });
-  let markJoined: () => void = () => undefined;
-  const joined = new Promise<void>((resolve) => (markJoined = resolve));
-  consumer.on(consumer.events.GROUP_JOIN, () => markJoined());
-  // kafkajs restarts a crashed consumer itself unless the error is not retriable; say which, so
-  // that a consumer that stopped consuming is never silent.
-  consumer.on(consumer.events.CRASH, ({ payload }) => {
-    const fields = { err: payload.error, group: options.groupId, restart: payload.restart };
-    if (payload.restart) options.logger.warn(fields, 'Kafka consumer crashed; kafkajs restarts it');
-    else options.logger.error(fields, 'Kafka consumer crashed and stopped; restart the service');
-  });
+  consumer.on(consumer.events.GROUP_JOIN, onJoin);
+  return consumer;
+}
+
+async function runConsumer(consumer: Consumer, options: ConsumerOptions): Promise<void> {
   await consumer.connect();
   await consumer.subscribe({ topics: options.topics, fromBeginning: options.fromBeginning ?? true });
   await consumer.run({
@@ -357,12 +423,6 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
       await heartbeat();
     },
   });
-  return {
-    joined,
-    stop: async () => {
-      await consumer.disconnect();
-    },
-  };
 }
 
 function decodeHeaders(headers: IHeaders | undefined): Record<string, string> {
