@@ -91,7 +91,8 @@ export function templateView(spec: ServiceSpec): Record<string, unknown> {
     produces: topicList(spec.produces),
     needsJson: inlineJson(needs),
     consumesJson: inlineJson(spec.consumes),
-    producesJson: inlineJson(spec.produces),
+    // A consumer dead-letters what it cannot apply to <topic>.dlq: those topics are its to create.
+    producesJson: inlineJson([...spec.produces, ...spec.consumes.map((topic) => `${topic}.dlq`)]),
     routesJson: inlineJson(routes),
     kafka,
     extraConfig: kafka || spec.postgres,

@@ -292,7 +292,7 @@ describe('msctl export k8s', () => {
     expect(named(objects, 'Kafka', project.name).spec.kafka.config).toMatchObject({ 'default.replication.factor': 3, 'min.insync.replicas': 2, 'offsets.topic.replication.factor': 3 });
     expect(named(objects, 'Cluster', `${project.name}-postgres`).spec.instances).toBe(3);
     const topics = ofKind(objects, 'KafkaTopic') as Array<K8sObject & { spec: { topicName: string; partitions: number; replicas: number } }>;
-    expect(topics.map((t) => t.spec.topicName).sort()).toEqual(['events.dlq', 'events.processed', 'events.raw', 'users.events']);
+    expect(topics.map((t) => t.spec.topicName).sort()).toEqual(['events.dlq', 'events.processed', 'events.processed.dlq', 'events.raw', 'users.events', 'users.events.dlq']);
     for (const topic of topics) expect(topic.spec.replicas).toBe(3);
     expect(topics.find((t) => t.spec.topicName === 'users.events')!.spec.partitions).toBe(10);
     expect(topics.find((t) => t.spec.topicName === 'events.dlq')!.spec.partitions).toBe(3);

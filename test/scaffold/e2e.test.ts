@@ -86,7 +86,7 @@ describe('msctl scaffold new-service, end to end', () => {
       name: 'inventory',
       needs: ['kafka', 'postgres'],
       consumes: ['events.processed'],
-      produces: [],
+      produces: ['events.processed.dlq'],
       routes: [{ prefix: '/api/inventory', upstreamPath: '/inventory' }],
     });
     // the first free port above the highest manifest port (4004)

@@ -70,7 +70,13 @@ describe('the new-service templates', () => {
     for (const { spec, files } of combos) {
       const manifest = manifestSchema.parse(JSON.parse(files.find((f) => f.path === 'service.json')!.contents));
       const kafka = spec.consumes.length + spec.produces.length > 0;
-      expect(manifest, spec.name).toMatchObject({ name: spec.name, port: spec.port, consumes: spec.consumes, produces: spec.produces, healthPath: '/health' });
+      expect(manifest, spec.name).toMatchObject({
+        name: spec.name,
+        port: spec.port,
+        consumes: spec.consumes,
+        produces: [...spec.produces, ...spec.consumes.map((topic) => `${topic}.dlq`)],
+        healthPath: '/health',
+      });
       expect(manifest.needs, spec.name).toEqual([...(kafka ? ['kafka'] : []), ...(spec.postgres ? ['postgres'] : [])]);
       expect(manifest.routes, spec.name).toEqual(spec.route ? [{ prefix: spec.route, upstreamPath: `/${spec.name}`, public: [] }] : []);
       expect(JSON.parse(files.find((f) => f.path === 'package.json')!.contents)).toMatchObject({ name: `@msctl/${spec.name}`, dependencies: { '@msctl/kit': '0.1.0' } });

@@ -1,7 +1,7 @@
 /**
  * The pure part of data-processing: what an acceptable event looks like (at the HTTP edge and
- * again when consumed from events.raw), how it becomes a CloudEvent, how a consumed event is
- * enriched, and what a dead letter carries.
+ * again when consumed from events.raw), how it becomes a CloudEvent, and how a consumed event
+ * is enriched.
  */
 import { randomUUID } from 'node:crypto';
 import { createCloudEvent, type CloudEvent, type ConsumedRecord } from '@msctl/kit';
@@ -9,7 +9,6 @@ import { z } from 'zod';
 
 export const EVENT_TYPE_PATTERN = /^[a-z0-9]+([._-][a-z0-9]+)*$/;
 export const DEFAULT_SOURCE = '/data-processing';
-export const DLQ_EVENT_TYPE = 'msctl.dlq';
 /** The largest serialized event (the Kafka message value) accepted, in bytes. */
 export const DEFAULT_MAX_EVENT_BYTES = 64 * 1024;
 
@@ -37,6 +36,122 @@ export const ingestEventSchema = z.object({
 });
 
 export type IngestEvent = z.infer<typeof ingestEventSchema>;
+
+export interface FieldProblem {
+  path: string;
+  message: string;
+}
+
+const pathTo = (parent: string, key: string | number): string =>
+  typeof key === 'number' ? `${parent}[${key}]` : /^[A-Za-z_$][\w$]*$/.test(key) ? (parent ? `${parent}.${key}` : key) : `${parent}[${JSON.stringify(key)}]`;
+
+/**
+ * A number of the request's JSON text that a double does not hold as written: 1e400 (it would
+ * become Infinity, then null), 12345678901234567890 (its last digits would change), 1e-400 (0).
+ * parseJsonExactly puts one in place of such a number, so that the field can be named and refused.
+ */
+export class InexactNumber {
+  constructor(readonly source: string) {}
+  toJSON(): string {
+    return this.source;
+  }
+}
+
+/** Digits and exponent of a decimal, without sign noise or zeros that change nothing: "1.50e2" → "15e1". */
+function canonicalDecimal(text: string): string {
+  let digits = text.trim();
+  let sign = '';
+  if (digits.startsWith('-')) {
+    sign = '-';
+    digits = digits.slice(1);
+  }
+  let exponent = 0;
+  const e = digits.search(/[eE]/);
+  if (e >= 0) {
+    exponent = Number(digits.slice(e + 1));
+    digits = digits.slice(0, e);
+  }
+  const dot = digits.indexOf('.');
+  if (dot >= 0) {
+    exponent -= digits.length - dot - 1;
+    digits = digits.slice(0, dot) + digits.slice(dot + 1);
+  }
+  digits = digits.replace(/^0+/, '');
+  if (digits === '') return '0';
+  const kept = digits.replace(/0+$/, '');
+  return `${sign}${kept}e${exponent + digits.length - kept.length}`;
+}
+
+/** Only text with a long run of digits or a three-digit exponent can hold a number a double cannot. */
+const MAYBE_INEXACT = /\d[\d.]{15,}|[eE][+-]?\d{3,}/;
+
+/**
+ * Parses JSON text with `parse` (the server's own, safe against prototype poisoning) and, when
+ * the text may hold a number a double cannot carry as written, puts an InexactNumber in its place.
+ */
+export function parseJsonExactly(text: string, parse: (text: string) => unknown = JSON.parse): unknown {
+  const value = parse(text);
+  if (!MAYBE_INEXACT.test(text)) return value;
+  type Reviver = (this: unknown, key: string, value: unknown, context: { source?: string }) => unknown;
+  const reviver: Reviver = (_key, parsed, context) =>
+    typeof parsed === 'number' && context.source !== undefined && (!Number.isFinite(parsed) || canonicalDecimal(context.source) !== canonicalDecimal(String(parsed)))
+      ? new InexactNumber(context.source)
+      : parsed;
+  try {
+    return JSON.parse(text, reviver as Parameters<typeof JSON.parse>[1]);
+  } catch (error) {
+    // Nested too deeply for the reviver's recursion: parseIngestBody refuses such a body anyway.
+    if (error instanceof RangeError) return value;
+    throw error;
+  }
+}
+
+function textProblem(text: string): string | undefined {
+  if (text.includes('\u0000')) return 'contains a NUL character (U+0000), which PostgreSQL cannot store';
+  if (!text.isWellFormed()) return 'contains an unpaired UTF-16 surrogate, which is not Unicode text';
+  return undefined;
+}
+
+/**
+ * The first value in `root` that the consumers downstream cannot store or carry as it is:
+ * NUL characters and unpaired surrogates in strings or keys (PostgreSQL text and jsonb refuse
+ * the first; UTF-8 cannot encode the second), and numbers a double does not hold as written
+ * (InexactNumber, from parseJsonExactly; Infinity and NaN).
+ */
+export function unstorable(root: unknown, rootPath = ''): FieldProblem | undefined {
+  // Iterative: nesting depth is bounded by the body size, not by the stack.
+  const stack: Array<{ value: unknown; path: string }> = [{ value: root, path: rootPath }];
+  while (stack.length > 0) {
+    const { value, path } = stack.pop()!;
+    if (typeof value === 'string') {
+      const problem = textProblem(value);
+      if (problem) return { path: path || '(value)', message: problem };
+    } else if (value instanceof InexactNumber) {
+      return { path, message: `is the number ${value.source.length > 40 ? `${value.source.slice(0, 40)}…` : value.source}, which a JSON number (a double) does not hold as written; send it as a string` };
+    } else if (typeof value === 'number') {
+      if (!Number.isFinite(value)) return { path, message: 'is not a finite number' };
+    } else if (Array.isArray(value)) {
+      for (let i = value.length - 1; i >= 0; i--) stack.push({ value: value[i], path: pathTo(path, i) });
+    } else if (value !== null && typeof value === 'object') {
+      const entries = Object.entries(value);
+      for (let i = entries.length - 1; i >= 0; i--) {
+        const [key, inner] = entries[i]!;
+        const keyProblem = textProblem(key);
+        if (keyProblem) return { path: pathTo(path, key), message: `is a key that ${keyProblem}` };
+        stack.push({ value: inner, path: pathTo(path, key) });
+      }
+    }
+  }
+  return undefined;
+}
+
+/** PostgreSQL's timestamptz takes years 4713 BC to 294276 AD, but ISO 8601 text names a year BC only as 0000 or a sign. */
+export function timeProblem(time: string | undefined): string | undefined {
+  if (time === undefined) return undefined;
+  if (!/^\d{4}-/.test(time) || time.startsWith('0000')) return 'must be an ISO 8601 date-time in the years 0001 to 9999';
+  if (Number.isNaN(Date.parse(time))) return 'is not a date-time';
+  return undefined;
+}
 
 export interface IngestLimits {
   maxBatchSize: number;
@@ -103,6 +218,11 @@ export function parseIngestBody(body: unknown, limits: IngestLimits): IngestPars
       });
       return;
     }
+    const problem = unstorable(result.data) ?? (timeProblem(result.data.time) ? { path: 'time', message: timeProblem(result.data.time)! } : undefined);
+    if (problem) {
+      invalid.push({ index, errors: [problem] });
+      return;
+    }
     const event = toCloudEvent(result.data);
     let size: number;
     try {
@@ -136,6 +256,10 @@ export function rejectionReason(record: Pick<ConsumedRecord, 'event' | 'invalidR
   const type = eventTypeSchema.safeParse(record.event.type);
   if (!type.success) return `type "${record.event.type}" is not valid: ${type.error.issues.map((i) => i.message).join('; ')}`;
   if (!isPlainObject(record.event.data)) return 'data must be a JSON object';
+  const problem = unstorable(record.event);
+  if (problem) return `${problem.path} ${problem.message}`;
+  const time = timeProblem(record.event.time);
+  if (time) return `time ${time}`;
   return undefined;
 }
 
@@ -178,34 +302,4 @@ export function enrich(
       category: categoryOf(event.type),
     },
   };
-}
-
-export interface DeadLetter {
-  reason: string;
-  topic: string;
-  partition: number;
-  offset: string;
-  /** The original message value as text (null when the message had none). */
-  original: string | null;
-}
-
-/**
- * The dead letter for a record. Its id is derived from the record's position, so a
- * redelivered record yields the same dead letter id and downstream can deduplicate it.
- */
-export function deadLetter(record: Pick<ConsumedRecord, 'topic' | 'partition' | 'offset' | 'key' | 'value' | 'event'>, reason: string): CloudEvent<DeadLetter> {
-  const id = `dlq:${record.topic}:${record.partition}:${record.offset}`;
-  return createCloudEvent<DeadLetter>({
-    id,
-    type: DLQ_EVENT_TYPE,
-    source: DEFAULT_SOURCE,
-    subject: record.key ?? record.event?.id ?? id,
-    data: {
-      reason,
-      topic: record.topic,
-      partition: record.partition,
-      offset: record.offset,
-      original: record.value === null ? null : record.value.toString('utf8'),
-    },
-  });
 }

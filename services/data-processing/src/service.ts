@@ -10,7 +10,7 @@ import {
   type ServiceDefinition,
 } from '@msctl/kit';
 import { z } from 'zod';
-import { DEFAULT_MAX_EVENT_BYTES, deadLetter, enrich, parseIngestBody, rejectionReason } from './events';
+import { DEFAULT_MAX_EVENT_BYTES, enrich, parseIngestBody, parseJsonExactly, rejectionReason } from './events';
 
 const configSchema = baseConfigSchema.extend({
   ...kafkaConfigSchema.shape,
@@ -24,6 +24,7 @@ export type DataProcessingConfig = z.infer<typeof configSchema>;
 
 export const RAW_TOPIC = 'events.raw';
 export const PROCESSED_TOPIC = 'events.processed';
+/** Where events.raw records that cannot be processed go (the kit's dead-letter format). */
 export const DLQ_TOPIC = 'events.dlq';
 export const CONSUMER_GROUP = 'data-processing';
 
@@ -36,11 +37,21 @@ export const dataProcessingService: ServiceDefinition<DataProcessingConfig> = {
   config: configSchema,
   kafka: { topics: [RAW_TOPIC, PROCESSED_TOPIC, DLQ_TOPIC] },
   setup(context) {
-    const { app, config, logger } = context;
+    const { app, config } = context;
     const producer = requireProducer(context);
     const rawTopic = context.topic(RAW_TOPIC);
     const processedTopic = context.topic(PROCESSED_TOPIC);
-    const dlqTopic = context.topic(DLQ_TOPIC);
+
+    // The server's JSON parser, plus: a number a double cannot hold as written (1e400,
+    // 12345678901234567890) is kept as such, so that ingest can name it and refuse it.
+    const json = app.getDefaultJsonParser('error', 'error');
+    app.removeContentTypeParser('application/json');
+    app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+      json(request, body as string, (error, value) => {
+        if (error) return done(error, undefined);
+        done(null, parseJsonExactly(body as string, () => value));
+      });
+    });
 
     app.post('/events', async (request, reply) => {
       const parsed = parseIngestBody(request.body, { maxBatchSize: config.MAX_BATCH_SIZE, maxEventBytes: config.MAX_EVENT_BYTES });
@@ -68,30 +79,20 @@ export const dataProcessingService: ServiceDefinition<DataProcessingConfig> = {
     context.consume({
       group: CONSUMER_GROUP,
       topics: [RAW_TOPIC],
+      deadLetter: { topic: () => DLQ_TOPIC },
       handleBatch: async (records) => {
         const now = new Date();
         const processed: Array<{ event: CloudEvent; record: ConsumedRecord }> = [];
-        const dead: Array<{ event: CloudEvent; record: ConsumedRecord }> = [];
+        const rejected: Array<{ record: ConsumedRecord; reason: string }> = [];
         for (const record of records) {
           const reason = rejectionReason(record, config.MAX_EVENT_BYTES);
-          if (reason !== undefined || !record.event) {
-            dead.push({ event: deadLetter(record, reason ?? 'not a CloudEvent'), record });
-          } else {
-            processed.push({ event: enrich(record.event, record, now), record });
-          }
+          if (reason !== undefined || !record.event) rejected.push({ record, reason: reason ?? 'not a CloudEvent' });
+          else processed.push({ event: enrich(record.event, record, now), record });
         }
-        if (dead.length > 0) {
-          logger.warn({ count: dead.length, reasons: dead.slice(0, 5).map((d) => (d.event.data as { reason: string }).reason) }, 'events sent to the DLQ');
-        }
-        const headersOf = (list: Array<{ event: CloudEvent; record: ConsumedRecord }>) => {
-          const byId = new Map(list.map((item) => [item.event.id, traceHeaders(item.record)]));
-          return (event: CloudEvent) => byId.get(event.id) ?? {};
-        };
-        // One send per topic; the batch's offsets are committed only after both were acknowledged.
-        await Promise.all([
-          producer.sendEvents(processedTopic, processed.map((p) => p.event), headersOf(processed)),
-          producer.sendEvents(dlqTopic, dead.map((d) => d.event), headersOf(dead)),
-        ]);
+        const byId = new Map(processed.map((item) => [item.event.id, traceHeaders(item.record)]));
+        // Offsets are committed once events.processed acknowledged; the rejected go to events.dlq.
+        await producer.sendEvents(processedTopic, processed.map((p) => p.event), (event) => byId.get(event.id) ?? {});
+        return { rejected };
       },
     });
   },

@@ -93,6 +93,28 @@ describe('POST /events', () => {
     expect(badTime.status).toBe(400);
   });
 
+  it('refuses at the door, naming the field, what no consumer could store', async () => {
+    const refuse = async (body: string, index: number, path: string, message: RegExp) => {
+      const response = await fetch(`${running.url}/events`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+      expect(response.status, body).toBe(400);
+      const answer = (await response.json()) as { details: { invalid: Array<{ index: number; errors: Array<{ path: string; message: string }> }> } };
+      const invalid = answer.details.invalid.find((i) => i.index === index);
+      expect(invalid?.errors, body).toEqual(expect.arrayContaining([{ path, message: expect.stringMatching(message) }]));
+    };
+    await refuse('{"events":[{"type":"a","data":{}},{"type":"alert.triggered","subject":"a\\u0000b","data":{}}]}', 1, 'subject', /NUL character/);
+    await refuse('{"type":"a","data":{"k\\u0000":1}}', 0, 'data["k\\u0000"]', /is a key that contains a NUL/);
+    await refuse('{"type":"a","data":{"s":"\\ud800"}}', 0, 'data.s', /unpaired UTF-16 surrogate/);
+    await refuse('{"type":"a","time":"0000-01-01T00:00:00Z","data":{}}', 0, 'time', /years 0001 to 9999/);
+    await refuse('{"type":"a","data":{"n":1e400}}', 0, 'data.n', /the number 1e400/);
+    await refuse('{"type":"a","data":{"id":12345678901234567890}}', 0, 'data.id', /the number 12345678901234567890/);
+    // The same values, written as a double holds them, pass.
+    const fine = await post({ type: 'a', data: { n: 1.5e300, id: '12345678901234567890', s: '🎉' } });
+    expect(fine.status).toBe(202);
+    const [fineId] = ((await fine.json()) as { ids: string[] }).ids;
+    // It is on events.raw before the next test counts what arrives there.
+    await eventually(async () => kafka.messages.find((m) => m.topic === rawTopic && m.json?.id === fineId), 15_000, 'the accepted event');
+  });
+
   it('rejects a whole batch when one event is invalid, listing the bad indexes', async () => {
     const before = kafka.messages.filter((m) => m.topic === rawTopic).length;
     const response = await post({ events: [{ type: 'a.b', data: {} }, { type: 'A', data: {} }, { type: 'c', data: {} }, { data: {} }] });
@@ -120,40 +142,44 @@ describe('POST /events', () => {
 });
 
 describe('the events.raw consumer', () => {
-  it('sends malformed messages to events.dlq with the reason and the original', async () => {
+  it('sends what it cannot process to events.dlq, byte for byte, with the reason and origin in headers', async () => {
+    const ce = (patch: object) => JSON.stringify({ specversion: '1.0', source: '/t', type: 'ok.type', data: {}, ...patch });
+    const notUtf8 = Buffer.from([0x7b, 0xc3, 0x28, 0x7d]);
+    const bad: Array<{ key: string; value: string | Buffer; reason: RegExp; class: string }> = [
+      { key: 'bad-1', value: 'not json', reason: /not JSON/, class: 'invalid-event' },
+      { key: 'bad-2', value: JSON.stringify({ hello: 'world' }), reason: /not a CloudEvent/, class: 'invalid-event' },
+      { key: 'bad-3', value: ce({ id: 'ce-bad-type', type: 'Not Valid', subject: 'bad-3' }), reason: /type/, class: 'rejected' },
+      { key: 'bad-4', value: ce({ id: 'ce-bad-data', data: 'text' }), reason: /data must be a JSON object/, class: 'rejected' },
+      { key: 'bad-5', value: ce({ id: 'ce-nul', subject: 'a\u0000b' }), reason: /subject contains a NUL character/, class: 'rejected' },
+      { key: 'bad-6', value: notUtf8, reason: /not valid UTF-8/, class: 'invalid-event' },
+    ];
     await kafka.send(rawTopic, [
-      { key: 'bad-1', value: 'not json' },
-      { key: 'bad-2', value: JSON.stringify({ hello: 'world' }) },
-      {
-        key: 'bad-3',
-        value: JSON.stringify({ specversion: '1.0', id: 'ce-bad-type', source: '/t', type: 'Not Valid', subject: 'bad-3', data: {} }),
-      },
-      { key: 'bad-4', value: JSON.stringify({ specversion: '1.0', id: 'ce-bad-data', source: '/t', type: 'ok.type', data: 'text' }) },
-      { key: 'good-1', value: JSON.stringify({ specversion: '1.0', id: 'ce-good', source: '/t', type: 'ok.type', subject: 'good-1', data: { a: 1 } }) },
+      ...bad.map(({ key, value }) => ({ key, value })),
+      { key: 'good-1', value: ce({ id: 'ce-good', subject: 'good-1', data: { a: 1 } }) },
     ]);
     const dlq = await eventually(
       async () => {
-        const found = ['bad-1', 'bad-2', 'bad-3', 'bad-4'].map((key) => kafka.messages.find((m) => m.topic === dlqTopic && m.key === key));
+        const found = bad.map(({ key }) => kafka.messages.find((m) => m.topic === dlqTopic && m.key === key));
         return found.every(Boolean) ? (found as CollectedMessage[]) : undefined;
       },
       20_000,
       'dead letters',
     );
-    for (const message of dlq) {
-      expect(message.json).toMatchObject({ specversion: '1.0', type: 'msctl.dlq', subject: message.key, data: { topic: rawTopic } });
-    }
-    const data = dlq.map((m) => m.json!.data as { reason: string; original: string; partition: number; offset: string });
-    expect(data[0]!.reason).toMatch(/not JSON/);
-    expect(data[0]!.original).toBe('not json');
-    expect(data[1]!.reason).toMatch(/not a CloudEvent/);
-    expect(JSON.parse(data[1]!.original)).toEqual({ hello: 'world' });
-    expect(data[2]!.reason).toMatch(/type/);
-    expect(data[3]!.reason).toMatch(/data must be a JSON object/);
-    expect(typeof data[0]!.offset).toBe('string');
+    dlq.forEach((message, index) => {
+      const sent = bad[index]!;
+      expect(message.raw!.equals(Buffer.isBuffer(sent.value) ? sent.value : Buffer.from(sent.value))).toBe(true);
+      expect(message.headers).toMatchObject({
+        'dlq.original.topic': rawTopic,
+        'dlq.consumer.group': running.context.topic('data-processing'),
+        'dlq.error.class': sent.class,
+      });
+      expect(message.headers['dlq.error.reason']).toMatch(sent.reason);
+      expect(message.headers['dlq.original.offset']).toMatch(/^\d+$/);
+    });
 
     // the good one in the same batch is processed, and none of the bad ones is
     await eventually(async () => processedWithId('ce-good'), 20_000, 'the good event');
-    expect(kafka.messages.filter((m) => m.topic === processedTopic && ['ce-bad-type', 'ce-bad-data'].includes(m.json?.id as string))).toEqual([]);
+    expect(kafka.messages.filter((m) => m.topic === processedTopic && ['ce-bad-type', 'ce-bad-data', 'ce-nul'].includes(m.json?.id as string))).toEqual([]);
     expect(kafka.messages.filter((m) => m.topic === dlqTopic && m.key === 'good-1')).toEqual([]);
   });
 });

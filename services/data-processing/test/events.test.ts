@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseCloudEvent, type CloudEvent } from '@msctl/kit';
-import { categoryOf, deadLetter, enrich, parseIngestBody, rejectionReason, toCloudEvent } from '../src/events';
+import { categoryOf, enrich, parseIngestBody, parseJsonExactly, rejectionReason, timeProblem, toCloudEvent, unstorable } from '../src/events';
 
 const limits = { maxBatchSize: 3, maxEventBytes: 1024 };
 
@@ -67,6 +67,38 @@ describe('parseIngestBody', () => {
     if (ok.ok) expect(new Set(ok.events.map((e) => e.id)).size).toBe(3);
   });
 
+  it.each([
+    [{ type: 'a', subject: 'a\u0000b', data: {} }, 'subject', /NUL character/],
+    [{ type: 'a', userId: 'u\u0000', data: {} }, 'userId', /NUL character/],
+    [{ type: 'a', data: { note: 'x\u0000y' } }, 'data.note', /NUL character/],
+    [{ type: 'a', data: { list: [1, { deep: ['ok', 'n\u0000'] }] } }, 'data.list[1].deep[1]', /NUL character/],
+    [{ type: 'a', data: { 'k\u0000': 1 } }, 'data["k\\u0000"]', /is a key that contains a NUL character/],
+    [{ type: 'a', data: { s: 'half \ud83d pair' } }, 'data.s', /unpaired UTF-16 surrogate/],
+    [{ type: 'a', data: { '\udc00': true } }, 'data["\\udc00"]', /is a key that contains an unpaired UTF-16 surrogate/],
+    [parseJsonExactly('{"type":"a","data":{"n":1e400}}'), 'data.n', /the number 1e400, which a JSON number \(a double\) does not hold as written/],
+    [parseJsonExactly('{"type":"a","data":{"n":[12345678901234567890]}}'), 'data.n[0]', /the number 12345678901234567890/],
+    [parseJsonExactly('{"type":"a","data":{"n":1e-400}}'), 'data.n', /the number 1e-400/],
+    [{ type: 'a', time: '0000-01-01T00:00:00Z', data: {} }, 'time', /years 0001 to 9999/],
+    [{ type: 'a', time: '10000-01-01T00:00:00Z', data: {} }, 'time', /datetime|date-time/i],
+  ])('refuses %j naming %s', (input, path, message) => {
+    const result = parseIngestBody(input, limits);
+    expect(result.ok).toBe(false);
+    if (result.ok) return;
+    expect(result.status).toBe(400);
+    const error = result.invalid?.[0]?.errors.find((e) => e.path === path);
+    expect(error, JSON.stringify(result.invalid)).toBeDefined();
+    expect(error!.message).toMatch(message);
+  });
+
+  it('accepts what round-trips: large numbers as written, floats, emoji and other astral characters', () => {
+    const body = parseJsonExactly('{"type":"a","data":{"big":123456789012345680000,"safe":9007199254740991,"f":1.5e300,"g":0.1,"h":100.500,"tiny":5e-324,"neg":-0,"text":"h\\u00e9llo 🎉 \\u2028 1234567890123456789"}}');
+    const result = parseIngestBody(body, limits);
+    expect(result.ok, JSON.stringify(result)).toBe(true);
+    expect(unstorable({ a: ['🎉'] })).toBeUndefined();
+    expect(timeProblem('0001-01-01T00:00:00Z')).toBeUndefined();
+    expect(timeProblem('9999-12-31T23:59:59-01:00')).toBeUndefined();
+  });
+
   it('rejects an event larger than maxEventBytes', () => {
     const result = parseIngestBody({ type: 'a', data: { blob: 'x'.repeat(2000) } }, limits);
     expect(result).toMatchObject({ ok: false, status: 400 });
@@ -107,12 +139,14 @@ describe('consumed records', () => {
     expect(parseCloudEvent(JSON.stringify(out))).toEqual(input);
   });
 
-  it('builds a dead letter whose id is stable per record', () => {
-    const r = record('not json');
-    const a = deadLetter(r, 'value is not JSON');
-    const b = deadLetter(r, 'value is not JSON');
-    expect(a.id).toBe(b.id);
-    expect(a).toMatchObject({ type: 'msctl.dlq', subject: 'k1', data: { reason: 'value is not JSON', topic: 'p.events.raw', partition: 2, offset: '41', original: 'not json' } });
+  it('names the type category', () => {
     expect(categoryOf('cart_item-added')).toBe('cart');
+  });
+
+  it('refuses a consumed event with values the consumers downstream cannot store', () => {
+    const ce = (patch: object) => JSON.stringify({ specversion: '1.0', id: '1', source: '/s', type: 'a.b', data: {}, ...patch });
+    expect(rejectionReason(record(ce({ subject: 'a\u0000b' })))).toBe('subject contains a NUL character (U+0000), which PostgreSQL cannot store');
+    expect(rejectionReason(record(ce({ data: { title: '\ud800' } })))).toMatch(/^data\.title contains an unpaired UTF-16 surrogate/);
+    expect(rejectionReason(record(ce({ time: '0000-01-01T00:00:00Z' })))).toMatch(/^time must be an ISO 8601 date-time in the years 0001 to 9999/);
   });
 });

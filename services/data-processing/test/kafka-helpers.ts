@@ -7,6 +7,9 @@ export interface CollectedMessage {
   topic: string;
   key: string | null;
   value: string | null;
+  /** The value's bytes as they are on the topic. */
+  raw: Buffer | null;
+  headers: Record<string, string>;
   json: Record<string, unknown> | undefined;
 }
 
@@ -14,7 +17,7 @@ export interface TestKafka {
   producer: Producer;
   /** Everything seen so far on the collected topics. */
   messages: CollectedMessage[];
-  send(topic: string, messages: Array<{ key?: string | null; value: string }>): Promise<void>;
+  send(topic: string, messages: Array<{ key?: string | null; value: string | Buffer }>): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -38,7 +41,9 @@ export async function connectTestKafka(collectTopics: string[]): Promise<TestKaf
         } catch {
           json = undefined;
         }
-        messages.push({ topic, key: message.key?.toString('utf8') ?? null, value, json });
+        const headers: Record<string, string> = {};
+        for (const [name, header] of Object.entries(message.headers ?? {})) headers[name] = String(header);
+        messages.push({ topic, key: message.key?.toString('utf8') ?? null, value, raw: message.value, headers, json });
       },
     });
     await joined;

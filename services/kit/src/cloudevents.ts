@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 
@@ -48,6 +49,8 @@ export class InvalidCloudEventError extends Error {
 /** Parses a Kafka message value as a CloudEvent; throws InvalidCloudEventError saying why not. */
 export function parseCloudEvent(value: Buffer | string | null): CloudEvent {
   if (value === null) throw new InvalidCloudEventError('empty message value');
+  // JSON text is UTF-8; decoding bad bytes would quietly turn them into U+FFFD.
+  if (typeof value !== 'string' && !isUtf8(value)) throw new InvalidCloudEventError('value is not valid UTF-8');
   let json: unknown;
   try {
     json = JSON.parse(typeof value === 'string' ? value : value.toString('utf8'));

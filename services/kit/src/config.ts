@@ -39,12 +39,26 @@ export const kafkaConfigSchema = z.object({
    * gateway's upstream timeout, so a client is told "refused", never "no answer in time".
    */
   KAFKA_SEND_TIMEOUT_MS: z.coerce.number().int().positive().default(2_500),
+  /** A consumed partition with records that has not moved for this long makes /health warn. */
+  CONSUMER_STALL_AFTER_MS: z.coerce.number().int().positive().default(30_000),
+  /** Tries of a record whose handler throws for no known reason, before it is dead-lettered. */
+  CONSUMER_MAX_ATTEMPTS: z.coerce.number().int().min(1).default(3),
+  /** Back-off between tries of a consumer's handler: first wait, then doubling up to the max. */
+  CONSUMER_RETRY_BASE_MS: z.coerce.number().int().positive().default(250),
+  CONSUMER_RETRY_MAX_MS: z.coerce.number().int().positive().default(10_000),
 });
 
 export const postgresConfigSchema = z.object({
   DATABASE_URL: z.string().url('a postgres:// connection URL'),
   DATABASE_SCHEMA: z.string().regex(/^[a-z_][a-z0-9_]*$/, 'lowercase letters, digits and underscores'),
   DATABASE_POOL_SIZE: z.coerce.number().int().positive().default(10),
+  /**
+   * How long a consumer remembers the event ids it applied (processed_events). Default: the
+   * longest retention of the topics it consumes plus IDEMPOTENCY_MARGIN_MS, as long as Kafka
+   * can deliver a record again.
+   */
+  IDEMPOTENCY_RETENTION_MS: z.coerce.number().int().positive().optional(),
+  IDEMPOTENCY_MARGIN_MS: z.coerce.number().int().min(0).default(86_400_000),
 });
 
 /**

@@ -2,14 +2,24 @@ import type { CircuitRegistry, CircuitSnapshot } from './circuit-breaker';
 
 export type HealthStatus = 'pass' | 'warn' | 'fail';
 
-/** One dependency check result, in the shape of the application/health+json draft. */
+/** One dependency check result, in the shape of the application/health+json draft (which allows more fields). */
 export interface CheckResult {
   componentType: 'datastore' | 'component' | 'system';
   status: HealthStatus;
   observedValue: number;
-  observedUnit: 'ms';
+  observedUnit: string;
   time: string;
   output?: string;
+  [detail: string]: unknown;
+}
+
+/** What a check that reads the service's own state (no probe to run) reports. */
+export interface CheckReport {
+  status: HealthStatus;
+  observedValue: number;
+  observedUnit: string;
+  output?: string;
+  [detail: string]: unknown;
 }
 
 export interface HealthReport {
@@ -22,14 +32,21 @@ export interface HealthReport {
   circuits: CircuitSnapshot[];
 }
 
-export interface DependencyCheck {
+export type DependencyCheck = {
   /** "component:measurement", e.g. "postgres:connection". */
   name: string;
   componentType: CheckResult['componentType'];
-  /** Throws when the dependency is not usable. A check that only degrades the service is `critical: false`. */
-  probe: () => Promise<void>;
-  critical?: boolean;
-}
+} & (
+  | {
+      /** Throws when the dependency is not usable. A check that only degrades the service is `critical: false`. */
+      probe: () => Promise<void>;
+      critical?: boolean;
+    }
+  | {
+      /** Reads the service's own state; its status counts as it is (warn degrades, fail fails). */
+      report: () => CheckReport;
+    }
+);
 
 const CHECK_TIMEOUT_MS = 2_000;
 
@@ -66,7 +83,8 @@ export class HealthReporter {
     results.forEach((result, index) => {
       const check = this.checks[index]!;
       checks[check.name] = [result];
-      if (result.status === 'fail') status = check.critical === false ? worst(status, 'warn') : 'fail';
+      if ('report' in check) status = worst(status, result.status);
+      else if (result.status === 'fail') status = check.critical === false ? worst(status, 'warn') : 'fail';
     });
     const circuits = this.circuits.snapshot();
     if (circuits.some((circuit) => circuit.state !== 'closed')) status = worst(status, 'warn');
@@ -89,6 +107,7 @@ function worst(a: HealthStatus, b: HealthStatus): HealthStatus {
 }
 
 async function runCheck(check: DependencyCheck): Promise<CheckResult> {
+  if ('report' in check) return { componentType: check.componentType, ...check.report(), time: new Date().toISOString() };
   const started = performance.now();
   let output: string | undefined;
   let timer: NodeJS.Timeout | undefined;

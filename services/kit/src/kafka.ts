@@ -1,24 +1,15 @@
 /**
- * The one module that touches kafkajs. Everything else speaks CloudEvents, topics and
- * batches: producers that batch concurrent sends into one acks=all request, consumers that
- * hand whole batches to a handler and commit only what the handler finished.
+ * The kit's Kafka client and producer: producers batch concurrent sends into one acks=all
+ * request. Consumers are in consumer.ts. Everything else speaks CloudEvents, topics and batches.
  */
-import {
-  Kafka,
-  Partitioners,
-  logLevel as KafkaLogLevel,
-  type Admin,
-  type Consumer,
-  type IHeaders,
-  type LogEntry,
-  type Producer,
-} from 'kafkajs';
+import { ConfigResourceTypes, Kafka, Partitioners, logLevel as KafkaLogLevel, type Admin, type LogEntry, type Producer } from 'kafkajs';
 import type { Circuit } from './circuit-breaker';
-import { CLOUDEVENTS_CONTENT_TYPE, parseCloudEvent, type CloudEvent } from './cloudevents';
+import { CLOUDEVENTS_CONTENT_TYPE, type CloudEvent } from './cloudevents';
 import type { Logger } from './logger';
 import type { ServiceMetrics } from './metrics';
+import type { OutgoingMessage } from './records';
 import type { Tracing } from './tracing';
-import { traceConsume, traceProduce } from './tracing-kafka';
+import { traceProduce } from './tracing-kafka';
 
 export interface KafkaConnection {
   brokers: string[];
@@ -27,24 +18,7 @@ export interface KafkaConnection {
   prefix: string;
 }
 
-export interface OutgoingMessage {
-  key: string | null;
-  value: string;
-  headers?: Record<string, string>;
-}
-
-export interface ConsumedRecord {
-  topic: string;
-  partition: number;
-  offset: string;
-  key: string | null;
-  headers: Record<string, string>;
-  value: Buffer | null;
-  timestamp: string;
-  /** The CloudEvent carried by the message, or why the value is not one. */
-  event: CloudEvent | undefined;
-  invalidReason: string | undefined;
-}
+export type { ConsumedRecord, OutgoingMessage } from './records';
 
 const kafkaLogLevel: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
   [KafkaLogLevel.ERROR]: 'error',
@@ -117,6 +91,32 @@ export async function ensureTopics(kafka: Kafka, topics: TopicSpec[], timeoutMs 
       if (Date.now() > deadline) throw new Error(`Kafka topics without a leader after ${timeoutMs} ms: ${leaderless.map((t) => ('name' in t ? t.name : t.topic)).join(', ')}`);
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/** Kafka's own default retention (log.retention.hours=168), assumed when a topic's cannot be read. */
+export const DEFAULT_RETENTION_MS = 7 * 24 * 3_600_000;
+
+/**
+ * The longest `retention.ms` among these topics: how long Kafka may deliver one of their records
+ * again. Infinity when one keeps its records for ever (retention.ms=-1).
+ */
+export async function longestRetentionMs(kafka: Kafka, topics: string[]): Promise<number> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const { resources } = await admin.describeConfigs({
+      includeSynonyms: false,
+      resources: topics.map((name) => ({ type: ConfigResourceTypes.TOPIC, name, configNames: ['retention.ms'] })),
+    });
+    let longest = 0;
+    for (const resource of resources) {
+      const value = Number(resource.configEntries.find((entry) => entry.configName === 'retention.ms')?.configValue ?? DEFAULT_RETENTION_MS);
+      longest = Math.max(longest, value < 0 ? Number.POSITIVE_INFINITY : value);
+    }
+    return longest || DEFAULT_RETENTION_MS;
   } finally {
     await admin.disconnect();
   }
@@ -196,9 +196,10 @@ export class EventProducer {
   }
 
   /** Resolves once Kafka has acknowledged (acks=all) every message. */
-  send(topic: string, messages: OutgoingMessage[], options: { operation?: string } = {}): Promise<void> {
+  /** `traced: false` sends the messages with their headers untouched (dead letters keep the original ones). */
+  send(topic: string, messages: OutgoingMessage[], options: { operation?: string; traced?: boolean } = {}): Promise<void> {
     if (messages.length === 0) return Promise.resolve();
-    const traced = traceProduce(this.options.tracing, topic, messages, options.operation);
+    const traced = traceProduce(options.traced === false ? undefined : this.options.tracing, topic, messages, options.operation);
     return new Promise<void>((resolve, reject) => {
       this.pending.push({
         topic,
@@ -275,164 +276,6 @@ export function toMessage(event: CloudEvent, headers: Record<string, string> = {
     value: JSON.stringify(event),
     headers: { 'content-type': CLOUDEVENTS_CONTENT_TYPE, ...headers },
   };
-}
-
-export interface ConsumerOptions {
-  kafka: Kafka;
-  groupId: string;
-  topics: string[];
-  metrics: ServiceMetrics;
-  logger: Logger;
-  /**
-   * Handles one batch of one partition. When it resolves, the batch's offsets are committed;
-   * when it throws, nothing is committed and the batch is delivered again after a back-off,
-   * so the handler's effects must be idempotent (see claimEvents).
-   */
-  handleBatch: (records: ConsumedRecord[]) => Promise<void>;
-  fromBeginning?: boolean;
-  /** Consume spans per batch and trace (tracing-kafka.ts). */
-  tracing?: Tracing;
-}
-
-export interface RunningConsumer {
-  /** Leaves the group after committing what was processed. */
-  stop(): Promise<void>;
-  /** Resolves once the consumer has joined its group and been assigned partitions. */
-  joined: Promise<void>;
-}
-
-/** Back-off before a consumer that kafkajs gave up on is started again. */
-const RELAUNCH_BASE_MS = 1_000;
-const RELAUNCH_MAX_MS = 30_000;
-
-/**
- * A consumer that never stops on its own. kafkajs restarts a crashed consumer itself, except
- * after an error it deems not retriable (a TypeError in a handler, a non-retriable protocol
- * error from a producer the handler uses…): then it just stops, and the service would go on
- * answering /health while it consumes nothing. Here such a consumer is replaced by a new one
- * after a back-off; it resumes from the last committed offsets, and handlers are idempotent.
- */
-export async function startConsumer(options: ConsumerOptions): Promise<RunningConsumer> {
-  let markJoined: () => void = () => undefined;
-  const joined = new Promise<void>((resolve) => (markJoined = resolve));
-  let current: Consumer | undefined;
-  let stopping = false;
-  let relaunchTimer: NodeJS.Timeout | undefined;
-  let relaunches = 0;
-
-  const relaunch = (consumer: Consumer) => {
-    if (stopping || consumer !== current) return;
-    current = undefined;
-    const delay = Math.min(RELAUNCH_MAX_MS, RELAUNCH_BASE_MS * 2 ** relaunches);
-    relaunches += 1;
-    relaunchTimer = setTimeout(() => {
-      relaunchTimer = undefined;
-      void consumer
-        .disconnect()
-        .catch(() => undefined)
-        .then(() => (stopping ? undefined : launch()))
-        .catch((error: unknown) => {
-          options.logger.error({ err: error, group: options.groupId }, 'could not start the Kafka consumer again; retrying');
-          current = consumer;
-          relaunch(consumer);
-        });
-    }, delay);
-  };
-
-  const launch = async () => {
-    const consumer = createConsumer(options, () => {
-      relaunches = 0;
-      markJoined();
-    });
-    current = consumer;
-    consumer.on(consumer.events.CRASH, ({ payload }) => {
-      const fields = { err: payload.error, group: options.groupId };
-      if (payload.restart) return options.logger.warn(fields, 'Kafka consumer crashed; kafkajs restarts it');
-      options.logger.error(fields, 'Kafka consumer stopped on an error kafkajs does not retry; starting a new one');
-      relaunch(consumer);
-    });
-    try {
-      await runConsumer(consumer, options);
-    } catch (error) {
-      await consumer.disconnect().catch(() => undefined);
-      throw error;
-    }
-    // stop() came while this one was starting.
-    if (stopping) await consumer.disconnect();
-  };
-
-  await launch();
-  return {
-    joined,
-    stop: async () => {
-      stopping = true;
-      clearTimeout(relaunchTimer);
-      await current?.disconnect();
-    },
-  };
-}
-
-function createConsumer(options: ConsumerOptions, onJoin: () => void): Consumer {
-  const consumer: Consumer = options.kafka.consumer({
-    groupId: options.groupId,
-    allowAutoTopicCreation: false,
-    sessionTimeout: 10_000,
-    heartbeatInterval: 1_000,
-    // An idle fetch returns after this long; shutdown waits for the fetch in flight, so keep it short.
-    maxWaitTimeInMs: 1_000,
-    retry: { initialRetryTime: 300, retries: 10, maxRetryTime: 5_000 },
-  });
-  consumer.on(consumer.events.GROUP_JOIN, onJoin);
-  return consumer;
-}
-
-async function runConsumer(consumer: Consumer, options: ConsumerOptions): Promise<void> {
-  await consumer.connect();
-  await consumer.subscribe({ topics: options.topics, fromBeginning: options.fromBeginning ?? true });
-  await consumer.run({
-    autoCommit: true,
-    eachBatchAutoResolve: false,
-    eachBatch: async ({ batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, isRunning, isStale }) => {
-      if (!isRunning() || isStale() || batch.messages.length === 0) return;
-      const records = batch.messages.map((message): ConsumedRecord => {
-        let event: CloudEvent | undefined;
-        let invalidReason: string | undefined;
-        try {
-          event = parseCloudEvent(message.value);
-        } catch (error) {
-          invalidReason = (error as Error).message;
-        }
-        return {
-          topic: batch.topic,
-          partition: batch.partition,
-          offset: message.offset,
-          key: message.key?.toString('utf8') ?? null,
-          headers: decodeHeaders(message.headers),
-          value: message.value,
-          timestamp: message.timestamp,
-          event,
-          invalidReason,
-        };
-      });
-      await traceConsume(options.tracing, { topic: batch.topic, partition: batch.partition, group: options.groupId }, records, () =>
-        options.handleBatch(records),
-      );
-      resolveOffset(batch.lastOffset());
-      options.metrics.kafkaConsumed.inc({ topic: batch.topic, group: options.groupId }, records.length);
-      await commitOffsetsIfNecessary();
-      await heartbeat();
-    },
-  });
-}
-
-function decodeHeaders(headers: IHeaders | undefined): Record<string, string> {
-  const decoded: Record<string, string> = {};
-  for (const [name, value] of Object.entries(headers ?? {})) {
-    if (value === undefined) continue;
-    const first = Array.isArray(value) ? value[0] : value;
-    if (first !== undefined) decoded[name] = first.toString();
-  }
-  return decoded;
 }
 
 export type { Kafka };

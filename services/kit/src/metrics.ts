@@ -8,6 +8,7 @@ export class ServiceMetrics {
   readonly breakerEvents: Counter<'breaker' | 'event'>;
   readonly kafkaProduced: Counter<'topic'>;
   readonly kafkaConsumed: Counter<'topic' | 'group'>;
+  readonly kafkaDeadLetters: Counter<'topic' | 'group' | 'class'>;
 
   constructor(service: string) {
     this.registry.setDefaultLabels({ service });
@@ -41,6 +42,12 @@ export class ServiceMetrics {
       name: 'kafka_messages_consumed_total',
       help: 'Messages consumed and processed',
       labelNames: ['topic', 'group'],
+      registers: [this.registry],
+    });
+    this.kafkaDeadLetters = new Counter({
+      name: 'kafka_dead_letters_total',
+      help: 'Records a consumer could not apply, set aside to the dead-letter topic of their source topic',
+      labelNames: ['topic', 'group', 'class'],
       registers: [this.registry],
     });
   }

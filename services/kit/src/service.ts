@@ -3,18 +3,11 @@ import type { z } from 'zod';
 import { CircuitRegistry, type Circuit } from './circuit-breaker';
 import { ConfigError, baseConfigSchema, kafkaConfigSchema, loadConfig, postgresConfigSchema } from './config';
 import { HealthReporter } from './health';
-import { PROCESSED_EVENTS_MIGRATION } from './idempotency';
-import {
-  EventProducer,
-  createKafka,
-  ensureTopics,
-  kafkaProbe,
-  prefixed,
-  startConsumer,
-  type ConsumedRecord,
-  type Kafka,
-  type RunningConsumer,
-} from './kafka';
+import type { BatchHandler } from './consumer-batch';
+import { startConsumer, type RunningConsumer } from './consumer';
+import { deadLetterTopicFor } from './dead-letter';
+import { IdempotencyJanitor, PROCESSED_EVENTS_EXPIRY_MIGRATION, PROCESSED_EVENTS_MIGRATION, idempotencyWindowMs } from './idempotency';
+import { DEFAULT_RETENTION_MS, EventProducer, createKafka, ensureTopics, kafkaProbe, longestRetentionMs, prefixed, type Kafka } from './kafka';
 import { createLogger, type Logger } from './logger';
 import { ServiceMetrics } from './metrics';
 import { OUTBOX_MIGRATION, OutboxRelay } from './outbox';
@@ -42,7 +35,20 @@ export interface ConsumerSpec {
   /** Logical group name; prefixed like topics. */
   group: string;
   topics: string[];
-  handleBatch: (records: ConsumedRecord[]) => Promise<void>;
+  /**
+   * Applies records of one partition, in order; offsets are committed once it resolves. Each
+   * call must be atomic (one transaction) or idempotent: after a failure the records come again,
+   * alone or in smaller groups. It may return records it refuses for good (`rejected`).
+   */
+  handleBatch: BatchHandler;
+  /**
+   * What happens to a record this consumer cannot apply (see consumer-batch.ts). `true`: it
+   * goes to the dead-letter topic of its source topic (`<topic>.dlq`), and the partition moves
+   * on; records that are not CloudEvents never reach the handler. `{ topic }` names the
+   * dead-letter topic of a (logical) source topic. `false`: it is retried until it passes, the
+   * partition waits, and /health says it is stalled.
+   */
+  deadLetter: boolean | { topic: (source: string) => string };
 }
 
 export interface ServiceContext<Config> {
@@ -125,21 +131,27 @@ export async function startService<Config extends BaseConfig>(
       logger,
     });
     const database = db;
-    const migrations = [PROCESSED_EVENTS_MIGRATION, ...(definition.postgres.outbox ? [OUTBOX_MIGRATION] : []), ...definition.postgres.migrations];
+    const migrations = [
+      PROCESSED_EVENTS_MIGRATION,
+      PROCESSED_EVENTS_EXPIRY_MIGRATION,
+      ...(definition.postgres.outbox ? [OUTBOX_MIGRATION] : []),
+      ...definition.postgres.migrations,
+    ];
     const applied = await database.migrate(migrations);
     if (applied.length > 0) logger.info({ applied }, 'migrations applied');
     health.addCheck({ name: 'postgres:connection', componentType: 'datastore', probe: () => database.probe() });
   }
 
   let kafka: Kafka | undefined;
+  let kafkaConfig: z.infer<typeof kafkaConfigSchema> | undefined;
   let producer: EventProducer | undefined;
   let prefix = '';
   let probe: ReturnType<typeof kafkaProbe> | undefined;
+  const partitions = Number(env.KAFKA_PARTITIONS ?? 3);
   if (definition.kafka) {
-    const kafkaConfig = loadConfig(definition.name, kafkaConfigSchema, env);
+    kafkaConfig = loadConfig(definition.name, kafkaConfigSchema, env);
     prefix = kafkaConfig.KAFKA_TOPIC_PREFIX;
     kafka = createKafka({ brokers: kafkaConfig.KAFKA_BROKERS, clientId: config.SERVICE_NAME, prefix }, logger);
-    const partitions = Number(env.KAFKA_PARTITIONS ?? 3);
     await ensureTopics(kafka, definition.kafka.topics.map((name) => ({ topic: prefixed(prefix, name), partitions })));
     producer = new EventProducer({ kafka, circuit: circuits.get('kafka', { timeoutMs: kafkaConfig.KAFKA_SEND_TIMEOUT_MS }), metrics, tracing });
     await producer.connect();
@@ -172,19 +184,47 @@ export async function startService<Config extends BaseConfig>(
   }
 
   const consumers: RunningConsumer[] = [];
-  for (const spec of consumerSpecs) {
-    if (!kafka) throw new Error(`${definition.name}: a consumer needs the kafka section`);
-    consumers.push(
-      await startConsumer({
+  let janitor: IdempotencyJanitor | undefined;
+  if (consumerSpecs.length > 0) {
+    if (!kafka || !kafkaConfig || !producer) throw new Error(`${definition.name}: a consumer needs the kafka section`);
+    const deadLetterTopics = new Map<string, string>();
+    for (const spec of consumerSpecs) {
+      if (spec.deadLetter === false) continue;
+      const name = spec.deadLetter === true ? deadLetterTopicFor : spec.deadLetter.topic;
+      for (const topic of spec.topics) deadLetterTopics.set(prefixed(prefix, topic), prefixed(prefix, name(topic)));
+    }
+    await ensureTopics(kafka, [...new Set(deadLetterTopics.values())].map((topic) => ({ topic, partitions })));
+    for (const spec of consumerSpecs) {
+      const groupId = prefixed(prefix, spec.group);
+      const consumer = await startConsumer({
         kafka,
-        groupId: prefixed(prefix, spec.group),
+        groupId,
         topics: spec.topics.map((name) => prefixed(prefix, name)),
         metrics,
         logger,
         handleBatch: spec.handleBatch,
+        deadLetter: spec.deadLetter === false ? undefined : { producer, topicFor: (source) => deadLetterTopics.get(source) ?? deadLetterTopicFor(source) },
+        retry: { maxAttempts: kafkaConfig.CONSUMER_MAX_ATTEMPTS, retryBaseMs: kafkaConfig.CONSUMER_RETRY_BASE_MS, retryMaxMs: kafkaConfig.CONSUMER_RETRY_MAX_MS },
+        stallAfterMs: kafkaConfig.CONSUMER_STALL_AFTER_MS,
         tracing,
-      }),
-    );
+      });
+      consumers.push(consumer);
+      health.addCheck({ name: `kafka:consumer:${groupId}`, componentType: 'component', report: () => consumer.progress.report() });
+    }
+    if (db) {
+      const pgConfig = loadConfig(definition.name, postgresConfigSchema, env);
+      const consumed = [...new Set(consumerSpecs.flatMap((spec) => spec.topics.map((name) => prefixed(prefix, name))))];
+      const retention =
+        pgConfig.IDEMPOTENCY_RETENTION_MS === undefined
+          ? await longestRetentionMs(kafka, consumed).catch((error: unknown) => {
+              logger.warn({ err: error }, "could not read the retention of the consumed topics; assuming Kafka's default of 7 days");
+              return DEFAULT_RETENTION_MS;
+            })
+          : Number.POSITIVE_INFINITY;
+      const windowMs = idempotencyWindowMs(retention, pgConfig.IDEMPOTENCY_MARGIN_MS, pgConfig.IDEMPOTENCY_RETENTION_MS);
+      janitor = new IdempotencyJanitor({ db, logger, windowMs });
+      janitor.start();
+    }
   }
 
   await app.listen({ host: config.HOST, port: config.PORT });
@@ -205,6 +245,7 @@ export async function startService<Config extends BaseConfig>(
       health.markShuttingDown();
       await step('http', () => app.close());
       await step('consumers', () => Promise.allSettled(consumers.map((consumer) => consumer.stop())));
+      await step('idempotency-janitor', () => janitor?.stop());
       await step('outbox', () => relay?.stop());
       for (const closeStep of closeSteps) await closeStep();
       await step('producer', () => producer?.close().catch((error: unknown) => logger.warn({ err: error }, 'producer close failed')));

@@ -12,7 +12,7 @@
  * one trace runs inside its span (PostgreSQL spans nest under it).
  */
 import { ROOT_CONTEXT, SpanKind, context, trace, type Context, type Span } from '@opentelemetry/api';
-import type { ConsumedRecord, OutgoingMessage } from './kafka';
+import type { ConsumedRecord, OutgoingMessage } from './records';
 import { endSpan, extractContext, injectContext, traceIdOf, withTracing, type Tracing } from './tracing';
 
 export interface ProduceTracing {
@@ -34,10 +34,11 @@ export function traceProduce(
   const activeTrace = activeSpan?.spanContext().traceId;
   const groups = new Map<string, { parent: Context; indexes: number[] }>();
   messages.forEach((message, index) => {
-    const carried = message.headers?.traceparent;
+    const header = message.headers?.traceparent;
+    const carried = header === undefined ? undefined : String(Array.isArray(header) ? header[0] : header);
     let parent: Context;
     if (activeSpan && (carried === undefined || traceIdOf(carried) === activeTrace)) parent = active;
-    else if (carried !== undefined) parent = extractContext(message.headers ?? {});
+    else if (carried !== undefined) parent = extractContext({ traceparent: carried });
     else parent = ROOT_CONTEXT;
     const key = trace.getSpanContext(parent)?.spanId ?? '';
     const group = groups.get(key) ?? { parent, indexes: [] };
@@ -58,7 +59,7 @@ export function traceProduce(
           'messaging.operation.name': operation,
           'messaging.destination.name': topic,
           'messaging.batch.message_count': indexes.length,
-          ...(indexes.length === 1 && first.key !== null ? { 'messaging.kafka.message.key': first.key } : {}),
+          ...(indexes.length === 1 && typeof first.key === 'string' ? { 'messaging.kafka.message.key': first.key } : {}),
         },
       },
       parent,
@@ -67,8 +68,8 @@ export function traceProduce(
     const spanContext = trace.setSpan(parent, span);
     for (const index of indexes) {
       const message = messages[index]!;
-      const headers = { ...(message.headers ?? {}) };
-      delete headers.tracestate;
+      const headers: Record<string, string> = {};
+      for (const [name, value] of Object.entries(message.headers ?? {})) if (name !== 'tracestate') headers[name] = String(Array.isArray(value) ? value[0] : value);
       out[index] = { ...message, headers: injectContext(spanContext, headers) };
     }
   }

@@ -68,7 +68,7 @@ export const notificationsService: ServiceDefinition<NotificationsConfig> = {
   postgres: { migrations: [{ id: '001_notifications', sql: sql001 }] },
   kafka: { topics: [USERS_TOPIC, PROCESSED_TOPIC] },
   setup(context) {
-    const { app, config, logger } = context;
+    const { app, config } = context;
     const db = requireDb(context);
     const patterns = parseTypePatterns(config.NOTIFY_EVENT_TYPES);
     const usersTopic = context.topic(USERS_TOPIC);
@@ -76,13 +76,12 @@ export const notificationsService: ServiceDefinition<NotificationsConfig> = {
     context.consume({
       group: CONSUMER,
       topics: [USERS_TOPIC, PROCESSED_TOPIC],
+      // A record PostgreSQL refuses (a NUL in a title, say) goes to <topic>.dlq alone.
+      deadLetter: true,
       handleBatch: async (records) => {
         const wanted = new Map<string, NewNotification>();
         for (const record of records) {
-          if (!record.event) {
-            logger.warn({ topic: record.topic, partition: record.partition, offset: record.offset, reason: record.invalidReason }, 'skipping a message that is not a CloudEvent');
-            continue;
-          }
+          if (!record.event) continue;
           const event: CloudEvent = record.event;
           const notification = record.topic === usersTopic ? welcomeFor(event) : eventNotificationFor(event, patterns);
           if (notification) wanted.set(`${notification.eventId}\u0000${notification.kind}`, notification);

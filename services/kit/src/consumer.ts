@@ -1,0 +1,268 @@
+/**
+ * The kit's Kafka consumer: hands each fetched batch of a partition to the handler through
+ * processBatch (consumer-batch.ts), which retries what the world breaks and dead-letters what
+ * the record breaks; commits only past records that were applied or set aside; reports its
+ * progress (consumer-progress.ts) for /health; and never stops on its own.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Consumer, IHeaders, Kafka } from 'kafkajs';
+import { parseCloudEvent, type CloudEvent } from './cloudevents';
+import { processBatch, type BatchHandler, type DeadLetterItem, type RetryPolicy } from './consumer-batch';
+import { ConsumerProgress } from './consumer-progress';
+import { deadLetterMessage } from './dead-letter';
+import type { EventProducer } from './kafka';
+import type { Logger } from './logger';
+import type { ServiceMetrics } from './metrics';
+import type { ConsumedRecord } from './records';
+import type { Tracing } from './tracing';
+import { traceConsume } from './tracing-kafka';
+
+export interface DeadLetterTarget {
+  /** Writes the dead letters (through the service's producer and its breaker). */
+  producer: EventProducer;
+  /** The dead-letter topic of a (real, prefixed) source topic. */
+  topicFor: (source: string) => string;
+}
+
+export interface ConsumerOptions {
+  kafka: Kafka;
+  groupId: string;
+  topics: string[];
+  metrics: ServiceMetrics;
+  logger: Logger;
+  /**
+   * Handles records of one partition, in order. When it resolves, their offsets are committed.
+   * Each call must be atomic (one transaction) or idempotent: after a failure the records come
+   * again, alone or in smaller groups (see consumer-batch.ts).
+   */
+  handleBatch: BatchHandler;
+  /** Where records this consumer cannot apply go; undefined: nowhere, a failing record is retried until it passes. */
+  deadLetter?: DeadLetterTarget;
+  retry?: RetryPolicy;
+  /** A partition with lag that has not moved for this long makes the health check warn. */
+  stallAfterMs?: number;
+  fromBeginning?: boolean;
+  /** Consume spans per batch and trace (tracing-kafka.ts). */
+  tracing?: Tracing;
+  now?: () => number;
+}
+
+export interface RunningConsumer {
+  /** Leaves the group after committing what was processed. */
+  stop(): Promise<void>;
+  /** Resolves once the consumer has joined its group and been assigned partitions. */
+  joined: Promise<void>;
+  /** What /health reports as `kafka:consumer:<group>`. */
+  progress: ConsumerProgress;
+}
+
+export const DEFAULT_STALL_AFTER_MS = 30_000;
+
+/** Back-off before a consumer that kafkajs gave up on is started again. */
+const RELAUNCH_BASE_MS = 1_000;
+const RELAUNCH_MAX_MS = 30_000;
+
+/**
+ * A consumer that never stops on its own. kafkajs restarts a crashed consumer itself, except
+ * after an error it deems not retriable (a non-retriable protocol error, say): then it just
+ * stops, and the service would go on answering /health while it consumes nothing. Here such a
+ * consumer is replaced by a new one after a back-off; it resumes from the last committed
+ * offsets, and handlers are idempotent. Meanwhile the health check says it is stopped.
+ */
+export async function startConsumer(options: ConsumerOptions): Promise<RunningConsumer> {
+  const progress = new ConsumerProgress(options.groupId, { stallAfterMs: options.stallAfterMs ?? DEFAULT_STALL_AFTER_MS, now: options.now });
+  let markJoined: () => void = () => undefined;
+  const joined = new Promise<void>((resolve) => (markJoined = resolve));
+  const stopping = new AbortController();
+  let current: Consumer | undefined;
+  let relaunchTimer: NodeJS.Timeout | undefined;
+  let relaunches = 0;
+
+  const relaunch = (consumer: Consumer, reason: string) => {
+    if (stopping.signal.aborted || consumer !== current) return;
+    current = undefined;
+    const delay = Math.min(RELAUNCH_MAX_MS, RELAUNCH_BASE_MS * 2 ** relaunches);
+    relaunches += 1;
+    progress.stopped(`${reason}; a new consumer starts in ${Math.round(delay / 1000)} s`);
+    relaunchTimer = setTimeout(() => {
+      relaunchTimer = undefined;
+      void consumer
+        .disconnect()
+        .catch(() => undefined)
+        .then(() => (stopping.signal.aborted ? undefined : launch()))
+        .catch((error: unknown) => {
+          options.logger.error({ err: error, group: options.groupId }, 'could not start the Kafka consumer again; retrying');
+          current = consumer;
+          relaunch(consumer, `could not start: ${(error as Error).message}`);
+        });
+    }, delay);
+  };
+
+  const launch = async () => {
+    const consumer = createConsumer(options, (assignment) => {
+      relaunches = 0;
+      progress.assigned(assignment);
+      markJoined();
+    });
+    current = consumer;
+    consumer.on(consumer.events.CRASH, ({ payload }) => {
+      const fields = { err: payload.error, group: options.groupId };
+      if (payload.restart) return options.logger.warn(fields, 'Kafka consumer crashed; kafkajs restarts it');
+      options.logger.error(fields, 'Kafka consumer stopped on an error kafkajs does not retry; starting a new one');
+      relaunch(consumer, payload.error.message);
+    });
+    try {
+      await runConsumer(consumer, options, progress, stopping.signal);
+      progress.running();
+    } catch (error) {
+      await consumer.disconnect().catch(() => undefined);
+      throw error;
+    }
+    // stop() came while this one was starting.
+    if (stopping.signal.aborted) await consumer.disconnect();
+  };
+
+  await launch();
+  return {
+    joined,
+    progress,
+    stop: async () => {
+      stopping.abort();
+      clearTimeout(relaunchTimer);
+      await current?.disconnect();
+    },
+  };
+}
+
+function createConsumer(options: ConsumerOptions, onJoin: (assignment: Record<string, number[]>) => void): Consumer {
+  const consumer: Consumer = options.kafka.consumer({
+    groupId: options.groupId,
+    allowAutoTopicCreation: false,
+    sessionTimeout: 10_000,
+    heartbeatInterval: 1_000,
+    // An idle fetch returns after this long; shutdown waits for the fetch in flight, so keep it short.
+    maxWaitTimeInMs: 1_000,
+    retry: { initialRetryTime: 300, retries: 10, maxRetryTime: 5_000 },
+  });
+  consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => onJoin(payload.memberAssignment as Record<string, number[]>));
+  return consumer;
+}
+
+async function runConsumer(consumer: Consumer, options: ConsumerOptions, progress: ConsumerProgress, stopping: AbortSignal): Promise<void> {
+  const group = options.groupId;
+  const deadLetter = options.deadLetter;
+  const writeDeadLetters = deadLetter
+    ? async (items: DeadLetterItem[]) => {
+        const now = new Date(options.now?.() ?? Date.now());
+        const byTopic = new Map<string, DeadLetterItem[]>();
+        for (const item of items) byTopic.set(item.record.topic, [...(byTopic.get(item.record.topic) ?? []), item]);
+        await Promise.all(
+          [...byTopic].map(([source, list]) =>
+            deadLetter.producer.send(
+              deadLetter.topicFor(source),
+              list.map(({ record, cause }) =>
+                deadLetterMessage(
+                  { topic: record.topic, partition: record.partition, offset: record.offset, timestamp: record.timestamp, key: record.rawKey, value: record.value, headers: record.rawHeaders },
+                  cause,
+                  group,
+                  now,
+                ),
+              ),
+              { traced: false },
+            ),
+          ),
+        );
+        progress.deadLettered(items.length);
+        for (const { record, cause } of items) {
+          options.metrics.kafkaDeadLetters.inc({ topic: record.topic, group, class: cause.class });
+          options.logger.error(
+            { group, topic: record.topic, partition: record.partition, offset: record.offset, class: cause.class, code: cause.code, attempts: cause.attempts, reason: cause.reason },
+            `record dead-lettered to ${deadLetter.topicFor(record.topic)}`,
+          );
+        }
+      }
+    : undefined;
+  const pause = (ms: number) => sleep(ms, undefined, { signal: stopping }).catch(() => undefined);
+
+  await consumer.connect();
+  await consumer.subscribe({ topics: options.topics, fromBeginning: options.fromBeginning ?? true });
+  await consumer.run({
+    autoCommit: true,
+    eachBatchAutoResolve: false,
+    eachBatch: async ({ batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, isRunning, isStale }) => {
+      if (!isRunning() || isStale() || batch.messages.length === 0) return;
+      const { topic, partition } = batch;
+      progress.fetched(topic, partition, Number(batch.firstOffset()), Number(batch.highWatermark));
+      const records = batch.messages.map((message) => toRecord(topic, partition, message));
+      const meta = { topic, partition, group };
+      const result = await processBatch(records, {
+        handle: (segment) => {
+          // A segment tried again starts from the headers it arrived with, not the last try's span.
+          for (const record of segment) record.headers = decodeHeaders(record.rawHeaders);
+          return traceConsume(options.tracing, meta, segment, () => options.handleBatch(segment));
+        },
+        deadLetter: writeDeadLetters,
+        resolve: (record) => {
+          resolveOffset(record.offset);
+          progress.resolved(topic, partition, Number(record.offset));
+        },
+        active: () => isRunning() && !isStale() && !stopping.aborted,
+        heartbeat,
+        sleep: pause,
+        policy: options.retry,
+        onFailure: (failure) => {
+          progress.failed(topic, partition, failure.record.offset, failure.verdict);
+          const fields = { group, topic, partition, offset: failure.record.offset, records: failure.count, code: failure.verdict.code, reason: failure.verdict.reason };
+          if (failure.next === 'retry') options.logger.warn({ ...fields, retryInMs: failure.retryInMs }, `handler failed (${failure.verdict.kind}); trying again`);
+          else if (failure.next === 'split') options.logger.debug(fields, 'handler failed; splitting the batch to find the record at fault');
+        },
+      });
+      if (result === 'done') options.metrics.kafkaConsumed.inc({ topic, group }, records.length);
+      await commitOffsetsIfNecessary();
+      await heartbeat();
+    },
+  });
+}
+
+function toRecord(topic: string, partition: number, message: { offset: string; key: Buffer | null; value: Buffer | null; headers?: IHeaders; timestamp: string }): ConsumedRecord {
+  let event: CloudEvent | undefined;
+  let invalidReason: string | undefined;
+  try {
+    event = parseCloudEvent(message.value);
+  } catch (error) {
+    invalidReason = (error as Error).message;
+  }
+  const rawHeaders = rawHeadersOf(message.headers);
+  return {
+    topic,
+    partition,
+    offset: message.offset,
+    key: message.key?.toString('utf8') ?? null,
+    headers: decodeHeaders(rawHeaders),
+    value: message.value,
+    timestamp: message.timestamp,
+    event,
+    invalidReason,
+    rawKey: message.key ?? null,
+    rawHeaders,
+  };
+}
+
+function rawHeadersOf(headers: IHeaders | undefined): Record<string, Buffer | Buffer[]> {
+  const raw: Record<string, Buffer | Buffer[]> = {};
+  for (const [name, value] of Object.entries(headers ?? {})) {
+    if (value === undefined) continue;
+    const toBuffer = (v: Buffer | string) => (typeof v === 'string' ? Buffer.from(v) : v);
+    raw[name] = Array.isArray(value) ? value.map(toBuffer) : toBuffer(value);
+  }
+  return raw;
+}
+
+function decodeHeaders(headers: Record<string, Buffer | Buffer[]>): Record<string, string> {
+  const decoded: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    const first = Array.isArray(value) ? value[0] : value;
+    if (first !== undefined) decoded[name] = first.toString();
+  }
+  return decoded;
+}
