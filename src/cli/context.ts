@@ -138,7 +138,30 @@ export type TopicsOptions =
       format: 'pretty' | 'json' | 'raw';
     }
   | { action: 'produce'; brokers?: string; topic: string; values: string[]; key?: string; headers: string[]; cloudevent?: string; partition?: number }
-  | { action: 'groups'; brokers?: string; group?: string };
+  | { action: 'groups'; brokers?: string; group?: string }
+  | ({ action: 'dlq'; brokers?: string; topic?: string } & DeadLetterSelectors)
+  | ({ action: 'dlq-replay'; brokers?: string; topic: string; dryRun: boolean } & DeadLetterSelectors)
+  | {
+      action: 'reset-offsets';
+      brokers?: string;
+      group: string;
+      /** `topic` or `topic:0,2`, as typed; empty with allTopics. */
+      topics: string[];
+      allTopics: boolean;
+      to: { earliest: boolean; latest: boolean; datetime?: string; offset?: number; shiftBy?: number };
+      execute: boolean;
+    };
+
+/** Which dead letters `topics dlq` and `topics dlq replay` take. */
+export interface DeadLetterSelectors {
+  group?: string;
+  errorClass?: string;
+  key?: string;
+  type?: string;
+  where: string[];
+  grep?: string;
+  max?: number;
+}
 
 /** `msctl export k8s|compose`. */
 export type ExportOptions =

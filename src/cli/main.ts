@@ -185,7 +185,7 @@ withGlobalOptions(program.command('doctor').description('what this machine has a
 const collectPartitions = (value: string, previous: number[] | undefined) => [...(previous ?? []), ...value.split(',').map((v) => wholeNumber('--partition')(v))];
 const collect = (value: string, previous: string[] | undefined) => [...(previous ?? []), value];
 const brokersOption = (command: Command) => command.option('-b, --brokers <host:port,…>', 'Kafka bootstrap servers (default: the running stack\'s broker)');
-const topics = program.command('topics').description('Kafka topics: list, describe, tail, produce; consumer groups and lag');
+const topics = program.command('topics').description('Kafka topics: list, describe, tail, produce; consumer groups, lag and offsets; dead letters');
 brokersOption(withGlobalOptions(topics.command('list').description('topics with partitions, replication and message count')))
   .option('--all', 'include internal topics (__consumer_offsets, …)')
   .action(action('topics', (_args, o) => ({ action: 'list' as const, brokers: o.brokers as string | undefined, all: Boolean(o.all) })));
@@ -238,9 +238,81 @@ brokersOption(withGlobalOptions(topics.command('produce').description('send valu
       partition: o.partition as number | undefined,
     })),
   );
-brokersOption(withGlobalOptions(topics.command('groups').description('consumer groups: state, members; per partition committed, end offset and lag')))
+const groups = brokersOption(withGlobalOptions(topics.command('groups').description('consumer groups: state, members; per partition committed, end offset and lag')))
   .argument('[group]', 'one group in detail')
   .action(action('topics', ([group], o) => ({ action: 'groups' as const, brokers: o.brokers as string | undefined, group: group as string | undefined })));
+const integer = (what: string) => (value: string) => {
+  const n = Number(value);
+  if (!Number.isInteger(n)) throw new InvalidArgumentError(`${what} must be a whole number`);
+  return n;
+};
+brokersOption(
+  withGlobalOptions(
+    groups.command('reset-offsets').description("move a consumer group's committed offsets (as kafka-consumer-groups --reset-offsets): a dry run unless --execute"),
+  ),
+)
+  .argument('<group>', 'the consumer group')
+  .option('--topic <topic[:partitions]>', 'a topic, or topic:0,2 for some partitions (repeatable)', collect)
+  .option('--all-topics', 'every topic the group has committed offsets for')
+  .option('--to-earliest', 'the start of each partition')
+  .option('--to-latest', 'the end of each partition (skips what is there)')
+  .option('--to-datetime <time>', 'the first offset at or after this ISO 8601 time, e.g. 2026-12-01T09:00:00Z')
+  .option('--to-offset <n>', 'this offset (moved into the log when outside it)', wholeNumber('--to-offset'))
+  .option('--shift-by <n>', 'the committed offset plus n (negative: back)', integer('--shift-by'))
+  .option('--execute', 'apply the new offsets (the group must have no members)')
+  .option('--dry-run', 'only show the new offsets (the default)')
+  .action(
+    action('topics', ([group], o) => ({
+      action: 'reset-offsets' as const,
+      brokers: o.brokers as string | undefined,
+      group: group as string,
+      topics: (o.topic as string[] | undefined) ?? [],
+      allTopics: Boolean(o.allTopics),
+      to: {
+        earliest: Boolean(o.toEarliest),
+        latest: Boolean(o.toLatest),
+        datetime: o.toDatetime as string | undefined,
+        offset: o.toOffset as number | undefined,
+        shiftBy: o.shiftBy as number | undefined,
+      },
+      execute: Boolean(o.execute),
+    })),
+  );
+
+/** The selectors of `topics dlq` and `topics dlq replay`. */
+const deadLetterSelectors = (command: Command) =>
+  command
+    .option('--group <group>', 'only dead letters of this consumer group')
+    .addOption(new Option('--class <class>', 'only dead letters of this class').choices(['data', 'invalid-event', 'rejected', 'handler']))
+    .option('-k, --key <key>', 'only records with this key')
+    .option('-t, --type <type>', 'only CloudEvents of this type')
+    .option('-w, --where <field=value>', 'only JSON values whose dotted field equals the value, e.g. data.userId=u-1; field!=value negates (repeatable)', collect)
+    .option('-g, --grep <regex>', 'only values matching this regular expression')
+    .option('-n, --max <n>', 'at most n dead letters (the oldest first)', wholeNumber('--max'));
+const selectorsOf = (o: Record<string, unknown>) => ({
+  group: o.group as string | undefined,
+  errorClass: o.class as string | undefined,
+  key: o.key as string | undefined,
+  type: o.type as string | undefined,
+  where: (o.where as string[] | undefined) ?? [],
+  grep: o.grep as string | undefined,
+  max: o.max as number | undefined,
+});
+const dlq = deadLetterSelectors(
+  brokersOption(withGlobalOptions(topics.command('dlq').description('dead letters: records a consumer could not apply, with where they came from and why'))),
+)
+  .argument('[topic]', 'a dead-letter topic, or a source topic (its dead letters); default: every *.dlq topic')
+  .action(action('topics', ([topic], o) => ({ action: 'dlq' as const, brokers: o.brokers as string | undefined, topic: topic as string | undefined, ...selectorsOf(o) })));
+deadLetterSelectors(
+  brokersOption(
+    withGlobalOptions(dlq.command('replay').description('send chosen dead letters back to their source topic, as they were (consumers apply each event id once)')),
+  ),
+)
+  .argument('<topic>', 'a dead-letter topic, or a source topic')
+  .option('--dry-run', 'show what would be replayed, send nothing')
+  .action(
+    action('topics', ([topic], o) => ({ action: 'dlq-replay' as const, brokers: o.brokers as string | undefined, topic: topic as string, dryRun: Boolean(o.dryRun), ...selectorsOf(o) })),
+  );
 
 const scaffold = program.command('scaffold').description('generate code: scaffold new-service <name>');
 withGlobalOptions(scaffold.command('new-service').description('write services/<name>/ from templates/: manifest, code on the kit, migration, tests'))

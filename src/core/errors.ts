@@ -22,6 +22,8 @@ export type ErrorCode =
   | 'KAFKA_UNREACHABLE'
   | 'UNKNOWN_TOPIC'
   | 'UNKNOWN_GROUP'
+  /** topics groups reset-offsets: the group has members, which would overwrite the offsets. */
+  | 'GROUP_ACTIVE'
   /** traces: no stored trace has that id. */
   | 'TRACE_NOT_FOUND'
   | 'INTERNAL';

@@ -9,6 +9,8 @@ import type { StackStatus } from '../runtime/local/status';
 import {
   breakerRows,
   changesBetween,
+  consumerRows,
+  type ConsumerRow,
   displayState,
   kafkaView,
   readMetrics,
@@ -86,6 +88,7 @@ export class DashboardPoller {
       error: null,
       services: [],
       breakers: [],
+      consumers: [],
       kafka: { at: null, error: null, topics: [], groups: [] },
       changes: [],
       slowestTraces: [],
@@ -196,6 +199,7 @@ export class DashboardPoller {
     );
     const services: ServiceRow[] = [];
     const breakers = [];
+    const consumers: ConsumerRow[] = [];
     for (const { target, health, metrics } of polled) {
       const previous = this.metrics.get(target.name);
       if (metrics) this.metrics.set(target.name, metrics);
@@ -219,9 +223,12 @@ export class DashboardPoller {
         groups: metrics?.groups ?? previous?.groups ?? [],
         detail: target.detail,
       });
-      if (target.kind === 'service') breakers.push(...breakerRows(target.name, health, target.circuits));
+      if (target.kind === 'service') {
+        breakers.push(...breakerRows(target.name, health, target.circuits));
+        consumers.push(...consumerRows(target.name, health));
+      }
     }
-    const next = { services, breakers };
+    const next = { services, breakers, consumers };
     const changes = this.polledOnce ? changesBetween(this.snapshot, next) : [];
     this.polledOnce = true;
     this.publish({
@@ -232,6 +239,7 @@ export class DashboardPoller {
       error: null,
       services,
       breakers,
+      consumers,
       changes: this.withChanges(this.snapshot.changes, changes, at),
     });
   }

@@ -4,6 +4,7 @@
  * render a DashboardSnapshot; nothing here touches the network or the clock.
  */
 import type { KafkaOffsetsReading } from '../infra/kafka/client';
+import { consumerGroupOf } from '../runtime/health';
 import type { StackStatus, TargetStatus } from '../runtime/local/status';
 import { histogramDelta, histogramOf, histogramQuantile, parsePrometheus, ratePerSecond, sumOf, type Histogram, type Sample } from './prometheus';
 
@@ -65,6 +66,18 @@ export interface GroupRow {
   partitions: PartitionLag[];
 }
 
+/** A consumer group as the service running it reports it in /health (`kafka:consumer:<group>`). */
+export interface ConsumerRow {
+  service: string;
+  group: string;
+  status: 'pass' | 'warn' | 'fail';
+  /** Its own count of records waiting (null when it did not say). */
+  lag: number | null;
+  /** Why it does not pass: "stalled on events.processed[0] at offset 28350 for 42 s: …", "stopped: …". */
+  output: string | null;
+  deadLetters5m: number;
+}
+
 export interface KafkaView {
   /** When the offsets were read (ISO); null before the first reading. */
   at: string | null;
@@ -87,6 +100,8 @@ export interface DashboardSnapshot {
   services: ServiceRow[];
   breakers: BreakerRow[];
   kafka: KafkaView;
+  /** Every consumer group's own report, per service instance. */
+  consumers: ConsumerRow[];
   /** Recent state changes, oldest first. */
   changes: Change[];
   /** Per service, the slowest trace it took part in over the last minutes (empty without traces). */
@@ -116,7 +131,7 @@ export function slowestPerService(traces: ReadonlyArray<{ traceId: string; root:
 
 export interface HealthAnswer {
   status?: string;
-  checks?: Record<string, Array<{ status?: string }>>;
+  checks?: Record<string, Array<{ status?: string; output?: string; observedValue?: number; deadLetters5m?: number }>>;
   circuits?: Array<{ name: string; state: string; stats?: { failures?: number; rejects?: number }; retryInMs?: number }>;
 }
 
@@ -201,6 +216,25 @@ export function breakerRows(service: string, health: HealthAnswer | undefined, f
   return Object.entries(fallback).map(([name, state]) => ({ service, name, state: asBreakerState(state), failures: null, rejects: null, retryInMs: null }));
 }
 
+export function consumerRows(service: string, health: HealthAnswer | undefined): ConsumerRow[] {
+  const rows: ConsumerRow[] = [];
+  for (const [check, results] of Object.entries(health?.checks ?? {})) {
+    const group = consumerGroupOf(check);
+    const result = results[0];
+    if (group === undefined || !result) continue;
+    const status = result.status === 'warn' || result.status === 'fail' ? result.status : 'pass';
+    rows.push({
+      service,
+      group,
+      status,
+      lag: typeof result.observedValue === 'number' ? result.observedValue : null,
+      output: typeof result.output === 'string' && status !== 'pass' ? result.output : null,
+      deadLetters5m: typeof result.deadLetters5m === 'number' ? result.deadLetters5m : 0,
+    });
+  }
+  return rows;
+}
+
 // ---------------------------------------------------------------- Kafka
 
 export interface KafkaReadingAt {
@@ -237,9 +271,12 @@ export function kafkaView(previous: KafkaReadingAt | undefined, current: KafkaRe
 // ---------------------------------------------------------------- changes
 
 const breakerKey = (b: BreakerRow) => `${b.service}\u0000${b.name}`;
+const consumerKey = (c: ConsumerRow) => `${c.service}\u0000${c.group}`;
+
+type Changeable = Pick<DashboardSnapshot, 'services' | 'breakers'> & { consumers?: readonly ConsumerRow[] };
 
 /** What changed between two snapshots, as lines for the recent-changes list. */
-export function changesBetween(previous: Pick<DashboardSnapshot, 'services' | 'breakers'> | undefined, current: Pick<DashboardSnapshot, 'services' | 'breakers'>): string[] {
+export function changesBetween(previous: Changeable | undefined, current: Changeable): string[] {
   if (!previous) return [];
   const lines: string[] = [];
   const before = new Map(previous.services.map((s) => [s.name, s.state]));
@@ -252,6 +289,14 @@ export function changesBetween(previous: Pick<DashboardSnapshot, 'services' | 'b
     const was = breakers.get(breakerKey(breaker));
     // A breaker seen for the first time matters only when it is not closed.
     if (was === undefined ? breaker.state !== 'closed' : was !== breaker.state) lines.push(`${breaker.service} circuit ${breaker.name} ${breaker.state.toUpperCase()}`);
+  }
+  const consumers = new Map((previous.consumers ?? []).map((c) => [consumerKey(c), c]));
+  for (const consumer of current.consumers ?? []) {
+    const was = consumers.get(consumerKey(consumer));
+    if (consumer.status !== 'pass' && consumer.status !== was?.status) lines.push(`${consumer.service} consumer ${consumer.output ?? consumer.status}`);
+    else if (consumer.status === 'pass' && was !== undefined && was.status !== 'pass') lines.push(`${consumer.service} consumer ${consumer.group} moving again`);
+    const more = consumer.deadLetters5m - (was?.deadLetters5m ?? 0);
+    if (was !== undefined && more > 0) lines.push(`${consumer.service} dead-lettered ${more} record${more === 1 ? '' : 's'} (${consumer.group}): msctl topics dlq`);
   }
   return lines;
 }

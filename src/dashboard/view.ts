@@ -8,7 +8,7 @@ import { Box, Text } from 'ink';
 import { cloneElement, createElement as h, type ReactElement } from 'react';
 import { clockTime } from '../cli/output/colors';
 import { fit, formatBytes, formatMs, formatRate, formatRetry, formatUptime } from './format';
-import type { BreakerRow, BreakerState, DashboardSnapshot, DisplayState, GroupRow, ServiceRow, TopicRow } from './snapshot';
+import type { BreakerRow, BreakerState, ConsumerRow, DashboardSnapshot, DisplayState, GroupRow, ServiceRow, TopicRow } from './snapshot';
 
 export interface DashboardViewProps {
   snapshot: DashboardSnapshot;
@@ -141,11 +141,25 @@ function topicColumns(topics: readonly TopicRow[]): Array<Column<TopicRow>> {
   ];
 }
 
-function groupColumns(groups: readonly GroupRow[]): Array<Column<GroupRow>> {
+/** A group's own word, from the consumers that run it: the worst of its members. */
+function consumerState(consumers: readonly ConsumerRow[]): Cell {
+  if (consumers.length === 0) return { text: '-' };
+  if (consumers.some((c) => c.status === 'fail')) return { text: 'STOPPED', color: 'red', bold: true };
+  if (consumers.some((c) => c.status === 'warn')) return { text: 'STALLED', color: 'yellow', bold: true };
+  return { text: 'moving', color: 'green' };
+}
+
+function groupColumns(groups: readonly GroupRow[], consumers: readonly ConsumerRow[]): Array<Column<GroupRow>> {
+  const of = (g: GroupRow) => consumers.filter((c) => c.group === g.group);
   return [
     { title: 'GROUP', width: nameWidth(groups.map((g) => g.group), 5, 28), priority: 0, cell: (g) => ({ text: g.group }) },
     { title: 'LAG', width: 8, align: 'right', priority: 0, cell: (g) => ({ text: String(g.lag), color: g.lag > 0 ? 'yellow' : undefined }) },
-    { title: 'PARTITIONS', width: 10, align: 'right', priority: 1, cell: (g) => ({ text: String(g.partitions.length) }) },
+    { title: 'CONSUMER', width: 8, priority: 1, cell: (g) => consumerState(of(g)) },
+    { title: 'DLQ 5M', width: 6, align: 'right', priority: 2, cell: (g) => {
+      const dead = of(g).reduce((sum, c) => sum + c.deadLetters5m, 0);
+      return { text: String(dead), color: dead > 0 ? 'red' : undefined };
+    } },
+    { title: 'PARTITIONS', width: 10, align: 'right', priority: 3, cell: (g) => ({ text: String(g.partitions.length) }) },
   ];
 }
 
@@ -208,9 +222,13 @@ export function DashboardView(props: DashboardViewProps): ReactElement {
   }
   if (kafka.groups.length > 0) {
     const group = groupFor(snapshot, selected, props.selectedGroup);
-    const groups = table(groupColumns(kafka.groups), width);
+    const groups = table(groupColumns(kafka.groups, snapshot.consumers), width);
     push(h(Line, { cells: groups.header, width, color }));
     kafka.groups.forEach((g) => push(h(Line, { cells: groups.row(g, g === group), width, color, selected: g === group })));
+    // Why a consumer is not moving: its partition, offset and error, as it reports them.
+    for (const consumer of snapshot.consumers.filter((c) => c.output !== null)) {
+      push(h(Line, { cells: [{ text: `  ${consumer.service}: ${consumer.output}`, color: consumer.status === 'fail' ? 'red' : 'yellow' }], width, color }));
+    }
     if (group && !compact) {
       const parts = group.partitions.map((p) => `${p.topic}[${p.partition}] ${p.lag}`).join('  ');
       push(h(Line, { cells: [{ text: `  ${group.group} lag per partition: `, bold: true }, { text: parts }], width, color }));
@@ -223,7 +241,7 @@ export function DashboardView(props: DashboardViewProps): ReactElement {
   const footer: ReactElement[] = [];
   footer.push(h(Line, { key: 'ct', cells: [{ text: 'RECENT CHANGES', bold: true, color: 'cyan' }, { text: snapshot.changes.length === 0 ? '  none yet' : '' }], width, color }));
   recent.forEach((text, i) =>
-    footer.push(h(Line, { key: `c${i}`, cells: [{ text: `  ${text}`, color: /\b(OPEN|unhealthy|failed|stopped)\b/.test(text) ? 'red' : /\b(HALF-OPEN|degraded|restart)/.test(text) ? 'yellow' : undefined }], width, color })),
+    footer.push(h(Line, { key: `c${i}`, cells: [{ text: `  ${text}`, color: /\b(OPEN|unhealthy|failed|stopped|dead-lettered)\b/.test(text) ? 'red' : /\b(HALF-OPEN|degraded|restart|stalled)/.test(text) ? 'yellow' : undefined }], width, color })),
   );
   if (snapshot.slowestTraces.length > 0) {
     const slowest = snapshot.slowestTraces.map((t) => `${t.service} ${formatTraceMs(t.durationMs)} (${t.traceId.slice(0, 8)})`).join('  ');

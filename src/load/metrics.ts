@@ -1,8 +1,10 @@
 /**
  * The server side of a run, from every service's `/metrics` (Prometheus text): requests served
- * per service, Kafka messages produced, and every circuit breaker's state — before, after, and
- * each change seen while polling once a second.
+ * per service, Kafka messages produced, records dead-lettered, and every circuit breaker's
+ * state — before, after, and each change seen while polling once a second; and, from /health
+ * at the end, every consumer group that is stalled or stopped.
  */
+import { consumerGroupOf, summarizeHealth, type HealthDocument } from '../runtime/health';
 import type { BreakerChange, ServiceSide } from './types';
 
 export interface Sample {
@@ -37,15 +39,17 @@ export interface ServiceSnapshot {
   reachable: boolean;
   requests: number;
   kafkaProduced: number;
+  deadLetters: number;
   breakers: Record<string, string>;
   breakerEvents: Record<string, { open: number; halfOpen: number; close: number }>;
 }
 
 export function snapshotOf(samples: Sample[]): ServiceSnapshot {
-  const snapshot: ServiceSnapshot = { reachable: true, requests: 0, kafkaProduced: 0, breakers: {}, breakerEvents: {} };
+  const snapshot: ServiceSnapshot = { reachable: true, requests: 0, kafkaProduced: 0, deadLetters: 0, breakers: {}, breakerEvents: {} };
   for (const s of samples) {
     if (s.name === 'http_request_duration_seconds_count' && !NOT_SERVED.has(s.labels.route ?? '')) snapshot.requests += s.value;
     else if (s.name === 'kafka_messages_produced_total') snapshot.kafkaProduced += s.value;
+    else if (s.name === 'kafka_dead_letters_total') snapshot.deadLetters += s.value;
     else if (s.name === 'circuit_breaker_state' && s.labels.breaker) snapshot.breakers[s.labels.breaker] = BREAKER_STATES[s.value] ?? String(s.value);
     else if (s.name === 'circuit_breaker_events_total' && s.labels.breaker) {
       const events = (snapshot.breakerEvents[s.labels.breaker] ??= { open: 0, halfOpen: 0, close: 0 });
@@ -65,7 +69,32 @@ export const httpFetcher: Fetcher = async (url) => {
   return response.text();
 };
 
-const UNREACHABLE: ServiceSnapshot = { reachable: false, requests: 0, kafkaProduced: 0, breakers: {}, breakerEvents: {} };
+/** /health answers 503 with its body when failing: the body is what matters. */
+export const healthFetcher: Fetcher = async (url) => {
+  const response = await fetch(url, { signal: AbortSignal.timeout(2_000) });
+  return response.text();
+};
+
+/** Consumer groups whose `kafka:consumer:<group>` check does not pass, from each service's /health. */
+export async function consumerProblems(health: Record<string, string>, fetcher: Fetcher): Promise<ServiceSide['consumers']> {
+  const found = await Promise.all(
+    Object.entries(health).map(async ([service, url]) => {
+      let summary: ReturnType<typeof summarizeHealth>;
+      try {
+        summary = summarizeHealth(JSON.parse(await fetcher(url)) as HealthDocument);
+      } catch {
+        return [];
+      }
+      return Object.entries(summary.checks).flatMap(([check, status]) => {
+        const group = consumerGroupOf(check);
+        return group !== undefined && status !== 'pass' ? [{ service, group, status, output: summary.problems[check] ?? status }] : [];
+      });
+    }),
+  );
+  return found.flat();
+}
+
+const UNREACHABLE: ServiceSnapshot = { reachable: false, requests: 0, kafkaProduced: 0, deadLetters: 0, breakers: {}, breakerEvents: {} };
 
 export async function snapshotAll(services: Record<string, string>, fetcher: Fetcher): Promise<Record<string, ServiceSnapshot>> {
   const entries = await Promise.all(
@@ -93,6 +122,8 @@ export class MetricsWatcher {
     private readonly services: Record<string, string>,
     private readonly fetcher: Fetcher = httpFetcher,
     private readonly now: () => Date = () => new Date(),
+    /** Service name → its /health URL, read once at the end for the consumers' state. */
+    private readonly health: { urls: Record<string, string>; fetcher: Fetcher } = { urls: {}, fetcher: healthFetcher },
   ) {}
 
   async start(): Promise<void> {
@@ -126,9 +157,9 @@ export class MetricsWatcher {
   async stop(durationSeconds: number): Promise<ServiceSide> {
     if (this.timer) clearInterval(this.timer);
     await this.polling;
-    const after = await snapshotAll(this.services, this.fetcher);
+    const [after, consumers] = await Promise.all([snapshotAll(this.services, this.fetcher), consumerProblems(this.health.urls, this.health.fetcher)]);
     this.noteChanges(after);
-    return diffSnapshots(this.before, after, durationSeconds, this.changes);
+    return { ...diffSnapshots(this.before, after, durationSeconds, this.changes), consumers };
   }
 }
 
@@ -138,7 +169,7 @@ export function diffSnapshots(
   durationSeconds: number,
   changes: BreakerChange[] = [],
 ): ServiceSide {
-  const side: ServiceSide = { services: {}, breakers: { states: {}, changes: [...changes], events: {} } };
+  const side: ServiceSide = { services: {}, breakers: { states: {}, changes: [...changes], events: {} }, consumers: [] };
   for (const [service, end] of Object.entries(after)) {
     const start = before[service] ?? UNREACHABLE;
     const reachable = start.reachable && end.reachable;
@@ -147,6 +178,7 @@ export function diffSnapshots(
       requests,
       requestsPerSecond: durationSeconds > 0 ? Math.round((requests / durationSeconds) * 10) / 10 : 0,
       kafkaProduced: reachable ? Math.max(0, end.kafkaProduced - start.kafkaProduced) : 0,
+      deadLetters: reachable ? Math.max(0, end.deadLetters - start.deadLetters) : 0,
       reachable,
     };
     for (const breaker of new Set([...Object.keys(start.breakers), ...Object.keys(end.breakers)])) {

@@ -125,7 +125,8 @@ export function renderHtmlReport(result: LoadResult): string {
     g.latency.max,
     Object.entries(g.statusCodes).map(([code, n]) => `${code}×${n}`).join(' '),
   ]);
-  const serviceRows = Object.entries(result.server.services).map(([name, s]) => [name, s.reachable ? s.requests : 'unreachable', s.requestsPerSecond, s.kafkaProduced]);
+  const serviceRows = Object.entries(result.server.services).map(([name, s]) => [name, s.reachable ? s.requests : 'unreachable', s.requestsPerSecond, s.kafkaProduced, s.deadLetters]);
+  const consumerRows = result.server.consumers.map((c) => [c.service, c.group, c.status, c.output]);
   const breakerRows = Object.entries(result.server.breakers.states).map(([name, s]) => {
     const events = result.server.breakers.events[name];
     return [name, s.before, s.after, events ? `open ${events.open}, half-open ${events.halfOpen}, close ${events.close}` : 'none'];
@@ -173,7 +174,8 @@ ${sloRows.length ? table(['', 'objective'], sloRows) : '<p>No objective applies 
 ${table(['group', 'requests', '2xx/s', 'events/s', 'p50 ms', 'p90 ms', 'p99 ms', 'p99.9 ms', 'max ms', 'status codes'], groupRows)}
 <h2>Ingest check</h2><p>${esc(checkText)}</p>
 <h2>Server side (from /metrics)</h2>
-${table(['service', 'requests served', 'per second', 'Kafka messages produced'], serviceRows)}
+${table(['service', 'requests served', 'per second', 'Kafka messages produced', 'records dead-lettered'], serviceRows)}
+${consumerRows.length ? `<p>Consumer groups not moving when the run ended:</p>${table(['service', 'group', 'state', 'why'], consumerRows)}` : ''}
 ${breakerRows.length ? table(['circuit breaker', 'before', 'after', 'events during the run'], breakerRows) : ''}
 ${changes.length ? table(['seen at', 'breaker', 'change'], changes) : '<p>No circuit breaker changed state during the run.</p>'}
 </body></html>

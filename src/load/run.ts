@@ -7,7 +7,7 @@
 import { cpus } from 'node:os';
 import { MsctlError } from '../core/errors';
 import { driveClosed, driveWorkers, type DriveOutcome } from './closed';
-import { MetricsWatcher, type Fetcher, httpFetcher } from './metrics';
+import { MetricsWatcher, type Fetcher, healthFetcher, httpFetcher } from './metrics';
 import { driveOpen } from './open';
 import { Recorder } from './recorder';
 import { builtInScenario, ingestTypes, isBuiltIn, loadCustomScenario } from './scenarios';
@@ -36,6 +36,8 @@ export interface LoadTestOptions {
   slo?: { table: SloTable; source: string };
   /** Service name → its /metrics URL. */
   metrics: Record<string, string>;
+  /** Service name → its /health URL (the consumers' state at the end of the run). */
+  health?: Record<string, string>;
   /** Raise the gateway's per-client limit to this before the run (needs `raiseRateLimit` in deps). */
   raiseRateLimitTo?: number;
   /** How long the ingest check waits for analytics to catch up (default 30 s). */
@@ -47,6 +49,8 @@ export interface LoadTestOptions {
 export interface LoadTestDeps {
   fetch: typeof fetch;
   metricsFetcher: Fetcher;
+  /** Reads /health, whatever its status code. */
+  healthFetcher: Fetcher;
   /** Restarts the gateway with a new per-client limit (per-stack setting). */
   raiseRateLimit?: (perSecond: number) => Promise<void>;
   sleep: (ms: number) => Promise<void>;
@@ -55,6 +59,7 @@ export interface LoadTestDeps {
 export const defaultDeps: LoadTestDeps = {
   fetch: (...args) => fetch(...args),
   metricsFetcher: httpFetcher,
+  healthFetcher,
   sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
 };
 
@@ -219,7 +224,7 @@ export async function runLoadTest(options: LoadTestOptions, deps: LoadTestDeps =
   }
   options.signal?.throwIfAborted();
 
-  const watcher = new MetricsWatcher(options.metrics, deps.metricsFetcher);
+  const watcher = new MetricsWatcher(options.metrics, deps.metricsFetcher, undefined, { urls: options.health ?? {}, fetcher: deps.healthFetcher });
   await watcher.start();
   emit(`running ${scenarioName} for ${options.durationSeconds} s`);
   const startedAt = new Date();

@@ -87,7 +87,9 @@ export interface BreakerChange {
 
 export interface ServiceSide {
   /** Per service: requests it served during the run (from http_request_duration_seconds_count, /health and /metrics excluded). */
-  services: Record<string, { requests: number; requestsPerSecond: number; kafkaProduced: number; reachable: boolean }>;
+  services: Record<string, { requests: number; requestsPerSecond: number; kafkaProduced: number; reachable: boolean; deadLetters: number }>;
+  /** Consumer groups that did not pass their /health check when the run ended: stalled or stopped, and why. */
+  consumers: Array<{ service: string; group: string; status: string; output: string }>;
   breakers: {
     /** Every breaker's state before and after. */
     states: Record<string, { before: string; after: string }>;

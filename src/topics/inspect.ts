@@ -1,6 +1,6 @@
 /** `topics list`, `topics describe`, `topics groups`: data from the broker, as plain objects. */
 import { MsctlError } from '../core/errors';
-import type { ConfigEntry, GroupMember, TopicInfo, TopicsKafka } from '../infra/kafka/client';
+import type { CommittedOffsets, ConfigEntry, GroupDescription, GroupMember, TopicInfo, TopicsKafka } from '../infra/kafka/client';
 import { similarNames } from './similar';
 
 /** Kafka's own topics (__consumer_offsets, __transaction_state, …) and other internal ones. */
@@ -91,22 +91,34 @@ export interface GroupSummary {
   totalLag: number;
 }
 
+/**
+ * Kafka describes any group id, known or not (as Dead, without members): one without members
+ * and commits that the broker does not list is a typo, said with the similar names.
+ */
+export async function assertGroupExists(
+  kafka: TopicsKafka,
+  groupId: string,
+  description: GroupDescription | undefined,
+  committed: CommittedOffsets[],
+  knownGroups?: string[],
+): Promise<void> {
+  const hasCommits = committed.some((t) => t.partitions.some((p) => p.offset >= 0));
+  if (description && !((description.state === 'Dead' || description.state === 'Empty') && description.members.length === 0 && !hasCommits)) return;
+  const groups = knownGroups ?? (await kafka.listGroups()).map((g) => g.groupId);
+  if (groups.includes(groupId)) return;
+  const similar = similarNames(groupId, groups);
+  throw new MsctlError(
+    'UNKNOWN_GROUP',
+    `consumer group '${groupId}' does not exist on ${kafka.brokers.join(', ')}${similar.length > 0 ? `; similar: ${similar.join(', ')}` : ''}`,
+    '`msctl topics groups` lists the groups there are',
+  );
+}
+
 /** Per partition committed, end and lag of one group (partitions assigned but never committed included). */
 export async function groupDetail(kafka: TopicsKafka, groupId: string, knownGroups?: string[]): Promise<GroupDetail> {
   const [description] = await kafka.describeGroups([groupId]);
   const committed = await kafka.committedOffsets(groupId);
-  const hasCommits = committed.some((t) => t.partitions.some((p) => p.offset >= 0));
-  if (!description || ((description.state === 'Dead' || description.state === 'Empty') && description.members.length === 0 && !hasCommits)) {
-    const groups = knownGroups ?? (await kafka.listGroups()).map((g) => g.groupId);
-    if (!groups.includes(groupId)) {
-      const similar = similarNames(groupId, groups);
-      throw new MsctlError(
-        'UNKNOWN_GROUP',
-        `consumer group '${groupId}' does not exist on ${kafka.brokers.join(', ')}${similar.length > 0 ? `; similar: ${similar.join(', ')}` : ''}`,
-        '`msctl topics groups` lists the groups there are',
-      );
-    }
-  }
+  await assertGroupExists(kafka, groupId, description, committed, knownGroups);
   const assigned = new Map<string, string>();
   for (const member of description?.members ?? []) {
     for (const [topic, partitions] of Object.entries(member.assignment)) for (const p of partitions) assigned.set(`${topic}\u0000${p}`, member.clientId);

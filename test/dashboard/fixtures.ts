@@ -13,6 +13,7 @@ export const target = (name: string, over: Partial<TargetStatus> = {}): TargetSt
   restarts: 0,
   checks: {},
   circuits: {},
+  problems: {},
   detail: null,
   ...over,
 });
@@ -64,6 +65,7 @@ export function snapshot(over: Partial<DashboardSnapshot> = {}): DashboardSnapsh
   const infra = (name: string): DashboardSnapshot['services'][number] => service(name, { kind: 'infrastructure', requestsPerSecond: null, p99Ms: null, memoryBytes: null, uptimeSeconds: 300 });
   return {
     slowestTraces: [],
+    consumers: [],
     at: '2025-01-01T13:02:11.000Z',
     project: '/tmp/shop',
     supervisor: 'running',

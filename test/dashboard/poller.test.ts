@@ -123,6 +123,29 @@ describe('DashboardPoller', () => {
     expect(later.changes.map((c) => c.text).slice(-2)).toEqual(['users degraded', 'users circuit postgres HALF-OPEN']);
   });
 
+  it('shows a consumer that stalls, says so once in the recent changes with partition, offset and reason, then its dead letter and recovery', async () => {
+    const { state, poller, advance } = world();
+    const consumerCheck = (status: string, extra: object = {}) => ({
+      ...health(status === 'pass' ? 'pass' : 'warn', [{ name: 'postgres', state: 'closed' }]),
+      checks: { 'kafka:consumer:notifications': [{ status, observedValue: 50, observedUnit: 'records', deadLetters5m: 0, ...extra }] },
+    });
+    state.health.set(4101, consumerCheck('pass', { observedValue: 0 }));
+    await poller.tick();
+    advance(1_000);
+    const stalled = 'stalled on events.processed[0] at offset 28350 for 31 s: invalid byte sequence for encoding "UTF8": 0x00';
+    state.health.set(4101, consumerCheck('warn', { output: stalled }));
+    const snap = await poller.tick();
+    expect(snap.consumers).toEqual([{ service: 'users', group: 'notifications', status: 'warn', lag: 50, output: stalled, deadLetters5m: 0 }]);
+    expect(snap.changes.map((c) => c.text)).toContain(`users consumer ${stalled}`);
+    advance(1_000);
+    state.health.set(4101, consumerCheck('warn', { output: stalled.replace('31 s', '32 s') }));
+    expect((await poller.tick()).changes.filter((c) => c.text.includes('stalled'))).toHaveLength(1);
+    advance(1_000);
+    state.health.set(4101, consumerCheck('pass', { observedValue: 0, deadLetters5m: 1 }));
+    const after = await poller.tick();
+    expect(after.changes.map((c) => c.text).slice(-2)).toEqual(['users consumer notifications moving again', 'users dead-lettered 1 record (notifications): msctl topics dlq']);
+  });
+
   it('a service that does not answer keeps the supervisor’s word; a stopped one is not polled', async () => {
     const { state, poller } = world();
     state.down.add(4101);

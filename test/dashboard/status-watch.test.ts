@@ -1,6 +1,6 @@
 /** `msctl status --watch` with a fake status source and a fake sleep: what each mode prints. */
 import { describe, expect, it } from 'vitest';
-import { watchStatus, type WatchOptions } from '../../src/cli/commands/status';
+import { renderStatus, watchStatus, type WatchOptions } from '../../src/cli/commands/status';
 import type { StackStatus } from '../../src/runtime/local/status';
 import { stackStatus, target } from './fixtures';
 
@@ -59,5 +59,23 @@ describe('status --watch', () => {
     expect(out[1]!.startsWith('\u001b[H')).toBe(true);
     expect(out[1]).toMatch(/users\s+healthy/);
     expect(out[1]!.endsWith('\u001b[J')).toBe(true);
+  });
+});
+
+describe('msctl status', () => {
+  it('names a consumer check as such and says under the table why a check does not pass', () => {
+    const output = 'stalled on events.processed[0] at offset 28350 for 42 s: invalid byte sequence for encoding "UTF8": 0x00';
+    const text = renderStatus(
+      stackStatus([
+        target('notifications', {
+          health: 'warn',
+          checks: { 'kafka:connection': 'pass', 'kafka:consumer:notifications': 'warn', 'postgres:connection': 'pass' },
+          problems: { 'kafka:consumer:notifications': output },
+        }),
+      ]),
+      false,
+    );
+    expect(text).toMatch(/notifications\s+healthy\s+warn .*kafka pass, consumer warn, postgres pass/);
+    expect(text).toContain(`notifications: consumer notifications ${output}`);
   });
 });

@@ -22,6 +22,17 @@ const row = (text: string, name: string) => text.split('\n').find((line) => new 
 const words = (line: string) => line.trim().replace(/^›\s*/, '').split(/\s+/);
 
 describe('dashboard frames', () => {
+  it('a stalled consumer: its group says STALLED with its dead letters, and a line says where and why', () => {
+    const output = 'stalled on events.processed[0] at offset 28350 for 42 s: invalid byte sequence for encoding "UTF8": 0x00';
+    const text = frame({
+      snapshot: snapshot({ consumers: [{ service: 'notifications', group: 'notifications', status: 'warn', lag: 7, output, deadLetters5m: 3 }] }),
+      width: 160,
+    });
+    expect(words(row(text, 'GROUP'))).toEqual(['GROUP', 'LAG', 'CONSUMER', 'DLQ', '5M', 'PARTITIONS']);
+    expect(words(text.split('\n').find((l) => /^\s+notifications\s+7\b/.test(l)) ?? '')).toEqual(['notifications', '7', 'STALLED', '3', '2']);
+    expect(text).toContain(`notifications: ${output}`);
+  });
+
   it('all healthy: every service with its state, uptime, restarts, req/s, p99, memory; every breaker CLOSED; Kafka rates and lag', () => {
     const text = frame({ snapshot: snapshot() });
     expect(text).toContain('SERVICES');
@@ -34,7 +45,7 @@ describe('dashboard frames', () => {
     expect(breakers).toHaveLength(4);
     expect(breakers.every((line) => line.includes('CLOSED'))).toBe(true);
     expect(words(row(text, 'events.raw'))).toEqual(['events.raw', '240', '3', '5000']);
-    expect(words(text.split('\n').find((l) => /^\s+notifications\s+7\b/.test(l)) ?? '')).toEqual(['notifications', '7', '2']);
+    expect(words(text.split('\n').find((l) => /^\s+notifications\s+7\b/.test(l)) ?? '')).toEqual(['notifications', '7', '-', '0', '2']);
     expect(text).toContain('↑/↓ select');
     expect(text).not.toMatch(/\u001b\[/); // no colour codes when colour is off
   });

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { workerModuleSource } from '../../src/load/closed';
-import { diffSnapshots, parsePrometheus, snapshotOf } from '../../src/load/metrics';
+import { consumerProblems, diffSnapshots, parsePrometheus, snapshotOf } from '../../src/load/metrics';
 import { Recorder } from '../../src/load/recorder';
 import { renderHtmlReport } from '../../src/load/report';
 import { BATCH_SIZE, builtInScenario, ingestTypes, parseCustomScenario } from '../../src/load/scenarios';
@@ -144,7 +144,8 @@ requests:
 });
 
 describe('server side from /metrics', () => {
-  const text = (requests: number, state: number, opens: number) => `# HELP http_request_duration_seconds x
+  const text = (requests: number, state: number, opens: number, dead = 0) => `# HELP http_request_duration_seconds x
+kafka_dead_letters_total{topic="events.processed",group="analytics",class="data",service="users"} ${dead}
 http_request_duration_seconds_count{method="GET",route="/users/me",status_code="200",service="users"} ${requests}
 http_request_duration_seconds_count{method="GET",route="/health",status_code="200",service="users"} 999
 http_request_duration_seconds_count{method="GET",route="unmatched",status_code="404",service="users"} 5
@@ -156,11 +157,27 @@ kafka_messages_produced_total{topic="users.events",service="users"} 7
   it('counts served requests (not probes), breaker states and state-change events', () => {
     const before = snapshotOf(parsePrometheus(text(100, 0, 0)));
     expect(before).toMatchObject({ requests: 100, kafkaProduced: 7, breakers: { postgres: 'closed' } });
-    const after = snapshotOf(parsePrometheus(text(300, 2, 1)));
+    const after = snapshotOf(parsePrometheus(text(300, 2, 1, 3)));
     const side = diffSnapshots({ users: before }, { users: after }, 2);
-    expect(side.services.users).toEqual({ requests: 200, requestsPerSecond: 100, kafkaProduced: 0, reachable: true });
+    expect(side.services.users).toEqual({ requests: 200, requestsPerSecond: 100, kafkaProduced: 0, reachable: true, deadLetters: 3 });
     expect(side.breakers.states['users/postgres']).toEqual({ before: 'closed', after: 'open' });
     expect(side.breakers.events['users/postgres']).toEqual({ open: 1, halfOpen: 0, close: 0 });
+  });
+
+  it('names the consumer groups that are stalled or stopped at the end, from /health (503 bodies too)', async () => {
+    const bodies: Record<string, string> = {
+      'http://a/health': JSON.stringify({
+        status: 'warn',
+        checks: {
+          'kafka:connection': [{ status: 'pass' }],
+          'kafka:consumer:analytics': [{ status: 'warn', output: 'stalled on events.processed[1] at offset 731 for 40 s: boom' }],
+        },
+      }),
+      'http://b/health': JSON.stringify({ status: 'pass', checks: { 'kafka:consumer:notifications': [{ status: 'pass' }] } }),
+      'http://c/health': 'not json',
+    };
+    const problems = await consumerProblems({ analytics: 'http://a/health', notifications: 'http://b/health', broken: 'http://c/health' }, async (url) => bodies[url]!);
+    expect(problems).toEqual([{ service: 'analytics', group: 'analytics', status: 'warn', output: 'stalled on events.processed[1] at offset 731 for 40 s: boom' }]);
   });
 
   it('parses escaped label values', () => {
@@ -246,7 +263,7 @@ describe('HTML report', () => {
       groups: recorder.groupResults(1),
       timeline: recorder.timeline(),
       histogram: recorder.histogram(),
-      server: { services: {}, breakers: { states: {}, changes: [], events: {} } },
+      server: { services: {}, breakers: { states: {}, changes: [], events: {} }, consumers: [] },
       slo: evaluateSlos(DEFAULT_SLOS, recorder.groupResults(1), group({}), 'default'),
       ingestCheck: { ran: false, reason: 'none', types: [], accepted: 0, counted: null, ok: true, waitedMs: 0 },
       machine: { cpus: 2, node: 'v24' },

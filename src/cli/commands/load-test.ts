@@ -9,6 +9,7 @@ import { describeCheck } from '../../load/slo';
 import type { LoadResult } from '../../load/types';
 import { runtimeForExisting } from '../../runtime/select';
 import { stackStatus } from '../../runtime/status';
+import { serviceOfInstance } from '../../stack/replicas';
 import { loadProject, writeStackSettings } from '../../stack/project';
 import type { CliContext, LoadTestOptions } from '../context';
 import { makeChalk } from '../output/colors';
@@ -46,6 +47,12 @@ export function renderResult(result: LoadResult, color: boolean): string {
   const changes = result.server.breakers.changes.map((ch) => `${ch.service}/${ch.breaker} ${ch.from}→${ch.to}`);
   const counted = Object.entries(result.server.breakers.events).map(([name, e]) => `${name} open×${e.open} half-open×${e.halfOpen} close×${e.close}`);
   lines.push(changes.length || counted.length ? c.yellow(`circuit breakers: ${[...changes, ...counted].join(' · ')}`) : 'circuit breakers: no state change');
+  const dead = Object.entries(result.server.services).filter(([, s]) => s.deadLetters > 0);
+  if (dead.length > 0) lines.push(c.red(`dead letters: ${dead.map(([name, s]) => `${name} ${n(s.deadLetters)}`).join(' · ')} (msctl topics dlq shows them)`));
+  for (const consumer of result.server.consumers) {
+    const line = `consumer ${consumer.group} (${consumer.service}): ${consumer.output}`;
+    lines.push(consumer.status === 'fail' ? c.red(line) : c.yellow(line));
+  }
   const check = result.ingestCheck;
   if (check.ran) {
     const text = `ingest check: accepted ${n(check.accepted)} events, analytics counted ${check.counted === null ? 'nothing' : n(check.counted)}`;
@@ -101,8 +108,10 @@ export async function run(options: LoadTestOptions, context: CliContext): Promis
   }
   const slo = options.slo ? { table: await loadSloFile(options.slo), source: resolve(options.slo) } : undefined;
   const progress = liveProgress(context);
-  const metrics = Object.fromEntries(
-    status.targets.filter((target) => target.kind === 'service' && target.port !== null).map((target) => [target.name, `http://127.0.0.1:${target.port}/metrics`]),
+  const running = status.targets.filter((target) => target.kind === 'service' && target.port !== null);
+  const metrics = Object.fromEntries(running.map((target) => [target.name, `http://127.0.0.1:${target.port}/metrics`]));
+  const health = Object.fromEntries(
+    running.map((target) => [target.name, `http://127.0.0.1:${target.port}${project.manifests.find((m) => m.name === serviceOfInstance(target.name))?.healthPath ?? '/health'}`]),
   );
   const raiseRateLimit = async (perSecond: number) => {
     writeStackSettings(project.stateDir, { rateLimitPerSecond: perSecond });
@@ -132,6 +141,7 @@ export async function run(options: LoadTestOptions, context: CliContext): Promis
         timeoutSeconds: options.timeout,
         ...(slo ? { slo } : {}),
         metrics,
+        health,
         ...(options.raiseRateLimit !== undefined ? { raiseRateLimitTo: options.raiseRateLimit } : {}),
         signal: context.signal,
         onEvent: progress.onEvent,

@@ -1,3 +1,4 @@
+import { consumerGroupOf } from '../../runtime/health';
 import { stackStatus, type StackStatus } from '../../runtime/status';
 import { loadProject } from '../../stack/project';
 import type { CliContext, StatusOptions } from '../context';
@@ -16,7 +17,7 @@ export function renderStatus(status: StackStatus, color: boolean): string {
   const stateColor = (state: string) =>
     state === 'healthy' ? c.green(state) : state === 'stopped' ? c.dim(state) : ['failed', 'unhealthy'].includes(state) ? c.red(state) : c.yellow(state);
   const rows = status.targets.map((target) => {
-    const checks = Object.entries(target.checks).map(([name, result]) => `${name.split(':')[0]} ${result}`);
+    const checks = Object.entries(target.checks).map(([name, result]) => `${consumerGroupOf(name) === undefined ? name.split(':')[0] : 'consumer'} ${result}`);
     const open = Object.entries(target.circuits).filter(([, state]) => state !== 'closed').map(([name, state]) => `circuit ${name} ${state}`);
     return [
       target.name,
@@ -41,7 +42,15 @@ export function renderStatus(status: StackStatus, color: boolean): string {
           )
         : 'not running (msctl up starts it)';
   const table = formatTable(rows, { header: ['NAME', 'STATE', 'HEALTH', 'PID', 'PORT', 'UPTIME', 'RESTARTS', 'DEPENDENCIES'], color, align: ['left', 'left', 'left', 'right', 'right', 'right', 'right'] });
-  return `${c.bold(`${status.runtime} runtime`)} · ${status.project} · ${supervisor}\n${table}\n`;
+  // Why a check does not pass: a stalled consumer names its partition, offset and error.
+  const problems = status.targets.flatMap((target) =>
+    Object.entries(target.problems ?? {}).map(([check, output]) => {
+      const group = consumerGroupOf(check);
+      const line = `${target.name}: ${group === undefined ? check : `consumer ${group}`} ${output}`;
+      return target.checks[check] === 'fail' ? c.red(line) : c.yellow(line);
+    }),
+  );
+  return `${c.bold(`${status.runtime} runtime`)} · ${status.project} · ${supervisor}\n${table}\n${problems.map((line) => `${line}\n`).join('')}`;
 }
 
 /** What counts as a change for `status --watch` off a terminal: everything but the ticking uptime. */

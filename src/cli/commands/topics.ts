@@ -9,10 +9,12 @@ import { resolveBrokers } from '../../topics/brokers';
 import { compileFilter } from '../../topics/filter';
 import { createFormatter } from '../../topics/format';
 import { parseFrom } from '../../topics/from';
+import { deadLetterJson, readDeadLetters, replayDeadLetters, replaySet, type DeadLetter, type DeadLetterSelection } from '../../topics/dlq';
 import { describeTopic, groupDetail, listGroups, listTopics, type GroupDetail, type GroupSummary, type TopicDescription, type TopicSummary } from '../../topics/inspect';
+import { executeReset, parseTopicScope, planReset, type ResetPlan, type ResetTo } from '../../topics/offsets';
 import { produce, type Produced } from '../../topics/produce';
 import { tail } from '../../topics/tail';
-import type { CliContext, TopicsOptions } from '../context';
+import type { CliContext, DeadLetterSelectors, TopicsOptions } from '../context';
 import { makeChalk } from '../output/colors';
 import { formatTable } from '../output/table';
 
@@ -56,6 +58,37 @@ export function renderGroup(group: GroupDetail, color: boolean): string {
   const rows = group.partitions.map((p) => [p.topic, String(p.partition), p.committed === null ? '-' : String(p.committed), String(p.end), p.lag === null ? '-' : String(p.lag), p.member ?? '-']);
   out += rows.length > 0 ? `${formatTable(rows, { header: ['TOPIC', 'PARTITION', 'COMMITTED', 'END', 'LAG', 'MEMBER'], color, align: ['left', 'right', 'right', 'right', 'right'] })}\n` : `${c.dim('no committed offsets')}\n`;
   return out;
+}
+
+const oneLine = (text: string, max: number) => {
+  const flat = text.replace(/\s+/g, ' ').trim();
+  return flat.length > max ? `${flat.slice(0, max - 1)}…` : flat;
+};
+
+export function renderDeadLetters(letters: DeadLetter[], topics: string[], color: boolean, footer?: string): string {
+  const c = makeChalk(color);
+  if (letters.length === 0) return topics.length === 0 ? 'no dead-letter topics: no consumer has set a record aside\n' : `no dead letters in ${topics.join(', ')}\n`;
+  const rows = letters.map((l) => [
+    `${l.at.topic}@${l.at.partition}:${l.at.offset}`,
+    `${l.info.topic}[${l.info.partition}]@${l.info.offset}`,
+    l.info.group,
+    l.info.class,
+    l.info.at ? l.info.at.replace('T', ' ').replace(/\.\d+Z$/, 'Z') : '-',
+    oneLine(l.info.reason, 80),
+  ]);
+  const table = formatTable(rows, { header: ['DEAD LETTER', 'SOURCE', 'GROUP', 'CLASS', 'SET ASIDE', 'REASON'], color });
+  const sources = [...new Set(letters.map((l) => l.info.topic))];
+  footer ??= `${letters.length} dead letter${letters.length === 1 ? '' : 's'}; replay once fixed: msctl topics dlq replay ${sources.length === 1 ? sources[0] : '<topic>'} --dry-run`;
+  return `${table}\n${c.dim(footer)}\n`;
+}
+
+export function renderResetPlan(plan: ResetPlan, executed: boolean, color: boolean): string {
+  const c = makeChalk(color);
+  const rows = plan.partitions.map((p) => [plan.group, p.topic, String(p.partition), p.current === null ? '-' : String(p.current), String(p.target), String(p.high - p.target)]);
+  const table = formatTable(rows, { header: ['GROUP', 'TOPIC', 'PARTITION', 'CURRENT', 'NEW-OFFSET', 'LAG-AFTER'], color, align: ['left', 'left', 'right', 'right', 'right', 'right'] });
+  if (executed) return `${table}\n${c.green(`offsets of ${plan.group} reset`)}\n`;
+  const active = plan.members > 0 ? c.yellow(`; the group has ${plan.members} member${plan.members === 1 ? '' : 's'} (${plan.state}): --execute is refused until they stop`) : '';
+  return `${table}\n${c.dim('dry run: nothing changed; add --execute to apply')}${active}\n`;
 }
 
 /** Writes to a stream with backpressure; false once the reader went away (EPIPE: `| head`). */
@@ -151,6 +184,77 @@ async function runProduce(kafka: TopicsKafka, options: Extract<TopicsOptions, { 
   }
 }
 
+function selectionOf(topic: string | undefined, selectors: DeadLetterSelectors): DeadLetterSelection {
+  return {
+    topic,
+    group: selectors.group,
+    errorClass: selectors.errorClass,
+    filter: compileFilter({ key: selectors.key, type: selectors.type, where: selectors.where, grep: selectors.grep }),
+    max: selectors.max,
+  };
+}
+
+function resetTo(to: Extract<TopicsOptions, { action: 'reset-offsets' }>['to']): ResetTo {
+  const chosen: ResetTo[] = [];
+  if (to.earliest) chosen.push({ kind: 'earliest' });
+  if (to.latest) chosen.push({ kind: 'latest' });
+  if (to.datetime !== undefined) {
+    const timestamp = Date.parse(to.datetime);
+    if (Number.isNaN(timestamp)) throw new MsctlError('USAGE', `--to-datetime ${to.datetime}: not an ISO 8601 time`, 'e.g. --to-datetime 2026-12-01T09:00:00Z');
+    chosen.push({ kind: 'datetime', timestamp });
+  }
+  if (to.offset !== undefined) chosen.push({ kind: 'offset', offset: to.offset });
+  if (to.shiftBy !== undefined) chosen.push({ kind: 'shift', by: to.shiftBy });
+  if (chosen.length !== 1) {
+    throw new MsctlError(
+      'USAGE',
+      chosen.length === 0 ? 'reset-offsets needs where to: one of --to-earliest, --to-latest, --to-datetime, --to-offset, --shift-by' : 'reset-offsets takes only one of --to-earliest, --to-latest, --to-datetime, --to-offset, --shift-by',
+      'e.g. msctl topics groups reset-offsets analytics --topic events.processed --to-earliest',
+    );
+  }
+  return chosen[0]!;
+}
+
+async function runResetOffsets(kafka: TopicsKafka, options: Extract<TopicsOptions, { action: 'reset-offsets' }>, context: CliContext): Promise<number> {
+  const to = resetTo(options.to);
+  if (options.allTopics === (options.topics.length > 0)) {
+    throw new MsctlError('USAGE', options.allTopics ? '--all-topics and --topic exclude each other' : 'reset-offsets needs --topic <topic> or --all-topics', 'e.g. --topic events.processed, or --topic events.processed:0,2');
+  }
+  const plan = await planReset(kafka, options.group, to, options.allTopics ? 'all' : options.topics.map(parseTopicScope));
+  if (options.execute) await executeReset(kafka, plan);
+  context.stdout.write(context.json ? `${JSON.stringify({ ...plan, executed: options.execute })}\n` : renderResetPlan(plan, options.execute, context.color));
+  return 0;
+}
+
+async function runDeadLetters(kafka: TopicsKafka, options: Extract<TopicsOptions, { action: 'dlq' | 'dlq-replay' }>, context: CliContext): Promise<number> {
+  const { topics, letters } = await readDeadLetters(kafka, selectionOf(options.topic, options), context.signal);
+  if (options.action === 'dlq') {
+    context.stdout.write(
+      context.json ? `${JSON.stringify({ brokers: kafka.brokers, topics, deadLetters: letters.map(deadLetterJson) })}\n` : renderDeadLetters(letters, topics, context.color),
+    );
+    return 0;
+  }
+  const { send, duplicates } = replaySet(letters);
+  const c = makeChalk(context.color && !context.json);
+  if (options.dryRun || send.length === 0) {
+    if (context.json) context.stdout.write(`${JSON.stringify({ dryRun: options.dryRun, replay: send.map(deadLetterJson), duplicates })}\n`);
+    else if (send.length === 0) context.stdout.write('no dead letter matches: nothing to replay\n');
+    else {
+      const skipped = duplicates > 0 ? ` (${duplicates} more dead letter${duplicates === 1 ? '' : 's'} of the same records left out)` : '';
+      const footer = `dry run: ${send.length} record${send.length === 1 ? '' : 's'} would go back to ${[...new Set(send.map((l) => l.info.topic))].join(', ')}${skipped}; run without --dry-run to send`;
+      context.stdout.write(renderDeadLetters(send, topics, context.color, footer));
+    }
+    return 0;
+  }
+  const replayed = await replayDeadLetters(kafka, send);
+  if (context.json) context.stdout.write(`${JSON.stringify({ dryRun: false, replayed, duplicates })}\n`);
+  else {
+    for (const r of replayed) context.stdout.write(`${r.from.topic}@${r.from.partition}:${r.from.offset} → ${r.to.topic}[${r.to.partition}]@${r.to.offset}\n`);
+    context.stdout.write(c.green(`replayed ${replayed.length} record${replayed.length === 1 ? '' : 's'}; each keeps its event id, so a consumer applies it once however often it is replayed\n`));
+  }
+  return 0;
+}
+
 export async function run(options: TopicsOptions, context: CliContext): Promise<number> {
   const brokers = await resolveBrokers(options.brokers, context.projectDir);
   const c = makeChalk(context.color && !context.json);
@@ -182,6 +286,11 @@ export async function run(options: TopicsOptions, context: CliContext): Promise<
         return await runTail(kafka, options, context, c);
       case 'produce':
         return await runProduce(kafka, options, context);
+      case 'dlq':
+      case 'dlq-replay':
+        return await runDeadLetters(kafka, options, context);
+      case 'reset-offsets':
+        return await runResetOffsets(kafka, options, context);
     }
   } finally {
     await kafka.close();

@@ -175,6 +175,8 @@ export interface TopicsKafka {
   listGroups(): Promise<Array<{ groupId: string; protocolType: string }>>;
   describeGroups(groupIds: string[]): Promise<GroupDescription[]>;
   committedOffsets(groupId: string): Promise<CommittedOffsets[]>;
+  /** Commits these offsets for a group (which must have no members). */
+  setOffsets(groupId: string, topic: string, partitions: Array<{ partition: number; offset: number }>): Promise<void>;
   /** Which partition a message goes to: Java-compatible murmur2 on the key, round robin without. */
   partitioner(topic: TopicInfo): (key: Buffer | string | null) => number;
   produce(topic: string, messages: OutgoingMessage[]): Promise<ProducedPartition[]>;
@@ -337,6 +339,8 @@ export async function connectTopicsKafka(brokers: string[], clientId = 'msctl-to
       guard(async () =>
         (await admin.fetchOffsets({ groupId })).map((t) => ({ topic: t.topic, partitions: t.partitions.map((p) => ({ partition: p.partition, offset: Number(p.offset) })) })),
       ),
+    setOffsets: (groupId, topic, partitions) =>
+      guard(() => admin.setOffsets({ groupId, topic, partitions: partitions.map((p) => ({ partition: p.partition, offset: String(p.offset) })) })),
     partitioner: (topic) => {
       const partition = Partitioners.DefaultPartitioner();
       const partitionMetadata = topic.partitions.map((p) => ({ partitionId: p.partition, leader: p.leader, replicas: p.replicas, isr: p.isr, partitionErrorCode: 0 }));

@@ -4,6 +4,7 @@
  * watcher brings back a container stopped behind msctl's back (`docker kill`), which Docker's
  * restart policies deliberately leave alone, and counts it.
  */
+import { summarizeHealth, type HealthDocument, type HealthSummary } from '../health';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, openSync } from 'node:fs';
@@ -358,17 +359,12 @@ export async function restartDocker(project: Project, target: string, timeoutSec
   sink.emit({ type: 'target', target, phase: 'healthy' });
 }
 
-async function serviceHealth(port: number, path: string): Promise<{ checks: Record<string, string>; circuits: Record<string, string>; status: TargetStatus['health'] }> {
+async function serviceHealth(port: number, path: string): Promise<HealthSummary> {
   try {
     const response = await fetch(`http://127.0.0.1:${port}${path}`, { signal: AbortSignal.timeout(1_500) });
-    const body = (await response.json()) as { status?: TargetStatus['health']; checks?: Record<string, Array<{ status?: string }>>; circuits?: Array<{ name: string; state: string }> };
-    return {
-      status: body.status ?? 'unknown',
-      checks: Object.fromEntries(Object.entries(body.checks ?? {}).map(([name, results]) => [name, results[0]?.status ?? 'unknown'])),
-      circuits: Object.fromEntries((body.circuits ?? []).map((circuit) => [circuit.name, circuit.state])),
-    };
+    return summarizeHealth((await response.json()) as HealthDocument);
   } catch {
-    return { status: 'fail', checks: {}, circuits: {} };
+    return { status: 'fail', checks: {}, circuits: {}, problems: {} };
   }
 }
 
@@ -385,7 +381,7 @@ export async function dockerStatus(project: Project, now: () => number = Date.no
     order.map(async (name): Promise<TargetStatus> => {
       const info = containers.find((container) => targetOf(container) === name);
       if (!info) {
-        return { name, kind: project.graph.node(serviceOfInstance(name)).kind, state: 'stopped', health: 'unknown', pid: null, port: null, uptimeSeconds: null, restarts: 0, checks: {}, circuits: {}, detail: null };
+        return { name, kind: project.graph.node(serviceOfInstance(name)).kind, state: 'stopped', health: 'unknown', pid: null, port: null, uptimeSeconds: null, restarts: 0, checks: {}, circuits: {}, problems: {}, detail: null };
       }
       const inspect = await docker.getContainer(info.Id).inspect();
       const phase = phaseOf(info);
@@ -403,6 +399,7 @@ export async function dockerStatus(project: Project, now: () => number = Date.no
         restarts: inspect.RestartCount + (state.restarts[name] ?? 0),
         checks: live?.checks ?? {},
         circuits: live?.circuits ?? {},
+        problems: live?.problems ?? {},
         detail: `${inspect.Name.replace(/^\//, '')} ${inspect.Config.Image}`,
       };
     }),

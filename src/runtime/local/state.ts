@@ -17,6 +17,8 @@ export const targetStateSchema = z.object({
   checks: z.record(z.string(), z.string()).default({}),
   /** Every circuit breaker and its state, from the last health report. */
   circuits: z.record(z.string(), z.string()).default({}),
+  /** Why each check that does not pass says so ("kafka:consumer:analytics": "stalled on …"). */
+  problems: z.record(z.string(), z.string()).default({}),
   lastExit: z.object({ code: z.number().nullable(), signal: z.string().nullable(), at: z.string() }).optional(),
   detail: z.string().optional(),
   /** What the process's command line contains, to tell our process from a stranger reusing its pid. */

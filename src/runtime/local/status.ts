@@ -16,6 +16,8 @@ export interface TargetStatus {
   checks: Record<string, string>;
   /** Every circuit breaker and its state. */
   circuits: Record<string, string>;
+  /** Why each check that does not pass says so: "kafka:consumer:analytics": "stalled on events.processed[0] at offset 28350 for 42 s: …". */
+  problems: Record<string, string>;
   detail: string | null;
 }
 
@@ -52,6 +54,7 @@ export async function localStatus(project: Project, now: () => number = Date.now
       restarts: saved?.restarts ?? 0,
       checks: alive ? (saved?.checks ?? {}) : {},
       circuits: alive ? (saved?.circuits ?? {}) : {},
+      problems: alive ? (saved?.problems ?? {}) : {},
       detail: saved?.detail ?? null,
     };
   });

@@ -12,6 +12,7 @@ import type { UpPlan } from '../../stack/plan';
 import { loadProject } from '../../stack/project';
 import { ensureSecrets } from '../../stack/secrets';
 import { createStackTopics } from '../../infra/kafka/client';
+import { summarizeHealth, type HealthDocument } from '../health';
 import { SUBSCRIBED } from './control';
 import { socketPath } from './state';
 import { Supervisor, kafkaBootstrap, type HealthAnswer } from './supervisor';
@@ -19,18 +20,8 @@ import { startTraceReceiver } from '../../traces/receiver';
 
 async function fetchHealth(url: string): Promise<HealthAnswer> {
   const response = await fetch(url, { signal: AbortSignal.timeout(2_000) });
-  const body = (await response.json().catch(() => ({}))) as {
-    status?: string;
-    checks?: Record<string, Array<{ status?: string }>>;
-    circuits?: Array<{ name: string; state: string }>;
-  };
-  const status = body.status === 'pass' || body.status === 'warn' || body.status === 'fail' ? body.status : 'unknown';
-  return {
-    httpStatus: response.status,
-    status,
-    checks: Object.fromEntries(Object.entries(body.checks ?? {}).map(([name, results]) => [name, results[0]?.status ?? 'unknown'])),
-    circuits: Object.fromEntries((body.circuits ?? []).map((circuit) => [circuit.name, circuit.state])),
-  };
+  const body = (await response.json().catch(() => ({}))) as HealthDocument;
+  return { httpStatus: response.status, ...summarizeHealth(body) };
 }
 
 async function readBody(request: IncomingMessage): Promise<unknown> {

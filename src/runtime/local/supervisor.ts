@@ -4,6 +4,7 @@
  * crashed service with backoff, keeps every log in a rotating file, and writes the state
  * that `status`, `logs`, `restart` and `down` read.
  */
+import type { HealthSummary } from '../health';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -38,11 +39,8 @@ export interface SupervisorDeps {
   otlpEndpoint?: string;
 }
 
-export interface HealthAnswer {
+export interface HealthAnswer extends HealthSummary {
   httpStatus: number;
-  status: 'pass' | 'warn' | 'fail' | 'unknown';
-  checks: Record<string, string>;
-  circuits: Record<string, string>;
 }
 
 interface Target {
@@ -239,6 +237,7 @@ export class Supervisor {
           health: 'unknown',
           checks: {},
           circuits: {},
+          problems: {},
         },
         manifest,
         log: new RotatingLogWriter({ dir: this.logsDir, name }),
@@ -424,6 +423,7 @@ export class Supervisor {
     target.state.health = answer.status;
     target.state.checks = answer.checks;
     target.state.circuits = answer.circuits;
+    target.state.problems = answer.problems;
     if (answer.httpStatus === 200) {
       target.healthySince ??= this.deps.now();
       if (target.state.phase !== 'healthy') this.setPhase(target, 'healthy', answer.status === 'warn' ? 'degraded' : undefined);
@@ -447,7 +447,7 @@ export class Supervisor {
         }
         if (!target.child || !['healthy', 'unhealthy'].includes(target.state.phase) && !(target.state.phase === 'starting' && target.state.restarts > 0)) return;
         const answer = await this.deps.fetchHealth(`${target.state.url}${target.manifest!.healthPath}`).catch(
-          (): HealthAnswer => ({ httpStatus: 0, status: 'fail', checks: {}, circuits: {} }),
+          (): HealthAnswer => ({ httpStatus: 0, status: 'fail', checks: {}, circuits: {}, problems: {} }),
         );
         if (target.child) this.applyHealth(target, answer);
       }),
@@ -476,6 +476,7 @@ export class Supervisor {
     target.state.health = 'unknown';
     target.state.checks = {};
     target.state.circuits = {};
+    target.state.problems = {};
     this.setPhase(target, 'stopped');
   }
 

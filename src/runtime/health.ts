@@ -1,0 +1,42 @@
+/**
+ * A service's /health document (application/health+json, as services/kit writes it), reduced
+ * to what the runtimes keep per target: overall status, each check's status, each breaker's
+ * state, and why each check that does not pass says so.
+ */
+export type HealthStatus = 'pass' | 'warn' | 'fail' | 'unknown';
+
+export interface HealthDocument {
+  status?: string;
+  checks?: Record<string, Array<{ status?: string; output?: string }>>;
+  circuits?: Array<{ name: string; state: string }>;
+}
+
+export interface HealthSummary {
+  status: HealthStatus;
+  /** "postgres:connection": "pass", "kafka:consumer:analytics": "warn"… */
+  checks: Record<string, string>;
+  circuits: Record<string, string>;
+  /** Check → its output, for every check that does not pass and says why. */
+  problems: Record<string, string>;
+}
+
+export function summarizeHealth(body: HealthDocument): HealthSummary {
+  const problems: Record<string, string> = {};
+  const checks: Record<string, string> = {};
+  for (const [name, results] of Object.entries(body.checks ?? {})) {
+    const first = results[0];
+    checks[name] = first?.status ?? 'unknown';
+    if (first?.status !== 'pass' && typeof first?.output === 'string' && first.output !== '') problems[name] = first.output;
+  }
+  return {
+    status: body.status === 'pass' || body.status === 'warn' || body.status === 'fail' ? body.status : 'unknown',
+    checks,
+    circuits: Object.fromEntries((body.circuits ?? []).map((circuit) => [circuit.name, circuit.state])),
+    problems,
+  };
+}
+
+/** The consumer group a `kafka:consumer:<group>` check is about, or undefined for any other check. */
+export function consumerGroupOf(check: string): string | undefined {
+  return check.startsWith('kafka:consumer:') ? check.slice('kafka:consumer:'.length) : undefined;
+}
