@@ -416,4 +416,7 @@ try {
 } catch (error) {
   exitCode = handleError(error, { stdout: process.stdout, stderr: process.stderr, ...flags });
 }
+// Writes to a pipe are asynchronous: exiting now would cut a large --json document short.
+// A write's callback runs once everything written before it is flushed (or the reader is gone).
+await Promise.all([process.stdout, process.stderr].map((stream) => new Promise<void>((resolve) => stream.write('', () => resolve()))));
 process.exit(exitCode);

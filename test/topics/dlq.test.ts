@@ -120,7 +120,13 @@ describe('msctl topics dlq', () => {
     await producer.send({
       topic,
       acks: -1,
-      messages: [...good, ...buggy].map((e) => ({ key: e.subject!, value: JSON.stringify(e) })).concat([{ key: 'junk', value: 'not json' }]),
+      messages: [...good, ...buggy]
+        .map((e) => ({ key: e.subject!, value: JSON.stringify(e) }))
+        .concat([
+          { key: 'junk', value: 'not json' },
+          // Its dead letter makes the JSON document far larger than a pipe's buffer.
+          { key: 'big-junk', value: `not json ${'z'.repeat(300_000)}` },
+        ]),
     });
     await eventually(async () => ((await counts())['order.placed'] === 5 ? true : undefined), 60_000, 'the good events');
     await eventually(caughtUp, 60_000, 'the group past every record');
@@ -133,8 +139,11 @@ describe('msctl topics dlq', () => {
         ['b-1', 'handler', group, topic],
         ['b-2', 'handler', group, topic],
         ['junk', 'invalid-event', group, topic],
+        ['big-junk', 'invalid-event', group, topic],
       ].sort(),
     );
+    // The whole document reached the pipe before msctl exited.
+    expect((letters.find((l) => l.key === 'big-junk')!.value as string).length).toBe(300_009);
     for (const letter of letters.filter((l) => l.class === 'handler')) {
       expect(letter.reason).toMatch(/^cannot price order b-\d$/);
       expect(letter.attempts).toBe(2);
@@ -144,6 +153,7 @@ describe('msctl topics dlq', () => {
 
     const bySource = await topicsCli(['dlq', topic, '--class', 'handler', '--json']);
     expect(json<{ deadLetters: ListedDeadLetter[] }>(bySource.stdout).deadLetters.map((l) => l.key).sort()).toEqual(['b-1', 'b-2']);
+    expect(json<{ deadLetters: ListedDeadLetter[] }>((await topicsCli(['dlq', topic, '--class', 'invalid-event', '--grep', '^not json z', '--json'])).stdout).deadLetters.map((l) => l.key)).toEqual(['big-junk']);
 
     const table = await topicsCli(['dlq']);
     expect(table.exitCode).toBe(0);

@@ -1,5 +1,7 @@
+import { isUtf8 } from 'node:buffer';
 import {
   HttpError,
+  badRequest,
   baseConfigSchema,
   kafkaConfigSchema,
   requireProducer,
@@ -42,14 +44,17 @@ export const dataProcessingService: ServiceDefinition<DataProcessingConfig> = {
     const rawTopic = context.topic(RAW_TOPIC);
     const processedTopic = context.topic(PROCESSED_TOPIC);
 
-    // The server's JSON parser, plus: a number a double cannot hold as written (1e400,
+    // The server's JSON parser, plus: a body that is not UTF-8 is refused (decoding would turn
+    // its bad bytes into U+FFFD), and a number a double cannot hold as written (1e400,
     // 12345678901234567890) is kept as such, so that ingest can name it and refuse it.
     const json = app.getDefaultJsonParser('error', 'error');
     app.removeContentTypeParser('application/json');
-    app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
-      json(request, body as string, (error, value) => {
+    app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
+      if (!isUtf8(body as Buffer)) return done(badRequest('the body is not valid UTF-8: JSON text must be'), undefined);
+      const text = (body as Buffer).toString('utf8');
+      json(request, text, (error, value) => {
         if (error) return done(error, undefined);
-        done(null, parseJsonExactly(body as string, () => value));
+        done(null, parseJsonExactly(text, () => value));
       });
     });
 

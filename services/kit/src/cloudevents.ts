@@ -46,16 +46,42 @@ export class InvalidCloudEventError extends Error {
   override readonly name = 'InvalidCloudEventError';
 }
 
+const SURROGATE_ESCAPE = /\\u[dD][89a-fA-F]/;
+
+/** The dotted path of the first string or key that is not well-formed Unicode, or undefined. */
+function unpairedSurrogateAt(root: unknown): string | undefined {
+  const stack: Array<{ value: unknown; path: string }> = [{ value: root, path: '' }];
+  while (stack.length > 0) {
+    const { value, path } = stack.pop()!;
+    if (typeof value === 'string') {
+      if (!value.isWellFormed()) return path;
+    } else if (value !== null && typeof value === 'object') {
+      for (const [key, inner] of Object.entries(value)) {
+        const at = path ? `${path}.${key}` : key;
+        if (!key.isWellFormed()) return at;
+        stack.push({ value: inner, path: at });
+      }
+    }
+  }
+  return undefined;
+}
+
 /** Parses a Kafka message value as a CloudEvent; throws InvalidCloudEventError saying why not. */
 export function parseCloudEvent(value: Buffer | string | null): CloudEvent {
   if (value === null) throw new InvalidCloudEventError('empty message value');
   // JSON text is UTF-8; decoding bad bytes would quietly turn them into U+FFFD.
   if (typeof value !== 'string' && !isUtf8(value)) throw new InvalidCloudEventError('value is not valid UTF-8');
+  const text = typeof value === 'string' ? value : value.toString('utf8');
   let json: unknown;
   try {
-    json = JSON.parse(typeof value === 'string' ? value : value.toString('utf8'));
+    json = JSON.parse(text);
   } catch {
     throw new InvalidCloudEventError('value is not JSON');
+  }
+  // UTF-8 cannot carry a lone surrogate, but a JSON escape can (\ud800); such a string is not text.
+  if (SURROGATE_ESCAPE.test(text)) {
+    const where = unpairedSurrogateAt(json);
+    if (where !== undefined) throw new InvalidCloudEventError(`${where || 'value'} holds an unpaired UTF-16 surrogate (not Unicode text)`);
   }
   const result = cloudEventSchema.safeParse(json);
   if (!result.success) {
