@@ -79,7 +79,7 @@ export function parseCloudEvent(value: Buffer | string | null): CloudEvent {
     throw new InvalidCloudEventError('value is not JSON');
   }
   // UTF-8 cannot carry a lone surrogate, but a JSON escape can (\ud800); such a string is not text.
-  if (SURROGATE_ESCAPE.test(text)) {
+  if (text.includes('\\u') && SURROGATE_ESCAPE.test(text)) {
     const where = unpairedSurrogateAt(json);
     if (where !== undefined) throw new InvalidCloudEventError(`${where || 'value'} holds an unpaired UTF-16 surrogate (not Unicode text)`);
   }

@@ -195,10 +195,12 @@ async function runConsumer(consumer: Consumer, options: ConsumerOptions, progres
       progress.fetched(topic, partition, Number(batch.firstOffset()), Number(batch.highWatermark));
       const records = batch.messages.map((message) => toRecord(topic, partition, message));
       const meta = { topic, partition, group };
+      let tries = 0;
       const result = await processBatch(records, {
         handle: (segment) => {
-          // A segment tried again starts from the headers it arrived with, not the last try's span.
-          for (const record of segment) record.headers = decodeHeaders(record.rawHeaders);
+          // Tracing rewrites each record's traceparent to its consume span: a segment tried
+          // again starts from the headers it arrived with, not from the last try's span.
+          if (tries++ > 0 && options.tracing?.enabled) for (const record of segment) record.headers = decodeHeaders(record.rawHeaders);
           return traceConsume(options.tracing, meta, segment, () => options.handleBatch(segment));
         },
         deadLetter: writeDeadLetters,
@@ -232,7 +234,8 @@ function toRecord(topic: string, partition: number, message: { offset: string; k
   } catch (error) {
     invalidReason = (error as Error).message;
   }
-  const rawHeaders = rawHeadersOf(message.headers);
+  // kafkajs decodes header values to Buffers: kept as they are, for a dead letter to copy.
+  const rawHeaders = (message.headers ?? {}) as Record<string, Buffer | Buffer[]>;
   return {
     topic,
     partition,
@@ -248,19 +251,10 @@ function toRecord(topic: string, partition: number, message: { offset: string; k
   };
 }
 
-function rawHeadersOf(headers: IHeaders | undefined): Record<string, Buffer | Buffer[]> {
-  const raw: Record<string, Buffer | Buffer[]> = {};
-  for (const [name, value] of Object.entries(headers ?? {})) {
-    if (value === undefined) continue;
-    const toBuffer = (v: Buffer | string) => (typeof v === 'string' ? Buffer.from(v) : v);
-    raw[name] = Array.isArray(value) ? value.map(toBuffer) : toBuffer(value);
-  }
-  return raw;
-}
-
 function decodeHeaders(headers: Record<string, Buffer | Buffer[]>): Record<string, string> {
   const decoded: Record<string, string> = {};
-  for (const [name, value] of Object.entries(headers)) {
+  for (const name in headers) {
+    const value = headers[name];
     const first = Array.isArray(value) ? value[0] : value;
     if (first !== undefined) decoded[name] = first.toString();
   }
