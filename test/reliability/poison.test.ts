@@ -143,7 +143,7 @@ const cases: PoisonCase[] = [
 
 // Values built from the user id, once it is known; each built once, as it was sent.
 const values = new Map<string, string | Buffer>();
-function valueOf(poison: PoisonCase): string | Buffer {
+function poisonValue(poison: PoisonCase): string | Buffer {
   let value = values.get(poison.name);
   if (value === undefined) {
     value = buildValue(poison);
@@ -209,7 +209,7 @@ describe('poison records', () => {
     const good = `good.${poison.name.replaceAll(/[^a-z0-9]+/gi, '-').toLowerCase()}.t${suffix}`;
     await sendGood(poison.topic, good, key, 100);
     await eventually(async () => ((await counted(good)) === 100 ? true : undefined), 60_000, `the first 100 of ${good}`);
-    await kcat(poison.topic, key, valueOf(poison));
+    await kcat(poison.topic, key, poisonValue(poison));
     await sendGood(poison.topic, good, key, 100);
     // A consumer stuck on the poison would never count these.
     await eventually(async () => ((await counted(good)) === 200 ? true : undefined), 60_000, `all 200 of ${good} (a stuck partition stops here)`);
@@ -240,7 +240,7 @@ describe('poison records', () => {
         const key = sentKeys.get(poison.name)!;
         const mine = letters.filter((l) => l.key === key);
         expect(mine.map((l) => l.group).sort(), poison.name).toEqual([...poison.deadLetteredBy].sort());
-        const sent = valueOf(poison);
+        const sent = poisonValue(poison);
         for (const letter of mine) {
           expect(letter.source.topic, poison.name).toBe(poison.topic);
           expect(letter.source.partition, poison.name).toBe(await partitionOf(poison.topic, key));
