@@ -81,7 +81,7 @@ export function parseCloudEvent(value: Buffer | string | null): CloudEvent {
   // UTF-8 cannot carry a lone surrogate, but a JSON escape can (\ud800); such a string is not text.
   if (text.includes('\\u') && SURROGATE_ESCAPE.test(text)) {
     const where = unpairedSurrogateAt(json);
-    if (where !== undefined) throw new InvalidCloudEventError(`${where || 'value'} holds an unpaired UTF-16 surrogate (not Unicode text)`);
+    if (where !== undefined) throw new InvalidCloudEventError(`${where || 'value'} contains an unpaired UTF-16 surrogate, which is not Unicode text`);
   }
   const result = cloudEventSchema.safeParse(json);
   if (!result.success) {

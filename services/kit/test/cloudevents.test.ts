@@ -24,8 +24,8 @@ describe('CloudEvents envelope', () => {
   it('rejects bytes that are not UTF-8 and strings that are not Unicode text, and keeps surrogate pairs', () => {
     expect(() => parseCloudEvent(Buffer.from([0x7b, 0x22, 0xff, 0xfe, 0x22, 0x7d]))).toThrow('value is not valid UTF-8');
     const ce = (data: string) => `{"specversion":"1.0","id":"1","source":"s","type":"t","data":${data}}`;
-    expect(() => parseCloudEvent(ce('{"title":"half \\ud83d"}'))).toThrow('data.title holds an unpaired UTF-16 surrogate');
-    expect(() => parseCloudEvent(ce('{"\\udc00":1}'))).toThrow(/^data\.\udc00 holds an unpaired/);
+    expect(() => parseCloudEvent(ce('{"title":"half \\ud83d"}'))).toThrow('data.title contains an unpaired UTF-16 surrogate, which is not Unicode text');
+    expect(() => parseCloudEvent(ce('{"\\udc00":1}'))).toThrow(/^data\.\udc00 contains an unpaired/);
     expect(parseCloudEvent(ce('{"title":"\\ud83c\\udf89"}')).data).toEqual({ title: '🎉' });
   });
 });
