@@ -121,8 +121,9 @@ export async function startService<Config extends BaseConfig>(
   const consumerSpecs: ConsumerSpec[] = [];
 
   let db: Database | undefined;
+  let pgConfig: z.infer<typeof postgresConfigSchema> | undefined;
   if (definition.postgres) {
-    const pgConfig = loadConfig(definition.name, postgresConfigSchema, env);
+    pgConfig = loadConfig(definition.name, postgresConfigSchema, env);
     db = new Database({
       url: pgConfig.DATABASE_URL,
       schema: pgConfig.DATABASE_SCHEMA,
@@ -211,8 +212,7 @@ export async function startService<Config extends BaseConfig>(
       consumers.push(consumer);
       health.addCheck({ name: `kafka:consumer:${groupId}`, componentType: 'component', report: () => consumer.progress.report() });
     }
-    if (db) {
-      const pgConfig = loadConfig(definition.name, postgresConfigSchema, env);
+    if (db && pgConfig) {
       const consumed = [...new Set(consumerSpecs.flatMap((spec) => spec.topics.map((name) => prefixed(prefix, name))))];
       const retention =
         pgConfig.IDEMPOTENCY_RETENTION_MS === undefined
