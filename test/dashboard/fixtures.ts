@@ -11,6 +11,7 @@ export const target = (name: string, over: Partial<TargetStatus> = {}): TargetSt
   port: 4000 + name.length,
   uptimeSeconds: 42,
   restarts: 0,
+  lastExit: null,
   checks: {},
   circuits: {},
   problems: {},

@@ -15,6 +15,9 @@ const HOP_BY_HOP = new Set([
   'content-length',
 ]);
 
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE']);
+const CLOSED_UNDER_US = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET']);
+
 export interface UpstreamResponse {
   statusCode: number;
   headers: Record<string, string | string[]>;
@@ -60,11 +63,19 @@ export class UpstreamPools {
   ): Promise<UpstreamResponse> {
     // A client span around the upstream call; the forwarded traceparent names it (kit tracing.ts).
     return traceHttpClient({ method, url, path }, headers, async (traced) => {
-      const response = await this.pool(url).request({
-        method: method as Dispatcher.HttpMethod,
-        path,
-        headers: traced,
-        body: body && body.length > 0 ? body : undefined,
+      const send = () =>
+        this.pool(url).request({
+          method: method as Dispatcher.HttpMethod,
+          path,
+          headers: traced,
+          body: body && body.length > 0 ? body : undefined,
+        });
+      // A kept-alive connection the upstream closed as the request left (it is stopping, or
+      // the connection idled out): an idempotent request is sent once more, on a new
+      // connection, as HTTP clients do (RFC 9110 §9.2.2). Others may have been applied.
+      const response = await send().catch((error: unknown) => {
+        if (IDEMPOTENT.has(method) && CLOSED_UNDER_US.has((error as { code?: string }).code ?? '')) return send();
+        throw error;
       });
       const payload = Buffer.from(await response.body.arrayBuffer());
       const result: UpstreamResponse = {

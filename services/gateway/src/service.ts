@@ -120,17 +120,27 @@ export const gatewayService: ServiceDefinition<GatewayConfig> = {
         );
       } catch (error) {
         if (error instanceof UpstreamFailure) answer = error.response;
-        else throw upstreamError(match.route.upstream, error);
+        else {
+          if (!(error instanceof CircuitOpenError)) request.log.warn({ err: error, upstream: instance.label }, 'upstream call failed');
+          throw upstreamError(match.route.upstream, error);
+        }
       }
       return reply.status(answer.statusCode).headers(answer.headers).send(answer.body);
     });
   },
 };
 
-/** An upstream that did not answer: 504 when it timed out, 502 otherwise; an open breaker stays a 503. */
+/**
+ * An upstream that did not answer. Refused connections mean nothing was sent, as while a
+ * service restarts: 503, safe to send again. A timeout is a 504 and anything else a 502: the
+ * request may have been applied. An open breaker stays a 503.
+ */
 function upstreamError(upstream: string, error: unknown): unknown {
   if (error instanceof CircuitOpenError) return error;
   const code = (error as { code?: string }).code ?? '';
+  if (code === 'ECONNREFUSED') {
+    return new HttpError(503, 'upstream_unavailable', `${upstream} is not accepting connections (starting or restarting)`, undefined, 1);
+  }
   if (code === 'ETIMEDOUT' || code.endsWith('_TIMEOUT')) {
     return new HttpError(504, 'upstream_timeout', `${upstream} did not answer in time`, undefined, 1);
   }

@@ -21,6 +21,8 @@ export const baseConfigSchema = z.object({
   LOG_LEVEL: logLevel.default('info'),
   BODY_LIMIT_BYTES: z.coerce.number().int().positive().default(1_048_576),
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
+  /** How long a stopping service keeps answering (with `Connection: close`) while its clients let go of their connections. */
+  SHUTDOWN_DRAIN_MS: z.coerce.number().int().nonnegative().default(1_000),
   BREAKER_TIMEOUT_MS: z.coerce.number().int().positive().default(5_000),
   BREAKER_RESET_MS: z.coerce.number().int().positive().default(5_000),
   BREAKER_ERROR_THRESHOLD_PERCENT: z.coerce.number().min(1).max(100).default(50),

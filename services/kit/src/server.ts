@@ -51,6 +51,16 @@ export function createServer(options: ServerOptions): FastifyInstance {
   });
   if (options.tracing) traceHttpServer(app, options.tracing);
 
+  const lifecycle: Lifecycle = { draining: false, lastRequestAt: 0 };
+  lifecycles.set(app, lifecycle);
+  app.addHook('onRequest', async (_request, reply) => {
+    if (!lifecycle.draining) return;
+    lifecycle.lastRequestAt = performance.now();
+    // The client closes the connection after this answer, so this side never closes one that
+    // a request may be travelling on (which the client could only see as a reset).
+    void reply.header('connection', 'close');
+  });
+
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unmatched';
     const seconds = reply.elapsedTime / 1000;
@@ -90,6 +100,32 @@ export function createServer(options: ServerOptions): FastifyInstance {
   });
 
   return app;
+}
+
+interface Lifecycle {
+  draining: boolean;
+  lastRequestAt: number;
+}
+const lifecycles = new WeakMap<FastifyInstance, Lifecycle>();
+
+/**
+ * The first step of a graceful stop, before `app.close()`: requests are still served, each
+ * answer saying `Connection: close`, until no request has come for `quietMs` (or at once when
+ * no connection is open), at most `maxMs`. Clients then close the connections they were using
+ * themselves; closing a kept-alive connection from this side races with a request already on
+ * its way, which the caller sees as a reset it cannot safely retry.
+ */
+export async function drainHttp(app: FastifyInstance, { quietMs = 100, maxMs }: { quietMs?: number; maxMs: number }): Promise<void> {
+  const lifecycle = lifecycles.get(app);
+  if (!lifecycle || lifecycle.draining) return;
+  lifecycle.draining = true;
+  const started = performance.now();
+  lifecycle.lastRequestAt = started;
+  const openConnections = () => new Promise<number>((resolve) => app.server.getConnections((error, count) => resolve(error ? 0 : count)));
+  while (performance.now() - started < maxMs) {
+    if ((await openConnections()) === 0 || performance.now() - lifecycle.lastRequestAt >= quietMs) return;
+    await new Promise((resolve) => setTimeout(resolve, Math.min(25, quietMs)));
+  }
 }
 
 const CONNECTION_ERRORS = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', '57P01', '57P03']);

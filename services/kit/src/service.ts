@@ -12,7 +12,7 @@ import { createLogger, type Logger } from './logger';
 import { ServiceMetrics } from './metrics';
 import { OUTBOX_MIGRATION, OutboxRelay } from './outbox';
 import { Database, isDatabaseFailure, type Migration } from './postgres';
-import { createServer } from './server';
+import { createServer, drainHttp } from './server';
 import { createTracing, type Tracing } from './tracing';
 
 type BaseConfig = z.infer<typeof baseConfigSchema>;
@@ -243,6 +243,7 @@ export async function startService<Config extends BaseConfig>(
         timings[name] = Math.round(performance.now() - stepStarted);
       };
       health.markShuttingDown();
+      await step('drain', () => drainHttp(app, { maxMs: config.SHUTDOWN_DRAIN_MS }));
       await step('http', () => app.close());
       await step('consumers', () => Promise.allSettled(consumers.map((consumer) => consumer.stop())));
       await step('idempotency-janitor', () => janitor?.stop());

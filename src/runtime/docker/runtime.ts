@@ -381,7 +381,7 @@ export async function dockerStatus(project: Project, now: () => number = Date.no
     order.map(async (name): Promise<TargetStatus> => {
       const info = containers.find((container) => targetOf(container) === name);
       if (!info) {
-        return { name, kind: project.graph.node(serviceOfInstance(name)).kind, state: 'stopped', health: 'unknown', pid: null, port: null, uptimeSeconds: null, restarts: 0, checks: {}, circuits: {}, problems: {}, detail: null };
+        return { name, kind: project.graph.node(serviceOfInstance(name)).kind, state: 'stopped', health: 'unknown', pid: null, port: null, uptimeSeconds: null, restarts: 0, lastExit: null, checks: {}, circuits: {}, problems: {}, detail: null };
       }
       const inspect = await docker.getContainer(info.Id).inspect();
       const phase = phaseOf(info);
@@ -397,6 +397,8 @@ export async function dockerStatus(project: Project, now: () => number = Date.no
         port,
         uptimeSeconds: inspect.State.Running ? Math.max(0, Math.round((now() - Date.parse(inspect.State.StartedAt)) / 1000)) : null,
         restarts: inspect.RestartCount + (state.restarts[name] ?? 0),
+        // Docker keeps the exit code of a stopped container only; a signal shows as 128 + its number.
+        lastExit: !inspect.State.Running && !inspect.State.FinishedAt.startsWith('0001-') ? { code: inspect.State.ExitCode, signal: null, at: inspect.State.FinishedAt } : null,
         checks: live?.checks ?? {},
         circuits: live?.circuits ?? {},
         problems: live?.problems ?? {},

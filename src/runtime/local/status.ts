@@ -12,6 +12,8 @@ export interface TargetStatus {
   port: number | null;
   uptimeSeconds: number | null;
   restarts: number;
+  /** How the last process of this target ended: code 0 and no signal is a clean exit. Null until one has ended. */
+  lastExit: { code: number | null; signal: string | null; at: string } | null;
   /** Per-dependency health as the service reports it. */
   checks: Record<string, string>;
   /** Every circuit breaker and its state. */
@@ -52,6 +54,7 @@ export async function localStatus(project: Project, now: () => number = Date.now
       port: saved?.port ?? null,
       uptimeSeconds: startedAt ? Math.max(0, Math.round((now() - startedAt) / 1000)) : null,
       restarts: saved?.restarts ?? 0,
+      lastExit: saved?.lastExit ?? null,
       checks: alive ? (saved?.checks ?? {}) : {},
       circuits: alive ? (saved?.circuits ?? {}) : {},
       problems: alive ? (saved?.problems ?? {}) : {},
