@@ -5,7 +5,7 @@
  * that `status`, `logs`, `restart` and `down` read.
  */
 import type { HealthSummary } from '../health';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -37,6 +37,10 @@ export interface SupervisorDeps {
   now(): number;
   /** observability (#11): where services export spans (the supervisor's trace receiver, or the user's collector). */
   otlpEndpoint?: string;
+  /** Starts a service's process; node:child_process spawn unless a test supplies a fake child. */
+  spawn?: (command: string, args: readonly string[], options: SpawnOptions) => ChildProcess;
+  /** Whether a service's port can be bound; a real bind unless a test decides. */
+  isPortFree?: (port: number) => Promise<boolean>;
 }
 
 export interface HealthAnswer extends HealthSummary {
@@ -322,7 +326,7 @@ export class Supervisor {
   private async spawnService(target: Target): Promise<void> {
     const manifest = target.manifest!;
     const port = await this.instancePort(target);
-    if (!(await isPortFree(port))) {
+    if (!(await (this.deps.isPortFree ?? isPortFree)(port))) {
       const message = `port ${port} for ${target.state.name} is taken by another process`;
       this.setPhase(target, 'failed', message);
       throw new MsctlError('PORT_IN_USE', message, `stop what listens there (ss -ltnp 'sport = :${port}'), or change "port" in services/${manifest.name}/service.json`);
@@ -342,7 +346,7 @@ export class Supervisor {
       { port },
     );
     const bundle = serviceBundle(manifest);
-    const child = spawn(this.deps.nodePath, [...NODE_FLAGS, bundle], {
+    const child = (this.deps.spawn ?? spawn)(this.deps.nodePath, [...NODE_FLAGS, bundle], {
       cwd: manifest.dir,
       env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', TZ: process.env.TZ ?? '', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -357,7 +361,7 @@ export class Supervisor {
     target.healthySince = undefined;
     this.setPhase(target, 'starting', `pid ${child.pid}, port ${port}`);
     for (const stream of [child.stdout, child.stderr]) {
-      createInterface({ input: stream }).on('line', (line) => this.onLine(target, line));
+      if (stream) createInterface({ input: stream }).on('line', (line) => this.onLine(target, line));
     }
     child.once('exit', (code, signal) => this.onExit(target, child, code, signal));
     child.once('error', (error) => this.onLine(target, `msctl: cannot start ${manifest.name}: ${error.message}`));
