@@ -25,7 +25,8 @@ export interface DeadLetterTarget {
 }
 
 export interface ConsumerOptions {
-  kafka: Kafka;
+  /** Only its consumer factory is used (tests pass a fake). */
+  kafka: Pick<Kafka, 'consumer'>;
   groupId: string;
   topics: string[];
   metrics: ServiceMetrics;
@@ -61,6 +62,12 @@ export const DEFAULT_STALL_AFTER_MS = 30_000;
 /** Back-off before a consumer that kafkajs gave up on is started again. */
 const RELAUNCH_BASE_MS = 1_000;
 const RELAUNCH_MAX_MS = 30_000;
+/**
+ * A consumer that applied a record, or stayed up this long, was healthy: the next relaunch waits
+ * the base back-off again. Joining the group is not enough: a consumer that crashes on the first
+ * batch after each join would otherwise be relaunched (and rebalance its group) every second.
+ */
+const RELAUNCH_HEALTHY_AFTER_MS = 60_000;
 
 /**
  * A consumer that never stops on its own. kafkajs restarts a crashed consumer itself, except
@@ -74,13 +81,17 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
   let markJoined: () => void = () => undefined;
   const joined = new Promise<void>((resolve) => (markJoined = resolve));
   const stopping = new AbortController();
+  const now = options.now ?? Date.now;
   let current: Consumer | undefined;
   let relaunchTimer: NodeJS.Timeout | undefined;
   let relaunches = 0;
+  let joinedAt: number | undefined;
 
   const relaunch = (consumer: Consumer, reason: string) => {
     if (stopping.signal.aborted || consumer !== current) return;
     current = undefined;
+    if (joinedAt !== undefined && now() - joinedAt >= RELAUNCH_HEALTHY_AFTER_MS) relaunches = 0;
+    joinedAt = undefined;
     const delay = Math.min(RELAUNCH_MAX_MS, RELAUNCH_BASE_MS * 2 ** relaunches);
     relaunches += 1;
     progress.stopped(`${reason}; a new consumer starts in ${Math.round(delay / 1000)} s`);
@@ -91,6 +102,8 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
         .catch(() => undefined)
         .then(() => (stopping.signal.aborted ? undefined : launch()))
         .catch((error: unknown) => {
+          // stop() disconnecting a consumer that was still starting is no failure.
+          if (stopping.signal.aborted) return;
           options.logger.error({ err: error, group: options.groupId }, 'could not start the Kafka consumer again; retrying');
           current = consumer;
           relaunch(consumer, `could not start: ${(error as Error).message}`);
@@ -100,7 +113,8 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
 
   const launch = async () => {
     const consumer = createConsumer(options, (assignment) => {
-      relaunches = 0;
+      // A rebalance joins again: the healthy period counts from the first join.
+      joinedAt ??= now();
       progress.assigned(assignment);
       markJoined();
     });
@@ -112,8 +126,10 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
       relaunch(consumer, payload.error.message);
     });
     try {
-      await runConsumer(consumer, options, progress, stopping.signal);
-      progress.running();
+      await runConsumer(consumer, options, progress, stopping.signal, () => (relaunches = 0));
+      // kafkajs reports a failed join as a crash and resolves run() all the same: then this
+      // consumer is gone and the health check must go on saying so.
+      if (current === consumer) progress.running();
     } catch (error) {
       await consumer.disconnect().catch(() => undefined);
       throw error;
@@ -148,7 +164,7 @@ function createConsumer(options: ConsumerOptions, onJoin: (assignment: Record<st
   return consumer;
 }
 
-async function runConsumer(consumer: Consumer, options: ConsumerOptions, progress: ConsumerProgress, stopping: AbortSignal): Promise<void> {
+async function runConsumer(consumer: Consumer, options: ConsumerOptions, progress: ConsumerProgress, stopping: AbortSignal, onProgress: () => void): Promise<void> {
   const group = options.groupId;
   const deadLetter = options.deadLetter;
   const writeDeadLetters = deadLetter
@@ -207,6 +223,7 @@ async function runConsumer(consumer: Consumer, options: ConsumerOptions, progres
         resolve: (record) => {
           resolveOffset(record.offset);
           progress.resolved(topic, partition, Number(record.offset));
+          onProgress();
         },
         active: () => isRunning() && !isStale() && !stopping.aborted,
         heartbeat,

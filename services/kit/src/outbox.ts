@@ -54,8 +54,8 @@ interface OutboxRow {
 }
 
 export interface OutboxRelayOptions {
-  db: Database;
-  producer: EventProducer;
+  db: Pick<Database, 'transaction' | 'query' | 'connectDedicated'>;
+  producer: Pick<EventProducer, 'send'>;
   logger: Logger;
   batchSize?: number;
   /** Polls this often even without a notification (covers a lost LISTEN connection). */
@@ -190,8 +190,10 @@ export class OutboxRelay {
   }
 
   private async listen(): Promise<void> {
+    let connection: pg.Client | undefined;
     try {
       const client = await this.options.db.connectDedicated();
+      connection = client;
       client.on('notification', () => this.wake());
       client.on('error', () => {
         // The polling loop keeps publishing; the next round reconnects the listener.
@@ -201,6 +203,8 @@ export class OutboxRelay {
       await client.query(`LISTEN ${NOTIFY_CHANNEL}`);
       this.listener = client;
     } catch (error) {
+      // The next round opens a new connection: this one must not stay open beside it.
+      connection?.end().catch(() => undefined);
       this.options.logger.warn({ err: error }, 'outbox relay cannot LISTEN yet; polling');
     }
   }

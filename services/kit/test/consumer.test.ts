@@ -3,8 +3,6 @@
  * it does not retry escapes the batch), the kit says so in /health's check and starts a new
  * one, which gets the uncommitted batch again.
  */
-import { Writable } from 'node:stream';
-import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { CircuitRegistry } from '../src/circuit-breaker';
 import { createCloudEvent } from '../src/cloudevents';
@@ -12,20 +10,11 @@ import { startConsumer, type RunningConsumer } from '../src/consumer';
 import { EventProducer, createKafka, ensureTopics } from '../src/kafka';
 import { ServiceMetrics } from '../src/metrics';
 import type { ConsumedRecord } from '../src/records';
-import { eventually, uniqueSuffix } from '../src/testing';
+import { capturingLogger, eventually, uniqueSuffix } from '../src/testing';
 
 const suffix = uniqueSuffix();
 const topic = `consumer-test-${suffix}`;
-const logLines: Array<{ level: number; msg: string }> = [];
-const logger = pino(
-  { level: 'warn' },
-  new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      for (const line of chunk.toString().split('\n').filter(Boolean)) logLines.push(JSON.parse(line) as { level: number; msg: string });
-      done();
-    },
-  }),
-);
+const { logger, lines: logLines } = capturingLogger();
 const metrics = new ServiceMetrics('consumer-test');
 const circuits = new CircuitRegistry({ timeoutMs: 5_000, resetMs: 1_000, errorThresholdPercent: 50, volumeThreshold: 5 }, metrics);
 const kafka = createKafka({ brokers: [inject('kafkaBootstrap')], clientId: 'consumer-test', prefix: '' }, logger);

@@ -3,6 +3,8 @@
  * test run's real Kafka broker and PostgreSQL, isolated by a unique topic prefix and schema.
  */
 import { randomBytes } from 'node:crypto';
+import { Writable } from 'node:stream';
+import pino from 'pino';
 import { inject } from 'vitest';
 
 export function uniqueSuffix(): string {
@@ -51,4 +53,19 @@ export async function eventually<T>(probe: () => Promise<T | undefined>, timeout
     }
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
+}
+
+/** A pino logger at `level` whose JSON lines a test can read back from `lines`. */
+export function capturingLogger(level = 'warn'): { logger: pino.Logger; lines: Array<{ level: number; msg: string }> } {
+  const lines: Array<{ level: number; msg: string }> = [];
+  const logger = pino(
+    { level },
+    new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        for (const line of chunk.toString().split('\n').filter(Boolean)) lines.push(JSON.parse(line) as { level: number; msg: string });
+        done();
+      },
+    }),
+  );
+  return { logger, lines };
 }
