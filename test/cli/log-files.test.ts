@@ -1,8 +1,9 @@
+import { getEventListeners } from 'node:events';
 import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { PassThrough } from 'node:stream';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { followLog, listLogs, parseStoredLine, readLogLines, RotatingLogWriter, snapshotLog, type LogLine } from '../../src/runtime/local/log-files';
 import { interleave, parseSince } from '../../src/cli/commands/logs';
 import { prettyLine } from '../../src/cli/output/log-line';
@@ -94,15 +95,29 @@ describe('readLogLines', () => {
   });
 });
 
-async function collect(generator: AsyncGenerator<LogLine>, count: number, timeoutMs = 10_000): Promise<string[]> {
+/** Follows `generator` in the background: `lines` grows as lines arrive; `done` settles when it ends or has `count`. */
+function collect(generator: AsyncGenerator<LogLine>, count: number): { lines: string[]; done: Promise<string[]> } {
   const lines: string[] = [];
-  const deadline = Date.now() + timeoutMs;
-  for await (const line of generator) {
-    lines.push(line.text);
-    if (lines.length >= count || Date.now() > deadline) break;
-  }
-  return lines;
+  const done = (async () => {
+    for await (const line of generator) {
+      lines.push(line.text);
+      if (lines.length >= count) break;
+    }
+    return lines;
+  })();
+  return { lines, done };
 }
+
+/**
+ * A follower between polls waits in a sleep bound to its signal, which is the only abort
+ * listener on it: once there is one, the follower has looked at the log and sleeps.
+ */
+const followerSleeps = (signal: AbortSignal) =>
+  vi.waitFor(() => expect(getEventListeners(signal, 'abort')).toHaveLength(1), { timeout: 5_000 });
+
+/** Waits until the follower has yielded exactly `expected`; a lost line fails with the difference. */
+const yielded = (got: { lines: string[] }, expected: string[]) =>
+  vi.waitFor(() => expect(got.lines).toEqual(expected), { timeout: 5_000 });
 
 describe('followLog', () => {
   it('yields appended lines and survives rotation (inode change), then stops on abort', async () => {
@@ -113,35 +128,43 @@ describe('followLog', () => {
     const controller = new AbortController();
     const follower = followLog({ dir, name: 'svc', signal: controller.signal, from: position!, pollMs: 20 });
     const got = collect(follower, 20);
-    // 20 lines of ~45 bytes with maxBytes 200: several rotations while following.
+    const expected = Array.from({ length: 20 }, (_, i) => `line-${String(i).padStart(2, '0')}-${'x'.repeat(10)}`);
+    // 20 lines of ~45 bytes with maxBytes 200: several rotations while following. Waiting for
+    // the follower to catch up after every third line puts rotations between its polls.
     for (let i = 0; i < 20; i++) {
-      writer.writeLine(`line-${String(i).padStart(2, '0')}-${'x'.repeat(10)}`);
-      if (i % 3 === 0) await new Promise((resolve) => setTimeout(resolve, 30));
+      writer.writeLine(expected[i]!);
+      if (i % 3 === 0) await yielded(got, expected.slice(0, i + 1));
     }
-    const texts = await got;
+    await yielded(got, expected);
+    expect(await got.done).toEqual(expected);
     writer.close();
-    expect(texts).toEqual(Array.from({ length: 20 }, (_, i) => `line-${String(i).padStart(2, '0')}-${'x'.repeat(10)}`));
     expect((await readdir(dir)).filter((f) => f.startsWith('svc.log.')).length).toBeGreaterThan(0);
     controller.abort();
   });
 
-  it('a follower started from the end ends promptly when aborted, and waits for a log that does not exist yet', async () => {
+  it('a follower started from the end ends when aborted, and waits for a log that does not exist yet', async () => {
     const controller = new AbortController();
     const follower = followLog({ dir, name: 'later', signal: controller.signal, pollMs: 20 });
     const got = collect(follower, 2);
-    await new Promise((resolve) => setTimeout(resolve, 60));
+    await followerSleeps(controller.signal); // it found no log and waits for one
     const writer = new RotatingLogWriter({ dir, name: 'later' });
     writer.writeLine('first');
     writer.writeLine('second');
-    expect(await got).toEqual(['first', 'second']);
+    await yielded(got, ['first', 'second']);
+    expect(await got.done).toEqual(['first', 'second']);
     writer.close();
 
-    const idle = followLog({ dir, name: 'later', signal: controller.signal, pollMs: 1_000 });
-    const started = Date.now();
-    const drained = collect(idle, 1);
-    setTimeout(() => controller.abort(), 50);
-    expect(await drained).toEqual([]);
-    expect(Date.now() - started).toBeLessThan(900);
+    // An hour between polls: the follower can only end by the abort cutting its sleep short.
+    const idleController = new AbortController();
+    const idle = collect(followLog({ dir, name: 'later', signal: idleController.signal, pollMs: 3_600_000 }), 1);
+    let ended = false;
+    void idle.done.then(() => (ended = true));
+    await followerSleeps(idleController.signal);
+    expect(ended).toBe(false);
+    idleController.abort();
+    await vi.waitFor(() => expect(ended).toBe(true), { timeout: 5_000 });
+    expect(await idle.done).toEqual([]);
+    expect(getEventListeners(idleController.signal, 'abort')).toHaveLength(0);
   });
 
   it('loses nothing when the log rotates several times between two polls', async () => {
@@ -150,10 +173,12 @@ describe('followLog', () => {
     const controller = new AbortController();
     const follower = followLog({ dir, name: 'svc', signal: controller.signal, pollMs: 150 });
     const got = collect(follower, 12);
-    await new Promise((resolve) => setTimeout(resolve, 50)); // the follower has opened the file and sleeps
+    await followerSleeps(controller.signal); // the follower has opened the file and sleeps
     const expected = Array.from({ length: 12 }, (_, i) => `${i}`.padStart(2, '0') + '-'.repeat(38));
-    for (const line of expected) writer.writeLine(line); // 3 lines per file: 4 rotations at once
-    expect(await got).toEqual(expected);
+    // Synchronous writes: all 4 rotations (3 lines per file) happen before the follower wakes.
+    for (const line of expected) writer.writeLine(line);
+    await yielded(got, expected);
+    expect(await got.done).toEqual(expected);
     controller.abort();
     writer.close();
   });
@@ -165,10 +190,11 @@ describe('followLog', () => {
     writer.writeLine('b'.repeat(50)); // still in the snapshot's file
     writer.writeLine('c'.repeat(50)); // rotates: the snapshot's file is now svc.log.1
     const controller = new AbortController();
-    const texts = await collect(followLog({ dir, name: 'svc', signal: controller.signal, from: position!, pollMs: 20 }), 2);
+    const got = collect(followLog({ dir, name: 'svc', signal: controller.signal, from: position!, pollMs: 20 }), 2);
+    await yielded(got, ['b'.repeat(50), 'c'.repeat(50)]);
+    expect(await got.done).toEqual(['b'.repeat(50), 'c'.repeat(50)]);
     controller.abort();
     writer.close();
-    expect(texts).toEqual(['b'.repeat(50), 'c'.repeat(50)]);
   });
 });
 
@@ -182,11 +208,8 @@ describe('logs command helpers', () => {
     expect(parseSince('1d', now).toISOString()).toBe('2024-12-31T12:00:00.000Z');
     expect(parseSince('2025-01-01T08:00:00Z', now).toISOString()).toBe('2025-01-01T08:00:00.000Z');
     expect(() => parseSince('yesterday', now)).toThrow(MsctlError);
-    try {
-      parseSince('5 parsecs', now);
-    } catch (error) {
-      expect((error as MsctlError).code).toBe('USAGE');
-    }
+    expect(() => parseSince('5 parsecs', now)).toThrow(MsctlError);
+    expect(() => parseSince('5 parsecs', now)).toThrow(expect.objectContaining({ code: 'USAGE', message: '--since 5 parsecs: not a time' }));
   });
 
   it('pretty-prints pino lines, leaves others alone', () => {

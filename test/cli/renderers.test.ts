@@ -1,7 +1,7 @@
 import { PassThrough } from 'node:stream';
 import { render as renderInk } from 'ink-testing-library';
 import { createElement } from 'react';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { ProgressBus, type ProgressEvent } from '../../src/core/events';
 import { createContext } from '../../src/cli/context';
 import { stripAnsi } from '../../src/cli/output/colors';
@@ -109,7 +109,8 @@ describe('json renderer', () => {
 });
 
 describe('tty renderer', () => {
-  const tick = () => new Promise((resolve) => setTimeout(resolve, 50));
+  /** ink redraws on its own schedule: wait for the frame that shows an event, not for a while. */
+  const until = (assertion: () => void) => vi.waitFor(assertion, { timeout: 5_000 });
 
   it('draws one line per target: spinner while busy, ✔ healthy, ✖ failed, detail; logs above', async () => {
     const store = new ProgressStore();
@@ -120,21 +121,18 @@ describe('tty renderer', () => {
     bus.emit({ type: 'target', target: 'postgres', phase: 'healthy' });
     bus.emit({ type: 'target', target: 'users', phase: 'failed', detail: 'exited 1' });
     bus.emit({ type: 'log', target: 'users', line: 'boom' });
-    await tick();
+    await until(() => expect(ink.frames.map(stripAnsi).join('\n')).toContain('users      | boom'));
     const frame = stripAnsi(ink.lastFrame() ?? '');
     const lines = frame.split('\n');
     const kafka = lines.find((line) => line.includes('kafka'))!;
     expect(kafka).toMatch(/^[⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏] kafka +starting {2}KRaft on 19092$/);
     expect(lines.find((line) => line.includes('postgres'))).toMatch(/^✔ postgres +healthy$/);
     expect(lines.find((line) => line.includes('users') && !line.includes('|'))).toMatch(/^✖ users +failed {2}exited 1$/);
-    expect(ink.frames.map(stripAnsi).join('\n')).toContain('users      | boom');
 
     bus.emit({ type: 'target', target: 'kafka', phase: 'healthy' });
     bus.emit({ type: 'done', ok: true, text: 'all healthy' });
-    await tick();
-    const after = stripAnsi(ink.lastFrame() ?? '');
-    expect(after).toMatch(/✔ kafka +healthy/);
-    expect(after).toContain('✔ all healthy');
+    await until(() => expect(stripAnsi(ink.lastFrame() ?? '')).toContain('✔ all healthy'));
+    expect(stripAnsi(ink.lastFrame() ?? '')).toMatch(/✔ kafka +healthy/);
     ink.unmount();
   });
 

@@ -2,7 +2,7 @@
 import { render } from 'ink-testing-library';
 import { createElement as h } from 'react';
 import chalk from 'chalk';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { cleanup } from 'ink-testing-library';
 import { DashboardApp, type LogSource, type SnapshotSource } from '../../src/dashboard/app';
 import { stripAnsi } from '../../src/cli/output/colors';
@@ -151,31 +151,31 @@ describe('DashboardApp keys', () => {
     const lines = ['hello from the log'];
     return { followed, subscribe: () => () => undefined, getLines: () => lines, follow: (t) => void followed.push(t) };
   };
-  const tick = () => new Promise((resolve) => setTimeout(resolve, 30));
+  /** ink renders and runs effects on its own schedule: wait for what a key changes, not for a while. */
+  const until = (assertion: () => void) => vi.waitFor(assertion, { timeout: 5_000 });
 
   it('↓ selects the next service, l opens its log pane, r restarts it, q quits', async () => {
     const restarts: string[] = [];
     const quits: string[] = [];
     const feed = logs();
     const app = render(h(DashboardApp, { source: source(snapshot()), logs: feed, color: false, interactive: true, onRestart: (t) => restarts.push(t), onQuit: (r) => quits.push(r), size: { columns: 100, rows: 50 } }));
-    await tick();
+    // ink takes stdin in an effect after the first frame; from then on each key is read as written.
+    await until(() => expect(app.stdin.listenerCount('readable')).toBeGreaterThan(0));
     expect(row(stripAnsi(app.lastFrame()!), 'postgres').startsWith('›')).toBe(true);
     app.stdin.write('\u001b[B\u001b[B'); // ↓↓ in one read: both count
-    await tick();
-    expect(row(app.lastFrame()!, 'users').startsWith('›')).toBe(true);
+    await until(() => expect(row(app.lastFrame()!, 'users').startsWith('›')).toBe(true));
     app.stdin.write('l');
-    await tick();
+    await until(() => expect(feed.followed.at(-1)).toBe('users'));
     expect(app.lastFrame()).toContain('LOGS users');
     expect(app.lastFrame()).toContain('hello from the log');
-    expect(feed.followed.at(-1)).toBe('users');
     app.stdin.write('\u001b[A'); // ↑ moves the pane to kafka
-    await tick();
-    expect(feed.followed.at(-1)).toBe('kafka');
+    await until(() => expect(feed.followed.at(-1)).toBe('kafka'));
+    expect(restarts).toEqual([]);
     app.stdin.write('r');
-    await tick();
-    expect(restarts).toEqual(['kafka']);
+    await until(() => expect(restarts).toEqual(['kafka']));
+    expect(quits).toEqual([]);
     app.stdin.write('q');
-    await tick();
-    expect(quits).toEqual(['quit']);
+    await until(() => expect(quits).toEqual(['quit']));
+    expect(restarts).toEqual(['kafka']);
   });
 });

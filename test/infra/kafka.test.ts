@@ -57,9 +57,20 @@ describe('the run\'s Kafka broker', () => {
   });
 
   it('does not auto-create topics', async () => {
+    const topic = uniqueName('missing');
     const producer = kafka.producer({ allowAutoTopicCreation: true, retry: { retries: 1 } });
     await producer.connect();
-    await expect(producer.send({ topic: uniqueName('missing'), messages: [{ value: 'x' }] })).rejects.toThrow();
-    await producer.disconnect();
+    try {
+      // The broker answers the metadata request for the unknown topic with an error instead of creating it.
+      await expect(producer.send({ topic, messages: [{ value: 'x' }] })).rejects.toThrow(
+        expect.objectContaining({
+          name: 'KafkaJSNumberOfRetriesExceeded',
+          cause: expect.objectContaining({ name: 'KafkaJSProtocolError', type: 'UNKNOWN_TOPIC_OR_PARTITION' }),
+        }),
+      );
+    } finally {
+      await producer.disconnect();
+    }
+    expect(await admin.listTopics()).not.toContain(topic);
   });
 });

@@ -34,25 +34,20 @@ describe('DependencyGraph', () => {
   });
 
   it('names the cycle', () => {
-    const error = (() => {
-      try {
-        new DependencyGraph([svc('a', 'b'), svc('b', 'c'), svc('c', 'a')]);
-      } catch (caught) {
-        return caught as MsctlError;
-      }
-      return undefined;
-    })();
-    expect(error).toBeInstanceOf(MsctlError);
-    expect(error!.message).toBe('dependency cycle: a → b → c → a');
+    const cyclic = () => new DependencyGraph([svc('a', 'b'), svc('b', 'c'), svc('c', 'a')]);
+    expect(cyclic).toThrow(MsctlError);
+    expect(cyclic).toThrow(
+      expect.objectContaining({ code: 'USAGE', message: 'dependency cycle: a → b → c → a' }),
+    );
   });
 
   it('names an unknown dependency and where to fix it', () => {
     expect(() => new DependencyGraph([infra('kafka'), svc('users', 'redis')])).toThrow(/users needs "redis"/);
-    try {
-      new DependencyGraph([svc('users', 'redis')]);
-    } catch (error) {
-      expect((error as MsctlError).hint).toMatch(/services\/users\/service.json/);
-    }
+    const unknownNeed = () => new DependencyGraph([svc('users', 'redis')]);
+    expect(unknownNeed).toThrow(MsctlError);
+    expect(unknownNeed).toThrow(
+      expect.objectContaining({ code: 'USAGE', hint: expect.stringMatching(/services\/users\/service.json/) }),
+    );
   });
 
   it('finds the critical path: the slowest chain of starts', () => {

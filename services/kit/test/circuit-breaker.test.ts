@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { Circuit, CircuitOpenError, CircuitRegistry } from '../src/circuit-breaker';
 import { ServiceMetrics } from '../src/metrics';
 
@@ -12,9 +12,24 @@ const makeCircuit = (overrides = {}) => {
 afterEach(() => circuits.splice(0).forEach((c) => c.shutdown()));
 
 const fail = () => Promise.reject(Object.assign(new Error('down'), { code: 'ECONNREFUSED' }));
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('Circuit', () => {
+  // The breaker's reset and call timeouts are timers (and retryInMs reads Date): fake time moves only when told.
+  beforeEach(() => {
+    vi.useFakeTimers();
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  /** Lets the open breaker's reset time pass, checking it stays open until the last millisecond. */
+  const waitOutReset = async (circuit: Circuit) => {
+    await vi.advanceTimersByTimeAsync(options.resetMs - 1);
+    expect(circuit.state).toBe('open');
+    await vi.advanceTimersByTimeAsync(1);
+    expect(circuit.state).toBe('half-open');
+  };
+
   it('passes calls and results through while closed', async () => {
     const circuit = makeCircuit();
     await expect(circuit.run(async () => 42)).resolves.toBe(42);
@@ -33,9 +48,11 @@ describe('Circuit', () => {
       })
       .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(CircuitOpenError);
-    expect((error as CircuitOpenError).retryInMs).toBeGreaterThan(0);
+    expect((error as CircuitOpenError).retryInMs).toBe(options.resetMs);
     expect(called).toBe(false);
-    expect(circuit.snapshot()).toMatchObject({ name: 'dep', state: 'open', stats: { failures: 2, rejects: 1 } });
+    expect(circuit.snapshot()).toMatchObject({ name: 'dep', state: 'open', stats: { failures: 2, rejects: 1 }, retryInMs: options.resetMs });
+    await vi.advanceTimersByTimeAsync(100);
+    expect(circuit.snapshot().retryInMs).toBe(options.resetMs - 100);
   });
 
   it('rejectWhileOpen refuses (counted as a reject) only while open, and leaves the half-open trial to the real call', async () => {
@@ -45,8 +62,7 @@ describe('Circuit', () => {
     await circuit.run(fail).catch(() => undefined);
     await expect(circuit.rejectWhileOpen()).rejects.toBeInstanceOf(CircuitOpenError);
     expect(circuit.snapshot().stats).toMatchObject({ failures: 2, rejects: 1 });
-    await sleep(options.resetMs + 30);
-    expect(circuit.state).toBe('half-open');
+    await waitOutReset(circuit);
     await expect(circuit.rejectWhileOpen()).resolves.toBeUndefined();
     expect(circuit.state).toBe('half-open');
     await expect(circuit.run(async () => 'trial')).resolves.toBe('trial');
@@ -57,8 +73,7 @@ describe('Circuit', () => {
     const circuit = makeCircuit();
     await circuit.run(fail).catch(() => undefined);
     await circuit.run(fail).catch(() => undefined);
-    await sleep(options.resetMs + 30);
-    expect(circuit.state).toBe('half-open');
+    await waitOutReset(circuit);
     let calls = 0;
     let release: () => void = () => undefined;
     const trial = circuit.run(async () => {
@@ -84,16 +99,22 @@ describe('Circuit', () => {
     const circuit = makeCircuit();
     await circuit.run(fail).catch(() => undefined);
     await circuit.run(fail).catch(() => undefined);
-    await sleep(options.resetMs + 30);
+    await waitOutReset(circuit);
     await expect(circuit.run(fail)).rejects.toThrow('down');
     expect(circuit.state).toBe('open');
   });
 
   it('counts a call slower than the timeout as a failure', async () => {
     const circuit = makeCircuit({ timeoutMs: 30 });
-    const error = await circuit.run(() => sleep(200)).catch((e: unknown) => e);
-    expect((error as { code?: string }).code).toBe('ETIMEDOUT');
-    expect(circuit.snapshot().stats.timeouts).toBe(1);
+    let settled = false;
+    const outcome = circuit.run(() => new Promise<never>(() => undefined)).catch((e: unknown) => e);
+    void outcome.then(() => (settled = true));
+    await vi.advanceTimersByTimeAsync(29);
+    expect(settled).toBe(false);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(settled).toBe(true);
+    expect(await outcome).toMatchObject({ code: 'ETIMEDOUT', message: 'dep: no answer within 30 ms' });
+    expect(circuit.snapshot().stats).toMatchObject({ timeouts: 1, failures: 1 });
   });
 
   it('does not count errors the dependency is not to blame for', async () => {
