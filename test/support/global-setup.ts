@@ -1,19 +1,34 @@
 /**
- * vitest globalSetup: ONE real Kafka broker and ONE real PostgreSQL per test run, on free
- * ports, with their data in a fresh temp dir. Never skips: when either cannot start, the
- * run fails with the reason and the hint.
+ * vitest globalSetup: the CLI and service bundles built from the sources as they are now (so
+ * that `npx vitest run` after an edit never runs old code), and ONE real Kafka broker and ONE
+ * real PostgreSQL per test run, on free ports, with their data in a fresh temp dir. Never
+ * skips: when any of them cannot be had, the run fails with the reason and the hint.
  */
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import type { TestProject } from 'vitest/node';
 import { isMsctlError } from '../../src/core/errors';
 import { startKafka, type KafkaBroker } from '../../src/infra/kafka/broker';
 import { startPostgres, type PostgresServer } from '../../src/infra/postgres/server';
 import { findFreePort, isProcessAlive, terminatePid } from '../../src/infra/ports';
 import './infra-env';
+
+const repoRoot = join(import.meta.dirname, '..', '..');
+
+/** The tests of the CLI and of whole stacks run dist/ and services/*\/dist/: build them first. */
+async function buildBundles(): Promise<void> {
+  try {
+    await promisify(execFile)(process.execPath, [join(repoRoot, 'scripts', 'build.mjs')], { cwd: repoRoot });
+  } catch (error) {
+    const { stderr, stdout } = error as { stderr?: string; stdout?: string };
+    throw new Error(`the bundles could not be built for the tests:\n${stderr || stdout || String(error)}\nhint: fix the error, or run \`npm run build\` to see it alone`);
+  }
+}
 
 const describeError = (what: string, error: unknown): Error => {
   if (isMsctlError(error)) {
@@ -61,6 +76,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
 
   const [kafkaPort, controllerPort, pgPort] = await distinctFreePorts(3);
   const started = Date.now();
+  const bundles = buildBundles();
   const results = await Promise.allSettled([
     startKafka({ dataDir: join(root, 'kafka'), port: kafkaPort, controllerPort, heapMb: 512, logFile: join(root, 'kafka.log') }).then((k) => {
       kafka = k;
@@ -73,7 +89,12 @@ export default async function setup(project: TestProject): Promise<() => Promise
       return p;
     }),
   ]);
+  const built = await bundles.then(
+    () => undefined,
+    (error: unknown) => error as Error,
+  );
   const failures = results.flatMap((r, i) => (r.status === 'rejected' ? [describeError(i === 0 ? 'Kafka' : 'PostgreSQL', r.reason)] : []));
+  if (built) failures.push(built);
   if (failures.length > 0 || !kafka || !postgres) {
     await teardown();
     process.off('exit', onExit);
