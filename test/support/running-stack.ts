@@ -4,7 +4,11 @@
  * tests make to it.
  */
 import type { Result } from 'execa';
+import pg from 'pg';
 import { afterAll, beforeAll, expect } from 'vitest';
+import { postgresUrl } from '../../src/runtime/local/supervisor';
+import { loadProject } from '../../src/stack/project';
+import { ensureSecrets } from '../../src/stack/secrets';
 import type { StackStatus } from '../../src/runtime/local/status';
 import { msctl, repoRoot, statusOf } from './cli';
 import { gatewayClient } from './gateway-client';
@@ -19,6 +23,8 @@ export interface RunningStack {
   post(path: string, body: unknown, token?: string): Promise<Response>;
   /** Signs up a user and returns a token for it. */
   login(username: string): Promise<{ id: string; token: string }>;
+  /** One query on the stack's own PostgreSQL, as its owner: to read what a service stored. */
+  query<Row extends pg.QueryResultRow>(sql: string, params?: unknown[]): Promise<Row[]>;
 }
 
 export function stackForThisFile(): RunningStack {
@@ -47,5 +53,15 @@ export function stackForThisFile(): RunningStack {
     gateway,
     post: client.post,
     login: client.login,
+    query: async <Row extends pg.QueryResultRow>(sql: string, params: unknown[] = []) => {
+      const project = await loadProject(current().dir, { ...process.env, ...current().env });
+      const db = new pg.Client({ connectionString: postgresUrl(project, await ensureSecrets(project.stateDir)) });
+      await db.connect();
+      try {
+        return (await db.query<Row>(sql, params)).rows;
+      } finally {
+        await db.end();
+      }
+    },
   };
 }
