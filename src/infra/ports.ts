@@ -1,5 +1,6 @@
-import { readFileSync } from 'node:fs';
 /** Small TCP port helpers shared by the local runtime and the test harness. */
+import { randomInt } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { MsctlError } from '../core/errors';
 
@@ -13,8 +14,41 @@ export function isPortFree(port: number, host = '127.0.0.1'): Promise<boolean> {
   });
 }
 
-/** A port the kernel reports free right now (there is a small race until someone binds it). */
-export function findFreePort(host = '127.0.0.1'): Promise<number> {
+/**
+ * The ports the kernel gives outgoing connections their local end from. A listener picked among
+ * them (as port 0 does) can be taken by any client socket before it binds: a Kafka client, a
+ * browser, another test.
+ */
+function ephemeralPorts(): [number, number] {
+  try {
+    const [low, high] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+    if (Number.isInteger(low) && Number.isInteger(high)) return [low!, high!];
+  } catch {
+    /* not Linux: the IANA dynamic range */
+  }
+  return [49152, 65535];
+}
+
+const LOWEST_PICKED = 10_000;
+
+/**
+ * A port free right now (there is a small race until someone binds it), chosen at random below
+ * the ephemeral range so that no outgoing connection takes it meanwhile; the kernel's choice
+ * when that range leaves no room.
+ */
+export async function findFreePort(host = '127.0.0.1'): Promise<number> {
+  const [low, high] = ephemeralPorts();
+  const [from, to] = low - LOWEST_PICKED >= 1_000 ? [LOWEST_PICKED, low] : [high + 1, 65_536];
+  if (to - from >= 1_000) {
+    for (let attempt = 0; attempt < 50; attempt++) {
+      const port = randomInt(from, to);
+      if (await isPortFree(port, host)) return port;
+    }
+  }
+  return kernelPort(host);
+}
+
+function kernelPort(host: string): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.unref();

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -27,6 +28,13 @@ describe('ports', () => {
     expect(await isPortFree(busy)).toBe(false);
     expect(await isPortFree(await findFreePort())).toBe(true);
     expect(await waitForPortFree(busy, 300)).toBe(false);
+  });
+
+  it('picks free ports below the range the kernel gives outgoing connections, so that no client socket takes one first', async () => {
+    const [low] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+    const ports = await Promise.all(Array.from({ length: 20 }, () => findFreePort()));
+    for (const port of ports) expect(port).toBeLessThan(low!);
+    expect(new Set(ports).size).toBeGreaterThan(1);
   });
 
   // Fast means refused before any work: no initdb, no data directory, no server log.
