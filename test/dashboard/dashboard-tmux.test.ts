@@ -150,6 +150,10 @@ describe('msctl dashboard in a real terminal (tmux)', () => {
         : undefined;
     });
     expect(text).toMatch(/\d\d:\d\d:\d\d users circuit postgres OPEN/);
+    // What the screen shows is what probes see: users' /health fails with 503.
+    const usersHealth = await fetch(`http://127.0.0.1:${throwaway.ports.users}/health`);
+    expect(usersHealth.status).toBe(503);
+    expect(await usersHealth.json()).toMatchObject({ status: 'fail', checks: { 'postgres:connection': [{ status: 'fail' }] } });
     expect(lines(text).find((line) => /^\s+users\s+postgres\s+OPEN/.test(line))).toMatch(/retry in \d+s/);
     const coloured = lines(screen(true)).find((line) => /users\s+(\u001b\[[\d;]*m)*\s*postgres\s/.test(line) && line.includes('OPEN'));
     expect(coloured).toMatch(/\u001b\[[\d;]*(31|91)[\d;]*m(\u001b\[[\d;]*m)*OPEN/);
@@ -163,6 +167,7 @@ describe('msctl dashboard in a real terminal (tmux)', () => {
       void fetch(`${gateway}/api/users/me`, { headers: { authorization: `Bearer ${accessToken}` } }).catch(() => undefined);
       return breaker(current, 'users', 'postgres') === 'CLOSED' && serviceState(current, 'users') === 'healthy' ? current : undefined;
     }, 60_000);
+    expect((await fetch(`http://127.0.0.1:${throwaway.ports.users}/health`)).status).toBe(200);
   }, 150_000);
 
   it('q exits 0 and gives the terminal back', async () => {

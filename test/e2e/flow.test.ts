@@ -1,6 +1,8 @@
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { eventually, uniqueSuffix } from '@msctl/kit/testing';
+import { msctl } from '../support/cli';
+import { drained } from '../support/lag';
 import { startTestStack, type TestStack } from './stack';
 
 let stack: TestStack;
@@ -90,7 +92,8 @@ describe('the whole system through the gateway', () => {
       const current = await counts();
       return current[clicked] === 3 && current[viewed] === 1 ? current : undefined;
     }, 30_000, 'analytics to count the accepted events');
-    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    // Once analytics has committed everything, a redelivery (and a second count) is ruled out.
+    await drained((args) => msctl(['topics', ...args, '--brokers', inject('kafkaBootstrap')]), `${stack.topicPrefix}analytics`);
     expect(await counts()).toEqual(expected);
   });
 

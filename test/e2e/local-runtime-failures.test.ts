@@ -9,6 +9,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually } from '@msctl/kit/testing';
 import { findFreePort, isPortFree, isProcessAlive } from '../../src/infra/ports';
 import type { StackStatus } from '../../src/runtime/local/status';
 import { msctl, repoRoot } from '../support/cli';
@@ -59,14 +60,12 @@ describe('local runtime failures', () => {
   });
 
   it('says which service never got healthy, what it waits on, and its last log lines', async () => {
-    const started = Date.now();
     const result = await run(['up', '-d', 'broken', '--timeout', '3']);
     expect(result.exitCode).toBe(1);
     const stderr = String(result.stderr);
     expect(stderr).toContain('broken did not become healthy within 3 s; failing checks: postgres:connection');
     expect(stderr).toContain('broken: the widget cannot be found');
     expect(stderr).toContain('msctl logs broken');
-    expect(Date.now() - started).toBeLessThan(60_000);
     expect((await status()).targets.find((t) => t.name === 'broken')?.state).toBe('failed');
     expect((await run(['down'])).exitCode).toBe(0);
   });
@@ -90,8 +89,7 @@ describe('local runtime failures', () => {
     const running = await status();
     const pids = running.targets.filter((t) => t.pid !== null).map((t) => t.pid!);
     expect(pids).toHaveLength(3);
-    await new Promise((resolve) => setTimeout(resolve, 500));
-    expect(output).toMatch(/users\s+\| .*listening/);
+    await eventually(async () => (/users\s+\| .*listening/.test(output) ? true : undefined), 10_000, "users' own log lines in the followed output");
     child.kill('SIGINT');
     const result = await child;
     expect(result.exitCode).toBe(130);

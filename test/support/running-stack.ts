@@ -12,6 +12,7 @@ import { ensureSecrets } from '../../src/stack/secrets';
 import type { StackStatus } from '../../src/runtime/local/status';
 import { msctl, repoRoot, statusOf } from './cli';
 import { gatewayClient } from './gateway-client';
+import { drained } from './lag';
 import { createThrowawayProject, type ThrowawayProject } from './throwaway-project';
 
 export interface RunningStack {
@@ -23,6 +24,8 @@ export interface RunningStack {
   post(path: string, body: unknown, token?: string): Promise<Response>;
   /** Signs up a user and returns a token for it. */
   login(username: string): Promise<{ id: string; token: string }>;
+  /** Waits until the consumer group has committed everything in its topics (lag 0), as `msctl topics groups` sees it. */
+  drained(group: string, timeoutMs?: number): Promise<void>;
   /** One query on the stack's own PostgreSQL, as its owner: to read what a service stored. */
   query<Row extends pg.QueryResultRow>(sql: string, params?: unknown[]): Promise<Row[]>;
 }
@@ -53,6 +56,7 @@ export function stackForThisFile(): RunningStack {
     gateway,
     post: client.post,
     login: client.login,
+    drained: (group: string, timeoutMs?: number) => drained((args) => run(['topics', ...args]), group, timeoutMs),
     query: async <Row extends pg.QueryResultRow>(sql: string, params: unknown[] = []) => {
       const project = await loadProject(current().dir, { ...process.env, ...current().env });
       const db = new pg.Client({ connectionString: postgresUrl(project, await ensureSecrets(project.stateDir)) });
