@@ -154,11 +154,11 @@ function world(options: { realSpawn?: boolean } = {}) {
   return { project, supervisor, children, control, users, latest, crash, expectRestartAfter };
 }
 
-const useFakeClock = () => vi.useFakeTimers({ now: START, toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date'] });
+const installFakeClock = () => vi.useFakeTimers({ now: START, toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date'] });
 
 /** Three quick crashes while /health fails (the next delay would be 4 s), then healthy again. */
 async function crashThriceThenHealthy() {
-  useFakeClock();
+  installFakeClock();
   const w = world();
   w.supervisor.start();
   await w.supervisor.up(plan, 90);
@@ -175,7 +175,7 @@ async function crashThriceThenHealthy() {
 
 describe('Supervisor: restart back-off', () => {
   it('doubles the delay between restarts while the process keeps crashing', async () => {
-    useFakeClock();
+    installFakeClock();
     const w = world();
     await w.supervisor.up(plan, 90);
     expect(w.users().phase).toBe('healthy');
@@ -217,7 +217,7 @@ describe('Supervisor: restart back-off', () => {
 
 describe('Supervisor: crash loop', () => {
   it('never gives up: restarts a crash-looping process forever, at most 30 s apart, and says so in the state', async () => {
-    useFakeClock();
+    installFakeClock();
     const w = world();
     await w.supervisor.up(plan, 90);
 
@@ -239,7 +239,7 @@ describe('Supervisor: crash loop', () => {
   });
 
   it('marks the target failed, and stops retrying, when a restart cannot start the process', async () => {
-    useFakeClock();
+    installFakeClock();
     const w = world();
     await w.supervisor.up(plan, 90);
 
@@ -260,7 +260,7 @@ describe('Supervisor: crash loop', () => {
 
 describe('Supervisor: stop', () => {
   it('sends SIGTERM only, and does not restart, when the process exits within the grace period', async () => {
-    useFakeClock();
+    installFakeClock();
     const w = world();
     await w.supervisor.up(plan, 90);
 
@@ -277,7 +277,7 @@ describe('Supervisor: stop', () => {
   });
 
   it('escalates to SIGKILL when the process is still there 15 s after SIGTERM', async () => {
-    useFakeClock();
+    installFakeClock();
     const w = world();
     await w.supervisor.up(plan, 90);
     const child = w.latest();
@@ -355,7 +355,7 @@ describe('Supervisor: stop', () => {
 
 describe('Supervisor: exits in the state', () => {
   it('records a clean exit as code 0 without a signal, in memory and in state.json', async () => {
-    useFakeClock();
+    installFakeClock();
     const w = world();
     await w.supervisor.up(plan, 90);
     await vi.advanceTimersByTimeAsync(5_000);
@@ -372,7 +372,7 @@ describe('Supervisor: exits in the state', () => {
   });
 
   it("records a crash's exit code, and the signal's name when a signal ended it", async () => {
-    useFakeClock();
+    installFakeClock();
     const w = world();
     await w.supervisor.up(plan, 90);
 
