@@ -3,10 +3,12 @@
  * (Debian's dockerd, as root) when none does, and stopped again afterwards if we started it.
  * Never skipped: when there is no way to get a daemon, the test fails saying why.
  */
+import { execa } from 'execa';
 import { spawn } from 'node:child_process';
 import { existsSync, openSync, closeSync } from 'node:fs';
 import { dockerAnswers } from '../../src/runtime/docker/engine';
 import { terminatePid } from '../../src/infra/ports';
+import type { ThrowawayProject } from './throwaway-project';
 
 export interface DaemonHandle {
   startedHere: boolean;
@@ -29,4 +31,17 @@ export async function ensureDockerDaemon(): Promise<DaemonHandle> {
     await new Promise((resolve) => setTimeout(resolve, 500));
   }
   throw new Error('dockerd did not answer within 60 s: see /tmp/msctl-test-dockerd.log');
+}
+
+/**
+ * Takes a test file's docker stack away: `down -v`, the service images built for it (tagged by
+ * the project's name, so only this file's own), and the throwaway project.
+ */
+export async function removeDockerStack(project: ThrowawayProject, down: () => Promise<unknown>): Promise<void> {
+  await down();
+  const name = project.dir.split('/').at(-1)!.toLowerCase();
+  const images = await execa('docker', ['images', '--filter', `reference=msctl/${name}-*`, '-q'], { reject: false });
+  const ids = String(images.stdout).trim();
+  if (ids) await execa('docker', ['rmi', '-f', ...ids.split('\n')], { reject: false });
+  await project.remove();
 }

@@ -23,7 +23,7 @@ import { manifestOf, type Project } from '../../stack/project';
 import { ensureSecrets } from '../../stack/secrets';
 import type { StackStatus, TargetStatus } from '../local/status';
 import { connectDocker, type Docker } from './engine';
-import { ensureKafkaImage, ensureNodeBase, ensurePostgresImage, ensureServiceImage, LABEL } from './images';
+import { ensureKafkaImage, ensureNodeBase, ensurePostgresImage, ensureServiceImage, LABEL, type InfrastructureImage } from './images';
 import { COMPOSE, TARGET_LABEL, createOptions, kafkaSpec, networkName, postgresSpec, serviceSpec, stackVolumes, type ContainerSpec } from './spec';
 import { stackTopics } from '../../stack/manifest';
 import { desiredReplicas, instanceIndex, instanceName, serviceOfInstance } from '../../stack/replicas';
@@ -75,11 +75,47 @@ function phaseOf(info: Pick<Dockerode.ContainerInfo, 'State' | 'Status'>): Targe
 
 export async function observeDocker(docker: Docker, project: Project): Promise<Map<string, ObservedTarget>> {
   const observed = new Map<string, ObservedTarget>();
-  for (const info of await listContainers(docker, project)) {
+  const containers = await listContainers(docker, project);
+  for (const info of containers) {
     const target = targetOf(info);
     if (target) observed.set(target, { name: target, phase: phaseOf(info) });
   }
+  // The plan keeps whatever is alive; a container whose definition changed must not be kept, or
+  // `up` would never re-create it. Not alive, the plan starts it and startContainer re-creates it.
+  for (const service of await outdatedServices(docker, project, containers)) observed.set(service, { name: service, phase: 'planned' });
   return observed;
+}
+
+/**
+ * The services (and infrastructure) with a container that differs from the one `up` would create
+ * now: a changed manifest, replica count, port or secret gives another config-hash. The image is
+ * the container's own, so that observing never builds or pulls one.
+ */
+async function outdatedServices(docker: Docker, project: Project, containers: Dockerode.ContainerInfo[]): Promise<Set<string>> {
+  const outdated = new Set<string>();
+  if (containers.length === 0) return outdated;
+  const secrets = await ensureSecrets(project.stateDir);
+  const state = await readDockerState(project);
+  const replicas = desiredReplicas(project);
+  const otlp = otlpEndpointOf(state);
+  await Promise.all(
+    containers.map(async (info) => {
+      const target = targetOf(info);
+      if (!target) return;
+      const service = serviceOfInstance(target);
+      const inspect = await docker.getContainer(info.Id).inspect().catch(() => undefined);
+      if (!inspect) return;
+      const image: InfrastructureImage = { tag: inspect.Config.Image, source: inspect.Config.Labels[`${LABEL}.image-source`] === 'official' ? 'official' : 'local' };
+      const manifest = manifestOf(project, service);
+      let spec: ContainerSpec | undefined;
+      if (service === 'kafka') spec = kafkaSpec(project, image, state.clusterId);
+      else if (service === 'postgres') spec = postgresSpec(project, image, secrets);
+      // A surplus instance is scale's to remove, not up's to re-create.
+      else if (manifest && instanceIndex(target) <= replicas[service]!) spec = serviceSpec(project, manifest, image.tag, secrets, instanceIndex(target), replicas, otlp);
+      if (spec && inspect.Config.Labels[`${COMPOSE}.config-hash`] !== spec.labels[`${COMPOSE}.config-hash`]) outdated.add(service);
+    }),
+  );
+  return outdated;
 }
 
 async function ensureNetwork(docker: Docker, project: Project): Promise<string> {
@@ -287,7 +323,13 @@ async function traceEndpoint(docker: Docker, project: Project, network: string, 
     state.otlp = { host, port: state.otlp?.port ?? (await findFreePort()) };
     await writeDockerState(project, state);
   }
-  return `http://${state.otlp.host}:${state.otlp.port}`;
+  return otlpEndpointOf(state)!;
+}
+
+/** The endpoint traceEndpoint gave the running containers, without choosing or writing one. */
+function otlpEndpointOf(state: DockerState): string | undefined {
+  if (process.env.OTEL_EXPORTER_OTLP_ENDPOINT) return process.env.OTEL_EXPORTER_OTLP_ENDPOINT;
+  return state.otlp ? `http://${state.otlp.host}:${state.otlp.port}` : undefined;
 }
 
 function watcherScript(): string {
