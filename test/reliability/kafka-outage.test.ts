@@ -100,11 +100,7 @@ describe('Kafka outage', () => {
     // Every event applied once: the lag of both groups on the path is 0, then the count and the
     // very ids analytics claimed match what was sent (a loss and a double cannot cancel out).
     for (const group of ['data-processing', 'analytics']) {
-      await eventually(async () => {
-        const { stdout } = await stack.run(['topics', 'groups', '--json']);
-        const lag = (JSON.parse(String(stdout)) as { groups: Array<{ groupId: string; totalLag: number }> }).groups.find((g) => g.groupId === group)?.totalLag;
-        return lag === 0 ? true : undefined;
-      }, 90_000, `the ${group} consumer group to drain its lag`).catch(async (error: unknown) => {
+      await stack.drained(group, 90_000).catch(async (error: unknown) => {
         const logs = await stack.run(['logs', 'data-processing', 'analytics', '--tail', '25', '--raw']);
         throw new Error(`${(error as Error).message}\n--- logs:\n${logs.stdout}`);
       });
