@@ -1,9 +1,10 @@
 /**
  * `msctl load-test` for real, through the built binary, against a throwaway stack (`up -d`):
  * short runs (2–3 s, few connections). The JSON result has every field; after ingest the
- * events accepted equal what analytics counted; an impossible SLO exits 3; the HTML report
- * renders in headless Chromium without console errors (a screenshot is saved); a custom
- * scenario runs in autocannon worker threads; the rate limit is raised only when asked.
+ * events it reports accepted are what analytics, read by the test itself, counted for the run;
+ * an impossible SLO exits 3; the HTML report renders in headless Chromium without console
+ * errors (a screenshot is saved); a custom scenario runs in autocannon worker threads; the rate
+ * limit is raised only when asked.
  */
 import { execa } from 'execa';
 import { existsSync } from 'node:fs';
@@ -11,9 +12,12 @@ import { mkdtemp, readFile, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { uniqueSuffix } from '@msctl/kit/testing';
 import { EXIT_CODES } from '../../src/core/errors';
 import type { LoadResult } from '../../src/load/types';
 import { msctl, repoRoot } from '../support/cli';
+import { gatewayClient } from '../support/gateway-client';
+import { drained } from '../support/lag';
 import { createThrowawayProject, type ThrowawayProject } from '../support/throwaway-project';
 
 let throwaway: ThrowawayProject;
@@ -24,6 +28,17 @@ let work: string;
 const loadTest = (args: string[]) => msctl(['load-test', ...args, '--project-dir', project], { env });
 
 const parse = (stdout: unknown): LoadResult => JSON.parse(String(stdout).trim().split('\n')[0]!) as LoadResult;
+
+const gateway = () => `http://127.0.0.1:${throwaway.ports.gateway}`;
+
+/** Every consumer group of the stack has committed all its topics hold. */
+const consumersCaughtUp = () => drained((args) => msctl(['topics', ...args, '--project-dir', project], { env }), undefined, 90_000);
+
+async function analyticsSummary(token: string): Promise<{ byType: Record<string, number> }> {
+  const response = await fetch(`${gateway()}/api/analytics/summary`, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(15_000) });
+  expect(response.status).toBe(200);
+  return (await response.json()) as { byType: Record<string, number> };
+}
 
 beforeAll(async () => {
   throwaway = await createThrowawayProject(repoRoot);
@@ -44,7 +59,11 @@ afterAll(async () => {
 
 describe('msctl load-test against a running stack', () => {
   it('ingest --json: every field, and the events accepted are the events analytics counted', async () => {
-    const result = await loadTest(['ingest', '--duration', '2', '--connections', '4', '--users', '3', '--slo', join(work, 'lenient.yaml'), '--json']);
+    const reader = await gatewayClient(gateway).login(`lt_reader_${uniqueSuffix()}`);
+    await consumersCaughtUp();
+    const before = await analyticsSummary(reader.token);
+    // No warm-up: analytics counts its events too, the result's totals do not.
+    const result = await loadTest(['ingest', '--duration', '2', '--warmup', '0', '--connections', '4', '--users', '3', '--slo', join(work, 'lenient.yaml'), '--json']);
     expect(result.exitCode, String(result.stderr)).toBe(EXIT_CODES.ok);
     const r = parse(result.stdout);
     for (const key of ['scenario', 'runId', 'target', 'model', 'modelDescription', 'generator', 'startedAt', 'durationSeconds', 'warmupSeconds', 'connections', 'workers', 'rate', 'users', 'rateLimit', 'totals', 'latency', 'groups', 'timeline', 'histogram', 'server', 'slo', 'ingestCheck', 'machine']) {
@@ -65,11 +84,20 @@ describe('msctl load-test against a running stack', () => {
     expect(r.server.services.gateway!.requests).toBeGreaterThanOrEqual(r.server.services['data-processing']!.requests);
     expect(Object.keys(r.server.breakers.states)).toContain('gateway/upstream:data-processing');
     expect(r.slo).toMatchObject({ ok: true, violations: [] });
-    expect(r.ingestCheck.ran).toBe(true);
-    expect(r.ingestCheck.types).toHaveLength(2);
-    expect(r.ingestCheck.counted).toBe(r.ingestCheck.accepted);
-    expect(r.ingestCheck.accepted).toBe(r.totals.eventsAccepted);
-    expect(r.ingestCheck.ok).toBe(true);
+
+    await consumersCaughtUp();
+    const after = await analyticsSummary(reader.token);
+    const runTypes = Object.keys(after.byType).filter((type) => type.startsWith(`loadtest.${r.runId}.`));
+    const countedForRun = runTypes.reduce((sum, type) => sum + after.byType[type]!, 0);
+    expect(countedForRun, `analytics' count of ${runTypes.join(', ')}`).toBe(r.totals.eventsAccepted);
+    // All analytics counted meanwhile is the run: its events, and its users signing up.
+    const changed = Object.fromEntries(
+      Object.entries(after.byType)
+        .map(([type, count]) => [type, count - (before.byType[type] ?? 0)] as const)
+        .filter(([, delta]) => delta !== 0),
+    );
+    expect(changed).toEqual({ ...Object.fromEntries(runTypes.map((type) => [type, after.byType[type]])), 'user.created': r.users });
+    expect(r.ingestCheck).toMatchObject({ ran: true, ok: true, counted: countedForRun, types: expect.arrayContaining(runTypes) });
   });
 
   it('an impossible SLO (p99 ≤ 0.001 ms) exits 3 and says which objective failed', async () => {

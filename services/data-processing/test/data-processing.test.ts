@@ -1,6 +1,7 @@
 import { startService, type RunningService } from '@msctl/kit';
 import { eventually, testEnv } from '@msctl/kit/testing';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Kafka, logLevel } from 'kafkajs';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { dataProcessingService, type DataProcessingConfig } from '../src/service';
 import { connectTestKafka, type CollectedMessage, type TestKafka } from './kafka-helpers';
 
@@ -15,6 +16,17 @@ const post = (body: unknown) =>
 
 const processedWithId = (id: string) =>
   kafka.messages.find((m) => m.topic === processedTopic && m.json?.id === id);
+
+/** Partition → the offset the next record appended to `topic` there will get. */
+async function endOffsets(topic: string): Promise<Map<number, number>> {
+  const admin = new Kafka({ clientId: 'test-offsets', brokers: [inject('kafkaBootstrap')], logLevel: logLevel.NOTHING }).admin();
+  await admin.connect();
+  try {
+    return new Map((await admin.fetchTopicOffsets(topic)).map((p) => [p.partition, Number(p.high)]));
+  } finally {
+    await admin.disconnect();
+  }
+}
 
 beforeAll(async () => {
   running = await startService(dataProcessingService, { env: testEnv('data-processing', { extra: { MAX_BATCH_SIZE: '5' } }) });
@@ -80,6 +92,7 @@ describe('POST /events', () => {
   });
 
   it('rejects an invalid event with 400 and details, and publishes nothing', async () => {
+    const before = await endOffsets(rawTopic);
     const response = await post({ type: 'Page Viewed', data: [1, 2] });
     expect(response.status).toBe(400);
     const body = (await response.json()) as { error: string; details: { invalid: Array<{ index: number; errors: Array<{ path: string }> }> } };
@@ -91,6 +104,18 @@ describe('POST /events', () => {
     expect(noData.status).toBe(400);
     const badTime = await post({ type: 'page.viewed', time: 'yesterday', data: {} });
     expect(badTime.status).toBe(400);
+
+    // A 202 waits for Kafka's acknowledgement: whatever a refused request had published would
+    // be on events.raw before the marker, on the marker's partition or another one.
+    const marker = await post({ type: 'marker.refused', data: {} });
+    expect(marker.status).toBe(202);
+    const [markerId] = ((await marker.json()) as { ids: string[] }).ids;
+    await eventually(async () => kafka.messages.find((m) => m.topic === rawTopic && m.json?.id === markerId), 15_000, 'the marker on events.raw');
+    const { partition, offset } = (await eventually(async () => processedWithId(markerId!), 20_000, 'the processed marker')).json!.enrichment as { partition: number; offset: string };
+    expect(Number(offset), 'the marker is the first record on its partition since the refused requests').toBe(before.get(partition));
+    const after = await endOffsets(rawTopic);
+    const appended = [...after].filter(([p, end]) => end !== before.get(p)).map(([p, end]) => ({ partition: p, records: end - before.get(p)! }));
+    expect(appended).toEqual([{ partition, records: 1 }]);
   });
 
   it('refuses at the door, naming the field, what no consumer could store', async () => {
