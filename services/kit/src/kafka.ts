@@ -170,7 +170,7 @@ export interface EventProducerOptions {
  * by every in-sync replica. Every request goes through the "kafka" circuit breaker.
  */
 export class EventProducer {
-  private readonly producer: Producer;
+  private producer: Producer;
   private readonly pending: PendingSend[] = [];
   private pendingCount = 0;
   private timer: NodeJS.Timeout | undefined;
@@ -178,7 +178,11 @@ export class EventProducer {
   private connected: Promise<void> | undefined;
 
   constructor(private readonly options: EventProducerOptions) {
-    this.producer = options.kafka.producer({
+    this.producer = this.createProducer();
+  }
+
+  private createProducer(): Producer {
+    return this.options.kafka.producer({
       idempotent: true,
       maxInFlightRequests: 1,
       allowAutoTopicCreation: false,
@@ -193,6 +197,20 @@ export class EventProducer {
       throw error;
     });
     return this.connected;
+  }
+
+  /**
+   * A send that failed may still have been written: the connection can close after the broker
+   * appended the batch and before its answer came. kafkajs then hands the batch's sequence
+   * numbers out again, and the broker, seeing a sequence it has, acknowledges the next
+   * (different) messages as duplicates without writing them. A producer that failed a send is
+   * therefore never used again: the next send starts a new one, with a new producer id.
+   */
+  private retire(producer: Producer): void {
+    if (this.producer !== producer) return;
+    this.producer = this.createProducer();
+    this.connected = undefined;
+    void producer.disconnect().catch(() => undefined);
   }
 
   /** Resolves once Kafka has acknowledged (acks=all) every message. */
@@ -249,18 +267,24 @@ export class EventProducer {
     }
     try {
       await this.options.circuit.run(async () => {
+        const producer = this.producer;
         await this.connect();
-        await this.producer.sendBatch({
-          acks: -1,
-          topicMessages: [...byTopic].map(([topic, messages]) => ({
-            topic,
-            messages: messages.map((message) => ({
-              key: message.key,
-              value: message.value,
-              headers: message.headers ?? {},
+        await producer
+          .sendBatch({
+            acks: -1,
+            topicMessages: [...byTopic].map(([topic, messages]) => ({
+              topic,
+              messages: messages.map((message) => ({
+                key: message.key,
+                value: message.value,
+                headers: message.headers ?? {},
+              })),
             })),
-          })),
-        });
+          })
+          .catch((error: unknown) => {
+            this.retire(producer);
+            throw error;
+          });
       });
       for (const [topic, messages] of byTopic) this.options.metrics.kafkaProduced.inc({ topic }, messages.length);
       for (const item of batch) item.resolve();
