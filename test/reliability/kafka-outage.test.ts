@@ -108,8 +108,17 @@ describe('Kafka outage', () => {
     const summary = (await (await fetch(`${gateway()}/api/analytics/summary`, { headers: { authorization: `Bearer ${accessToken}` } })).json()) as { byType: Record<string, number> };
     const applied = await stack.query<{ event_id: string }>('SELECT event_id FROM analytics.processed_events WHERE consumer = $1 AND event_id = ANY($2::text[])', ['analytics', sent]);
     process.stderr.write(`[kafka outage] ${refused.length} refused events sent again and accepted; analytics counted ${summary.byType[type]} of ${sent.length}\n`);
+    const claimed = new Set(applied.map((row) => row.event_id));
+    const missing = sent.filter((id) => !claimed.has(id));
+    if (missing.length > 0) {
+      // Say where the missing events went: dead letters, and what the services logged about them.
+      const letters = await stack.run(['topics', 'dlq', '--json']);
+      const logs = await stack.run(['logs', 'data-processing', 'analytics', '--tail', '5000', '--raw']);
+      const mentions = String(logs.stdout).split('\n').filter((line) => missing.some((id) => line.includes(id)) || /"level":(40|50)/.test(line));
+      process.stderr.write(`[kafka outage] not applied: ${missing.join(', ')}\n--- dead letters:\n${letters.stdout}\n--- logs:\n${mentions.slice(-60).join('\n')}\n`);
+    }
+    expect(missing).toEqual([]);
     expect(summary.byType[type]).toBe(sent.length);
-    expect(new Set(applied.map((row) => row.event_id))).toEqual(new Set(sent));
 
     await eventually(async () => {
       const { stdout } = await execa('kcat', ['-b', `127.0.0.1:${kafkaPort}`, '-C', '-t', 'users.events', '-o', 'beginning', '-e', '-q', '-f', '%k\\n'], { timeout: 20_000 });

@@ -139,7 +139,11 @@ describe('suite 6: exposure of a local stack', () => {
     let checked = 0;
     // Postgres' data directory holds no secret in clear and is the server's own (0700): skip its bulk.
     for (const file of (await filesUnder(stateDir)).filter((path) => !path.includes(`${join(stateDir, 'data')}/postgres/`))) {
-      const mode = (await stat(file)).mode & 0o777;
+      // The supervisor writes its state to a temporary file it renames into place: one listed a
+      // moment ago may be gone. Gone is not readable.
+      const info = await stat(file).catch((error: NodeJS.ErrnoException) => (error.code === 'ENOENT' ? undefined : Promise.reject(error)));
+      if (!info) continue;
+      const mode = info.mode & 0o777;
       if ((mode & 0o077) === 0) continue;
       const text = await readFile(file, 'utf8').catch(() => '');
       checked++;
