@@ -5,7 +5,7 @@
  * `topics groups reset-offsets` plans first, refuses a group with members, and moves an
  * inactive group's offsets as kafka-consumer-groups does.
  */
-import { Kafka, logLevel, type Admin, type Producer } from 'kafkajs';
+import type { Admin, Producer } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { z } from 'zod';
 import {
@@ -19,7 +19,7 @@ import {
   type RunningService,
   type ServiceDefinition,
 } from '@msctl/kit';
-import { eventually, testEnv } from '@msctl/kit/testing';
+import { eventually, kafkaClients, testEnv, type KafkaClients } from '@msctl/kit/testing';
 import { targetOffset } from '../../src/topics/offsets';
 import { msctl } from '../support/cli';
 
@@ -59,7 +59,7 @@ const definition: ServiceDefinition<Config> = {
 
 let env: Record<string, string>;
 let running: RunningService<Config> | undefined;
-let kafka: Kafka;
+let clients: KafkaClients | undefined;
 let producer: Producer;
 let admin: Admin;
 let topic: string;
@@ -100,15 +100,12 @@ beforeAll(async () => {
   topic = running.context.topic('orders');
   dlqTopic = `${topic}.dlq`;
   group = running.context.topic('replay-test');
-  kafka = new Kafka({ clientId: 'dlq-cli-test', brokers: [bootstrap], logLevel: logLevel.NOTHING });
-  producer = kafka.producer();
-  admin = kafka.admin();
-  await Promise.all([producer.connect(), admin.connect()]);
+  clients = await kafkaClients('dlq-cli-test');
+  ({ producer, admin } = clients);
 });
 
 afterAll(async () => {
-  await producer?.disconnect();
-  await admin?.disconnect();
+  await clients?.close();
   await running?.close();
 });
 

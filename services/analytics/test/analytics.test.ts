@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { createCloudEvent, startService, type CloudEvent, type RunningService } from '@msctl/kit';
-import { eventually, testEnv } from '@msctl/kit/testing';
-import { Kafka, logLevel, type Admin, type Producer } from 'kafkajs';
-import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
+import { eventually, kafkaClients, testEnv, type KafkaClients } from '@msctl/kit/testing';
+import type { Admin, Producer } from 'kafkajs';
+import { afterAll, beforeAll, describe, expect, it, } from 'vitest';
 import { analyticsService, type AnalyticsConfig } from '../src/service';
 
 interface Summary {
@@ -14,6 +14,7 @@ interface Summary {
 }
 
 let running: RunningService<AnalyticsConfig>;
+let clients: KafkaClients | undefined;
 let producer: Producer;
 let admin: Admin;
 
@@ -51,15 +52,12 @@ const uniqueType = (what: string) => `test.${what}.${randomUUID().slice(0, 8)}`;
 beforeAll(async () => {
   running = await startService(analyticsService, { env: testEnv('analytics') });
   await running.consumersReady;
-  const kafka = new Kafka({ clientId: 'analytics-test', brokers: [inject('kafkaBootstrap')], logLevel: logLevel.NOTHING });
-  producer = kafka.producer();
-  admin = kafka.admin();
-  await Promise.all([producer.connect(), admin.connect()]);
+  clients = await kafkaClients('analytics-test');
+  ({ producer, admin } = clients);
 });
 
 afterAll(async () => {
-  await producer?.disconnect();
-  await admin?.disconnect();
+  await clients?.close();
   await running?.close();
 });
 

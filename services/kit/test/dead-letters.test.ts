@@ -5,15 +5,15 @@
  * lasts; a failure of the world is waited out, not dead-lettered.
  */
 import { randomUUID } from 'node:crypto';
-import { Kafka, logLevel, type Admin, type Producer } from 'kafkajs';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import type { Kafka, Admin, Producer } from 'kafkajs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { z } from 'zod';
 import { createCloudEvent } from '../src/cloudevents';
 import { baseConfigSchema, kafkaConfigSchema, postgresConfigSchema } from '../src/config';
 import { DLQ_HEADERS } from '../src/dead-letter';
 import { claimEvents } from '../src/idempotency';
 import { requireDb, startService, type RunningService, type ServiceDefinition } from '../src/service';
-import { eventually, testEnv } from '../src/testing';
+import { eventually, kafkaClients, testEnv, type KafkaClients } from '../src/testing';
 
 const configSchema = baseConfigSchema.extend({ ...kafkaConfigSchema.shape, ...postgresConfigSchema.shape });
 type Config = z.infer<typeof configSchema>;
@@ -56,6 +56,7 @@ const definition: ServiceDefinition<Config> = {
 
 let running: RunningService<Config>;
 let kafka: Kafka;
+let clients: KafkaClients | undefined;
 let producer: Producer;
 let admin: Admin;
 let topic: string;
@@ -95,10 +96,8 @@ beforeAll(async () => {
   topic = running.context.topic('in');
   dlqTopic = `${topic}.dlq`;
   groupId = running.context.topic('dlq-test');
-  kafka = new Kafka({ clientId: 'dlq-test', brokers: [inject('kafkaBootstrap')], logLevel: logLevel.NOTHING });
-  producer = kafka.producer();
-  admin = kafka.admin();
-  await Promise.all([producer.connect(), admin.connect()]);
+  clients = await kafkaClients('dlq-test');
+  ({ kafka, producer, admin } = clients);
   const collector = kafka.consumer({ groupId: `collector-${randomUUID()}` });
   await collector.connect();
   await collector.subscribe({ topics: [dlqTopic], fromBeginning: true });
@@ -113,8 +112,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await producer?.disconnect();
-  await admin?.disconnect();
+  await clients?.close();
   await running?.close();
 });
 

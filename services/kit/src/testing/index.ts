@@ -4,6 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
+import { Kafka, logLevel, type Admin, type Producer } from 'kafkajs';
 import pino from 'pino';
 import { inject } from 'vitest';
 
@@ -68,4 +69,28 @@ export function capturingLogger(level = 'warn'): { logger: pino.Logger; lines: A
     }),
   );
   return { logger, lines };
+}
+
+export interface KafkaClients {
+  kafka: Kafka;
+  producer: Producer;
+  admin: Admin;
+  /** Disconnects the producer and the admin. */
+  close(): Promise<void>;
+}
+
+/** A connected kafkajs producer and admin on the run's broker, for a test to produce and look with. */
+export async function kafkaClients(clientId: string): Promise<KafkaClients> {
+  const kafka = new Kafka({ clientId, brokers: [inject('kafkaBootstrap')], logLevel: logLevel.NOTHING });
+  const producer = kafka.producer();
+  const admin = kafka.admin();
+  await Promise.all([producer.connect(), admin.connect()]);
+  return {
+    kafka,
+    producer,
+    admin,
+    close: async () => {
+      await Promise.allSettled([producer.disconnect(), admin.disconnect()]);
+    },
+  };
 }
