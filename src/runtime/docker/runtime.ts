@@ -17,11 +17,12 @@ import type Dockerode from 'dockerode';
 import { MsctlError } from '../../core/errors';
 import type { ProgressSink, TargetPhase } from '../../core/events';
 import { createStackTopics } from '../../infra/kafka/client';
-import { findFreePort, isPortFree, isProcessAlive, terminatePid } from '../../infra/ports';
+import { findFreePort, isPortFree, terminatePid } from '../../infra/ports';
 import type { ObservedTarget, UpPlan } from '../../stack/plan';
 import { manifestOf, type Project } from '../../stack/project';
 import { ensureSecrets } from '../../stack/secrets';
 import type { StackStatus, TargetStatus } from '../local/status';
+import { isOurProcess } from '../processes';
 import { connectDocker, type Docker } from './engine';
 import { ensureKafkaImage, ensureNodeBase, ensurePostgresImage, ensureServiceImage, LABEL, type InfrastructureImage } from './images';
 import { COMPOSE, TARGET_LABEL, createOptions, kafkaSpec, networkName, postgresSpec, serviceSpec, stackVolumes, type ContainerSpec } from './spec';
@@ -37,7 +38,7 @@ interface DockerState {
 }
 
 const stateFile = (project: Project) => join(project.stateDir, 'docker.json');
-const watcherPidFile = (project: Project) => join(project.stateDir, 'docker-watcher.pid');
+const watcherPidFile = (project: Pick<Project, 'stateDir'>) => join(project.stateDir, 'docker-watcher.pid');
 
 export async function readDockerState(project: Project): Promise<DockerState> {
   try {
@@ -332,14 +333,27 @@ function otlpEndpointOf(state: DockerState): string | undefined {
   return state.otlp ? `http://${state.otlp.host}:${state.otlp.port}` : undefined;
 }
 
+const WATCHER_SCRIPT = 'docker-watcher.js';
+
 function watcherScript(): string {
-  return join(dirname(fileURLToPath(import.meta.url)), 'docker-watcher.js');
+  return join(dirname(fileURLToPath(import.meta.url)), WATCHER_SCRIPT);
+}
+
+type WatcherProject = Pick<Project, 'root' | 'stateDir'>;
+
+/**
+ * The watcher's pid, when the pid file names a process that is this stack's watcher. After a
+ * reboot the file outlives the watcher, and its pid may have gone to any other process.
+ */
+async function readWatcherPid(project: WatcherProject): Promise<{ pid: number; ours: boolean } | undefined> {
+  const pid = Number((await readFile(watcherPidFile(project), 'utf8').catch(() => '')).trim());
+  if (!Number.isInteger(pid) || pid <= 0) return undefined;
+  return { pid, ours: isOurProcess(pid, `${WATCHER_SCRIPT} ${project.root}`) };
 }
 
 /** Starts the watcher that restarts containers stopped behind msctl's back (once per stack). */
 export async function ensureWatcher(project: Project): Promise<void> {
-  const pid = Number(await readFile(watcherPidFile(project), 'utf8').catch(() => '0'));
-  if (pid && isProcessAlive(pid)) return;
+  if ((await readWatcherPid(project))?.ours) return;
   const script = watcherScript();
   if (!existsSync(script)) throw new MsctlError('INTERNAL', `msctl is not built: ${script} is missing`, 'run `npm run build`');
   await mkdir(join(project.stateDir, 'logs'), { recursive: true });
@@ -350,15 +364,24 @@ export async function ensureWatcher(project: Project): Promise<void> {
   await writeFile(watcherPidFile(project), `${child.pid}\n`);
 }
 
-async function stopWatcher(project: Project): Promise<void> {
-  const pid = Number(await readFile(watcherPidFile(project), 'utf8').catch(() => '0'));
-  if (pid && isProcessAlive(pid)) await terminatePid(pid, 'SIGTERM', 5_000);
+/**
+ * Stops this stack's watcher and removes its pid file. A pid file naming some other process
+ * (stale: the machine restarted since) is removed without signalling anyone.
+ */
+export async function stopWatcher(project: WatcherProject): Promise<{ state: 'stopped' | 'stale' | 'none'; pid?: number }> {
+  const watcher = await readWatcherPid(project);
+  if (watcher?.ours) await terminatePid(watcher.pid, 'SIGTERM', 5_000);
   await rm(watcherPidFile(project), { force: true });
+  if (!watcher) return { state: 'none' };
+  return { state: watcher.ours ? 'stopped' : 'stale', pid: watcher.pid };
 }
 
 export async function downDocker(project: Project, options: { volumes: boolean }, sink: ProgressSink): Promise<{ stopped: string[]; dataRemoved: boolean }> {
   const docker = await connectDocker();
-  await stopWatcher(project);
+  const watcher = await stopWatcher(project);
+  if (watcher.state === 'stale') {
+    sink.emit({ type: 'message', level: 'warn', text: `the watcher's pid file named process ${watcher.pid}, which is not msctl's docker watcher (the machine restarted since?); removed it without signalling that process` });
+  }
   const containers = await listContainers(docker, project);
   const byTarget = new Map(containers.map((info) => [targetOf(info) ?? info.Names[0] ?? info.Id, info]));
   const stopped = containers.filter((info) => info.State === 'running' || info.State === 'restarting').map((info) => targetOf(info) ?? info.Id);
@@ -414,7 +437,7 @@ export async function dockerStatus(project: Project, now: () => number = Date.no
   const docker = await connectDocker();
   const containers = await listContainers(docker, project);
   const state = await readDockerState(project);
-  const watcherPid = Number(await readFile(watcherPidFile(project), 'utf8').catch(() => '0'));
+  const watcher = await readWatcherPid(project);
   const order = project.graph.startOrder().flatMap((name) => {
     const instances = containers.map((info) => targetOf(info) ?? '').filter((target) => serviceOfInstance(target) === name);
     return instances.length > 0 ? instances.sort((a, b) => instanceIndex(a) - instanceIndex(b)) : [name];
@@ -452,7 +475,7 @@ export async function dockerStatus(project: Project, now: () => number = Date.no
   return {
     runtime: 'docker',
     project: project.root,
-    supervisor: { state: watcherPid && isProcessAlive(watcherPid) ? 'running' : containers.length > 0 ? 'stale' : 'none', pid: watcherPid || null },
+    supervisor: { state: watcher?.ours ? 'running' : containers.length > 0 ? 'stale' : 'none', pid: watcher?.ours ? watcher.pid : null },
     healthy: services.length > 0 && services.every((target) => target.state === 'healthy'),
     targets,
   };

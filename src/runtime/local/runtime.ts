@@ -15,7 +15,7 @@ import type { Project } from '../../stack/project';
 import { desiredReplicas } from '../../stack/replicas';
 import { ensureSecrets } from '../../stack/secrets';
 import { controlRequest, pingSupervisor, streamEvents } from './control';
-import { isOurProcess } from './processes';
+import { isOurProcess } from '../processes';
 import { readState, socketPath, stateFile, type StackState, type TargetState } from './state';
 import { NODE_FLAGS } from './supervisor';
 

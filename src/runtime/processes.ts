@@ -1,0 +1,44 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { isProcessAlive } from '../infra/ports';
+
+/** Where a process's command line is read from; tests point these at a machine without /proc. */
+export interface CommandLineSources {
+  /** The kernel's process table as files: Linux has it, macOS and the BSDs do not. */
+  procDir?: string;
+  /** What lists a process where there is no /proc. */
+  ps?: string;
+}
+
+/**
+ * The command line of `pid`, arguments joined by spaces; undefined when the process is gone
+ * or its command line cannot be learnt (then nobody can vouch for it being ours).
+ */
+export function commandLineOf(pid: number, sources: CommandLineSources = {}): string | undefined {
+  const procDir = sources.procDir ?? '/proc';
+  // /proc/self exists wherever /proc is mounted: a missing pid there means the process is gone.
+  if (existsSync(join(procDir, 'self'))) {
+    try {
+      return readFileSync(join(procDir, String(pid), 'cmdline'), 'utf8').replaceAll('\0', ' ').trim() || undefined;
+    } catch {
+      return undefined;
+    }
+  }
+  try {
+    const output = execFileSync(sources.ps ?? 'ps', ['-o', 'command=', '-p', String(pid)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 5_000 });
+    return output.trim() || undefined;
+  } catch {
+    return undefined; // ps exits 1 for an unknown pid
+  }
+}
+
+/**
+ * True when `pid` is alive and its command line contains `marker`: after a reboot or a
+ * crash, a pid in a stale state or pid file may belong to a stranger, who must not be signalled.
+ */
+export function isOurProcess(pid: number | undefined, marker?: string, sources?: CommandLineSources): boolean {
+  if (!pid || pid <= 0 || !isProcessAlive(pid)) return false;
+  if (!marker) return true;
+  return commandLineOf(pid, sources)?.includes(marker) ?? false;
+}
