@@ -5,10 +5,13 @@
  * PodDisruptionBudget and an autoscaler: an HPA on CPU for HTTP-only services, a KEDA
  * ScaledObject on consumer-group lag (plus CPU) for consumers — one autoscaler per Deployment,
  * as KEDA owns an HPA of its own. Kafka runs on the Strimzi operator (KRaft, node pools,
- * one KafkaTopic per stack topic), PostgreSQL on CloudNativePG. No secret value is written:
- * the Deployments reference Secrets by name.
+ * one KafkaTopic per stack topic), PostgreSQL on CloudNativePG with one login role per service
+ * that owns only its schema. No secret value is written: the Deployments reference Secrets by
+ * name, and each references only the ones its service uses. NetworkPolicies deny by default and
+ * open exactly the paths the manifests' `needs` describe (network-policies.ts).
  * Pure: project in, objects and YAML text out.
  */
+import { kafkaClientPeers, NAMESPACES, networkPolicies, POSTGRES_PORT } from './network-policies';
 import { observabilityEnvironment, observabilityFiles } from './observability';
 import type { IScaledObject } from '@kubernetes-models/keda/keda.sh/v1alpha1/ScaledObject';
 import type { IDeployment } from 'kubernetes-models/apps/v1/Deployment';
@@ -21,7 +24,8 @@ import type { IProbe } from 'kubernetes-models/v1/Probe';
 import { stringify } from 'yaml';
 import { stackTopics, type ServiceManifest } from '../stack/manifest';
 import type { Project } from '../stack/project';
-import { serviceEnvironment } from '../stack/service-env';
+import type { StackSecrets } from '../stack/secrets';
+import { schemaFor, serviceEnvironment } from '../stack/service-env';
 
 export type K8sObject = { apiVersion: string; kind: string; metadata: { name: string; [key: string]: unknown }; [key: string]: unknown };
 
@@ -93,10 +97,14 @@ export interface K8sNames {
   nodePool: string;
   postgres: string;
   postgresHost: string;
-  /** CloudNativePG's generated secret of the application user (username, password, …). */
-  postgresAppSecret: string;
   /** The Secret the operator of the cluster creates with JWT_SECRET (not written by msctl). */
   secret: string;
+  /** The Secret with the gateway's private internal-auth key (`private-key`; not written by msctl). */
+  internalAuthSecret: string;
+  /** The Secret with its public half (`public-key`), for every other service (not written by msctl). */
+  internalAuthPublicSecret: string;
+  /** A service's own database role (basic-auth: `username`, `password`; not written by msctl). */
+  databaseSecret: (service: string) => string;
   configMap: (service: string) => string;
   image: (service: string) => string;
   topic: (topic: string) => string;
@@ -112,8 +120,10 @@ export function k8sNames(project: Project): K8sNames {
     nodePool: 'dual-role',
     postgres: `${p}-postgres`,
     postgresHost: `${p}-postgres-rw`,
-    postgresAppSecret: `${p}-postgres-app`,
     secret: `${p}-secrets`,
+    internalAuthSecret: `${p}-internal-auth`,
+    internalAuthPublicSecret: `${p}-internal-auth-public`,
+    databaseSecret: (service) => `${p}-db-${k8sName(service)}`,
     configMap: (service) => `${service}-config`,
     image: (service) => `msctl/${project.name}-${service}`,
     topic: (topic) => k8sName(topic.replaceAll('.', '-').replaceAll('_', '-')),
@@ -125,41 +135,69 @@ export const isConsumer = (manifest: ServiceManifest) => manifest.consumes.lengt
 
 const selectorOf = (project: string, service: string) => ({ 'app.kubernetes.io/name': service, 'app.kubernetes.io/part-of': project });
 
-/** The environment that is not secret: the same as the runtimes give the service, with in-cluster addresses. */
-export function configEnvironment(project: Project, manifest: ServiceManifest, names: K8sNames): Record<string, string> {
+/** Stands for every secret value, so that what serviceEnvironment derives from one is recognised and left out. */
+const FROM_SECRET = '<from-secret>';
+const PLACEHOLDER_SECRETS: StackSecrets = {
+  jwtSecret: FROM_SECRET,
+  postgresPassword: FROM_SECRET,
+  internalAuth: { privateKey: FROM_SECRET, publicKey: FROM_SECRET },
+  otlpToken: FROM_SECRET,
+  roleSeed: FROM_SECRET,
+};
+
+/** The service's environment as the runtimes give it, with in-cluster addresses; secret values are placeholders. */
+function clusterEnvironment(project: Project, manifest: ServiceManifest, names: K8sNames): Record<string, string> {
   const env = serviceEnvironment(
     project,
     manifest,
     {
       kafkaBootstrap: names.kafkaBootstrap(),
-      postgresUrl: 'from-secret',
+      postgresUrl: FROM_SECRET,
       // One Service per service: kube-proxy balances across its pods.
       serviceUrls: (service) => [`http://${service}:${project.manifests.find((m) => m.name === service)?.port ?? 0}`],
     },
-    { jwtSecret: 'from-secret', postgresPassword: 'from-secret' },
+    PLACEHOLDER_SECRETS,
     // Inside the pod: the Service reaches it on the pod's address, never the host's.
     { host: '0.0.0.0' },
   );
   // Spans go to the cluster's OpenTelemetry Collector.
   Object.assign(env, observabilityEnvironment());
-  delete env.JWT_SECRET;
-  delete env.DATABASE_URL;
   env.SHUTDOWN_TIMEOUT_MS = String(SHUTDOWN_TIMEOUT_MS);
-  return Object.fromEntries(Object.entries(env).sort(([a], [b]) => a.localeCompare(b)));
+  return env;
 }
 
-/** Secrets by reference only: JWT_SECRET from `<project>-secrets`; the database credentials from CloudNativePG's secret. */
-function secretEnvironment(manifest: ServiceManifest, names: K8sNames): IEnvVar[] {
-  const env: IEnvVar[] = [{ name: 'JWT_SECRET', valueFrom: { secretKeyRef: { name: names.secret, key: 'jwt-secret' } } }];
-  if (manifest.needs.includes('postgres')) {
-    env.push(
-      { name: 'DATABASE_USER', valueFrom: { secretKeyRef: { name: names.postgresAppSecret, key: 'username' } } },
-      { name: 'DATABASE_PASSWORD', valueFrom: { secretKeyRef: { name: names.postgresAppSecret, key: 'password' } } },
+/** The environment that is not secret: the same as the runtimes give the service, with in-cluster addresses. */
+export function configEnvironment(project: Project, manifest: ServiceManifest, names: K8sNames): Record<string, string> {
+  const env = Object.entries(clusterEnvironment(project, manifest, names)).filter(([, value]) => !value.includes(FROM_SECRET));
+  return Object.fromEntries(env.sort(([a], [b]) => a.localeCompare(b)));
+}
+
+/**
+ * Secrets by reference only, and only those serviceEnvironment gives this service (least
+ * privilege is decided there, once, for every runtime and export). A secret it starts giving
+ * that has no reference here fails the export rather than being left out silently.
+ */
+function secretEnvironment(project: Project, manifest: ServiceManifest, names: K8sNames): IEnvVar[] {
+  const secret = (name: string, secretName: string, key: string): IEnvVar => ({ name, valueFrom: { secretKeyRef: { name: secretName, key } } });
+  const references: Record<string, IEnvVar[]> = {
+    JWT_SECRET: [secret('JWT_SECRET', names.secret, 'jwt-secret')],
+    INTERNAL_AUTH_PRIVATE_KEY: [secret('INTERNAL_AUTH_PRIVATE_KEY', names.internalAuthSecret, 'private-key')],
+    INTERNAL_AUTH_PUBLIC_KEY: [secret('INTERNAL_AUTH_PUBLIC_KEY', names.internalAuthPublicSecret, 'public-key')],
+    DATABASE_URL: [
+      // The service's own role, whose password CloudNativePG sets from the same Secret.
+      secret('DATABASE_USER', names.databaseSecret(manifest.name), 'username'),
+      secret('DATABASE_PASSWORD', names.databaseSecret(manifest.name), 'password'),
       // Kubernetes expands $(VAR) from the variables defined above it.
-      { name: 'DATABASE_URL', value: `postgres://$(DATABASE_USER):$(DATABASE_PASSWORD)@${names.postgresHost}:5432/${POSTGRES_DATABASE}` },
-    );
-  }
-  return env;
+      { name: 'DATABASE_URL', value: `postgres://$(DATABASE_USER):$(DATABASE_PASSWORD)@${names.postgresHost}:${POSTGRES_PORT}/${POSTGRES_DATABASE}` },
+    ],
+  };
+  return Object.entries(clusterEnvironment(project, manifest, names))
+    .filter(([, value]) => value.includes(FROM_SECRET))
+    .flatMap(([key]) => {
+      const reference = references[key];
+      if (!reference) throw new Error(`${manifest.name}: no Kubernetes Secret reference for ${key}`);
+      return reference;
+    });
 }
 
 function probe(manifest: ServiceManifest, timing: { periodSeconds: number; timeoutSeconds: number; failureThreshold: number }): IProbe {
@@ -196,7 +234,7 @@ function serviceObjects(project: Project, manifest: ServiceManifest, names: K8sN
               imagePullPolicy: 'IfNotPresent',
               ports: [{ name: 'http', containerPort: manifest.port, protocol: 'TCP' }],
               envFrom: [{ configMapRef: { name: names.configMap(name) } }],
-              env: secretEnvironment(manifest, names),
+              env: secretEnvironment(project, manifest, names),
               resources: BASE_RESOURCES,
               // Started: up to the manifest's start timeout. Ready (strict): out of rotation after 2 failed checks.
               // Live (lenient): restarted only after 2 minutes of failing, so a dependency outage does not restart it.
@@ -313,7 +351,8 @@ function kafkaObjects(project: Project, names: K8sNames): K8sObject[] {
       metadata: { name: names.kafka, labels, annotations: { 'strimzi.io/node-pools': 'enabled', 'strimzi.io/kraft': 'enabled' } },
       spec: {
         kafka: {
-          listeners: [{ name: 'plain', port: KAFKA_PORT, type: 'internal', tls: false }],
+          // Strimzi writes a NetworkPolicy per listener; without peers it would let any pod in.
+          listeners: [{ name: 'plain', port: KAFKA_PORT, type: 'internal', tls: false, networkPolicyPeers: kafkaClientPeers(project, names) }],
           config: kafkaConfig(1),
         },
         entityOperator: { topicOperator: {}, userOperator: {} },
@@ -341,7 +380,12 @@ function kafkaObjects(project: Project, names: K8sNames): K8sObject[] {
   ];
 }
 
-function postgresObjects(names: K8sNames): K8sObject[] {
+/** The services that connect to PostgreSQL, each as its own role named after its schema. */
+export const databaseRoles = (project: Project) =>
+  project.manifests.filter((manifest) => manifest.needs.includes('postgres')).map((manifest) => ({ service: manifest.name, role: schemaFor(manifest.name) }));
+
+function postgresObjects(project: Project, names: K8sNames): K8sObject[] {
+  const roles = databaseRoles(project);
   return [
     {
       apiVersion: 'postgresql.cnpg.io/v1',
@@ -352,8 +396,33 @@ function postgresObjects(names: K8sNames): K8sObject[] {
         // The major version the docker runtime runs (postgres:18).
         imageName: 'ghcr.io/cloudnative-pg/postgresql:18',
         primaryUpdateStrategy: 'unsupervised',
-        // CloudNativePG creates the owner's credentials in the secret <cluster>-app; the services read them from there.
-        bootstrap: { initdb: { database: POSTGRES_DATABASE, owner: POSTGRES_DATABASE } },
+        bootstrap: {
+          initdb: {
+            database: POSTGRES_DATABASE,
+            owner: POSTGRES_DATABASE,
+            // Managed roles are reconciled after bootstrap, too late to own a schema created here:
+            // the roles are created first without login, and the operator then gives them login
+            // and their password (it adopts a role that exists).
+            postInitApplicationSQL: roles.flatMap(({ role }) => [`CREATE ROLE "${role}" NOLOGIN`, `CREATE SCHEMA "${role}" AUTHORIZATION "${role}"`]),
+          },
+        },
+        // One role per service, no more than it needs: it logs in and owns its schema, nothing else.
+        managed: {
+          roles: roles.map(({ service, role }) => ({
+            name: role,
+            ensure: 'present',
+            comment: `msctl service ${service}`,
+            login: true,
+            superuser: false,
+            createdb: false,
+            createrole: false,
+            inherit: false,
+            replication: false,
+            bypassrls: false,
+            connectionLimit: -1,
+            passwordSecret: { name: names.databaseSecret(service) },
+          })),
+        },
         storage: { size: '10Gi' },
         resources: { requests: { memory: '512Mi', cpu: '250m' }, limits: { memory: '1Gi', cpu: '1' } },
       },
@@ -434,7 +503,8 @@ export function k8sExport(project: Project, options: K8sOptions = {}): K8sExport
     base.push(...objects);
   };
   add('base/kafka.yaml', kafkaObjects(project, names));
-  add('base/postgres.yaml', postgresObjects(names));
+  add('base/postgres.yaml', postgresObjects(project, names));
+  add('base/network-policies.yaml', networkPolicies(project, names));
   for (const manifest of project.manifests) add(`base/${manifest.name}.yaml`, serviceObjects(project, manifest, names));
   // Prometheus scraping (a PodMonitor) and the Grafana dashboard, for the prometheus-operator.
   for (const file of observabilityFiles(project, { projectName: names.project })) add(file.path, file.objects);
@@ -498,14 +568,27 @@ Generated by \`msctl export k8s\` from the service manifests. A Kustomize base a
 2. The images, in a registry your cluster pulls from: \`msctl up --runtime docker\` builds them
    (\`msctl/${project.name}-<service>:<content tag>\`); tag and push them, then point the base at them:
    \`msctl export k8s --registry <registry> --tag <tag>\`, or \`kustomize edit set image\` in \`base/\`.
-3. The one secret msctl does not write: the JWT signing key.
+3. The secrets msctl does not write (each Deployment references only those its service uses):
 
    \`\`\`sh
-   kubectl -n ${names.namespace.prod} create secret generic ${names.secret} --from-literal=jwt-secret="$(openssl rand -base64 48)"
+   ns=${names.namespace.prod}
+   # The end users' token key: the gateway verifies, users signs.
+   kubectl -n "$ns" create secret generic ${names.secret} --from-literal=jwt-secret="$(openssl rand -base64 48)"
+   # The gateway's Ed25519 key for the assertions it sends upstream: private half to the gateway only.
+   openssl genpkey -algorithm ed25519 -out internal-auth.pem && openssl pkey -in internal-auth.pem -pubout -out internal-auth.pub
+   kubectl -n "$ns" create secret generic ${names.internalAuthSecret} --from-file=private-key=internal-auth.pem
+   kubectl -n "$ns" create secret generic ${names.internalAuthPublicSecret} --from-file=public-key=internal-auth.pub
+   rm internal-auth.pem
+${databaseRoles(project).map(({ service, role }) => `   kubectl -n "$ns" create secret generic ${names.databaseSecret(service)} --type=kubernetes.io/basic-auth --from-literal=username=${role} --from-literal=password="$(openssl rand -hex 24)"`).join('\n')}
    \`\`\`
 
-   The database credentials come from the secret CloudNativePG generates (\`${names.postgresAppSecret}\`);
-   each service builds \`DATABASE_URL\` from it and the primary's service \`${names.postgresHost}\`.
+   Each service connects to PostgreSQL as its own role (${databaseRoles(project).map(({ role }) => `\`${role}\``).join(', ')}), which CloudNativePG
+   manages from its \`${names.project}-db-<service>\` Secret above; it owns its schema and nothing else (no superuser,
+   no CREATEDB, no CREATEROLE). The service builds \`DATABASE_URL\` from that Secret and the primary's service \`${names.postgresHost}\`.
+4. The NetworkPolicies (\`base/network-policies.yaml\`) deny everything in the namespace by default: only the gateway's
+   port is open to all; each upstream answers the gateway (and \`${NAMESPACES.monitoring}\`'s Prometheus); Kafka and PostgreSQL
+   answer the services that need them (and the \`${NAMESPACES.keda}\` and \`${NAMESPACES.cnpg}\` operators). They assume those
+   operators' default namespaces and a CNI that enforces NetworkPolicy.
 
 \`\`\`sh
 kubectl apply -k overlays/prod      # or: kubectl kustomize overlays/prod

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { ScaledObject } from '@kubernetes-models/keda/keda.sh/v1alpha1/ScaledObject';
 import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
 import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2/HorizontalPodAutoscaler';
+import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1/NetworkPolicy';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBudget';
 import { ConfigMap } from 'kubernetes-models/v1/ConfigMap';
 import { Namespace } from 'kubernetes-models/v1/Namespace';
@@ -36,6 +37,7 @@ const models: Record<string, { validate(): void } & (new (data: never) => { vali
   'policy/v1/PodDisruptionBudget': PodDisruptionBudget as never,
   'autoscaling/v2/HorizontalPodAutoscaler': HorizontalPodAutoscaler as never,
   'keda.sh/v1alpha1/ScaledObject': ScaledObject as never,
+  'networking.k8s.io/v1/NetworkPolicy': NetworkPolicy as never,
 };
 
 const metadata = z.strictObject({
@@ -47,6 +49,27 @@ const metadata = z.strictObject({
 const quantity = z.string().regex(/^\d+(\.\d+)?(m|Mi|Gi|Ki)?$/);
 const resources = z.strictObject({ requests: z.strictObject({ memory: quantity, cpu: quantity }), limits: z.strictObject({ memory: quantity, cpu: quantity }) });
 const kafkaConfig = z.record(z.string(), z.union([z.string(), z.number(), z.boolean()]));
+const labelSelector = z.strictObject({
+  matchLabels: z.record(z.string(), z.string()).optional(),
+  matchExpressions: z.array(z.strictObject({ key: z.string(), operator: z.enum(['In', 'NotIn', 'Exists', 'DoesNotExist']), values: z.array(z.string()).optional() })).optional(),
+});
+/** Strimzi's listener `networkPolicyPeers`: NetworkPolicyPeer objects. */
+const networkPolicyPeer = z.strictObject({ podSelector: labelSelector.optional(), namespaceSelector: labelSelector.optional() });
+/** CloudNativePG's RoleConfiguration (spec.managed.roles[]). */
+const managedRole = z.strictObject({
+  name: z.string().regex(/^[a-z_][a-z0-9_]*$/),
+  ensure: z.enum(['present', 'absent']),
+  comment: z.string(),
+  login: z.boolean(),
+  superuser: z.boolean(),
+  createdb: z.boolean(),
+  createrole: z.boolean(),
+  inherit: z.boolean(),
+  replication: z.boolean(),
+  bypassrls: z.boolean(),
+  connectionLimit: z.number().int(),
+  passwordSecret: z.strictObject({ name: z.string() }),
+});
 
 /** Strimzi (kafka.strimzi.io/v1beta2) and CloudNativePG (postgresql.cnpg.io/v1): the fields msctl emits, strictly. */
 const crdSchemas: Record<string, z.ZodType> = {
@@ -56,7 +79,17 @@ const crdSchemas: Record<string, z.ZodType> = {
     metadata: metadata.extend({ annotations: z.strictObject({ 'strimzi.io/node-pools': z.literal('enabled'), 'strimzi.io/kraft': z.literal('enabled') }) }),
     spec: z.strictObject({
       kafka: z.strictObject({
-        listeners: z.array(z.strictObject({ name: z.string().regex(/^[a-z0-9]{1,11}$/), port: z.number().int().min(9092), type: z.enum(['internal', 'route', 'loadbalancer', 'nodeport', 'ingress', 'cluster-ip']), tls: z.boolean() })).min(1),
+        listeners: z
+          .array(
+            z.strictObject({
+              name: z.string().regex(/^[a-z0-9]{1,11}$/),
+              port: z.number().int().min(9092),
+              type: z.enum(['internal', 'route', 'loadbalancer', 'nodeport', 'ingress', 'cluster-ip']),
+              tls: z.boolean(),
+              networkPolicyPeers: z.array(networkPolicyPeer).min(1),
+            }),
+          )
+          .min(1),
         config: kafkaConfig,
       }),
       entityOperator: z.strictObject({ topicOperator: z.strictObject({}), userOperator: z.strictObject({}) }),
@@ -99,7 +132,8 @@ const crdSchemas: Record<string, z.ZodType> = {
       instances: z.number().int().min(1),
       imageName: z.string(),
       primaryUpdateStrategy: z.enum(['unsupervised', 'supervised']),
-      bootstrap: z.strictObject({ initdb: z.strictObject({ database: z.string(), owner: z.string() }) }),
+      bootstrap: z.strictObject({ initdb: z.strictObject({ database: z.string(), owner: z.string(), postInitApplicationSQL: z.array(z.string()) }) }),
+      managed: z.strictObject({ roles: z.array(managedRole) }),
       storage: z.strictObject({ size: quantity }),
       resources,
     }),
@@ -215,25 +249,68 @@ describe('msctl export k8s', () => {
     }
   });
 
-  it('writes no secret value: JWT_SECRET and the database credentials are secret references', async () => {
+  it('writes no secret value: every secret is a reference, and no service references one it does not use', async () => {
     expect(exported.files.map((f) => f.path).join(' ')).not.toMatch(/secret/i);
     expect([...rendered.dev, ...rendered.prod].some((object) => object.kind === 'Secret')).toBe(false);
     for (const file of exported.files) {
       const text = await readFile(join(out, file.path), 'utf8');
-      expect(text).not.toContain(KNOWN_SECRETS.jwtSecret);
-      expect(text).not.toContain(KNOWN_SECRETS.postgresPassword);
+      for (const value of [KNOWN_SECRETS.jwtSecret, KNOWN_SECRETS.postgresPassword, KNOWN_SECRETS.internalAuth.privateKey, KNOWN_SECRETS.roleSeed]) expect(text).not.toContain(value);
     }
-    const users = named(rendered.prod, 'Deployment', 'users').spec.template.spec.containers[0];
-    const env = Object.fromEntries((users.env as Array<{ name: string }>).map((e) => [e.name, e]));
-    expect(env.JWT_SECRET).toEqual({ name: 'JWT_SECRET', valueFrom: { secretKeyRef: { name: `${project.name}-secrets`, key: 'jwt-secret' } } });
-    expect(env.DATABASE_PASSWORD).toEqual({ name: 'DATABASE_PASSWORD', valueFrom: { secretKeyRef: { name: `${project.name}-postgres-app`, key: 'password' } } });
-    // $(VAR) expansion only sees variables defined earlier in the list.
-    const order = (users.env as Array<{ name: string }>).map((e) => e.name);
-    expect(order.indexOf('DATABASE_PASSWORD')).toBeLessThan(order.indexOf('DATABASE_URL'));
-    expect(env.DATABASE_URL).toEqual({ name: 'DATABASE_URL', value: `postgres://$(DATABASE_USER):$(DATABASE_PASSWORD)@${project.name}-postgres-rw:5432/app` });
-    const config = named(rendered.prod, 'ConfigMap', 'users-config') as unknown as { data: Record<string, string> };
-    expect(config.data).not.toHaveProperty('JWT_SECRET');
-    expect(config.data).not.toHaveProperty('DATABASE_URL');
+    const envOf = (service: string) => {
+      const list = named(rendered.prod, 'Deployment', service).spec.template.spec.containers[0].env as Array<{ name: string; value?: string; valueFrom?: unknown }>;
+      return { list, byName: Object.fromEntries(list.map((e) => [e.name, e])) };
+    };
+    const ref = (name: string, secret: string, key: string) => ({ name, valueFrom: { secretKeyRef: { name: `${project.name}-${secret}`, key } } });
+    const roles: Record<string, string> = { users: 'users', notifications: 'notifications', analytics: 'analytics' };
+    for (const service of services) {
+      const { list, byName } = envOf(service);
+      const expected: string[] = [];
+      if (service === 'gateway' || service === 'users') expected.push('JWT_SECRET');
+      expected.push(service === 'gateway' ? 'INTERNAL_AUTH_PRIVATE_KEY' : 'INTERNAL_AUTH_PUBLIC_KEY');
+      if (roles[service]) expected.push('DATABASE_USER', 'DATABASE_PASSWORD', 'DATABASE_URL');
+      expect(list.map((e) => e.name).sort(), service).toEqual(expected.sort());
+      if (byName.JWT_SECRET) expect(byName.JWT_SECRET).toEqual(ref('JWT_SECRET', 'secrets', 'jwt-secret'));
+      if (byName.INTERNAL_AUTH_PRIVATE_KEY) expect(byName.INTERNAL_AUTH_PRIVATE_KEY).toEqual(ref('INTERNAL_AUTH_PRIVATE_KEY', 'internal-auth', 'private-key'));
+      if (byName.INTERNAL_AUTH_PUBLIC_KEY) expect(byName.INTERNAL_AUTH_PUBLIC_KEY).toEqual(ref('INTERNAL_AUTH_PUBLIC_KEY', 'internal-auth-public', 'public-key'));
+      if (roles[service]) {
+        // Its own role's Secret, never another service's or the cluster owner's.
+        expect(byName.DATABASE_USER).toEqual(ref('DATABASE_USER', `db-${service}`, 'username'));
+        expect(byName.DATABASE_PASSWORD).toEqual(ref('DATABASE_PASSWORD', `db-${service}`, 'password'));
+        // $(VAR) expansion only sees variables defined earlier in the list.
+        const order = list.map((e) => e.name);
+        expect(order.indexOf('DATABASE_PASSWORD')).toBeLessThan(order.indexOf('DATABASE_URL'));
+        expect(byName.DATABASE_URL).toEqual({ name: 'DATABASE_URL', value: `postgres://$(DATABASE_USER):$(DATABASE_PASSWORD)@${project.name}-postgres-rw:5432/app` });
+      }
+      const config = (named(rendered.prod, 'ConfigMap', `${service}-config`) as unknown as { data: Record<string, string> }).data;
+      for (const key of ['JWT_SECRET', 'INTERNAL_AUTH_PRIVATE_KEY', 'INTERNAL_AUTH_PUBLIC_KEY', 'DATABASE_URL', 'OTEL_EXPORTER_OTLP_HEADERS']) expect(config, `${service} ${key}`).not.toHaveProperty(key);
+      expect(Object.values(config).join('\n')).not.toContain('from-secret');
+    }
+  });
+
+  it('gives each service that needs PostgreSQL its own login role owning its schema, and nothing more', () => {
+    const cluster = named(rendered.prod, 'Cluster', `${project.name}-postgres`).spec;
+    const roles = cluster.managed.roles as Array<Record<string, unknown>>;
+    expect(roles.map((role) => role.name).sort()).toEqual(['analytics', 'notifications', 'users']);
+    for (const role of roles) {
+      expect(role).toMatchObject({ ensure: 'present', login: true, superuser: false, createdb: false, createrole: false, replication: false, bypassrls: false });
+      expect(role.passwordSecret).toEqual({ name: `${project.name}-db-${role.name}` });
+      expect(cluster.bootstrap.initdb.postInitApplicationSQL).toContain(`CREATE SCHEMA "${role.name}" AUTHORIZATION "${role.name}"`);
+    }
+    // The role exists before its schema names it as owner.
+    const sql = cluster.bootstrap.initdb.postInitApplicationSQL as string[];
+    expect(sql.indexOf('CREATE ROLE "users" NOLOGIN')).toBeLessThan(sql.indexOf('CREATE SCHEMA "users" AUTHORIZATION "users"'));
+    expect(sql.join(';')).not.toMatch(/SUPERUSER|CREATEDB|CREATEROLE|GRANT/i);
+  });
+
+  it('names every Secret it references in the README, with the command that creates it', () => {
+    const readme = exported.files.find((file) => file.path === 'README.md')!.text;
+    const referenced = new Set<string>();
+    for (const deployment of ofKind(rendered.prod, 'Deployment') as Array<K8sObject & { spec: { template: { spec: { containers: Array<{ env: Array<{ valueFrom?: { secretKeyRef?: { name: string } } }> }> } } } }>) {
+      for (const env of deployment.spec.template.spec.containers[0]!.env) if (env.valueFrom?.secretKeyRef) referenced.add(env.valueFrom.secretKeyRef.name);
+    }
+    for (const role of named(rendered.prod, 'Cluster', `${project.name}-postgres`).spec.managed.roles as Array<{ passwordSecret: { name: string } }>) referenced.add(role.passwordSecret.name);
+    expect(referenced.size).toBe(6);
+    for (const name of referenced) expect(readme, name).toContain(`create secret generic ${name} `);
   });
 
   it('configures services as the runtimes do, with in-cluster addresses: Kafka bootstrap, schema, gateway routes to Service DNS names', () => {
