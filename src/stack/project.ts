@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { MsctlError } from '../core/errors';
 import { DependencyGraph, type StackNode } from './graph';
@@ -65,11 +65,27 @@ export function readStackSettings(stateDir: string, env: NodeJS.ProcessEnv = pro
   return settings;
 }
 
+/**
+ * Creates `.msctl/` for this user alone (0700), and closes one found more open: it holds the
+ * stack's secrets, its data and the supervisor's control socket. Run as root, msctl starts
+ * PostgreSQL as the `postgres` user, which must pass through to its own data directory: others
+ * may then traverse `.msctl/` (0711) but still neither list it nor read what it holds.
+ */
+export function stateDirMode(uid: number | undefined = process.getuid?.()): number {
+  return uid === 0 ? 0o711 : 0o700;
+}
+
+export function ensureStateDir(stateDir: string): void {
+  const mode = stateDirMode();
+  mkdirSync(stateDir, { recursive: true, mode });
+  if ((statSync(stateDir).mode & 0o777) !== mode) chmodSync(stateDir, mode);
+}
+
 /** Merges `changes` into `.msctl/settings.json`. */
 export function writeStackSettings(stateDir: string, changes: StackSettings): void {
   const file = stackSettingsFile(stateDir);
   const current = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>) : {};
-  mkdirSync(stateDir, { recursive: true });
+  ensureStateDir(stateDir);
   writeFileSync(file, `${JSON.stringify({ ...current, ...changes }, null, 2)}\n`);
 }
 

@@ -4,10 +4,10 @@
  * Instance 1 of a service keeps the service's name and port; the others are "<name>#<k>".
  */
 import { readFileSync } from 'node:fs';
-import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MsctlError } from '../core/errors';
-import type { Project } from './project';
+import { ensureStateDir, type Project } from './project';
 
 const file = (project: Project) => join(project.stateDir, 'replicas.json');
 
@@ -22,7 +22,7 @@ export function desiredReplicas(project: Project): Record<string, number> {
 }
 
 export async function saveReplicas(project: Project, replicas: Record<string, number>): Promise<void> {
-  await mkdir(project.stateDir, { recursive: true });
+  ensureStateDir(project.stateDir);
   const temporary = `${file(project)}.${process.pid}.tmp`;
   await writeFile(temporary, `${JSON.stringify(replicas, null, 2)}\n`);
   await rename(temporary, file(project));
@@ -37,6 +37,9 @@ export function instanceNames(service: string, replicas: number): string[] {
 }
 
 /** Parses `svc=N` arguments; a service that does not exist or a count that is not 1–32 is a usage error. */
+/** The most instances a service runs: each one is a process (or a container) on this machine. */
+export const MAX_REPLICAS = 32;
+
 export function parseScaleArguments(project: Project, args: string[]): Record<string, number> {
   if (args.length === 0) throw new MsctlError('USAGE', 'nothing to scale', 'e.g. msctl scale notifications=3 users=2');
   const result: Record<string, number> = {};
@@ -48,7 +51,7 @@ export function parseScaleArguments(project: Project, args: string[]): Record<st
       throw new MsctlError('USAGE', `no service named ${service}`, `services: ${project.manifests.map((m) => m.name).join(', ')}`);
     }
     const replicas = Number(count);
-    if (replicas < 1 || replicas > 32) throw new MsctlError('USAGE', `${service}=${replicas}: a service runs 1 to 32 instances`, 'use msctl down to stop everything');
+    if (replicas < 1 || replicas > MAX_REPLICAS) throw new MsctlError('USAGE', `${service}=${replicas}: a service runs 1 to ${MAX_REPLICAS} instances`, 'use msctl down to stop everything');
     result[service] = replicas;
   }
   return result;

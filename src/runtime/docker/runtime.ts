@@ -19,7 +19,7 @@ import type { ProgressSink, TargetPhase } from '../../core/events';
 import { createStackTopics } from '../../infra/kafka/client';
 import { findFreePort, isPortFree, terminatePid } from '../../infra/ports';
 import type { ObservedTarget, UpPlan } from '../../stack/plan';
-import { manifestOf, type Project } from '../../stack/project';
+import { ensureStateDir, manifestOf, type Project } from '../../stack/project';
 import { ensureSecrets } from '../../stack/secrets';
 import type { StackStatus, TargetStatus } from '../local/status';
 import { isOurProcess } from '../processes';
@@ -50,7 +50,7 @@ export async function readDockerState(project: Project): Promise<DockerState> {
 }
 
 export async function writeDockerState(project: Project, state: DockerState): Promise<void> {
-  await mkdir(project.stateDir, { recursive: true });
+  ensureStateDir(project.stateDir);
   const temporary = `${stateFile(project)}.${process.pid}.tmp`;
   await writeFile(temporary, `${JSON.stringify(state, null, 2)}\n`);
   await (await import('node:fs/promises')).rename(temporary, stateFile(project));
@@ -218,6 +218,7 @@ export interface DockerUpOptions {
 
 export async function upDocker(project: Project, plan: UpPlan, options: DockerUpOptions, sink: ProgressSink): Promise<void> {
   const docker = await connectDocker();
+  ensureStateDir(project.stateDir);
   const secrets = await ensureSecrets(project.stateDir);
   const state = await readDockerState(project);
   if (!state.clusterId) {

@@ -11,7 +11,7 @@ import { MsctlError, isMsctlError } from '../../core/errors';
 import type { ProgressEvent, ProgressSink } from '../../core/events';
 import { terminatePid, waitForPortFree } from '../../infra/ports';
 import { planDown, type ObservedTarget, type UpPlan } from '../../stack/plan';
-import type { Project } from '../../stack/project';
+import { ensureStateDir, type Project } from '../../stack/project';
 import { desiredReplicas } from '../../stack/replicas';
 import { ensureSecrets } from '../../stack/secrets';
 import { controlRequest, pingSupervisor, streamEvents } from './control';
@@ -80,6 +80,7 @@ function supervisorScript(): string {
 
 /** Starts the detached supervisor and waits until it answers. */
 export async function launchSupervisor(project: Project): Promise<void> {
+  ensureStateDir(project.stateDir);
   await mkdir(join(project.stateDir, 'logs'), { recursive: true });
   await ensureSecrets(project.stateDir);
   const script = supervisorScript();
@@ -110,6 +111,8 @@ async function operate(project: Project, path: string, body: unknown, sink: Prog
   let ready: () => void = () => undefined;
   const connected = new Promise<void>((resolve) => (ready = resolve));
   const pending: ProgressEvent[] = [];
+  // Ends the event stream when the supervisor refuses the request: no `done` will come.
+  const refused = new AbortController();
   const finished = streamEvents(
     socket,
     (event) => {
@@ -120,10 +123,15 @@ async function operate(project: Project, path: string, body: unknown, sink: Prog
       sink.emit(event);
       return false;
     },
-    { ...options, onConnected: ready },
+    { ...options, signal: options.signal ? AbortSignal.any([options.signal, refused.signal]) : refused.signal, onConnected: ready },
   );
   await connected;
-  const response = await controlRequest<{ operation: string }>(socket, 'POST', path, body);
+  const response = await controlRequest<{ operation?: string; error?: string }>(socket, 'POST', path, body);
+  if (response.status !== 202 || !response.body.operation) {
+    refused.abort();
+    await finished;
+    throw new MsctlError(response.status === 400 ? 'USAGE' : 'INTERNAL', `the supervisor refused ${path}: ${response.body.error ?? `status ${response.status}`}`, 'see `msctl status`');
+  }
   operation = response.body.operation;
   const done = pending.find((event) => event.type === 'done' && event.operation === operation) ?? (await finished);
   if (!done) {

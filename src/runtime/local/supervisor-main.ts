@@ -2,18 +2,19 @@
  * Entry point of the detached supervisor process: `node supervisor.js <project-root>`.
  * Serves the control channel on .msctl/supervisor.sock until `down`.
  */
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, type ServerResponse } from 'node:http';
+import { chmodSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isMsctlError } from '../../core/errors';
 import { startKafka } from '../../infra/kafka/broker';
 import { startPostgres } from '../../infra/postgres/server';
-import type { UpPlan } from '../../stack/plan';
-import { loadProject } from '../../stack/project';
+import { ensureStateDir, loadProject } from '../../stack/project';
 import { ensureSecrets } from '../../stack/secrets';
 import { createStackTopics } from '../../infra/kafka/client';
 import { summarizeHealth, type HealthDocument } from '../health';
 import { SUBSCRIBED } from './control';
+import { controlRequestSchemas, readControlRequest } from './requests';
 import { socketPath } from './state';
 import { Supervisor, kafkaBootstrap, type HealthAnswer } from './supervisor';
 import { startTraceReceiver } from '../../traces/receiver';
@@ -22,13 +23,6 @@ async function fetchHealth(url: string): Promise<HealthAnswer> {
   const response = await fetch(url, { signal: AbortSignal.timeout(2_000) });
   const body = (await response.json().catch(() => ({}))) as HealthDocument;
   return { httpStatus: response.status, ...summarizeHealth(body) };
-}
-
-async function readBody(request: IncomingMessage): Promise<unknown> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of request) chunks.push(chunk as Buffer);
-  const text = Buffer.concat(chunks).toString('utf8');
-  return text ? JSON.parse(text) : {};
 }
 
 function send(response: ServerResponse, status: number, body: unknown): void {
@@ -40,6 +34,8 @@ async function main(): Promise<void> {
   const root = process.argv[2];
   if (!root) throw new Error('usage: supervisor <project-root>');
   const project = await loadProject(root);
+  ensureStateDir(project.stateDir);
+  const requests = controlRequestSchemas(project);
   const secrets = await ensureSecrets(project.stateDir);
   await mkdir(join(project.stateDir, 'logs'), { recursive: true });
   const socket = socketPath(project.stateDir);
@@ -107,23 +103,23 @@ async function main(): Promise<void> {
           return;
         }
         if (request.method === 'POST' && url.pathname === '/up') {
-          const body = (await readBody(request)) as { plan: UpPlan; timeoutSeconds?: number; replicas?: Record<string, number> };
+          const body = await readControlRequest(request, requests, 'up');
           return runOperation(response, 'up', () => supervisor.up(body.plan, body.timeoutSeconds ?? 90, body.replicas ?? {}));
         }
         if (request.method === 'POST' && url.pathname === '/scale') {
-          const body = (await readBody(request)) as { service: string; replicas: number; timeoutSeconds?: number };
+          const body = await readControlRequest(request, requests, 'scale');
           return runOperation(response, 'scale', () => supervisor.scale(body.service, body.replicas, body.timeoutSeconds ?? 90));
         }
         if (request.method === 'POST' && url.pathname === '/restart') {
-          const body = (await readBody(request)) as { target: string; timeoutSeconds?: number };
+          const body = await readControlRequest(request, requests, 'restart');
           return runOperation(response, 'restart', () => supervisor.restart(body.target, body.timeoutSeconds ?? 90));
         }
         if (request.method === 'POST' && url.pathname === '/hold') {
-          const body = (await readBody(request)) as { target: string };
+          const body = await readControlRequest(request, requests, 'hold');
           return runOperation(response, 'hold', () => supervisor.hold(body.target));
         }
         if (request.method === 'POST' && url.pathname === '/resume') {
-          const body = (await readBody(request)) as { target: string; timeoutSeconds?: number };
+          const body = await readControlRequest(request, requests, 'resume');
           return runOperation(response, 'resume', () => supervisor.resume(body.target, body.timeoutSeconds ?? 90));
         }
         if (request.method === 'POST' && url.pathname === '/down') {
@@ -137,11 +133,12 @@ async function main(): Promise<void> {
         }
         send(response, 404, { error: `no ${request.method} ${url.pathname}` });
       } catch (error) {
-        send(response, 500, { error: (error as Error).message });
+        send(response, isMsctlError(error) && error.code === 'USAGE' ? 400 : 500, { error: (error as Error).message });
       }
     })();
   });
-  server.listen(socket);
+  // Only this user may drive the stack: .msctl/ is closed already, the socket is 0600 as well.
+  server.listen(socket, () => chmodSync(socket, 0o600));
 
   const onSignal = () => {
     void supervisor.enqueue(shutdown).finally(async () => {
