@@ -12,11 +12,12 @@ import { join } from 'node:path';
 import Ajv2019 from 'ajv/dist/2019';
 import { parse } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { composeExport, envFileText, SECRET_KEYS, type ComposeExport } from '../../src/export/compose';
+import { composeExport, envFileText, rolesScript, SECRET_KEYS, type ComposeExport } from '../../src/export/compose';
 import { writeAtomically } from '../../src/export/write';
 import type { StackImages } from '../../src/runtime/docker/images';
 import { serviceSpec } from '../../src/runtime/docker/spec';
 import { loadProject, type Project } from '../../src/stack/project';
+import { servicePassword } from '../../src/stack/secrets';
 import { KNOWN_SECRETS, manifestProject } from './fixture';
 
 const require = createRequire(import.meta.url);
@@ -95,23 +96,58 @@ describe('msctl export compose (the file)', () => {
     if (result.exitCode === null || (result as { code?: string }).code === 'ENOENT') throw new Error('docker-compose is needed for this test: apt-get install -y docker-compose');
     expect(result.exitCode, String(result.stderr)).toBe(0);
     const resolved = parse(String(result.stdout)) as { services: Record<string, { environment: Record<string, string> }> };
-    // The env files reach the services: Compose shows them merged.
-    expect(resolved.services.users!.environment.JWT_SECRET).toBe(KNOWN_SECRETS.jwtSecret);
-    expect(resolved.services.users!.environment.DATABASE_URL).toContain(KNOWN_SECRETS.postgresPassword);
-    expect(resolved.services.gateway!.environment).not.toHaveProperty('DATABASE_URL');
+    // The env files reach the services: Compose shows them merged (the PEM key back on its lines).
+    const env = (service: string) => resolved.services[service]!.environment;
+    expect(env('users').JWT_SECRET).toBe(KNOWN_SECRETS.jwtSecret);
+    expect(env('users').DATABASE_URL).toBe(`postgres://users:${servicePassword(KNOWN_SECRETS, 'users')}@postgres:5432/postgres`);
+    expect(env('users').INTERNAL_AUTH_PUBLIC_KEY).toBe(KNOWN_SECRETS.internalAuth.publicKey);
+    expect(env('gateway').JWT_SECRET).toBe(KNOWN_SECRETS.jwtSecret);
+    expect(env('gateway').INTERNAL_AUTH_PRIVATE_KEY).toBe(KNOWN_SECRETS.internalAuth.privateKey);
+    expect(env('postgres').POSTGRES_PASSWORD).toBe(KNOWN_SECRETS.postgresPassword);
+    expect(env('postgres').MSCTL_ROLE_PASSWORD_ANALYTICS).toBe(servicePassword(KNOWN_SECRETS, 'analytics'));
+    // Least privilege: what each one does not get.
+    expect(env('gateway')).not.toHaveProperty('DATABASE_URL');
+    expect(env('gateway')).not.toHaveProperty('INTERNAL_AUTH_PUBLIC_KEY');
+    expect(env('data-processing')).not.toHaveProperty('DATABASE_URL');
+    for (const service of ['analytics', 'data-processing', 'notifications', 'users']) expect(env(service), service).not.toHaveProperty('INTERNAL_AUTH_PRIVATE_KEY');
+    for (const service of ['analytics', 'data-processing', 'notifications']) expect(env(service), service).not.toHaveProperty('JWT_SECRET');
+    for (const service of ['gateway', 'users', 'analytics', 'data-processing', 'notifications']) {
+      expect(env(service), service).not.toHaveProperty('POSTGRES_PASSWORD');
+      expect(JSON.stringify(env(service)), service).not.toContain(KNOWN_SECRETS.postgresPassword);
+    }
+    for (const service of ['analytics', 'notifications']) expect(env(service).DATABASE_URL, service).toMatch(new RegExp(`^postgres://${service}:`));
   });
 
   it('holds no secret value; the env files hold them, readable by the owner only', async () => {
     const text = await readFile(outFile, 'utf8');
     expect(text).not.toContain(KNOWN_SECRETS.jwtSecret);
     expect(text).not.toContain(KNOWN_SECRETS.postgresPassword);
+    expect(text).not.toContain('PRIVATE KEY');
+    for (const service of ['users', 'analytics']) expect(text).not.toContain(servicePassword(KNOWN_SECRETS, service));
     for (const key of SECRET_KEYS) expect(text).not.toMatch(new RegExp(`^\\s+${key}:`, 'm'));
-    expect(exported.envFiles.map((f) => f.path).sort()).toEqual([join(project.stateDir, 'compose.env'), join(project.stateDir, 'compose.postgres.env')]);
+    // data-processing holds no secret: its only key is the public half.
+    const services = ['analytics', 'gateway', 'notifications', 'users'];
+    expect(exported.document.services['data-processing']!.env_file).toBeUndefined();
+    expect(exported.envFiles.map((f) => f.path).sort()).toEqual([...services, 'postgres'].map((name) => join(project.stateDir, `compose.${name}.env`)).sort());
     for (const file of exported.envFiles) expect((await stat(file.path)).mode & 0o777).toBe(0o600);
-    expect(await readFile(join(project.stateDir, 'compose.env'), 'utf8')).toContain(`JWT_SECRET=${KNOWN_SECRETS.jwtSecret}`);
-    expect(exported.document.services.users!.env_file).toEqual(['.msctl/compose.env', '.msctl/compose.postgres.env']);
-    expect(exported.document.services.gateway!.env_file).toEqual(['.msctl/compose.env']);
+    expect(await readFile(join(project.stateDir, 'compose.users.env'), 'utf8')).toContain(`JWT_SECRET=${KNOWN_SECRETS.jwtSecret}`);
+    // Each service reads its own file and no other.
+    for (const service of services) expect(exported.document.services[service]!.env_file, service).toEqual([`.msctl/compose.${service}.env`]);
     expect(exported.document.services.postgres!.env_file).toEqual(['.msctl/compose.postgres.env']);
+    expect(exported.document.services.kafka!.env_file).toBeUndefined();
+  });
+
+  it('creates one PostgreSQL role per service that owns its schema and nothing more, with no password in the script', () => {
+    const script = rolesScript(project);
+    expect(exported.initScript.text).toBe(script);
+    expect(exported.document.services.postgres!.volumes).toContain('.msctl/compose.postgres-init.sql:/docker-entrypoint-initdb.d/10-msctl-roles.sql:ro');
+    for (const role of ['users', 'notifications', 'analytics']) {
+      expect(script).toContain(`\\getenv password MSCTL_ROLE_PASSWORD_${role.toUpperCase()}\nCREATE ROLE "${role}" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE`);
+      expect(script).toContain(`CREATE SCHEMA "${role}" AUTHORIZATION "${role}";`);
+    }
+    expect(script).not.toContain('data_processing');
+    expect(script).not.toMatch(/GRANT|CREATE DATABASE| SUPERUSER/);
+    for (const service of ['users', 'notifications', 'analytics']) expect(script).not.toContain(servicePassword(KNOWN_SECRETS, service));
   });
 
   it('is the docker runtime\'s stack: same images, environment, health checks, user 1000, ports on 127.0.0.1', () => {
@@ -125,7 +161,8 @@ describe('msctl export compose (the file)', () => {
       const plain = Object.fromEntries(Object.entries(spec.env).filter(([key]) => !(SECRET_KEYS as readonly string[]).includes(key)));
       expect(service.environment).toEqual(plain);
       expect(service.healthcheck.test).toEqual(spec.healthcheck.test);
-      expect(service.ports).toEqual([`127.0.0.1:${manifest.port}:${manifest.port}`]);
+      // The gateway is the one door; the upstreams are on the stack's network only.
+      expect(service.ports).toEqual(manifest.gateway ? [`127.0.0.1:${manifest.port}:${manifest.port}`] : []);
       expect(service.user).toBe('1000:1000');
       expect(service.depends_on).toEqual(Object.fromEntries(manifest.needs.map((need) => [need, { condition: 'service_healthy' }])));
     }
@@ -136,6 +173,8 @@ describe('msctl export compose (the file)', () => {
     }
     expect(services.kafka!.environment.CLUSTER_ID).toBe('test-cluster-id-123');
     expect(services.kafka!.volumes).toEqual(['kafka-data:/var/lib/kafka/data']);
+    expect(services.kafka!.ports).toEqual([]);
+    expect(services.postgres!.ports).toEqual([]);
     expect(exported.document.volumes).toEqual({ 'kafka-data': {}, 'postgres-data': {} });
     expect(Object.keys(exported.document.networks)).toEqual(['default']);
   });

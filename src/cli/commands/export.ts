@@ -56,6 +56,8 @@ async function exportCompose(project: Project, options: Extract<ExportOptions, {
   const secrets = await ensureSecrets(project.stateDir);
   const result = composeExport({ project, images, secrets, clusterId: await stackClusterId(project), outFile: out });
   for (const file of result.envFiles) await writeAtomically(file.path, envFileText(file), 0o600);
+  // No password in it, and PostgreSQL's own user (not the file's owner) runs it.
+  await writeAtomically(result.initScript.path, result.initScript.text, 0o644);
   await writeAtomically(out, result.text);
   return {
     target: 'compose',
