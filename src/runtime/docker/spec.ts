@@ -9,7 +9,6 @@ import type { ServiceManifest } from '../../stack/manifest';
 import { manifestOf, type Project } from '../../stack/project';
 import type { StackSecrets } from '../../stack/secrets';
 import { instanceName, serviceOfInstance } from '../../stack/replicas';
-import { serviceDatabaseUrl } from '../../stack/database-roles';
 import { serviceEnvironment } from '../../stack/service-env';
 import { LABEL, type InfrastructureImage } from './images';
 
@@ -139,17 +138,9 @@ export function postgresSpec(project: Project, image: InfrastructureImage, secre
   );
 }
 
-/** Where a service's spans go: msctl's receiver (which wants the stack's token) or the user's collector. */
-export interface TraceTarget {
-  endpoint: string;
-  external: boolean;
-}
-
 /**
  * One instance of a service. Instance 1 publishes the service's port on 127.0.0.1; the others
  * are reached inside the network by container name (the gateway balances across them).
- * `database` is whom it connects to PostgreSQL as: its own role, which the docker runtime
- * provisions before it starts, or the superuser where nothing provisions roles (export compose).
  */
 export function serviceSpec(
   project: Project,
@@ -158,20 +149,17 @@ export function serviceSpec(
   secrets: StackSecrets,
   instance = 1,
   replicas: Record<string, number> = {},
-  otlp?: TraceTarget,
-  database: 'own-role' | 'superuser' = 'superuser',
+  otlpEndpoint?: string,
 ): ContainerSpec {
-  const superuserUrl = `postgres://${project.infrastructure.postgresUser}:${encodeURIComponent(secrets.postgresPassword)}@postgres:${POSTGRES_PORT}/postgres`;
   const env = serviceEnvironment(
     project,
     manifest,
     {
       kafkaBootstrap: `kafka:${KAFKA_INTERNAL_PORT}`,
-      postgresUrl: superuserUrl,
-      ...(database === 'own-role' ? { databaseUrl: (service: string) => serviceDatabaseUrl(superuserUrl, service, secrets) } : {}),
+      postgresUrl: `postgres://${project.infrastructure.postgresUser}:${encodeURIComponent(secrets.postgresPassword)}@postgres:${POSTGRES_PORT}/postgres`,
       serviceUrls: (service) =>
         Array.from({ length: replicas[service] ?? manifestOf(project, service)?.replicas ?? 1 }, (_, i) => `http://${containerName(project.name, service, i + 1)}:${manifestOf(project, service)?.port ?? 0}`),
-      ...(otlp ? { otlpEndpoint: otlp.endpoint, otlpIsExternal: otlp.external } : {}),
+      ...(otlpEndpoint ? { otlpEndpoint } : {}),
     },
     secrets,
     // Inside the container; on the host its port is published on 127.0.0.1 only.
