@@ -18,6 +18,7 @@ import type { Project } from '../stack/project';
 import { desiredReplicas, serviceOfInstance } from '../stack/replicas';
 import { servicePassword, type StackSecrets } from '../stack/secrets';
 import { schemaFor } from '../stack/service-env';
+import { databaseRoles } from './k8s';
 
 /** Environment variables that hold secrets: they go to env files, never into the Compose file. */
 export const SECRET_KEYS = ['JWT_SECRET', 'INTERNAL_AUTH_PRIVATE_KEY', 'DATABASE_URL', 'POSTGRES_PASSWORD', 'OTEL_EXPORTER_OTLP_HEADERS'] as const;
@@ -104,10 +105,6 @@ export const envFilePaths = (project: Project) => ({
 
 /** The env variable carrying a role's password to the init script. */
 const rolePasswordKey = (role: string) => `MSCTL_ROLE_PASSWORD_${role.toUpperCase()}`;
-
-/** The services that use PostgreSQL, each as its own role named after its schema. */
-const databaseRoles = (project: Project) =>
-  project.manifests.filter((manifest) => manifest.needs.includes('postgres')).map((manifest) => ({ service: manifest.name, role: schemaFor(manifest.name) }));
 
 /**
  * The roles, for psql (the official image's initdb runs it): each logs in, owns the schema of its
