@@ -7,6 +7,7 @@
 import { Box, Text } from 'ink';
 import { cloneElement, createElement as h, type ReactElement } from 'react';
 import { clockTime } from '../cli/output/colors';
+import { terminalSafe } from '../core/terminal-text';
 import { fit, formatBytes, formatMs, formatRate, formatRetry, formatUptime } from './format';
 import type { BreakerRow, BreakerState, ConsumerRow, DashboardSnapshot, DisplayState, GroupRow, ServiceRow, TopicRow } from './snapshot';
 
@@ -80,7 +81,8 @@ function Line({ cells, width, color, selected, dim }: { cells: Cell[]; width: nu
   const parts: Array<ReactElement | string> = [];
   cells.forEach((cell, i) => {
     if (left <= 0) return;
-    const text = [...cell.text].slice(0, left).join('');
+    // Service names, breaker names and health outputs come from the services.
+    const text = [...terminalSafe(cell.text)].slice(0, left).join('');
     left -= [...text].length;
     const styled = color && (cell.color !== undefined || cell.bold || dim || selected);
     parts.push(styled ? h(Text, { key: i, color: cell.color, bold: cell.bold, dimColor: dim, inverse: selected }, text) : text);

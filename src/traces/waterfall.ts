@@ -6,6 +6,7 @@
  */
 import type { ChalkInstance } from 'chalk';
 import { colorForTarget } from '../cli/output/colors';
+import { terminalSafe } from '../core/terminal-text';
 import type { StoredSpan } from './otlp';
 import { rootOf, summarize, type Trace } from './store';
 
@@ -70,8 +71,20 @@ export interface WaterfallOptions {
   c: ChalkInstance;
 }
 
-export function renderWaterfall(trace: Trace, options: WaterfallOptions): string {
+/** A span's texts as any OTLP sender wrote them, without what a terminal would execute. */
+export function terminalSafeSpan(span: StoredSpan): StoredSpan {
+  return {
+    ...span,
+    name: terminalSafe(span.name),
+    service: terminalSafe(span.service),
+    ...(span.statusMessage !== undefined ? { statusMessage: terminalSafe(span.statusMessage) } : {}),
+    ...(span.exceptions ? { exceptions: span.exceptions.map((text) => terminalSafe(text)) } : {}),
+  };
+}
+
+export function renderWaterfall(received: Trace, options: WaterfallOptions): string {
   const { c } = options;
+  const trace = { ...received, spans: received.spans.map(terminalSafeSpan) };
   const width = Math.max(80, options.width ?? 120);
   const summary = summarize(trace);
   const rows = waterfallRows(trace);

@@ -9,6 +9,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { MsctlError } from '../../core/errors';
+import { terminalSafe } from '../../core/terminal-text';
 import { followLog, logExists, snapshotLog, type LogLine, type LogPosition } from '../../runtime/local/log-files';
 import { INFRASTRUCTURE } from '../../stack/manifest';
 import { loadProject, type Project } from '../../stack/project';
@@ -75,7 +76,7 @@ export async function run(options: LogsOptions, context: CliContext): Promise<nu
     if (context.json) {
       context.stdout.write(`${JSON.stringify({ target: line.target, time: line.time?.toISOString() ?? null, text: line.text })}\n`);
     } else {
-      const text = options.raw ? line.text : prettyLine(line.text, c);
+      const text = options.raw ? terminalSafe(line.text) : prettyLine(line.text, c);
       context.stdout.write(`${c[colorForTarget(line.target)](line.target.padEnd(width))} | ${text}\n`);
     }
   };
@@ -104,7 +105,7 @@ async function dockerLogs(project: Project, selected: string[], since: Date | un
   const width = Math.max(...selected.map((name) => name.length));
   const print = (target: string, text: string) => {
     if (context.json) context.stdout.write(`${JSON.stringify({ target, time: null, text })}\n`);
-    else context.stdout.write(`${c[colorForTarget(target)](target.padEnd(width))} | ${options.raw ? text : prettyLine(text, c)}\n`);
+    else context.stdout.write(`${c[colorForTarget(target)](target.padEnd(width))} | ${options.raw ? terminalSafe(text) : prettyLine(text, c)}\n`);
   };
   await followDockerLogs(project, print, context.signal, {
     follow: options.follow,

@@ -6,6 +6,7 @@
  */
 import { join } from 'node:path';
 import { MsctlError } from '../../core/errors';
+import { terminalSafe } from '../../core/terminal-text';
 import { loadProject } from '../../stack/project';
 import { listSegments, listTraces, readSpans, findTrace, summarize } from '../../traces/store';
 import { formatMs, renderWaterfall, waterfallRows } from '../../traces/waterfall';
@@ -94,11 +95,12 @@ export async function run(options: TracesOptions, context: CliContext): Promise<
     context.stdout.write('no traces match\n');
     return 0;
   }
+  // Services and operations are named by whoever sent the spans.
   const rows = traces.map((trace) => [
     trace.traceId,
     clockTime(trace.start, true),
-    `${c[colorForTarget(trace.rootService)](trace.rootService)}: ${trace.rootOperation}`,
-    trace.services.map((service) => c[colorForTarget(service)](service)).join(','),
+    `${c[colorForTarget(trace.rootService)](terminalSafe(trace.rootService))}: ${terminalSafe(trace.rootOperation)}`,
+    trace.services.map((service) => c[colorForTarget(service)](terminalSafe(service))).join(','),
     String(trace.spanCount),
     formatMs(trace.durationMs),
     trace.errors > 0 ? c.red(String(trace.errors)) : '0',

@@ -1,5 +1,6 @@
 /** Colour helpers shared by the renderers and the commands: one chalk per decision, stable per-target colours. */
 import chalk, { Chalk, type ChalkInstance, type ForegroundColorName } from 'chalk';
+import { ESCAPE_SEQUENCES } from '../../core/terminal-text';
 
 /** A chalk that colours only when `color` is true (level 0 emits no escape codes at all). */
 export function makeChalk(color: boolean): ChalkInstance {
@@ -15,10 +16,7 @@ export function colorForTarget(target: string): ForegroundColorName {
   return PALETTE[hash % PALETTE.length]!;
 }
 
-// eslint-disable-next-line no-control-regex
-const ANSI = /\u001b\[[0-9;?]*[ -/]*[@-~]|\u001b\][^\u0007\u001b]*(?:\u0007|\u001b\\)/g;
-
-export const stripAnsi = (text: string): string => text.replace(ANSI, '');
+export const stripAnsi = (text: string): string => text.replace(ESCAPE_SEQUENCES, '');
 
 /** Local wall-clock time of an instant as HH:MM:SS (or HH:MM:SS.mmm with `millis`). */
 export function clockTime(at: Date | string | number, millis = false): string {

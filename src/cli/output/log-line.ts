@@ -1,5 +1,9 @@
-/** How a service's log line is shown: pino JSON records made readable, anything else as it is. */
+/**
+ * How a service's log line is shown: pino JSON records made readable, anything else as it is,
+ * both without the escape sequences and control characters the service may have written.
+ */
 import type { ChalkInstance } from 'chalk';
+import { terminalSafe } from '../../core/terminal-text';
 import { clockTime } from './colors';
 
 const LEVELS: Record<number, { name: string; color: 'gray' | 'blue' | 'green' | 'yellow' | 'red' | 'magenta' }> = {
@@ -22,8 +26,9 @@ const formatValue = (value: unknown): string => {
   return JSON.stringify(value) ?? String(value);
 };
 
-/** A pino JSON line as `HH:MM:SS.mmm LEVEL msg key=value…`; anything else unchanged. */
-export function prettyLine(text: string, c: ChalkInstance): string {
+/** A pino JSON line as `HH:MM:SS.mmm LEVEL msg key=value…`; anything else as it is (made terminal-safe). */
+export function prettyLine(line: string, c: ChalkInstance): string {
+  const text = terminalSafe(line);
   if (!text.startsWith('{')) return text;
   let record: Record<string, unknown>;
   try {
@@ -36,13 +41,14 @@ export function prettyLine(text: string, c: ChalkInstance): string {
   const level =
     typeof record.level === 'number'
       ? (LEVELS[record.level] ?? { name: `L${record.level}`, color: 'gray' as const })
-      : (Object.values(LEVELS).find((known) => known.name === String(record.level).toUpperCase()) ?? { name: String(record.level).toUpperCase(), color: 'gray' as const });
+      : (Object.values(LEVELS).find((known) => known.name === String(record.level).toUpperCase()) ?? { name: terminalSafe(String(record.level).toUpperCase()), color: 'gray' as const });
+  // The record's strings decode JSON escapes ("\u001b") into control characters again.
   const time = new Date(record.time as number | string);
-  const parts = [c.dim(Number.isNaN(time.getTime()) ? String(record.time) : clockTime(time, true)), c[level.color](level.name.padEnd(5))];
-  if (record.msg !== undefined) parts.push(String(record.msg));
+  const parts = [c.dim(Number.isNaN(time.getTime()) ? terminalSafe(String(record.time)) : clockTime(time, true)), c[level.color](level.name.padEnd(5))];
+  if (record.msg !== undefined) parts.push(terminalSafe(String(record.msg)));
   for (const [key, value] of Object.entries(record)) {
     if (HIDDEN.has(key) || value === undefined) continue;
-    parts.push(`${c.dim(`${key}=`)}${formatValue(value)}`);
+    parts.push(`${c.dim(`${terminalSafe(key)}=`)}${terminalSafe(formatValue(value))}`);
   }
   return parts.join(' ');
 }

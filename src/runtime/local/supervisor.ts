@@ -10,6 +10,7 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { MsctlError } from '../../core/errors';
+import { terminalSafe } from '../../core/terminal-text';
 import { ProgressBus, type TargetPhase } from '../../core/events';
 import { serviceBundle } from '../../stack/build';
 import { stackTopics, type ServiceManifest } from '../../stack/manifest';
@@ -418,7 +419,8 @@ export class Supervisor {
   }
 
   private lastLinesHint(target: Target): string {
-    const lines = target.recentLines.slice(-10);
+    // The hint reaches the user's terminal: the service's escape sequences must not.
+    const lines = target.recentLines.slice(-10).map((line) => terminalSafe(line));
     const tail = lines.length > 0 ? `its last log lines:\n${lines.map((line) => `    ${line}`).join('\n')}\n` : '';
     return `${tail}full log: msctl logs ${target.state.name}`;
   }
