@@ -12,6 +12,7 @@
  */
 import autocannon from 'autocannon';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -39,7 +40,7 @@ const median = (values: number[]) => {
 // Receiver mode: `<this bundle> --receiver <dir>` prints its URL and serves until killed.
 const receiverAt = process.argv.indexOf('--receiver');
 if (receiverAt !== -1) {
-  const receiver = await startTraceReceiver({ dir: process.argv[receiverAt + 1]! });
+  const receiver = await startTraceReceiver({ dir: process.argv[receiverAt + 1]!, token: process.env.BENCH_OTLP_TOKEN! });
   process.stdout.write(`${receiver.url}\n`);
   process.once('SIGTERM', () => void receiver.close().then(() => process.exit(0)));
   await new Promise(() => undefined);
@@ -49,7 +50,8 @@ const dir = await mkdtemp(join(tmpdir(), 'msctl-bench-tracing-'));
 const [kafkaPort, controllerPort] = [await findFreePort(), await findFreePort()];
 log(`starting Kafka on 127.0.0.1:${kafkaPort} …`);
 const broker = await startKafka({ dataDir: join(dir, 'kafka'), port: kafkaPort, controllerPort: controllerPort === kafkaPort ? kafkaPort + 1 : controllerPort, heapMb: 1024 });
-const receiverProcess = spawn(process.execPath, [process.argv[1]!, '--receiver', join(dir, 'traces')], { stdio: ['ignore', 'pipe', 'inherit'] });
+const otlpToken = randomBytes(32).toString('base64url');
+const receiverProcess = spawn(process.execPath, [process.argv[1]!, '--receiver', join(dir, 'traces')], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, BENCH_OTLP_TOKEN: otlpToken } });
 const receiver = {
   url: await new Promise<string>((resolve, reject) => {
     receiverProcess.stdout!.once('data', (chunk: Buffer) => resolve(chunk.toString().trim()));
@@ -76,7 +78,7 @@ async function startService(mode: Mode, round: number): Promise<{ url: string; c
       JWT_SECRET: 'bench-secret-bench-secret-bench-secret',
       KAFKA_BROKERS: broker.bootstrap,
       KAFKA_TOPIC_PREFIX: `bench${round}${mode}.`,
-      ...(mode === 'on' ? { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url } : mode === 'off' ? { OTEL_SDK_DISABLED: 'true' } : {}),
+      ...(mode === 'on' ? { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_EXPORTER_OTLP_HEADERS: `authorization=Bearer ${otlpToken}` } : mode === 'off' ? { OTEL_SDK_DISABLED: 'true' } : {}),
     },
     stdio: ['ignore', 'ignore', 'inherit'],
   });

@@ -1,21 +1,31 @@
 /**
  * msctl's own small OTLP/HTTP trace receiver: `POST /v1/traces` with an
  * ExportTraceServiceRequest in JSON (what @opentelemetry/exporter-trace-otlp-http sends;
- * gzip accepted), stored bounded on disk by SpanWriter. Protobuf is refused with 415 and a
- * message naming the JSON protocol. Listens on 127.0.0.1 only.
+ * gzip and deflate accepted), stored bounded on disk by SpanWriter. Protobuf is refused with 415
+ * and a message naming the JSON protocol.
  *
- * The local runtime's supervisor runs one and gives every service
- * OTEL_EXPORTER_OTLP_ENDPOINT=<url> (unless the user named another collector).
+ * Only the stack's own services may write: every export carries `authorization: Bearer
+ * <otlpToken>` (OTEL_EXPORTER_OTLP_HEADERS, see serviceEnvironment), anything else gets 401.
+ * Bodies are bounded on the wire and once decompressed, counted while they stream, so a small
+ * gzip bomb is refused with 413 long before it could inflate in memory.
+ *
+ * The local runtime's supervisor runs one on 127.0.0.1; the docker runtime's watcher runs one on
+ * the stack network's gateway address.
  */
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { gunzipSync, inflateSync } from 'node:zlib';
+import { Transform, type TransformCallback } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createGunzip, createInflate } from 'node:zlib';
 import { spansFromOtlp, type OtlpTraceRequest, type StoredSpan } from './otlp';
 import { SpanWriter } from './store';
 
 export interface TraceReceiverOptions {
   /** Where the segments go: `<stateDir>/traces`. */
   dir: string;
+  /** The stack's otlpToken: an export must carry `authorization: Bearer <token>`. */
+  token: string;
   /** 0 (default): any free port. */
   port?: number;
   host?: string;
@@ -34,29 +44,91 @@ export interface TraceReceiver {
   close(): Promise<void>;
 }
 
-const MAX_BODY_BYTES = 32 * 1024 * 1024;
+/** The most a request may send, compressed or not. */
+export const MAX_WIRE_BYTES = 16 * 1024 * 1024;
+/**
+ * The most a request's body may inflate to. An exporter's batch (1,024 spans at most in the kit)
+ * is a few MiB of JSON; far more is a mistake or an attack, and must not be held in memory.
+ */
+export const MAX_DECODED_BYTES = 16 * 1024 * 1024;
 
-function reply(response: ServerResponse, status: number, body: unknown): void {
-  response.writeHead(status, { 'content-type': 'application/json' });
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+function reply(response: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  response.writeHead(status, { 'content-type': 'application/json', ...headers });
   response.end(JSON.stringify(body));
 }
 
+/** Passes bytes through, failing with 413 once more than `limit` went by. */
+function byteLimit(limit: number, what: string): Transform {
+  let seen = 0;
+  return new Transform({
+    transform(chunk: Buffer, _encoding, callback: TransformCallback) {
+      seen += chunk.length;
+      if (seen > limit) return callback(new HttpError(413, `${what} larger than ${limit} bytes`));
+      callback(null, chunk);
+    },
+  });
+}
+
+function decoderFor(encoding: string): Transform | undefined {
+  if (encoding === '' || encoding === 'identity') return undefined;
+  if (encoding === 'gzip' || encoding === 'x-gzip') return createGunzip();
+  if (encoding === 'deflate') return createInflate();
+  throw new HttpError(415, `unsupported content-encoding ${encoding}: send gzip, deflate or none`);
+}
+
+/**
+ * The decoded body, streamed through zlib and counted on both sides of it: neither the wire
+ * bytes nor the inflated ones ever exceed their limit in memory.
+ */
 async function readBody(request: IncomingMessage): Promise<Buffer> {
+  const declared = Number(request.headers['content-length'] ?? 0);
+  if (declared > MAX_WIRE_BYTES) throw new HttpError(413, `request body larger than ${MAX_WIRE_BYTES} bytes`);
+  const decoder = decoderFor(String(request.headers['content-encoding'] ?? '').trim().toLowerCase());
   const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of request) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_BODY_BYTES) throw Object.assign(new Error('request body too large'), { status: 413 });
-    chunks.push(chunk as Buffer);
+  const collect = async (source: AsyncIterable<Buffer>) => {
+    for await (const chunk of source) chunks.push(chunk);
+  };
+  const wire = byteLimit(MAX_WIRE_BYTES, 'request body');
+  const decoded = byteLimit(MAX_DECODED_BYTES, 'decompressed request body');
+  // Piped rather than part of the pipeline, so that a failure does not destroy the request (and
+  // its socket) before the 413 is sent.
+  request.once('close', () => {
+    if (!request.complete) wire.destroy(new Error('the client went away before the body ended'));
+  });
+  request.pipe(wire);
+  try {
+    if (decoder) await pipeline(wire, decoder, decoded, collect);
+    else await pipeline(wire, decoded, collect);
+  } catch (error) {
+    if (error instanceof HttpError) throw error;
+    // zlib's own errors: the body is not what its content-encoding says.
+    if ((error as NodeJS.ErrnoException).code?.startsWith('Z_')) throw new HttpError(400, `bad ${request.headers['content-encoding']} body: ${(error as Error).message}`);
+    throw error;
   }
-  const body = Buffer.concat(chunks);
-  const encoding = String(request.headers['content-encoding'] ?? '').toLowerCase();
-  if (encoding === 'gzip') return gunzipSync(body);
-  if (encoding === 'deflate') return inflateSync(body);
-  return body;
+  return Buffer.concat(chunks);
+}
+
+/** Whether the request carries the stack's token; compared in constant time, digests of equal length. */
+function authorized(request: IncomingMessage, expected: Buffer): boolean {
+  const header = request.headers.authorization;
+  if (typeof header !== 'string') return false;
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+  if (!match) return false;
+  return timingSafeEqual(createHash('sha256').update(match[1]!).digest(), expected);
 }
 
 export async function startTraceReceiver(options: TraceReceiverOptions): Promise<TraceReceiver> {
+  if (!options.token) throw new Error('the trace receiver needs the stack token');
+  const expected = createHash('sha256').update(options.token).digest();
   const writer = new SpanWriter({ dir: options.dir, segmentBytes: options.segmentBytes, maxBytes: options.maxBytes });
   let received = 0;
   const server = createServer((request, response) => {
@@ -65,10 +137,13 @@ export async function startTraceReceiver(options: TraceReceiverOptions): Promise
       if (request.method === 'GET' && path === '/health') return reply(response, 200, { status: 'pass', received });
       if (path !== '/v1/traces') return reply(response, 404, { error: `no route ${request.method} ${path}; OTLP traces go to POST /v1/traces` });
       if (request.method !== 'POST') return reply(response, 405, { error: 'POST only' });
+      // Refused before the body is read: an unknown sender costs no more than its headers.
+      if (!authorized(request, expected)) {
+        return refuse(request, response, 401, { error: 'this receiver takes spans from its own stack only (authorization: Bearer <token>)' }, { 'www-authenticate': 'Bearer' });
+      }
       const type = String(request.headers['content-type'] ?? '').toLowerCase();
       if (!type.includes('json')) {
-        request.resume();
-        return reply(response, 415, {
+        return refuse(request, response, 415, {
           error: `unsupported content-type ${type || '(none)'}: this receiver takes OTLP/HTTP JSON (OTEL_EXPORTER_OTLP_PROTOCOL=http/json)`,
         });
       }
@@ -80,8 +155,9 @@ export async function startTraceReceiver(options: TraceReceiverOptions): Promise
         options.onSpans?.(spans);
         reply(response, 200, {});
       } catch (error) {
-        const status = (error as { status?: number }).status ?? (error instanceof SyntaxError ? 400 : 500);
-        reply(response, status, { error: (error as Error).message });
+        const status = error instanceof HttpError ? error.status : error instanceof SyntaxError ? 400 : 500;
+        if (request.readableEnded) reply(response, status, { error: (error as Error).message });
+        else refuse(request, response, status, { error: (error as Error).message });
       }
     })();
   });
@@ -109,4 +185,14 @@ export async function startTraceReceiver(options: TraceReceiverOptions): Promise
       await writer.flushed();
     },
   };
+}
+
+/**
+ * Answers a request whose body is not (all) read. `connection: close` makes Node close the socket
+ * once the answer is out, so the rest of the body is neither read nor kept, however much the
+ * client still sends.
+ */
+function refuse(request: IncomingMessage, response: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  request.unpipe();
+  reply(response, status, body, { connection: 'close', ...headers });
 }

@@ -5,6 +5,8 @@
  * killed from outside comes back and is counted, `down` and `down -v` leave nothing.
  */
 import { execa } from 'execa';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually } from '@msctl/kit/testing';
 import type { ProgressEvent } from '../../src/core/events';
@@ -86,6 +88,14 @@ describe('msctl on the docker runtime', () => {
     }, 30_000, 'the sign-up trace from the containers');
     // The request entered at the gateway's container and no span across the four failed.
     expect(trace).toMatchObject({ rootService: 'gateway', errors: 0 });
+    // The receiver listens on the stack network's gateway alone (not 0.0.0.0), and only the
+    // stack's own services, which hold its token, may write there.
+    const { otlp } = JSON.parse(await readFile(join(project.dir, '.msctl', 'docker.json'), 'utf8')) as { otlp: { host: string; port: number } };
+    expect((await docker(['network', 'inspect', '-f', '{{range .IPAM.Config}}{{.Gateway}} {{end}}', `${name}_default`])).split(' ')).toContain(otlp.host);
+    const listening = String((await execa('ss', ['-ltnH', `sport = :${otlp.port}`])).stdout).trim().split('\n');
+    expect(listening.map((line) => line.trim().split(/\s+/)[3])).toEqual([`${otlp.host}:${otlp.port}`]);
+    const anonymous = await fetch(`http://${otlp.host}:${otlp.port}/v1/traces`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+    expect(anonymous.status).toBe(401);
   });
 
   it('brings back a container killed with docker kill, and counts the restart', async () => {

@@ -5,6 +5,7 @@
  * .msctl/traces. The built `msctl traces` reads them (--json, and the waterfall in tmux).
  */
 import { execa } from 'execa';
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, uniqueSuffix } from '@msctl/kit/testing';
@@ -24,8 +25,9 @@ const otlpBodies: unknown[] = [];
 beforeAll(async () => {
   project = await createThrowawayProject(repoRoot);
   tracesDir = join(project.dir, '.msctl', 'traces');
-  receiver = await startTraceReceiver({ dir: tracesDir, onSpans: (spans) => otlpBodies.push(spans) });
-  stack = await startTestStack({ OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_BSP_SCHEDULE_DELAY: '100' });
+  const token = randomBytes(32).toString('base64url');
+  receiver = await startTraceReceiver({ dir: tracesDir, token, onSpans: (spans) => otlpBodies.push(spans) });
+  stack = await startTestStack({ OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_EXPORTER_OTLP_HEADERS: `authorization=Bearer ${token}`, OTEL_BSP_SCHEDULE_DELAY: '100' });
 });
 afterAll(async () => {
   await stack?.close();

@@ -156,9 +156,10 @@ describe('the span store', () => {
 describe('the receiver, fed by the kit’s own OTLP exporter', () => {
   it('stores what a service exports over OTLP/HTTP JSON; refuses protobuf; takes gzip', async () => {
     const dir = await tempDir();
-    const receiver = await startTraceReceiver({ dir });
+    const token = 'unit-test-token-'.repeat(3);
+    const receiver = await startTraceReceiver({ dir, token });
     try {
-      const tracing = createTracing({ service: 'unit', env: { OTEL_EXPORTER_OTLP_ENDPOINT: `${receiver.url}/` } });
+      const tracing = createTracing({ service: 'unit', env: { OTEL_EXPORTER_OTLP_ENDPOINT: `${receiver.url}/`, OTEL_EXPORTER_OTLP_HEADERS: `authorization=Bearer ${token}` } });
       expect(tracing.endpoint).toBe(`${receiver.url}/v1/traces`);
       const parent = tracing.tracer.startSpan('parent');
       const child = tracing.tracer.startSpan('child', {}, trace.setSpan(context.active(), parent));
@@ -169,12 +170,12 @@ describe('the receiver, fed by the kit’s own OTLP exporter', () => {
       expect(stored.map((s) => [s.name, s.service])).toEqual([['child', 'unit'], ['parent', 'unit']]);
       expect(stored[0]!.parentSpanId).toBe(parent.spanContext().spanId);
 
-      const protobuf = await fetch(`${receiver.url}/v1/traces`, { method: 'POST', headers: { 'content-type': 'application/x-protobuf' }, body: new Uint8Array([1, 2]) });
+      const protobuf = await fetch(`${receiver.url}/v1/traces`, { method: 'POST', headers: { 'content-type': 'application/x-protobuf', authorization: `Bearer ${token}` }, body: new Uint8Array([1, 2]) });
       expect(protobuf.status).toBe(415);
       const body = { resourceSpans: [{ scopeSpans: [{ spans: [{ traceId: 'cd'.repeat(16), spanId: 'ef'.repeat(8), name: 'zipped', kind: 1 }] }] }] };
       const zipped = await fetch(`${receiver.url}/v1/traces`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' },
+        headers: { 'content-type': 'application/json', 'content-encoding': 'gzip', authorization: `Bearer ${token}` },
         body: gzipSync(JSON.stringify(body)),
       });
       expect(zipped.status).toBe(200);

@@ -11,7 +11,8 @@
  * lets code without a reference to the service (the gateway's proxy) open child spans.
  *
  * Export: OTLP/HTTP (JSON) to OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, or to
- * OTEL_EXPORTER_OTLP_ENDPOINT + /v1/traces. Without either, spans are still created (trace ids in
+ * OTEL_EXPORTER_OTLP_ENDPOINT + /v1/traces, with the headers OTEL_EXPORTER_OTLP_HEADERS names
+ * (msctl's receiver wants the stack's token there). Without either, spans are still created (trace ids in
  * logs and headers) but not exported. OTEL_SDK_DISABLED=true switches tracing off entirely;
  * OTEL_TRACES_SAMPLER / OTEL_TRACES_SAMPLER_ARG sample (default: every trace).
  */
@@ -94,6 +95,35 @@ export function otlpTracesUrl(env: Record<string, string | undefined>): string |
   return `${base.replace(/\/+$/, '')}/v1/traces`;
 }
 
+/** A malformed escape is kept as written rather than failing the service's start. */
+function urlDecoded(text: string): string {
+  try {
+    return decodeURIComponent(text.trim());
+  } catch {
+    return text.trim();
+  }
+}
+
+/**
+ * The headers OTEL_EXPORTER_OTLP_HEADERS and OTEL_EXPORTER_OTLP_TRACES_HEADERS name (the latter
+ * wins per key), parsed as the OTel spec says: comma-separated key=value pairs, URL-decoded,
+ * surrounding spaces trimmed. Read from the service's own env: the exporter would otherwise read
+ * process.env, which is not this service's environment when several share a process.
+ */
+export function otlpHeaders(env: Record<string, string | undefined>): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const raw of [env.OTEL_EXPORTER_OTLP_HEADERS, env.OTEL_EXPORTER_OTLP_TRACES_HEADERS]) {
+    for (const pair of (raw ?? '').split(',')) {
+      const equals = pair.indexOf('=');
+      if (equals <= 0) continue;
+      const key = urlDecoded(pair.slice(0, equals));
+      const value = urlDecoded(pair.slice(equals + 1));
+      if (key && value) headers[key.toLowerCase()] = value;
+    }
+  }
+  return headers;
+}
+
 /** The standard OTEL_TRACES_SAMPLER values; default parentbased_always_on. */
 export function samplerFromEnv(env: Record<string, string | undefined>): Sampler {
   const name = env.OTEL_TRACES_SAMPLER?.trim().toLowerCase() || 'parentbased_always_on';
@@ -133,7 +163,7 @@ export function createTracing(options: TracingOptions): Tracing {
   if (endpoint) {
     processors.push(
       new BatchSpanProcessor({
-        exporter: new OTLPTraceExporter({ url: endpoint, timeoutMillis: 5_000 }),
+        exporter: new OTLPTraceExporter({ url: endpoint, headers: otlpHeaders(options.env), timeoutMillis: 5_000 }),
         // Short enough that `msctl traces` shows a request a moment after it was answered.
         scheduledDelayMillis: Number(options.env.OTEL_BSP_SCHEDULE_DELAY ?? 500),
         maxQueueSize: 8_192,

@@ -8,6 +8,7 @@ import { summarizeHealth, type HealthDocument, type HealthSummary } from '../hea
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, openSync } from 'node:fs';
+import { isIPv4 } from 'node:net';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -25,7 +26,7 @@ import type { StackStatus, TargetStatus } from '../local/status';
 import { isOurProcess } from '../processes';
 import { connectDocker, type Docker } from './engine';
 import { ensureKafkaImage, ensureNodeBase, ensurePostgresImage, ensureServiceImage, LABEL, type InfrastructureImage } from './images';
-import { COMPOSE, TARGET_LABEL, createOptions, kafkaSpec, networkName, postgresSpec, serviceSpec, stackVolumes, type ContainerSpec } from './spec';
+import { COMPOSE, TARGET_LABEL, createOptions, kafkaSpec, networkName, postgresSpec, serviceSpec, stackVolumes, type ContainerSpec, type TraceTarget } from './spec';
 import { stackTopics } from '../../stack/manifest';
 import { desiredReplicas, instanceIndex, instanceName, serviceOfInstance } from '../../stack/replicas';
 
@@ -313,14 +314,28 @@ export async function scaleDocker(project: Project, service: string, count: numb
 }
 
 /**
- * Where containers send spans: the user's collector (OTEL_EXPORTER_OTLP_ENDPOINT), else msctl's
- * receiver, which the watcher runs on the stack network's gateway address — reachable from the
- * containers, not from outside this machine. Its port is chosen once per stack.
+ * The address msctl's receiver listens on for a stack: the host side of the stack network's
+ * bridge (its IPv4 gateway), which the stack's containers reach and nothing outside this machine
+ * does. Never a guess: 172.17.0.1 would be docker0, the default bridge every other container
+ * shares.
  */
-async function traceEndpoint(docker: Docker, project: Project, network: string, state: DockerState): Promise<string> {
-  if (process.env.OTEL_EXPORTER_OTLP_ENDPOINT) return process.env.OTEL_EXPORTER_OTLP_ENDPOINT;
-  const inspect = (await docker.getNetwork(network).inspect()) as { IPAM?: { Config?: Array<{ Gateway?: string }> } };
-  const host = inspect.IPAM?.Config?.[0]?.Gateway ?? '172.17.0.1';
+export function receiverHost(network: string, inspect: { IPAM?: { Config?: Array<{ Gateway?: string }> } }): string {
+  const gateway = (inspect.IPAM?.Config ?? []).map((config) => config.Gateway).find((address) => address !== undefined && isIPv4(address));
+  if (!gateway) {
+    throw new MsctlError('DOCKER_UNAVAILABLE', `the docker network ${network} has no IPv4 gateway for msctl's trace receiver`, `remove it (docker network rm ${network}) and run msctl up again, or name your own collector with OTEL_EXPORTER_OTLP_ENDPOINT`);
+  }
+  return gateway;
+}
+
+/**
+ * Where containers send spans: the user's collector (OTEL_EXPORTER_OTLP_ENDPOINT), else msctl's
+ * receiver, which the watcher runs on the stack network's gateway address (receiverHost). Its
+ * port is chosen once per stack.
+ */
+async function traceEndpoint(docker: Docker, project: Project, network: string, state: DockerState): Promise<TraceTarget> {
+  const collector = userCollector();
+  if (collector) return collector;
+  const host = receiverHost(network, (await docker.getNetwork(network).inspect()) as Parameters<typeof receiverHost>[1]);
   if (state.otlp?.host !== host) {
     state.otlp = { host, port: state.otlp?.port ?? (await findFreePort()) };
     await writeDockerState(project, state);
@@ -328,10 +343,15 @@ async function traceEndpoint(docker: Docker, project: Project, network: string, 
   return otlpEndpointOf(state)!;
 }
 
+/** The collector the user named, which gets the spans instead of msctl's receiver, and no stack token. */
+function userCollector(): TraceTarget | undefined {
+  const endpoint = process.env.OTEL_EXPORTER_OTLP_ENDPOINT?.trim();
+  return endpoint ? { endpoint, external: true } : undefined;
+}
+
 /** The endpoint traceEndpoint gave the running containers, without choosing or writing one. */
-function otlpEndpointOf(state: DockerState): string | undefined {
-  if (process.env.OTEL_EXPORTER_OTLP_ENDPOINT) return process.env.OTEL_EXPORTER_OTLP_ENDPOINT;
-  return state.otlp ? `http://${state.otlp.host}:${state.otlp.port}` : undefined;
+function otlpEndpointOf(state: DockerState): TraceTarget | undefined {
+  return userCollector() ?? (state.otlp ? { endpoint: `http://${state.otlp.host}:${state.otlp.port}`, external: false } : undefined);
 }
 
 const WATCHER_SCRIPT = 'docker-watcher.js';

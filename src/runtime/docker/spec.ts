@@ -138,6 +138,12 @@ export function postgresSpec(project: Project, image: InfrastructureImage, secre
   );
 }
 
+/** Where a service's spans go: msctl's receiver (which wants the stack's token) or the user's collector. */
+export interface TraceTarget {
+  endpoint: string;
+  external: boolean;
+}
+
 /**
  * One instance of a service. Instance 1 publishes the service's port on 127.0.0.1; the others
  * are reached inside the network by container name (the gateway balances across them).
@@ -149,7 +155,7 @@ export function serviceSpec(
   secrets: StackSecrets,
   instance = 1,
   replicas: Record<string, number> = {},
-  otlpEndpoint?: string,
+  otlp?: TraceTarget,
 ): ContainerSpec {
   const env = serviceEnvironment(
     project,
@@ -159,7 +165,7 @@ export function serviceSpec(
       postgresUrl: `postgres://${project.infrastructure.postgresUser}:${encodeURIComponent(secrets.postgresPassword)}@postgres:${POSTGRES_PORT}/postgres`,
       serviceUrls: (service) =>
         Array.from({ length: replicas[service] ?? manifestOf(project, service)?.replicas ?? 1 }, (_, i) => `http://${containerName(project.name, service, i + 1)}:${manifestOf(project, service)?.port ?? 0}`),
-      ...(otlpEndpoint ? { otlpEndpoint } : {}),
+      ...(otlp ? { otlpEndpoint: otlp.endpoint, otlpIsExternal: otlp.external } : {}),
     },
     secrets,
     // Inside the container; on the host its port is published on 127.0.0.1 only.

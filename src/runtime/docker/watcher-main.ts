@@ -8,6 +8,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadProject } from '../../stack/project';
+import { ensureSecrets } from '../../stack/secrets';
 import { connectDocker } from './engine';
 import { readDockerState, writeDockerState } from './runtime';
 import { COMPOSE, TARGET_LABEL } from './spec';
@@ -19,11 +20,13 @@ async function main(): Promise<void> {
   if (!root) throw new Error('usage: docker-watcher <project-root>');
   const project = await loadProject(root);
   const docker = await connectDocker();
-  // msctl's trace receiver for the containers, on the stack network's gateway address.
+  // msctl's trace receiver for the containers, on the stack network's gateway address (see
+  // receiverHost), taking spans only with the stack's token.
   const { otlp } = await readDockerState(project);
-  if (otlp && !process.env.OTEL_EXPORTER_OTLP_ENDPOINT) {
+  if (otlp && !process.env.OTEL_EXPORTER_OTLP_ENDPOINT?.trim()) {
     const { startTraceReceiver } = await import('../../traces/receiver');
-    const receiver = await startTraceReceiver({ dir: join(project.stateDir, 'traces'), host: otlp.host, port: otlp.port });
+    const { otlpToken } = await ensureSecrets(project.stateDir);
+    const receiver = await startTraceReceiver({ dir: join(project.stateDir, 'traces'), token: otlpToken, host: otlp.host, port: otlp.port });
     process.stdout.write(`trace receiver on ${receiver.url}\n`);
   }
   const events = await docker.getEvents({ filters: { type: ['container'], event: ['die'], label: [`${COMPOSE}.project=${project.name}`] } });

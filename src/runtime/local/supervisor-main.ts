@@ -40,10 +40,10 @@ async function main(): Promise<void> {
   await mkdir(join(project.stateDir, 'logs'), { recursive: true });
   const socket = socketPath(project.stateDir);
   await rm(socket, { force: true });
-  // observability (#11): msctl's OTLP receiver keeps recent spans in .msctl/traces for `msctl traces`;
-  // a collector named by OTEL_EXPORTER_OTLP_ENDPOINT (Jaeger, Tempo…) takes them instead.
+  // msctl's OTLP receiver keeps recent spans in .msctl/traces for `msctl traces`; a collector
+  // named by OTEL_EXPORTER_OTLP_ENDPOINT (Jaeger, Tempo…) takes them instead.
   const userCollector = process.env.OTEL_EXPORTER_OTLP_ENDPOINT?.trim();
-  const traceReceiver = userCollector ? undefined : await startTraceReceiver({ dir: join(project.stateDir, 'traces') });
+  const traceReceiver = userCollector ? undefined : await startTraceReceiver({ dir: join(project.stateDir, 'traces'), token: secrets.otlpToken });
 
   const supervisor = new Supervisor(
     project,
@@ -58,6 +58,8 @@ async function main(): Promise<void> {
       nodePath: process.execPath,
       now: () => Date.now(),
       otlpEndpoint: userCollector || traceReceiver?.url,
+      // The stack's token is for msctl's receiver, never sent to a collector the user named.
+      otlpIsExternal: Boolean(userCollector),
     },
     socket,
   );
@@ -82,7 +84,7 @@ async function main(): Promise<void> {
   const shutdown = async () => {
     await supervisor.down();
     await supervisor.removeState();
-    await traceReceiver?.close(); // observability (#11): after the services flushed their last spans
+    await traceReceiver?.close(); // after the services flushed their last spans
   };
 
   const server = createServer((request, response) => {

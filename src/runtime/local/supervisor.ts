@@ -36,8 +36,10 @@ export interface SupervisorDeps {
   fetchHealth(url: string): Promise<HealthAnswer>;
   nodePath: string;
   now(): number;
-  /** observability (#11): where services export spans (the supervisor's trace receiver, or the user's collector). */
+  /** Where services export spans (the supervisor's trace receiver, or the user's collector). */
   otlpEndpoint?: string;
+  /** otlpEndpoint is the user's collector: services send it no stack token. */
+  otlpIsExternal?: boolean;
   /** Starts a service's process; node:child_process spawn unless a test supplies a fake child. */
   spawn?: (command: string, args: readonly string[], options: SpawnOptions) => ChildProcess;
   /** Whether a service's port can be bound; a real bind unless a test decides. */
@@ -342,6 +344,7 @@ export class Supervisor {
         postgresUrl: postgresUrl(this.project, this.secrets),
         serviceUrls: (service) => urls.get(service) ?? [`http://127.0.0.1:${manifestOf(this.project, service)?.port ?? 0}`],
         otlpEndpoint: this.deps.otlpEndpoint,
+        otlpIsExternal: this.deps.otlpIsExternal,
       },
       this.secrets,
       { port },
