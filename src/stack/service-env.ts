@@ -4,7 +4,10 @@ import type { StackSecrets } from './secrets';
 
 export interface StackEndpoints {
   kafkaBootstrap: string;
+  /** PostgreSQL as its superuser: services get it only when there is no databaseUrl. */
   postgresUrl: string;
+  /** A service's DATABASE_URL, as its own role (serviceDatabaseUrl in ./database-roles). */
+  databaseUrl?: (service: string) => string;
   /** The base URLs other services use to reach every instance of `service`. */
   serviceUrls: (service: string) => string[];
   /** observability (#11): the OTLP/HTTP endpoint services export spans to (OTEL_EXPORTER_OTLP_ENDPOINT). */
@@ -39,7 +42,7 @@ export function serviceEnvironment(
     env.KAFKA_TOPIC_PREFIX = '';
   }
   if (manifest.needs.includes('postgres')) {
-    env.DATABASE_URL = endpoints.postgresUrl;
+    env.DATABASE_URL = endpoints.databaseUrl?.(manifest.name) ?? endpoints.postgresUrl;
     env.DATABASE_SCHEMA = schemaFor(manifest.name);
   }
   // observability (#11): spans go to msctl's trace receiver, or to the collector the user named.

@@ -27,7 +27,7 @@ export function isDatabaseFailure(error: unknown): boolean {
 
 export interface DatabaseOptions {
   url: string;
-  /** Every table of the service lives in this schema; it is created if missing. */
+  /** Every table of the service lives in this schema; it is created if missing (which needs CREATE on the database). */
   schema: string;
   poolSize: number;
   circuit: Circuit;
@@ -139,7 +139,10 @@ export class Database implements Queryable {
     const applied: string[] = [];
     try {
       await client.query(`SELECT pg_advisory_lock(hashtext($1))`, [`msctl-migrate:${this.options.schema}`]);
-      await client.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdentifier(this.options.schema)}`);
+      // PostgreSQL checks CREATE on the database before IF NOT EXISTS, so a service's own role
+      // (which owns its schema, provisioned by msctl, and may not create one) only asks when it is missing.
+      const exists = await client.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [this.options.schema]);
+      if (exists.rowCount === 0) await client.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdentifier(this.options.schema)}`);
       await client.query(
         `CREATE TABLE IF NOT EXISTS schema_migrations (id text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`,
       );
