@@ -7,6 +7,7 @@
 import { execa } from 'execa';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually } from '@msctl/kit/testing';
 import type { ProgressEvent } from '../../src/core/events';
@@ -45,6 +46,32 @@ describe('msctl on the docker runtime', () => {
     expect(current.healthy).toBe(true);
     for (const target of current.targets) expect(target.state, target.name).toBe('healthy');
     expect(current.targets.find((t) => t.name === 'users')?.checks['postgres:connection']).toBe('pass');
+  });
+
+  it('gives each service its own PostgreSQL role, which reads no other service\'s schema', async () => {
+    const databaseUrl = async (service: string) => {
+      const env = JSON.parse(await docker(['inspect', '--format', '{{json .Config.Env}}', `${name}-${service}-1`])) as string[];
+      const url = new URL(env.find((entry) => entry.startsWith('DATABASE_URL='))!.slice('DATABASE_URL='.length));
+      // From the host: the port PostgreSQL publishes on 127.0.0.1.
+      url.host = `127.0.0.1:${project.env.MSCTL_POSTGRES_PORT}`;
+      return url;
+    };
+    for (const service of ['users', 'notifications', 'analytics']) {
+      const url = await databaseUrl(service);
+      expect(url.username, service).toBe(service);
+      const client = new pg.Client({ connectionString: url.href });
+      await client.connect();
+      try {
+        expect((await client.query('SELECT rolsuper, rolcreatedb, rolcreaterole FROM pg_roles WHERE rolname = current_user')).rows[0], service).toEqual({
+          rolsuper: false,
+          rolcreatedb: false,
+          rolcreaterole: false,
+        });
+        if (service === 'notifications') await expect(client.query('SELECT * FROM users.users')).rejects.toThrow(/permission denied for schema users/);
+      } finally {
+        await client.end();
+      }
+    }
   });
 
   it('labels the containers as Compose does, on one network, ports on 127.0.0.1, as a non-root user', async () => {

@@ -103,6 +103,7 @@ function world(options: { realSpawn?: boolean } = {}) {
   const deps: SupervisorDeps = {
     startKafka: () => Promise.reject(new Error('no Kafka in these tests')),
     startPostgres: () => Promise.reject(new Error('no PostgreSQL in these tests')),
+    provisionDatabaseRoles: () => Promise.reject(new Error('no PostgreSQL in these tests')),
     createTopics: async () => undefined,
     fetchHealth: async (): Promise<HealthAnswer> => ({
       httpStatus: control.healthStatus,

@@ -21,8 +21,10 @@ import { createStackTopics } from '../../infra/kafka/client';
 import { findFreePort, isPortFree, terminatePid } from '../../infra/ports';
 import type { ObservedTarget, UpPlan } from '../../stack/plan';
 import { ensureStateDir, manifestOf, type Project } from '../../stack/project';
+import { provisionStackRoles } from '../../stack/database-roles';
 import { ensureSecrets } from '../../stack/secrets';
 import type { StackStatus, TargetStatus } from '../local/status';
+import { postgresUrl } from '../local/supervisor';
 import { isOurProcess } from '../processes';
 import { connectDocker, type Docker } from './engine';
 import { ensureKafkaImage, ensureNodeBase, ensurePostgresImage, ensureServiceImage, LABEL, type InfrastructureImage } from './images';
@@ -253,11 +255,22 @@ export async function upDocker(project: Project, plan: UpPlan, options: DockerUp
     const instances = [...specs.keys()].filter((target) => serviceOfInstance(target) === step.target);
     if (instances.length > 0) levels.set(step.level, [...(levels.get(step.level) ?? []), ...instances]);
   }
+  // Through the port published on 127.0.0.1, once PostgreSQL is healthy (started now or before)
+  // and before the first service that connects to it.
+  let databaseRoles: Promise<void> | undefined;
+  const provisionRoles = () => (databaseRoles ??= provisionStackRoles(project, secrets, postgresUrl(project, secrets)));
   for (const level of [...levels.keys()].sort((a, b) => a - b)) {
     await Promise.all(
       levels.get(level)!.map(async (target) => {
         const spec = specs.get(target)!;
-        const timeoutMs = (manifestOf(project, serviceOfInstance(target))?.startTimeoutSeconds ?? options.timeoutSeconds) * 1000;
+        const manifest = manifestOf(project, serviceOfInstance(target));
+        const timeoutMs = (manifest?.startTimeoutSeconds ?? options.timeoutSeconds) * 1000;
+        if (manifest?.needs.includes('postgres')) {
+          await provisionRoles().catch((error: unknown) => {
+            sink.emit({ type: 'target', target, phase: 'failed', detail: (error as Error).message.split('\n')[0] });
+            throw error;
+          });
+        }
         await startContainer(docker, spec, network, timeoutMs, sink);
         if (target === 'kafka') {
           const topics = stackTopics(project.manifests, 3, replicas);

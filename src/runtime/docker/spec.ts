@@ -9,6 +9,7 @@ import type { ServiceManifest } from '../../stack/manifest';
 import { manifestOf, type Project } from '../../stack/project';
 import type { StackSecrets } from '../../stack/secrets';
 import { instanceName, serviceOfInstance } from '../../stack/replicas';
+import { serviceDatabaseUrl } from '../../stack/database-roles';
 import { serviceEnvironment } from '../../stack/service-env';
 import { LABEL, type InfrastructureImage } from './images';
 
@@ -147,6 +148,7 @@ export interface TraceTarget {
 /**
  * One instance of a service. Instance 1 publishes the service's port on 127.0.0.1; the others
  * are reached inside the network by container name (the gateway balances across them).
+ * It connects to PostgreSQL as its own role, which the docker runtime provisions before it starts.
  */
 export function serviceSpec(
   project: Project,
@@ -157,12 +159,14 @@ export function serviceSpec(
   replicas: Record<string, number> = {},
   otlp?: TraceTarget,
 ): ContainerSpec {
+  const superuserUrl = `postgres://${project.infrastructure.postgresUser}:${encodeURIComponent(secrets.postgresPassword)}@postgres:${POSTGRES_PORT}/postgres`;
   const env = serviceEnvironment(
     project,
     manifest,
     {
       kafkaBootstrap: `kafka:${KAFKA_INTERNAL_PORT}`,
-      postgresUrl: `postgres://${project.infrastructure.postgresUser}:${encodeURIComponent(secrets.postgresPassword)}@postgres:${POSTGRES_PORT}/postgres`,
+      postgresUrl: superuserUrl,
+      databaseUrl: (service) => serviceDatabaseUrl(superuserUrl, service, secrets),
       serviceUrls: (service) =>
         Array.from({ length: replicas[service] ?? manifestOf(project, service)?.replicas ?? 1 }, (_, i) => `http://${containerName(project.name, service, i + 1)}:${manifestOf(project, service)?.port ?? 0}`),
       ...(otlp ? { otlpEndpoint: otlp.endpoint, otlpIsExternal: otlp.external } : {}),

@@ -10,13 +10,14 @@ import { isMsctlError } from '../../core/errors';
 import { startKafka } from '../../infra/kafka/broker';
 import { startPostgres } from '../../infra/postgres/server';
 import { ensureStateDir, loadProject } from '../../stack/project';
+import { provisionStackRoles } from '../../stack/database-roles';
 import { ensureSecrets } from '../../stack/secrets';
 import { createStackTopics } from '../../infra/kafka/client';
 import { summarizeHealth, type HealthDocument } from '../health';
 import { SUBSCRIBED } from './control';
 import { controlRequestSchemas, readControlRequest } from './requests';
 import { socketPath } from './state';
-import { Supervisor, kafkaBootstrap, type HealthAnswer } from './supervisor';
+import { Supervisor, kafkaBootstrap, postgresUrl, type HealthAnswer } from './supervisor';
 import { startTraceReceiver } from '../../traces/receiver';
 
 async function fetchHealth(url: string): Promise<HealthAnswer> {
@@ -53,6 +54,7 @@ async function main(): Promise<void> {
         startKafka({ dataDir: join(p.stateDir, 'data', 'kafka'), port: p.infrastructure.kafkaPort, controllerPort: p.infrastructure.kafkaControllerPort, logFile }),
       startPostgres: (p, s, logFile) =>
         startPostgres({ dataDir: join(p.stateDir, 'data', 'postgres', 'data'), port: p.infrastructure.postgresPort, user: p.infrastructure.postgresUser, password: s.postgresPassword, logFile }),
+      provisionDatabaseRoles: (p, s) => provisionStackRoles(p, s, postgresUrl(p, s)),
       createTopics: (p, topics) => createStackTopics(kafkaBootstrap(p), topics),
       fetchHealth,
       nodePath: process.execPath,

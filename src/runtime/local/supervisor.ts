@@ -17,6 +17,7 @@ import { stackTopics, type ServiceManifest } from '../../stack/manifest';
 import type { UpPlan } from '../../stack/plan';
 import { manifestOf, type Project } from '../../stack/project';
 import type { StackSecrets } from '../../stack/secrets';
+import { serviceDatabaseUrl } from '../../stack/database-roles';
 import { serviceEnvironment } from '../../stack/service-env';
 import { findFreePort, isPortFree, isProcessAlive } from '../../infra/ports';
 import { instanceIndex, instanceNames, serviceOfInstance } from '../../stack/replicas';
@@ -32,6 +33,8 @@ export interface InfrastructureHandle {
 export interface SupervisorDeps {
   startKafka(project: Project, logFile: string): Promise<InfrastructureHandle>;
   startPostgres(project: Project, secrets: StackSecrets, logFile: string): Promise<InfrastructureHandle>;
+  /** Creates or converges each service's own PostgreSQL role (src/infra/postgres/roles.ts). */
+  provisionDatabaseRoles(project: Project, secrets: StackSecrets): Promise<void>;
   createTopics(project: Project, topics: Array<{ topic: string; partitions: number }>): Promise<void>;
   fetchHealth(url: string): Promise<HealthAnswer>;
   nodePath: string;
@@ -90,6 +93,8 @@ export class Supervisor {
   private shuttingDown = false;
   /** Instances per service, as last asked for (up or scale). */
   private replicas: Record<string, number> = {};
+  /** The services' database roles, provisioned once per start of PostgreSQL. */
+  private databaseRoles: Promise<void> | undefined;
 
   constructor(
     private readonly project: Project,
@@ -271,6 +276,12 @@ export class Supervisor {
     if (name === 'kafka') return this.startKafka(target);
     if (name === 'postgres') return this.startPostgres(target);
     if (!target.manifest) throw new MsctlError('USAGE', `no service named ${name}`, 'see `msctl status` for the known ones');
+    if (target.manifest.needs.includes('postgres')) {
+      await this.provisionDatabaseRoles().catch((error: unknown) => {
+        this.setPhase(target, 'failed', (error as Error).message.split('\n')[0]);
+        throw error;
+      });
+    }
     await this.spawnService(target);
     await this.waitHealthy(target, (target.manifest.startTimeoutSeconds ?? timeoutSeconds) * 1000);
   }
@@ -299,7 +310,21 @@ export class Supervisor {
       throw error;
     }
     this.markInfrastructureUp(target, this.project.infrastructure.postgresPort, join(this.project.stateDir, 'data', 'postgres'));
+    // A new server (its data removed, say) has none of the roles yet.
+    this.databaseRoles = undefined;
     this.setPhase(target, 'healthy', `127.0.0.1:${this.project.infrastructure.postgresPort}`);
+  }
+
+  /**
+   * Before a service connects: each connects as its own role, never as the superuser. Once per
+   * start of PostgreSQL, and again after a failure (which is the service's: PostgreSQL is up).
+   */
+  private provisionDatabaseRoles(): Promise<void> {
+    this.databaseRoles ??= this.deps.provisionDatabaseRoles(this.project, this.secrets).catch((error: unknown) => {
+      this.databaseRoles = undefined;
+      throw error;
+    });
+    return this.databaseRoles;
   }
 
   private markInfrastructureUp(target: Target, port: number, marker: string): void {
@@ -342,6 +367,7 @@ export class Supervisor {
       {
         kafkaBootstrap: kafkaBootstrap(this.project),
         postgresUrl: postgresUrl(this.project, this.secrets),
+        databaseUrl: (service) => serviceDatabaseUrl(postgresUrl(this.project, this.secrets), service, this.secrets),
         serviceUrls: (service) => urls.get(service) ?? [`http://127.0.0.1:${manifestOf(this.project, service)?.port ?? 0}`],
         otlpEndpoint: this.deps.otlpEndpoint,
         otlpIsExternal: this.deps.otlpIsExternal,
