@@ -15,6 +15,8 @@ export type ErrorCode =
   | 'NOT_RUNNING'
   | 'UNHEALTHY'
   | 'STATE_CORRUPT'
+  /** A state file exists but cannot be read (owner, mode): never replaced by a new one. */
+  | 'STATE_UNREADABLE'
   /** load-test: setup against the stack failed, or its correctness check did not hold. */
   | 'LOAD_TEST_FAILED'
   | 'DOCKER_UNAVAILABLE'

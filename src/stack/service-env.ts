@@ -10,9 +10,14 @@ export interface StackEndpoints {
   databaseUrl?: (service: string) => string;
   /** The base URLs other services use to reach every instance of `service`. */
   serviceUrls: (service: string) => string[];
-  /** observability (#11): the OTLP/HTTP endpoint services export spans to (OTEL_EXPORTER_OTLP_ENDPOINT). */
+  /** The OTLP/HTTP endpoint services export spans to (OTEL_EXPORTER_OTLP_ENDPOINT). */
   otlpEndpoint?: string;
+  /** The endpoint is a collector the user named, not msctl's receiver: it gets no stack token. */
+  otlpIsExternal?: boolean;
 }
+
+/** The service that signs end users' tokens (and so needs JWT_SECRET besides the gateway). */
+export const USERS_SERVICE = 'users';
 
 export const schemaFor = (service: string) => service.replaceAll('-', '_');
 
@@ -34,9 +39,18 @@ export function serviceEnvironment(
     HOST: overrides.host ?? '127.0.0.1',
     PORT: String(overrides.port ?? manifest.port),
     LOG_LEVEL: overrides.logLevel ?? 'info',
-    JWT_SECRET: secrets.jwtSecret,
     NODE_ENV: 'production',
   };
+  // Least privilege: the user-token secret only where tokens are signed (users) or verified
+  // (the gateway); the internal key's private half only in the gateway, its public half in every
+  // service the gateway calls.
+  if (manifest.gateway) {
+    env.JWT_SECRET = secrets.jwtSecret;
+    env.INTERNAL_AUTH_PRIVATE_KEY = secrets.internalAuth.privateKey;
+  } else {
+    env.INTERNAL_AUTH_PUBLIC_KEY = secrets.internalAuth.publicKey;
+    if (manifest.name === USERS_SERVICE) env.JWT_SECRET = secrets.jwtSecret;
+  }
   if (manifest.needs.includes('kafka')) {
     env.KAFKA_BROKERS = endpoints.kafkaBootstrap;
     env.KAFKA_TOPIC_PREFIX = '';
@@ -45,13 +59,23 @@ export function serviceEnvironment(
     env.DATABASE_URL = endpoints.databaseUrl?.(manifest.name) ?? endpoints.postgresUrl;
     env.DATABASE_SCHEMA = schemaFor(manifest.name);
   }
-  // observability (#11): spans go to msctl's trace receiver, or to the collector the user named.
-  if (endpoints.otlpEndpoint) env.OTEL_EXPORTER_OTLP_ENDPOINT = endpoints.otlpEndpoint;
+  // Spans go to msctl's trace receiver, or to the collector the user named.
+  if (endpoints.otlpEndpoint) {
+    env.OTEL_EXPORTER_OTLP_ENDPOINT = endpoints.otlpEndpoint;
+    // The receiver answers only the stack's own services.
+    if (!endpoints.otlpIsExternal) env.OTEL_EXPORTER_OTLP_HEADERS = `authorization=Bearer ${secrets.otlpToken}`;
+  }
   if (manifest.gateway) {
     env.GATEWAY_ROUTES = JSON.stringify(gatewayRoutes(project.manifests, endpoints.serviceUrls));
     // Per-stack setting, read afresh so `msctl restart gateway` applies a changed limit.
     const { rateLimitPerSecond } = readStackSettings(project.stateDir);
     if (rateLimitPerSecond !== undefined) env.RATE_LIMIT_PER_SECOND = String(rateLimitPerSecond);
+  }
+  if (manifest.name === USERS_SERVICE) {
+    // A raised per-client rate raises the public routes' per-address limit to match: a load
+    // test signs its users up from one address.
+    const { rateLimitPerSecond } = readStackSettings(project.stateDir);
+    if (rateLimitPerSecond !== undefined) env.PUBLIC_LIMIT_PER_ADDRESS = String(rateLimitPerSecond * 60);
   }
   return env;
 }

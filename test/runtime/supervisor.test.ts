@@ -125,7 +125,12 @@ function world(options: { realSpawn?: boolean } = {}) {
           },
         }),
   };
-  const supervisor = new Supervisor(project, { jwtSecret: 'j', postgresPassword: 'p' }, deps, join(project.stateDir, 'supervisor.sock'));
+  const supervisor = new Supervisor(
+    project,
+    { jwtSecret: 'j', postgresPassword: 'p', otlpToken: 'o', roleSeed: 'r', internalAuth: { privateKey: 'PRIVATE KEY', publicKey: 'PUBLIC KEY' } },
+    deps,
+    join(project.stateDir, 'supervisor.sock'),
+  );
   cleanups.push(async () => {
     for (const child of children) child.ignoresSigterm = false;
     await supervisor.down();
