@@ -1,8 +1,21 @@
+import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
 import { SignJWT, jwtVerify, errors as joseErrors } from 'jose';
 import { z } from 'zod';
 
+/*
+ * Two kinds of token, with two keys that never meet:
+ * - the end user's access token: HS256 with JWT_SECRET, signed by users, verified by the gateway;
+ * - the gateway's internal assertion: EdDSA, signed with a private key only the gateway holds,
+ *   verified by each upstream with the public half. It names the caller (or says there is none,
+ *   on a public route), the client's address, and one upstream as its audience, so no service
+ *   can use what it received to speak for a user to another service.
+ */
+
 export const JWT_ISSUER = 'msctl-users';
 export const JWT_AUDIENCE = 'msctl';
+
+/** Lets a service client post events for any subject (see docs/security.md); users never grants it. */
+export const INGEST_SCOPE = 'events:ingest';
 
 /** The per-stack signing secret shared by users (signs) and gateway (verifies). */
 export const jwtConfigSchema = z.object({
@@ -11,15 +24,22 @@ export const jwtConfigSchema = z.object({
 });
 
 export interface TokenClaims {
-  /** The user id. */
+  /** The user id (or a service client's name). */
   sub: string;
   username: string;
+  /** Space-separated scopes; empty for an end user. */
+  scope?: string;
+  /** The credentials version the token was issued under: a password change or a delete revokes it. */
+  ver?: number;
 }
 
 const secretKey = (secret: string) => new TextEncoder().encode(secret);
 
 export async function signAccessToken(claims: TokenClaims, secret: string, ttlSeconds: number): Promise<string> {
-  return new SignJWT({ username: claims.username })
+  const payload: Record<string, unknown> = { username: claims.username };
+  if (claims.scope) payload.scope = claims.scope;
+  if (claims.ver !== undefined) payload.ver = claims.ver;
+  return new SignJWT(payload)
     .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
     .setSubject(claims.sub)
     .setIssuer(JWT_ISSUER)
@@ -44,7 +64,10 @@ export async function verifyAccessToken(token: string, secret: string): Promise<
     if (typeof payload.sub !== 'string' || typeof payload.username !== 'string') {
       throw new InvalidTokenError('token lacks its subject or username');
     }
-    return { sub: payload.sub, username: payload.username };
+    const claims: TokenClaims = { sub: payload.sub, username: payload.username };
+    if (typeof payload.scope === 'string' && payload.scope !== '') claims.scope = payload.scope;
+    if (typeof payload.ver === 'number') claims.ver = payload.ver;
+    return claims;
   } catch (error) {
     if (error instanceof InvalidTokenError) throw error;
     if (error instanceof joseErrors.JWTExpired) throw new InvalidTokenError('token expired');
@@ -52,6 +75,99 @@ export async function verifyAccessToken(token: string, secret: string): Promise<
   }
 }
 
-/** Header names the gateway sets after verifying a token; it strips any a client sends. */
-export const AUTH_SUBJECT_HEADER = 'x-auth-subject';
-export const AUTH_USERNAME_HEADER = 'x-auth-username';
+export const hasScope = (scope: string | undefined, wanted: string): boolean => (scope ?? '').split(' ').includes(wanted);
+
+/** The header that carries the gateway's assertion to an upstream. */
+export const ASSERTION_HEADER = 'x-msctl-assertion';
+export const ASSERTION_ISSUER = 'msctl-gateway';
+export const assertionAudience = (service: string) => `msctl-internal:${service}`;
+/** Long enough to be reused across many requests, short enough that a leaked one soon dies. */
+const ASSERTION_TTL_SECONDS = 60;
+const ASSERTION_REUSE_MS = 30_000;
+const CACHE_LIMIT = 10_000;
+
+/** Who a request comes from, as the gateway vouched for it. */
+export interface Caller {
+  /** The user (or service client) id; null on a public route, where nobody is logged in. */
+  subject: string | null;
+  username: string | null;
+  scope: string;
+  /** The client's address as the gateway saw it: what public-route limits are keyed by. */
+  clientIp: string | null;
+}
+
+export const internalSignerConfigSchema = z.object({
+  INTERNAL_AUTH_PRIVATE_KEY: z.string().includes('PRIVATE KEY', { message: 'a PEM private key (msctl generates one per stack)' }),
+});
+export const internalVerifierConfigSchema = z.object({
+  INTERNAL_AUTH_PUBLIC_KEY: z.string().includes('PUBLIC KEY', { message: 'a PEM public key (msctl generates one per stack)' }),
+});
+
+/** The gateway side: mints assertions, reusing one per caller and upstream for half its life. */
+export class AssertionSigner {
+  private readonly key: KeyObject;
+  private readonly cache = new Map<string, { token: string; until: number }>();
+
+  constructor(privateKeyPem: string) {
+    this.key = createPrivateKey(privateKeyPem);
+  }
+
+  async sign(upstream: string, caller: Caller, now = Date.now()): Promise<string> {
+    const cacheKey = `${upstream}\u0000${caller.subject ?? ''}\u0000${caller.username ?? ''}\u0000${caller.scope}\u0000${caller.clientIp ?? ''}`;
+    const cached = this.cache.get(cacheKey);
+    if (cached && cached.until > now) return cached.token;
+    const payload: Record<string, unknown> = {};
+    if (caller.username !== null) payload.username = caller.username;
+    if (caller.scope) payload.scope = caller.scope;
+    if (caller.clientIp !== null) payload.cip = caller.clientIp;
+    let jwt = new SignJWT(payload)
+      .setProtectedHeader({ alg: 'EdDSA', typ: 'JWT' })
+      .setIssuer(ASSERTION_ISSUER)
+      .setAudience(assertionAudience(upstream))
+      .setIssuedAt(Math.floor(now / 1000))
+      .setExpirationTime(Math.floor(now / 1000) + ASSERTION_TTL_SECONDS);
+    if (caller.subject !== null) jwt = jwt.setSubject(caller.subject);
+    const token = await jwt.sign(this.key);
+    if (this.cache.size >= CACHE_LIMIT) this.cache.clear();
+    this.cache.set(cacheKey, { token, until: now + ASSERTION_REUSE_MS });
+    return token;
+  }
+}
+
+/** The upstream side: verifies an assertion meant for this service, remembering good ones until they expire. */
+export class AssertionVerifier {
+  private readonly key: KeyObject;
+  private readonly audience: string;
+  private readonly verified = new Map<string, { caller: Caller; expiresAt: number }>();
+
+  constructor(publicKeyPem: string, service: string) {
+    this.key = createPublicKey(publicKeyPem);
+    this.audience = assertionAudience(service);
+  }
+
+  /** The caller, or InvalidTokenError saying what is wrong. */
+  async verify(token: string, now = Date.now()): Promise<Caller> {
+    const known = this.verified.get(token);
+    if (known && known.expiresAt > now) return known.caller;
+    let payload: Awaited<ReturnType<typeof jwtVerify>>['payload'];
+    try {
+      ({ payload } = await jwtVerify(token, this.key, {
+        issuer: ASSERTION_ISSUER,
+        audience: this.audience,
+        algorithms: ['EdDSA'],
+        currentDate: new Date(now),
+      }));
+    } catch (error) {
+      throw new InvalidTokenError(error instanceof joseErrors.JWTExpired ? 'assertion expired' : 'assertion is not valid for this service');
+    }
+    const caller: Caller = {
+      subject: typeof payload.sub === 'string' ? payload.sub : null,
+      username: typeof payload.username === 'string' ? payload.username : null,
+      scope: typeof payload.scope === 'string' ? payload.scope : '',
+      clientIp: typeof payload.cip === 'string' ? payload.cip : null,
+    };
+    if (this.verified.size >= CACHE_LIMIT) this.verified.clear();
+    this.verified.set(token, { caller, expiresAt: (payload.exp ?? 0) * 1000 });
+    return caller;
+  }
+}

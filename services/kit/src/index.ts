@@ -18,6 +18,7 @@ export * from './postgres';
 export * from './server';
 export * from './service';
 export * from './auth';
+export * from './caller';
 export * from './tracing';
 export * from './tracing-http';
 export * from './tracing-kafka';

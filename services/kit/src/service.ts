@@ -1,5 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { z } from 'zod';
+import { AssertionVerifier, internalVerifierConfigSchema } from './auth';
+import { requireCallers } from './caller';
 import { CircuitRegistry, type Circuit } from './circuit-breaker';
 import { ConfigError, baseConfigSchema, kafkaConfigSchema, loadConfig, postgresConfigSchema } from './config';
 import { HealthReporter } from './health';
@@ -20,6 +22,11 @@ type BaseConfig = z.infer<typeof baseConfigSchema>;
 export interface ServiceDefinition<Config extends BaseConfig> {
   name: string;
   version?: string;
+  /**
+   * The service that faces clients and authenticates end users itself (the gateway). Every other
+   * service accepts only requests that carry the gateway's assertion (caller.ts).
+   */
+  edge?: boolean;
   /** The full schema of the service's environment; extend baseConfigSchema (and kafka/postgres schemas when used). */
   config: z.ZodType<Config>;
   postgres?: { migrations: Migration[]; outbox?: boolean };
@@ -117,6 +124,10 @@ export async function startService<Config extends BaseConfig>(
   const health = new HealthReporter(config.SERVICE_NAME, definition.version ?? '0.1.0', circuits);
   const tracing = createTracing({ service: config.SERVICE_NAME, version: definition.version, env });
   const app = createServer({ logger, metrics, health, bodyLimitBytes: config.BODY_LIMIT_BYTES, tracing });
+  if (!definition.edge) {
+    const { INTERNAL_AUTH_PUBLIC_KEY } = loadConfig(definition.name, internalVerifierConfigSchema, env);
+    requireCallers(app, new AssertionVerifier(INTERNAL_AUTH_PUBLIC_KEY, config.SERVICE_NAME));
+  }
   const closeSteps: Array<() => Promise<void> | void> = [];
   const consumerSpecs: ConsumerSpec[] = [];
 

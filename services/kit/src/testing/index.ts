@@ -2,11 +2,12 @@
  * Helpers for services' integration tests: the environment that points a service at the
  * test run's real Kafka broker and PostgreSQL, isolated by a unique topic prefix and schema.
  */
-import { randomBytes } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { Kafka, logLevel, type Admin, type Producer } from 'kafkajs';
 import pino from 'pino';
 import { inject } from 'vitest';
+import { ASSERTION_HEADER, AssertionSigner } from '../auth';
 
 export function uniqueSuffix(): string {
   return randomBytes(4).toString('hex');
@@ -21,6 +22,31 @@ export interface TestEnvOptions {
 
 export const TEST_JWT_SECRET = randomBytes(32).toString('hex');
 
+/** The test run's stand-in for the gateway's assertion key pair. */
+export const TEST_INTERNAL_KEYS = generateKeyPairSync('ed25519', {
+  privateKeyEncoding: { format: 'pem', type: 'pkcs8' },
+  publicKeyEncoding: { format: 'pem', type: 'spki' },
+});
+
+const testSigner = new AssertionSigner(TEST_INTERNAL_KEYS.privateKey);
+
+/**
+ * The headers the gateway would add for `caller` calling `service`: a service under test answers
+ * only requests that carry them. No subject means a public route (sign-up, log-in).
+ */
+export async function asCaller(
+  service: string,
+  caller: { subject?: string; username?: string; scope?: string; clientIp?: string } = {},
+): Promise<Record<string, string>> {
+  const token = await testSigner.sign(service, {
+    subject: caller.subject ?? null,
+    username: caller.username ?? null,
+    scope: caller.scope ?? '',
+    clientIp: caller.clientIp ?? '127.0.0.1',
+  });
+  return { [ASSERTION_HEADER]: token };
+}
+
 export function testEnv(service: string, options: TestEnvOptions = {}): Record<string, string> {
   const suffix = uniqueSuffix();
   return {
@@ -33,6 +59,8 @@ export function testEnv(service: string, options: TestEnvOptions = {}): Record<s
     DATABASE_URL: inject('postgresUrl'),
     DATABASE_SCHEMA: options.schema ?? `${service.replaceAll('-', '_')}_${suffix}`,
     JWT_SECRET: TEST_JWT_SECRET,
+    INTERNAL_AUTH_PUBLIC_KEY: TEST_INTERNAL_KEYS.publicKey,
+    INTERNAL_AUTH_PRIVATE_KEY: TEST_INTERNAL_KEYS.privateKey,
     BREAKER_RESET_MS: '1000',
     ...options.extra,
   };
