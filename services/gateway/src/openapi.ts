@@ -61,6 +61,10 @@ const tokenSchema = z.strictObject({
   expiresIn: z.number().int().describe('seconds'),
 });
 
+const credentialsSchema = z.strictObject({
+  credentialsVersion: z.number().int().min(1).describe('raised by every password change; tokens issued under an older one are refused'),
+});
+
 const acceptedSchema = z.strictObject({
   accepted: z.number().int().min(1),
   ids: z.array(z.string()).describe('the CloudEvent id given to each accepted event, in order'),
@@ -114,6 +118,7 @@ const schemas: Record<string, JsonSchema> = {
   },
   User: outputSchema(userSchema),
   Token: outputSchema(tokenSchema),
+  Credentials: outputSchema(credentialsSchema),
   Accepted: outputSchema(acceptedSchema),
   Notification: outputSchema(notificationSchema),
   NotificationList: { type: 'object', properties: { notifications: { type: 'array', items: ref('Notification') } }, required: ['notifications'], additionalProperties: false },
@@ -140,7 +145,7 @@ const errorResponses: Record<number, [name: string, JsonSchema]> = {
   413: ['PayloadTooLarge', errorResponse('the body is larger than the body limit (1 MiB by default), or the batch holds too many events')],
   414: ['UriTooLong', errorResponse('a path parameter is longer than 100 characters')],
   415: ['UnsupportedMediaType', errorResponse('the body is not application/json')],
-  429: ['TooManyRequests', errorResponse('more requests per second than the rate limit allows', retryAfter)],
+  429: ['TooManyRequests', errorResponse('more requests than a rate limit allows, an account backing off after failed log-ins, or password hashing at capacity', retryAfter)],
   502: ['BadGateway', errorResponse('the upstream service cannot be reached', retryAfter)],
   503: ['Unavailable', errorResponse('a dependency (upstream, Kafka, PostgreSQL) is unavailable or its circuit is open', retryAfter)],
   504: ['GatewayTimeout', errorResponse('the upstream service did not answer in time', retryAfter)],
@@ -179,13 +184,18 @@ const OPERATIONS: OperationSpec[] = [
     errors: [404],
   },
   {
+    method: 'get', path: '/api/users/me/credentials', operationId: 'getMyCredentialsVersion', tag: 'users', summary: "The version of your credentials (the gateway checks tokens' `ver` against it)",
+    success: { status: 200, description: 'the version', schema: 'Credentials' },
+    errors: [404],
+  },
+  {
     method: 'get', path: '/api/users/{id}', operationId: 'getUser', tag: 'users', summary: 'One user (the email only to the user themself)',
     pathParams: { id: uuidParam(userIdSchema) },
     success: { status: 200, description: 'the user', schema: 'User' },
     errors: [404],
   },
   {
-    method: 'patch', path: '/api/users/{id}', operationId: 'updateUser', tag: 'users', summary: 'Change your own email, password or display name',
+    method: 'patch', path: '/api/users/{id}', operationId: 'updateUser', tag: 'users', summary: 'Change your own email, password (both need currentPassword) or display name',
     pathParams: { id: uuidParam(userIdSchema) },
     body: json(ref('UserUpdate')),
     success: { status: 200, description: 'the user, changed', schema: 'User' },
@@ -207,7 +217,8 @@ const OPERATIONS: OperationSpec[] = [
     method: 'post', path: '/api/events', operationId: 'ingestEvents', tag: 'events', summary: 'Ingest one event, or a batch as {events: […]}',
     body: json({ oneOf: [ref('IngestEvent'), ref('IngestBatch')] }),
     success: { status: 202, description: 'accepted: Kafka acknowledged every event (acks=all)', schema: 'Accepted' },
-    errors: [400, 413],
+    // 403: an event names another user as subject or userId, without the events:ingest scope.
+    errors: [400, 403, 413],
   },
   {
     method: 'get', path: '/api/notifications', operationId: 'listNotifications', tag: 'notifications', summary: 'Your notifications, newest first',

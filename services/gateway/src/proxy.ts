@@ -94,10 +94,10 @@ export class UpstreamPools {
 }
 
 /** The client's headers minus hop-by-hop ones and any identity headers the gateway alone may set. */
-export function requestHeaders(incoming: IncomingHttpHeaders, strippedPrefix: string): Record<string, string> {
+export function requestHeaders(incoming: IncomingHttpHeaders, strippedPrefixes: string[]): Record<string, string> {
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(incoming)) {
-    if (value === undefined || HOP_BY_HOP.has(name) || name.startsWith(strippedPrefix)) continue;
+    if (value === undefined || HOP_BY_HOP.has(name) || strippedPrefixes.some((prefix) => name.startsWith(prefix))) continue;
     headers[name] = Array.isArray(value) ? value.join(', ') : value;
   }
   return headers;

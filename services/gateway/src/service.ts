@@ -1,19 +1,22 @@
 import rateLimit from '@fastify/rate-limit';
 import {
-  AUTH_SUBJECT_HEADER,
+  ASSERTION_HEADER,
+  AssertionSigner,
   CircuitOpenError,
   HttpError,
-  AUTH_USERNAME_HEADER,
   InvalidTokenError,
   baseConfigSchema,
+  internalSignerConfigSchema,
   jwtConfigSchema,
   notFound,
   unauthorized,
+  unavailable,
   verifyAccessToken,
   type ServiceDefinition,
   type TokenClaims,
 } from '@msctl/kit';
 import { z } from 'zod';
+import { CredentialVersions } from './credentials';
 import { UpstreamInstances } from './instances';
 import { OPENAPI_PATH, buildOpenApiDocument } from './openapi';
 import { UpstreamFailure, UpstreamPools, requestHeaders, type UpstreamResponse } from './proxy';
@@ -21,10 +24,15 @@ import { gatewayRoutesSchema, matchRoute, type MatchedRoute } from './routes';
 
 const configSchema = baseConfigSchema.extend({
   ...jwtConfigSchema.shape,
+  ...internalSignerConfigSchema.shape,
   GATEWAY_ROUTES: gatewayRoutesSchema,
   UPSTREAM_TIMEOUT_MS: z.coerce.number().int().positive().default(5_000),
   /** Requests per second per client (token subject, or address when anonymous). */
   RATE_LIMIT_PER_SECOND: z.coerce.number().int().positive().default(100),
+  /** The upstream that issues tokens and answers GET /users/me/credentials. */
+  CREDENTIALS_UPSTREAM: z.string().default('users'),
+  /** How long a user's credentials version is remembered: a revoked token may pass this long on another gateway instance. */
+  CREDENTIALS_CACHE_MS: z.coerce.number().int().nonnegative().default(2_000),
 });
 
 type GatewayConfig = z.infer<typeof configSchema>;
@@ -36,10 +44,12 @@ declare module 'fastify' {
   }
 }
 
-const IDENTITY_HEADER_PREFIX = 'x-auth-';
+/** Headers only the gateway may set upstream: whatever a client sends under these names is dropped. */
+const GATEWAY_ONLY_HEADERS = [ASSERTION_HEADER, 'x-auth-'];
 
 export const gatewayService: ServiceDefinition<GatewayConfig> = {
   name: 'gateway',
+  edge: true,
   config: configSchema,
   async setup({ app, config, circuit, health, onClose }) {
     const routes = config.GATEWAY_ROUTES;
@@ -47,6 +57,20 @@ export const gatewayService: ServiceDefinition<GatewayConfig> = {
     onClose(() => pools.close());
 
     const instances = new UpstreamInstances(routes, circuit);
+    const signer = new AssertionSigner(config.INTERNAL_AUTH_PRIVATE_KEY);
+    const issuer = config.CREDENTIALS_UPSTREAM;
+    const credentials = new CredentialVersions(async (subject) => {
+      const instance = instances.pick(issuer);
+      const assertion = await signer.sign(issuer, { subject, username: null, scope: '', clientIp: null });
+      const answer = await instance.circuit.run(() =>
+        pools.forward(instance.url, 'GET', '/users/me/credentials', { accept: 'application/json', [ASSERTION_HEADER]: assertion }, undefined),
+      );
+      if (answer.statusCode === 404) return null;
+      const body = JSON.parse(answer.body.toString('utf8')) as { credentialsVersion?: unknown };
+      if (answer.statusCode !== 200 || typeof body.credentialsVersion !== 'number') throw new Error(`${issuer} answered ${answer.statusCode} for the credentials version`);
+      return body.credentialsVersion;
+    }, config.CREDENTIALS_CACHE_MS);
+    const checksVersions = routes.some((route) => route.upstream === issuer);
     for (const instance of instances.all()) {
       health.addCheck({
         name: `${instance.label}:health`,
@@ -77,12 +101,28 @@ export const gatewayService: ServiceDefinition<GatewayConfig> = {
         void reply.header('www-authenticate', 'Bearer');
         throw unauthorized();
       }
+      let claims: TokenClaims;
       try {
-        request.auth = await verifyAccessToken(token, config.JWT_SECRET);
+        claims = await verifyAccessToken(token, config.JWT_SECRET);
       } catch (error) {
         void reply.header('www-authenticate', 'Bearer error="invalid_token"');
         throw unauthorized(error instanceof InvalidTokenError ? error.message : undefined);
       }
+      // A service client's token (no `ver`) has no password to change; it lives until it expires.
+      if (checksVersions && claims.ver !== undefined) {
+        let current: boolean;
+        try {
+          current = await credentials.isCurrent(claims.sub, claims.ver);
+        } catch (error) {
+          request.log.warn({ err: error }, 'cannot check the credentials version');
+          throw unavailable('the token cannot be checked right now; try again', 1);
+        }
+        if (!current) {
+          void reply.header('www-authenticate', 'Bearer error="invalid_token"');
+          throw unauthorized('token revoked: the password changed or the account was deleted; log in again');
+        }
+      }
+      request.auth = claims;
     });
 
     await app.register(rateLimit, {
@@ -104,15 +144,19 @@ export const gatewayService: ServiceDefinition<GatewayConfig> = {
     app.all('/api/*', async (request, reply) => {
       const match = request.matchedRoute;
       if (!match) throw notFound(`no route for ${request.method} ${request.url.split('?')[0]}`);
-      const headers = requestHeaders(request.headers, IDENTITY_HEADER_PREFIX);
+      const upstream = match.route.upstream;
+      const headers = requestHeaders(request.headers, GATEWAY_ONLY_HEADERS);
       headers['x-forwarded-for'] = request.ip;
       headers['x-request-id'] = request.id;
-      if (request.auth) {
-        headers[AUTH_SUBJECT_HEADER] = request.auth.sub;
-        headers[AUTH_USERNAME_HEADER] = request.auth.username;
-      }
+      const auth = request.auth;
+      headers[ASSERTION_HEADER] = await signer.sign(upstream, {
+        subject: auth?.sub ?? null,
+        username: auth?.username ?? null,
+        scope: auth?.scope ?? '',
+        clientIp: request.ip,
+      });
       delete headers.authorization;
-      const instance = instances.pick(match.route.upstream);
+      const instance = instances.pick(upstream);
       let answer: UpstreamResponse;
       try {
         answer = await instance.circuit.run(() =>
@@ -124,6 +168,10 @@ export const gatewayService: ServiceDefinition<GatewayConfig> = {
           if (!(error instanceof CircuitOpenError)) request.log.warn({ err: error, upstream: instance.label }, 'upstream call failed');
           throw upstreamError(match.route.upstream, error);
         }
+      }
+      // This instance stops accepting the old tokens at once; others within CREDENTIALS_CACHE_MS.
+      if (auth && upstream === issuer && (request.method === 'PATCH' || request.method === 'DELETE') && answer.statusCode < 300) {
+        credentials.forget(auth.sub);
       }
       return reply.status(answer.statusCode).headers(answer.headers).send(answer.body);
     });

@@ -1,7 +1,7 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { signAccessToken, startService, type CircuitSnapshot, type RunningService } from '@msctl/kit';
-import { TEST_JWT_SECRET, testEnv } from '@msctl/kit/testing';
+import { ASSERTION_HEADER, AssertionVerifier, signAccessToken, startService, type CircuitSnapshot, type RunningService } from '@msctl/kit';
+import { TEST_INTERNAL_KEYS, TEST_JWT_SECRET, asCaller, testEnv } from '@msctl/kit/testing';
 import { gatewayService } from '../src/service';
 
 /** A real HTTP upstream that echoes what the gateway sent it. */
@@ -47,6 +47,10 @@ afterAll(async () => {
 });
 
 type HealthBody = { status: string; circuits: CircuitSnapshot[] };
+type Echoed = { url: string; method: string; headers: Record<string, string | undefined>; body: unknown };
+
+/** How an upstream named echo checks what the gateway sent it. */
+const echoVerifier = new AssertionVerifier(TEST_INTERNAL_KEYS.publicKey, 'echo');
 
 const call = (path: string, init: RequestInit = {}, bearer: string | null = token) =>
   fetch(`${gateway.url}${path}`, {
@@ -80,23 +84,33 @@ describe('gateway', () => {
     expect(upstreamCalls).toBe(before);
   });
 
-  it('lets the public routes through without a token', async () => {
-    const response = await call('/api/echo/open', { method: 'POST', body: '{"a":1}', headers: { 'content-type': 'application/json' } }, null);
+  it('lets the public routes through without a token, with an assertion that names nobody', async () => {
+    const forged = await asCaller('echo', { subject: 'someone-else' });
+    const response = await call('/api/echo/open', { method: 'POST', body: '{"a":1}', headers: { 'content-type': 'application/json', ...forged } }, null);
     expect(response.status).toBe(200);
-    expect(await response.json()).toMatchObject({ url: '/echo/open', method: 'POST', body: { a: 1 } });
+    const echoed = (await response.json()) as Echoed;
+    expect(echoed).toMatchObject({ url: '/echo/open', method: 'POST', body: { a: 1 } });
+    expect(echoed.headers[ASSERTION_HEADER]).not.toBe(forged[ASSERTION_HEADER]);
+    expect(await echoVerifier.verify(echoed.headers[ASSERTION_HEADER]!)).toEqual({ subject: null, username: null, scope: '', clientIp: '127.0.0.1' });
   });
 
-  it('forwards method, path, query and body, sets the verified identity and strips a forged one', async () => {
+  it('forwards method, path, query and body with its own assertion of the verified identity, never one a client sent', async () => {
+    // Even an assertion the gateway's own key signed, for this upstream, is dropped when a client sends it.
+    const forged = await asCaller('echo', { subject: 'someone-else', username: 'mallory', scope: 'events:ingest' });
     const response = await call('/api/echo/items?limit=5', {
       method: 'PATCH',
       body: JSON.stringify({ name: 'x' }),
-      headers: { 'content-type': 'application/json', 'x-auth-subject': 'someone-else' },
+      headers: { 'content-type': 'application/json', 'x-auth-subject': 'someone-else', 'x-auth-username': 'mallory', 'X-Auth-Scope': 'admin', ...forged },
     });
     expect(response.status).toBe(200);
-    const echoed = (await response.json()) as { url: string; method: string; headers: Record<string, string>; body: unknown };
+    const echoed = (await response.json()) as Echoed;
     expect(echoed).toMatchObject({ url: '/echo/items?limit=5', method: 'PATCH', body: { name: 'x' } });
-    expect(echoed.headers['x-auth-subject']).toBe('user-1');
-    expect(echoed.headers['x-auth-username']).toBe('ada');
+    const assertion = echoed.headers[ASSERTION_HEADER]!;
+    expect(assertion).not.toBe(forged[ASSERTION_HEADER]);
+    expect(await echoVerifier.verify(assertion)).toEqual({ subject: 'user-1', username: 'ada', scope: '', clientIp: '127.0.0.1' });
+    // Made for the echo upstream alone.
+    await expect(new AssertionVerifier(TEST_INTERNAL_KEYS.publicKey, 'gone').verify(assertion)).rejects.toThrow('not valid for this service');
+    expect(Object.keys(echoed.headers).filter((name) => name.startsWith('x-auth-'))).toEqual([]);
     expect(echoed.headers.authorization).toBeUndefined();
   });
 
@@ -178,6 +192,123 @@ describe('gateway rate limit', () => {
     } finally {
       vi.useRealTimers();
       await limited.close();
+    }
+  });
+});
+
+describe('gateway and revoked tokens', () => {
+  /** Stands in for users: checks the assertion as the real one does, and keeps each user's credentials version. */
+  let users: FastifyInstance;
+  let revoking: RunningService<unknown>;
+  const versions = new Map<string, number>();
+  const lookups: string[] = [];
+  let lookupsFail = false;
+  const usersVerifier = new AssertionVerifier(TEST_INTERNAL_KEYS.publicKey, 'users');
+  const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+  const tokenFor = (sub: string, ver?: number) => signAccessToken({ sub, username: sub, ver }, TEST_JWT_SECRET, 60);
+  const send = async (bearer: string, method = 'GET', path = '/api/users/me') => {
+    const response = await fetch(`${revoking.url}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${bearer}`, ...(method === 'PATCH' ? { 'content-type': 'application/json' } : {}) },
+      body: method === 'PATCH' ? JSON.stringify({ password: 'a-new-password', currentPassword: 'the-old-one' }) : undefined,
+    });
+    const text = await response.text();
+    return { status: response.status, wwwAuthenticate: response.headers.get('www-authenticate'), body: text ? JSON.parse(text) : undefined };
+  };
+  const expectRevoked = (answer: Awaited<ReturnType<typeof send>>) => {
+    expect(answer.status).toBe(401);
+    expect(answer.wwwAuthenticate).toBe('Bearer error="invalid_token"');
+    expect(answer.body).toEqual({ error: 'unauthorized', message: expect.stringMatching(/^token revoked/) });
+  };
+
+  beforeAll(async () => {
+    users = Fastify();
+    users.decorateRequest('subject', '');
+    users.addHook('onRequest', async (request, reply) => {
+      const caller = await usersVerifier.verify(String(request.headers[ASSERTION_HEADER] ?? '')).catch(() => undefined);
+      if (!caller?.subject) return reply.status(401).send({ error: 'unauthorized' });
+      (request as unknown as { subject: string }).subject = caller.subject;
+    });
+    const subjectOf = (request: unknown) => (request as { subject: string }).subject;
+    users.get('/users/me/credentials', async (request, reply) => {
+      const subject = subjectOf(request);
+      lookups.push(subject);
+      if (lookupsFail) return reply.status(500).send({ error: 'internal' });
+      const version = versions.get(subject);
+      return version === undefined ? reply.status(404).send({ error: 'not_found' }) : { credentialsVersion: version };
+    });
+    users.get('/users/me', async (request) => ({ id: subjectOf(request) }));
+    users.patch('/users/:id', async (request) => {
+      const subject = subjectOf(request);
+      versions.set(subject, (versions.get(subject) ?? 0) + 1);
+      return { id: subject };
+    });
+    users.delete('/users/:id', async (request, reply) => {
+      versions.delete(subjectOf(request));
+      return reply.status(204).send();
+    });
+    await users.listen({ host: '127.0.0.1', port: 0 });
+    const address = users.server.address();
+    const port = typeof address === 'object' && address ? address.port : 0;
+    const routes = [{ upstream: 'users', urls: [`http://127.0.0.1:${port}`], prefix: '/api/users', upstreamPath: '/users', public: [] }];
+    revoking = (await startService(gatewayService, {
+      env: testEnv('gateway', { extra: { GATEWAY_ROUTES: JSON.stringify(routes), CREDENTIALS_CACHE_MS: '1000', RATE_LIMIT_PER_SECOND: '1000' } }),
+    })) as RunningService<unknown>;
+  });
+
+  afterAll(async () => {
+    await revoking?.close();
+    await users?.close();
+  });
+
+  it('lets a token of the current version in, asking users once per CREDENTIALS_CACHE_MS', async () => {
+    versions.set('u-current', 1);
+    const token = await tokenFor('u-current', 1);
+    expect((await send(token)).body).toEqual({ id: 'u-current' });
+    expect((await send(token)).status).toBe(200);
+    expect(lookups.filter((subject) => subject === 'u-current')).toHaveLength(1);
+  });
+
+  it('refuses an old token with 401 as soon as it relayed the password change, and lets the new one in', async () => {
+    versions.set('u-patch', 1);
+    const old = await tokenFor('u-patch', 1);
+    expect((await send(old)).status).toBe(200);
+    expect((await send(old, 'PATCH', '/api/users/u-patch')).status).toBe(200);
+    expect(versions.get('u-patch')).toBe(2);
+    expectRevoked(await send(old));
+    expect((await send(await tokenFor('u-patch', 2))).status).toBe(200);
+  });
+
+  it('refuses the token of a deleted user with 401 as soon as it relayed the delete', async () => {
+    versions.set('u-delete', 1);
+    const token = await tokenFor('u-delete', 1);
+    expect((await send(token, 'DELETE', '/api/users/u-delete')).status).toBe(204);
+    expectRevoked(await send(token));
+  });
+
+  it('sees a change relayed by another gateway within CREDENTIALS_CACHE_MS', async () => {
+    versions.set('u-elsewhere', 1);
+    const old = await tokenFor('u-elsewhere', 1);
+    expect((await send(old)).status).toBe(200);
+    versions.set('u-elsewhere', 2);
+    expect((await send(old)).status).toBe(200);
+    await sleep(1_100);
+    expectRevoked(await send(old));
+  });
+
+  it('answers 503 when users cannot tell and nothing is known; a token without ver (a service client) is not checked', async () => {
+    lookupsFail = true;
+    try {
+      versions.set('u-unknown', 1);
+      const answer = await send(await tokenFor('u-unknown', 1));
+      expect(answer.status).toBe(503);
+      expect(answer.body).toMatchObject({ error: 'unavailable' });
+      const before = lookups.length;
+      expect((await send(await tokenFor('svc-client'))).body).toEqual({ id: 'svc-client' });
+      expect(lookups).toHaveLength(before);
+    } finally {
+      lookupsFail = false;
     }
   });
 });
