@@ -26,9 +26,11 @@ export const updateSchema = z
     email: emailSchema.optional(),
     password: passwordSchema.optional(),
     displayName: displayNameSchema.nullable().optional(),
+    /** Required with a new email or password: a stolen token alone cannot take the account. */
+    currentPassword: z.string().min(1).max(1024).optional(),
   })
   .strict()
-  .refine((value) => Object.values(value).some((field) => field !== undefined), {
+  .refine((value) => value.email !== undefined || value.password !== undefined || value.displayName !== undefined, {
     message: 'nothing to update: give email, password or displayName',
   });
 
