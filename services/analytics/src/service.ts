@@ -4,6 +4,7 @@ import {
   kafkaConfigSchema,
   postgresConfigSchema,
   requireDb,
+  requireSubject,
   type ServiceDefinition,
 } from '@msctl/kit';
 import type { z } from 'zod';
@@ -78,6 +79,7 @@ export const analyticsService: ServiceDefinition<AnalyticsConfig> = {
     });
 
     app.get('/analytics/summary', async (request) => {
+      requireSubject(request);
       const query = summaryQuerySchema.parse(request.query);
       const from = query.from ?? null;
       const to = query.to ?? null;
@@ -118,6 +120,7 @@ export const analyticsService: ServiceDefinition<AnalyticsConfig> = {
     });
 
     app.get('/analytics/timeseries', async (request) => {
+      requireSubject(request);
       const query = timeseriesQuerySchema.parse(request.query);
       const { rows } = await db.query<{ bucket: Date; count: string }>(
         `SELECT bucket, count FROM event_counts

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { createCloudEvent, startService, type CloudEvent, type RunningService } from '@msctl/kit';
-import { eventually, kafkaClients, testEnv, type KafkaClients } from '@msctl/kit/testing';
+import { asCaller, eventually, kafkaClients, testEnv, type KafkaClients } from '@msctl/kit/testing';
 import type { Admin, Producer } from 'kafkajs';
-import { afterAll, beforeAll, describe, expect, it, } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { analyticsService, type AnalyticsConfig } from '../src/service';
 
 interface Summary {
@@ -26,8 +26,9 @@ const produce = async (logicalTopic: string, events: CloudEvent[]) => {
   });
 };
 
-const get = async <T>(path: string) => {
-  const response = await fetch(`${running.url}${path}`);
+/** GET as a logged-in user by default; `caller` null sends no assertion at all. */
+const get = async <T>(path: string, caller: { subject?: string } | null = { subject: 'analyst' }) => {
+  const response = await fetch(`${running.url}${path}`, { headers: caller === null ? {} : await asCaller('analytics', caller) });
   return { status: response.status, body: (await response.json()) as T };
 };
 
@@ -165,5 +166,17 @@ describe('analytics', () => {
       expect(status, path).toBe(400);
       expect(body.error, path).toBe('bad_request');
     }
+  });
+
+  it('answers 401 with nobody logged in, and to a request without the gateway assertion', async () => {
+    for (const path of ['/analytics/summary', `/analytics/timeseries?type=${uniqueType('auth')}`]) {
+      for (const caller of [{}, null]) {
+        const { status, body } = await get<{ error: string }>(path, caller);
+        expect(status, path).toBe(401);
+        expect(body.error, path).toBe('unauthorized');
+      }
+    }
+    expect((await get('/analytics/summary')).status).toBe(200);
+    expect((await fetch(`${running.url}/health`)).status).toBe(200);
   });
 });

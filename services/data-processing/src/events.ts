@@ -156,6 +156,12 @@ export function timeProblem(time: string | undefined): string | undefined {
 export interface IngestLimits {
   maxBatchSize: number;
   maxEventBytes: number;
+  /**
+   * The caller every event must belong to: a `subject` or `userId` naming anyone else is
+   * refused (403), and an event naming nobody becomes the caller's. Undefined for a caller
+   * allowed to post for anyone (the ingest scope).
+   */
+  owner?: string;
 }
 
 export interface InvalidEvent {
@@ -165,7 +171,19 @@ export interface InvalidEvent {
 
 export type IngestParse =
   | { ok: true; events: CloudEvent[]; batch: boolean }
-  | { ok: false; status: 400 | 413; message: string; invalid?: InvalidEvent[] };
+  | { ok: false; status: 400 | 403 | 413; message: string; invalid?: InvalidEvent[] };
+
+/** The fields of `input` that name someone other than `owner`. */
+function foreignOwnerFields(input: IngestEvent, owner: string): InvalidEvent['errors'] {
+  const errors: InvalidEvent['errors'] = [];
+  for (const field of ['subject', 'userId'] as const) {
+    const value = input[field];
+    if (value !== undefined && value.toLowerCase() !== owner.toLowerCase()) {
+      errors.push({ path: field, message: 'names another user: events posted with your token belong to you' });
+    }
+  }
+  return errors;
+}
 
 const isPlainObject = (value: unknown): value is Record<string, unknown> =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -209,6 +227,7 @@ export function parseIngestBody(body: unknown, limits: IngestLimits): IngestPars
 
   const events: CloudEvent[] = [];
   const invalid: InvalidEvent[] = [];
+  const foreign: InvalidEvent[] = [];
   inputs.forEach((input, index) => {
     const result = ingestEventSchema.safeParse(input);
     if (!result.success) {
@@ -223,7 +242,16 @@ export function parseIngestBody(body: unknown, limits: IngestLimits): IngestPars
       invalid.push({ index, errors: [problem] });
       return;
     }
-    const event = toCloudEvent(result.data);
+    let accepted = result.data;
+    if (limits.owner !== undefined) {
+      const errors = foreignOwnerFields(accepted, limits.owner);
+      if (errors.length > 0) {
+        foreign.push({ index, errors });
+        return;
+      }
+      accepted = { ...accepted, subject: accepted.subject ?? accepted.userId ?? limits.owner };
+    }
+    const event = toCloudEvent(accepted);
     let size: number;
     try {
       size = byteLength(event);
@@ -244,6 +272,12 @@ export function parseIngestBody(body: unknown, limits: IngestLimits): IngestPars
       ? `${invalid.length} of ${inputs.length} events are not valid (indexes ${invalid.map((i) => i.index).join(', ')}); none was accepted`
       : 'the event is not valid';
     return { ok: false, status: 400, message, invalid };
+  }
+  if (foreign.length > 0) {
+    const message = batch
+      ? `${foreign.length} of ${inputs.length} events name another user (indexes ${foreign.map((i) => i.index).join(', ')}); none was accepted`
+      : 'the event names another user: events posted with your token belong to you';
+    return { ok: false, status: 403, message, invalid: foreign };
   }
   return { ok: true, events, batch };
 }

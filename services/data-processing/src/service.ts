@@ -1,7 +1,10 @@
 import { isUtf8 } from 'node:buffer';
 import {
   HttpError,
+  INGEST_SCOPE,
   badRequest,
+  hasScope,
+  requireSubject,
   baseConfigSchema,
   kafkaConfigSchema,
   requireProducer,
@@ -59,11 +62,16 @@ export const dataProcessingService: ServiceDefinition<DataProcessingConfig> = {
     });
 
     app.post('/events', async (request, reply) => {
-      const parsed = parseIngestBody(request.body, { maxBatchSize: config.MAX_BATCH_SIZE, maxEventBytes: config.MAX_EVENT_BYTES });
+      const caller = requireSubject(request);
+      const parsed = parseIngestBody(request.body, {
+        maxBatchSize: config.MAX_BATCH_SIZE,
+        maxEventBytes: config.MAX_EVENT_BYTES,
+        owner: hasScope(request.caller?.scope, INGEST_SCOPE) ? undefined : caller,
+      });
       if (!parsed.ok) {
         throw new HttpError(
           parsed.status,
-          parsed.status === 413 ? 'payload_too_large' : 'bad_request',
+          parsed.status === 413 ? 'payload_too_large' : parsed.status === 403 ? 'forbidden' : 'bad_request',
           parsed.message,
           parsed.invalid ? { invalid: parsed.invalid } : undefined,
         );

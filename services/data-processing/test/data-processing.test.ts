@@ -1,5 +1,6 @@
-import { startService, type RunningService } from '@msctl/kit';
-import { eventually, testEnv } from '@msctl/kit/testing';
+import { randomUUID } from 'node:crypto';
+import { INGEST_SCOPE, startService, type RunningService } from '@msctl/kit';
+import { asCaller, eventually, testEnv } from '@msctl/kit/testing';
 import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { dataProcessingService, type DataProcessingConfig } from '../src/service';
@@ -11,8 +12,18 @@ let processedTopic: string;
 let dlqTopic: string;
 let rawTopic: string;
 
-const post = (body: unknown) =>
-  fetch(`${running.url}/events`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+type Caller = { subject?: string; scope?: string };
+/** A service client allowed to post events about anyone: what most tests here post as. */
+const ingestClient: Caller = { subject: 'ingest-client', scope: INGEST_SCOPE };
+
+/** POST /events as `caller` (the gateway's assertion); null sends none. */
+const postText = async (body: string, caller: Caller | null = ingestClient, target = () => running) =>
+  fetch(`${target().url}/events`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(caller === null ? {} : await asCaller('data-processing', caller)) },
+    body,
+  });
+const post = (body: unknown, caller: Caller | null = ingestClient) => postText(JSON.stringify(body), caller);
 
 const processedWithId = (id: string) =>
   kafka.messages.find((m) => m.topic === processedTopic && m.json?.id === id);
@@ -120,7 +131,7 @@ describe('POST /events', () => {
 
   it('refuses at the door, naming the field, what no consumer could store', async () => {
     const refuse = async (body: string, index: number, path: string, message: RegExp) => {
-      const response = await fetch(`${running.url}/events`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+      const response = await postText(body);
       expect(response.status, body).toBe(400);
       const answer = (await response.json()) as { details: { invalid: Array<{ index: number; errors: Array<{ path: string; message: string }> }> } };
       const invalid = answer.details.invalid.find((i) => i.index === index);
@@ -163,6 +174,77 @@ describe('POST /events', () => {
     expect(body.message).toMatch(/at most 5 events/);
     const empty = await post({ events: [] });
     expect(empty.status).toBe(400);
+  });
+});
+
+describe('POST /events: whose events', () => {
+  type Refusal = { error: string; message: string; details: { invalid: Array<{ index: number; errors: Array<{ path: string }> }> } };
+  const user = () => ({ subject: `user-${randomUUID()}` });
+
+  it("refuses with 403 an event whose subject or userId names someone other than the caller, and publishes nothing", async () => {
+    const caller = user();
+    const before = await endOffsets(rawTopic);
+    for (const [event, paths] of [
+      [{ type: 'page.viewed', subject: 'someone-else', data: {} }, ['subject']],
+      [{ type: 'page.viewed', userId: 'someone-else', data: {} }, ['userId']],
+      [{ type: 'page.viewed', subject: caller.subject, userId: 'someone-else', data: {} }, ['userId']],
+    ] as const) {
+      const response = await post(event, caller);
+      expect(response.status, JSON.stringify(event)).toBe(403);
+      const body = (await response.json()) as Refusal;
+      expect(body.error).toBe('forbidden');
+      expect(body.details.invalid).toHaveLength(1);
+      expect(body.details.invalid[0]!.errors.map((e) => e.path)).toEqual(paths);
+    }
+    // A refusal is answered before anything is sent, and an acceptance only once Kafka acknowledged.
+    expect(await endOffsets(rawTopic)).toEqual(before);
+  });
+
+  it('refuses a whole batch with 403 when one event names someone else: none is accepted', async () => {
+    const caller = user();
+    const before = await endOffsets(rawTopic);
+    const response = await post(
+      { events: [{ type: 'a', data: {} }, { type: 'a', subject: caller.subject, data: {} }, { type: 'a', userId: 'someone-else', data: {} }] },
+      caller,
+    );
+    expect(response.status).toBe(403);
+    const body = (await response.json()) as Refusal;
+    expect(body.message).toMatch(/1 of 3 events name another user \(indexes 2\); none was accepted/);
+    expect(body.details.invalid.map((i) => i.index)).toEqual([2]);
+    expect(await endOffsets(rawTopic)).toEqual(before);
+  });
+
+  it("makes an event that names nobody the caller's, keyed by the caller", async () => {
+    const caller = user();
+    const response = await post({ events: [{ type: 'page.viewed', data: {} }, { type: 'page.viewed', userId: caller.subject, data: {} }] }, caller);
+    expect(response.status).toBe(202);
+    const { ids } = (await response.json()) as { ids: string[] };
+    const raws = await eventually(async () => {
+      const found = ids.map((id) => kafka.messages.find((m) => m.topic === rawTopic && m.json?.id === id));
+      return found.every(Boolean) ? (found as CollectedMessage[]) : undefined;
+    }, 15_000, 'the events on events.raw');
+    expect(raws.map((m) => [m.key, m.json?.subject])).toEqual([
+      [caller.subject, caller.subject],
+      [caller.subject, caller.subject],
+    ]);
+  });
+
+  it(`accepts events about anyone from a caller whose scope includes ${INGEST_SCOPE}`, async () => {
+    const response = await post({ type: 'page.viewed', subject: 'someone-else', data: {} }, { subject: 'svc-importer', scope: `other:scope ${INGEST_SCOPE}` });
+    expect(response.status).toBe(202);
+    const [id] = ((await response.json()) as { ids: string[] }).ids;
+    const raw = await eventually(async () => kafka.messages.find((m) => m.topic === rawTopic && m.json?.id === id), 15_000, 'the event on events.raw');
+    expect(raw.json?.subject).toBe('someone-else');
+    // A scope that merely contains the words is not the scope.
+    expect((await post({ type: 'page.viewed', subject: 'someone-else', data: {} }, { subject: 'svc-other', scope: `${INGEST_SCOPE}:all` })).status).toBe(403);
+  });
+
+  it('answers 401 with nobody logged in, and to a request without the gateway assertion', async () => {
+    for (const caller of [{}, null]) {
+      const response = await post({ type: 'page.viewed', data: {} }, caller);
+      expect(response.status).toBe(401);
+      expect(((await response.json()) as { error: string }).error).toBe('unauthorized');
+    }
   });
 });
 
@@ -215,11 +297,7 @@ describe('when Kafka does not acknowledge', () => {
     try {
       // The producer is gone: nothing can be acknowledged any more.
       await broken.context.producer!.close();
-      const response = await fetch(`${broken.url}/events`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ type: 'page.viewed', data: {} }),
-      });
+      const response = await postText(JSON.stringify({ type: 'page.viewed', data: {} }), ingestClient, () => broken);
       expect(response.status).toBe(503);
       expect(Number(response.headers.get('retry-after'))).toBeGreaterThan(0);
     } finally {

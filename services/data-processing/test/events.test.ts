@@ -105,6 +105,45 @@ describe('parseIngestBody', () => {
   });
 });
 
+describe('parseIngestBody for a caller without the ingest scope (owner)', () => {
+  const mine = { ...limits, owner: 'user-a' };
+
+  it('makes an event that names nobody the caller\'s, and accepts one that names the caller', () => {
+    const result = parseIngestBody({ events: [{ type: 'a', data: {} }, { type: 'a', subject: 'user-a', data: {} }, { type: 'a', userId: 'USER-A', data: {} }] }, mine);
+    if (!result.ok) throw new Error(JSON.stringify(result));
+    expect(result.events.map((event) => event.subject)).toEqual(['user-a', 'user-a', 'USER-A']);
+  });
+
+  it.each([
+    [{ type: 'a', subject: 'user-b', data: {} }, ['subject']],
+    [{ type: 'a', userId: 'user-b', data: {} }, ['userId']],
+    [{ type: 'a', subject: 'user-a', userId: 'user-b', data: {} }, ['userId']],
+    [{ type: 'a', subject: 'user-b', userId: 'user-b', data: {} }, ['subject', 'userId']],
+  ])('refuses %j with 403 naming %j', (input, paths) => {
+    const result = parseIngestBody(input, mine);
+    expect(result).toMatchObject({ ok: false, status: 403, message: 'the event names another user: events posted with your token belong to you' });
+    if (result.ok) return;
+    expect(result.invalid).toHaveLength(1);
+    expect(result.invalid![0]!.errors.map((error) => error.path)).toEqual(paths);
+  });
+
+  it('refuses a whole batch when one event names another user, listing the indexes', () => {
+    const result = parseIngestBody({ events: [{ type: 'a', data: {} }, { type: 'a', subject: 'user-b', data: {} }, { type: 'a', userId: 'user-c', data: {} }] }, mine);
+    expect(result).toMatchObject({ ok: false, status: 403, message: '2 of 3 events name another user (indexes 1, 2); none was accepted' });
+    if (!result.ok) expect(result.invalid!.map((item) => item.index)).toEqual([1, 2]);
+  });
+
+  it('answers an invalid event with 400 before a foreign one with 403', () => {
+    const result = parseIngestBody({ events: [{ type: 'a', subject: 'user-b', data: {} }, { type: 'A', data: {} }] }, mine);
+    expect(result).toMatchObject({ ok: false, status: 400 });
+  });
+
+  it('without an owner, accepts any subject (the ingest scope)', () => {
+    const result = parseIngestBody({ type: 'a', subject: 'user-b', data: {} }, limits);
+    expect(result.ok && result.events[0]!.subject).toBe('user-b');
+  });
+});
+
 describe('consumed records', () => {
   const record = (value: string) => {
     let event: CloudEvent | undefined;

@@ -1,6 +1,4 @@
 import {
-  AUTH_SUBJECT_HEADER,
-  badRequest,
   baseConfigSchema,
   claimEvents,
   forbidden,
@@ -8,6 +6,7 @@ import {
   notFound,
   postgresConfigSchema,
   requireDb,
+  requireSubject,
   type CloudEvent,
   type ServiceDefinition,
 } from '@msctl/kit';
@@ -56,12 +55,6 @@ const toJson = (row: NotificationRow) => ({
   read: row.read_at !== null,
 });
 
-/** The authenticated user id the gateway set, if any. */
-const authSubject = (request: { headers: Record<string, string | string[] | undefined> }): string | undefined => {
-  const value = request.headers[AUTH_SUBJECT_HEADER];
-  return typeof value === 'string' && value !== '' ? value : undefined;
-};
-
 export const notificationsService: ServiceDefinition<NotificationsConfig> = {
   name: 'notifications',
   config: configSchema,
@@ -108,10 +101,8 @@ export const notificationsService: ServiceDefinition<NotificationsConfig> = {
 
     app.get('/notifications', async (request) => {
       const query = listQuerySchema.parse(request.query);
-      const subject = authSubject(request);
-      if (subject && query.userId && query.userId !== subject) throw forbidden('you can only read your own notifications');
-      const userId = query.userId ?? subject;
-      if (!userId) throw badRequest('userId is required', [{ path: 'userId', message: 'required when the request is not authenticated' }]);
+      const userId = requireSubject(request);
+      if (query.userId && query.userId !== userId) throw forbidden('you can only read your own notifications');
       const { rows } = await db.query<NotificationRow>(
         `SELECT ${COLUMNS} FROM notifications
          WHERE user_id = $1 AND ($2::boolean = false OR read_at IS NULL)
@@ -124,12 +115,12 @@ export const notificationsService: ServiceDefinition<NotificationsConfig> = {
 
     app.post('/notifications/:id/read', async (request) => {
       const { id } = idParamsSchema.parse(request.params);
-      const subject = authSubject(request);
+      const subject = requireSubject(request);
       const { rows } = await db.query<NotificationRow>(
         `UPDATE notifications SET read_at = COALESCE(read_at, now())
-         WHERE id = $1 AND ($2::text IS NULL OR user_id = $2)
+         WHERE id = $1 AND user_id = $2
          RETURNING ${COLUMNS}`,
-        [id, subject ?? null],
+        [id, subject],
       );
       const row = rows[0];
       if (row) return { notification: toJson(row) };

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { AUTH_SUBJECT_HEADER, createCloudEvent, startService, type RunningService } from '@msctl/kit';
-import { eventually, testEnv } from '@msctl/kit/testing';
+import { createCloudEvent, startService, type RunningService } from '@msctl/kit';
+import { asCaller, eventually, testEnv } from '@msctl/kit/testing';
 import { Kafka, logLevel, type Producer } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
 import { notificationsService, type NotificationsConfig } from '../src/service';
@@ -29,10 +29,17 @@ const publish = async (logicalTopic: string, event: { subject: string }) => {
   });
 };
 
-const list = async (query: string, headers: Record<string, string> = {}) => {
-  const response = await fetch(`${running.url}/notifications?${query}`, { headers });
+/** The caller as the gateway vouches for it; null sends no assertion at all. */
+const as = async (subject: string | undefined | null) => (subject === null ? {} : await asCaller('notifications', { subject }));
+
+/** GET /notifications?query as `subject` (the logged-in user). */
+const list = async (query: string, subject: string | undefined | null) => {
+  const response = await fetch(`${running.url}/notifications?${query}`, { headers: await as(subject) });
   return { status: response.status, body: (await response.json()) as { notifications: Notification[] } & { error?: string } };
 };
+
+const markRead = async (id: string, subject: string | undefined | null) =>
+  fetch(`${running.url}/notifications/${id}/read`, { method: 'POST', headers: await as(subject) });
 
 const userCreated = (userId: string, data: Record<string, unknown>, id = randomUUID()) =>
   createCloudEvent({ id, type: 'user.created', source: '/users', subject: userId, data: { id: userId, ...data } });
@@ -57,7 +64,7 @@ describe('notifications', () => {
     const event = userCreated(userId, { username: 'ada', displayName: 'Ada Lovelace' });
     await publish('users.events', event);
     const first = await eventually(async () => {
-      const { body } = await list(`userId=${userId}`);
+      const { body } = await list('', userId);
       return body.notifications.length > 0 ? body.notifications : undefined;
     }, 20_000, 'the welcome notification');
     expect(first).toHaveLength(1);
@@ -85,7 +92,7 @@ describe('notifications', () => {
       await admin.disconnect();
     }
     const after = await eventually(async () => {
-      const { body } = await list(`userId=${userId}`);
+      const { body } = await list('', userId);
       return body.notifications.length >= 2 ? body.notifications : undefined;
     }, 20_000, 'the marker notification');
     expect(after.filter((n) => n.kind === 'welcome')).toHaveLength(1);
@@ -95,7 +102,7 @@ describe('notifications', () => {
   it('falls back to the username in the welcome', async () => {
     const userId = `u-${randomUUID()}`;
     await publish('users.events', userCreated(userId, { username: 'grace' }));
-    const found = await eventually(async () => (await list(`userId=${userId}`)).body.notifications[0], 20_000, 'welcome');
+    const found = await eventually(async () => (await list('', userId)).body.notifications[0], 20_000, 'welcome');
     expect(found.title).toBe('Welcome, grace!');
   });
 
@@ -111,7 +118,7 @@ describe('notifications', () => {
       messages: [ignored, ignoredToo, alert, shipped].map((e) => ({ key: userId, value: JSON.stringify(e) })),
     });
     const found = await eventually(async () => {
-      const { body } = await list(`userId=${userId}`);
+      const { body } = await list('', userId);
       return body.notifications.length >= 2 ? body.notifications : undefined;
     }, 20_000, 'two notifications');
     // the four events share a key, so they were consumed in order in one go: nothing else will come
@@ -121,42 +128,51 @@ describe('notifications', () => {
     expect(found.map((n) => n.eventId)).not.toContain(ignoredToo.id);
   });
 
-  it('serves only the caller\'s own notifications when authenticated, and lets them mark them read', async () => {
+  it("serves only the caller's own notifications, and lets them mark them read", async () => {
     const owner = `u-${randomUUID()}`;
     const other = `u-${randomUUID()}`;
     await publish('users.events', userCreated(owner, { username: 'owner' }));
-    const mine = await eventually(async () => (await list(`userId=${owner}`)).body.notifications[0], 20_000, 'welcome');
+    const mine = await eventually(async () => (await list('', owner)).body.notifications[0], 20_000, 'welcome');
 
-    const asOwner = { [AUTH_SUBJECT_HEADER]: owner };
-    const asOther = { [AUTH_SUBJECT_HEADER]: other };
-    expect((await list('', asOwner)).body.notifications.map((n) => n.id)).toEqual([mine.id]);
-    expect((await list(`userId=${owner}`, asOwner)).status).toBe(200);
-    const denied = await list(`userId=${owner}`, asOther);
+    expect((await list('', owner)).body.notifications.map((n) => n.id)).toEqual([mine.id]);
+    expect((await list(`userId=${owner}`, owner)).status).toBe(200);
+    const denied = await list(`userId=${owner}`, other);
     expect(denied.status).toBe(403);
     expect(denied.body.notifications).toBeUndefined();
-    expect((await list('', asOther)).body.notifications).toEqual([]);
+    expect((await list('', other)).body.notifications).toEqual([]);
 
-    const markAsOther = await fetch(`${running.url}/notifications/${mine.id}/read`, { method: 'POST', headers: asOther });
+    const markAsOther = await markRead(mine.id, other);
     expect(markAsOther.status).toBe(403);
-    expect((await list(`userId=${owner}&unreadOnly=true`)).body.notifications).toHaveLength(1);
+    expect((await list('unreadOnly=true', owner)).body.notifications).toHaveLength(1);
 
-    const mark = await fetch(`${running.url}/notifications/${mine.id}/read`, { method: 'POST', headers: asOwner });
+    const mark = await markRead(mine.id, owner);
     expect(mark.status).toBe(200);
     const marked = ((await mark.json()) as { notification: Notification }).notification;
     expect(marked.read).toBe(true);
-    expect((await list(`userId=${owner}&unreadOnly=true`)).body.notifications).toEqual([]);
-    expect((await list(`userId=${owner}&unreadOnly=false`)).body.notifications[0]!.read).toBe(true);
+    expect((await list('unreadOnly=true', owner)).body.notifications).toEqual([]);
+    expect((await list('unreadOnly=false', owner)).body.notifications[0]!.read).toBe(true);
 
-    const missing = await fetch(`${running.url}/notifications/${randomUUID()}/read`, { method: 'POST', headers: asOwner });
-    expect(missing.status).toBe(404);
+    expect((await markRead(randomUUID(), owner)).status).toBe(404);
+  });
+
+  it('answers 401 with nobody logged in, and to a request without the gateway assertion', async () => {
+    const owner = `u-${randomUUID()}`;
+    await publish('users.events', userCreated(owner, { username: 'owner' }));
+    const mine = await eventually(async () => (await list('', owner)).body.notifications[0], 20_000, 'welcome');
+    for (const subject of [undefined, null]) {
+      // Naming the user in the query is no way in: the caller is who the assertion says.
+      const listed = await list(`userId=${owner}`, subject);
+      expect(listed.status).toBe(401);
+      expect(listed.body.notifications).toBeUndefined();
+      expect((await markRead(mine.id, subject)).status).toBe(401);
+    }
+    expect((await list('unreadOnly=true', owner)).body.notifications.map((n) => n.id)).toEqual([mine.id]);
   });
 
   it('rejects bad queries with 400', async () => {
-    expect((await list('')).status).toBe(400);
-    expect((await list('userId=x&limit=0')).status).toBe(400);
-    expect((await list('userId=x&limit=abc')).status).toBe(400);
-    expect((await list('userId=x&unreadOnly=maybe')).status).toBe(400);
-    const badId = await fetch(`${running.url}/notifications/not-a-uuid/read`, { method: 'POST' });
-    expect(badId.status).toBe(400);
+    expect((await list('limit=0', 'x')).status).toBe(400);
+    expect((await list('limit=abc', 'x')).status).toBe(400);
+    expect((await list('unreadOnly=maybe', 'x')).status).toBe(400);
+    expect((await markRead('not-a-uuid', 'x')).status).toBe(400);
   });
 });
