@@ -168,6 +168,13 @@ export type ExportOptions =
   | { target: 'k8s'; out: string | undefined; registry: string | undefined; tag: string | undefined; build: boolean; offline: boolean }
   | { target: 'compose'; out: string | undefined; offline: boolean };
 
+/** `msctl token --client <name>`: a service client's token. */
+export interface TokenOptions {
+  client: string;
+  scopes: string[];
+  ttl: string;
+}
+
 /** `msctl traces [id]`: durations and times as typed; traces.ts parses them. */
 export interface TracesOptions {
   id: string | undefined;

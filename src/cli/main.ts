@@ -44,6 +44,7 @@ const commands = {
   dashboard: () => import('./commands/dashboard'),
   export: () => import('./commands/export'),
   traces: () => import('./commands/traces'),
+  token: () => import('./commands/token'),
 } satisfies Record<string, () => Promise<Loaded>>;
 
 const argv = process.argv.slice(2);
@@ -410,6 +411,12 @@ withGlobalOptions(program.command('traces').description('recent traces (root ope
       limit: o.limit as number,
     })),
   );
+
+withGlobalOptions(program.command('token').description("a bearer token for a service client, signed with the stack's secret (end users log in through POST /api/auth/token)"))
+  .requiredOption('--client <name>', 'who the token is for: its subject is client:<name>')
+  .option('--scope <scope>', 'what end users cannot do, e.g. events:ingest (post events for any subject); repeatable', (value: string, all: string[]) => [...all, value], [] as string[])
+  .option('--ttl <duration>', 'how long the token lives: 30m, 1h (at most 24h)', '1h')
+  .action(action('token', (_args, o) => ({ client: o.client as string, scopes: o.scope as string[], ttl: o.ttl as string })));
 
 try {
   await program.parseAsync(argv, { from: 'user' });
