@@ -27,7 +27,9 @@ import { defaultDeps, prepareUsers } from '../src/load/run';
 import { Recorder } from '../src/load/recorder';
 import { BATCH_SIZE } from '../src/load/scenarios';
 import type { LoadResult, Plan, RequestTemplate } from '../src/load/types';
+import { ASSERTION_HEADER, AssertionSigner } from '../services/kit/src/auth';
 import { writeStackSettings } from '../src/stack/project';
+import { ensureSecrets } from '../src/stack/secrets';
 import { createThrowawayProject } from '../test/support/throwaway-project';
 
 const repoRoot = process.cwd();
@@ -118,7 +120,16 @@ try {
   const gateway = `http://127.0.0.1:${project.ports.gateway}`;
   const identities = await prepareUsers(defaultDeps, gateway, 'bench', 4);
   const me: RequestTemplate = { name: 'me', group: 'me', weight: 1, method: 'GET', path: '/api/users/me', headers: { authorization: 'Bearer {{token}}' } };
-  const direct: RequestTemplate = { name: 'me', group: 'me', weight: 1, method: 'GET', path: '/users/me', headers: { 'x-auth-subject': '{{userId}}', 'x-auth-username': 'bench' } };
+  // Straight to users, a request must carry what the gateway would add: its assertion, minted
+  // here with the stack's own key (as the gateway does, one per user, reused).
+  const signer = new AssertionSigner((await ensureSecrets(join(project.dir, '.msctl'))).internalAuth.privateKey);
+  const directIdentities = await Promise.all(
+    identities.map(async (identity) => ({
+      ...identity,
+      token: await signer.sign('users', { subject: identity.userId, username: null, scope: '', clientIp: '127.0.0.1' }),
+    })),
+  );
+  const direct: RequestTemplate = { name: 'me', group: 'me', weight: 1, method: 'GET', path: '/users/me', headers: { [ASSERTION_HEADER]: '{{token}}' } };
   const measureOf = ({ recorder, seconds: s }: { recorder: Recorder; seconds: number }): Measure => {
     if (recorder.ok !== recorder.requests) throw new Error(`non-2xx answers in a benchmark round: ${JSON.stringify(Object.fromEntries(recorder.statusCodes))}`);
     const latency = recorder.latency();
@@ -134,7 +145,7 @@ try {
         `GET /api/users/me through the gateway vs GET /users/me on the users service; msctl's generator, ${connections} connections, ${seconds} s`,
         'req/s',
         ['gateway', async () => measureOf(await closedRun(gateway, [me], identities))],
-        ['direct', async () => measureOf(await closedRun(`http://127.0.0.1:${project.ports.users}`, [direct], identities))],
+        ['direct', async () => measureOf(await closedRun(`http://127.0.0.1:${project.ports.users}`, [direct], directIdentities))],
       ),
     ),
   );

@@ -12,10 +12,11 @@
  */
 import autocannon from 'autocannon';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { ASSERTION_HEADER, AssertionSigner, INGEST_SCOPE } from '../services/kit/src/auth';
 import { startKafka } from '../src/infra/kafka/broker';
 import { findFreePort } from '../src/infra/ports';
 import { startTraceReceiver } from '../src/traces/receiver';
@@ -65,6 +66,11 @@ const receiver = {
 
 type Mode = 'off' | 'on' | 'unexported';
 
+const internalKeys = generateKeyPairSync('ed25519', {
+  privateKeyEncoding: { format: 'pem', type: 'pkcs8' },
+  publicKeyEncoding: { format: 'pem', type: 'spki' },
+});
+
 async function startService(mode: Mode, round: number): Promise<{ url: string; child: ChildProcess }> {
   const port = await findFreePort();
   const child = spawn(process.execPath, ['--disable-warning=TimeoutNegativeWarning', join(repoRoot, 'services', 'data-processing', 'dist', 'main.js')], {
@@ -75,7 +81,7 @@ async function startService(mode: Mode, round: number): Promise<{ url: string; c
       PORT: String(port),
       LOG_LEVEL: 'warn',
       NODE_ENV: 'production',
-      JWT_SECRET: 'bench-secret-bench-secret-bench-secret',
+      INTERNAL_AUTH_PUBLIC_KEY: internalKeys.publicKey,
       KAFKA_BROKERS: broker.bootstrap,
       KAFKA_TOPIC_PREFIX: `bench${round}${mode}.`,
       ...(mode === 'on' ? { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_EXPORTER_OTLP_HEADERS: `authorization=Bearer ${otlpToken}` } : mode === 'off' ? { OTEL_SDK_DISABLED: 'true' } : {}),
@@ -92,6 +98,8 @@ async function startService(mode: Mode, round: number): Promise<{ url: string; c
   }
 }
 
+// What the gateway adds for a service client allowed to post events for any subject.
+const assertion = await new AssertionSigner(internalKeys.privateKey).sign('data-processing', { subject: 'bench', username: null, scope: INGEST_SCOPE, clientIp: null });
 const body = JSON.stringify({ events: Array.from({ length: batch }, (_, i) => ({ type: 'page.viewed', subject: `u-${i}`, data: { path: `/p/${i}` } })) });
 
 interface Run {
@@ -104,7 +112,7 @@ interface Run {
 async function measure(mode: Mode, round: number): Promise<Run> {
   const { url, child } = await startService(mode, round);
   try {
-    const options = { url: `${url}/events`, method: 'POST' as const, headers: { 'content-type': 'application/json' }, body, connections };
+    const options = { url: `${url}/events`, method: 'POST' as const, headers: { 'content-type': 'application/json', [ASSERTION_HEADER]: assertion }, body, connections };
     await autocannon({ ...options, duration: 2 }); // warm-up
     const result = await autocannon({ ...options, duration: seconds });
     if (result.errors > 0) throw new Error(`${result.errors} connection errors`);

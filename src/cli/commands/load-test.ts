@@ -11,6 +11,7 @@ import { runtimeForExisting } from '../../runtime/select';
 import { stackStatus } from '../../runtime/status';
 import { serviceOfInstance } from '../../stack/replicas';
 import { loadProject, writeStackSettings } from '../../stack/project';
+import { USERS_SERVICE } from '../../stack/service-env';
 import type { CliContext, LoadTestOptions } from '../context';
 import { makeChalk } from '../output/colors';
 import { formatTable } from '../output/table';
@@ -121,9 +122,13 @@ export async function run(options: LoadTestOptions, context: CliContext): Promis
         progress.onEvent({ type: 'phase', text: event.type === 'message' ? event.text : `gateway ${event.phase}` });
       }
     });
-    // The gateway reads the setting when it starts: restart it on the runtime the stack runs on.
-    if (runtimeForExisting(project) === 'docker') await (await import('../../runtime/docker/runtime')).restartDocker(project, gateway.name, 90, bus);
-    else await (await import('../../runtime/local/runtime')).restartLocal(project, gateway.name, 90, bus);
+    // The gateway (and users, for its public routes) read the setting when they start: restart
+    // them on the runtime the stack runs on.
+    const names = [gateway.name, ...project.manifests.filter((m) => m.name === USERS_SERVICE).map((m) => m.name)];
+    for (const name of names) {
+      if (runtimeForExisting(project) === 'docker') await (await import('../../runtime/docker/runtime')).restartDocker(project, name, 90, bus);
+      else await (await import('../../runtime/local/runtime')).restartLocal(project, name, 90, bus);
+    }
   };
 
   let result: LoadResult;
