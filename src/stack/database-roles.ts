@@ -8,10 +8,13 @@ import type { Project } from './project';
 import { servicePassword, type StackSecrets } from './secrets';
 import { schemaFor } from './service-env';
 
+/** The services that connect to PostgreSQL, each with the role named after its schema. */
+export function serviceRoles(project: Project): Array<{ service: string; role: string }> {
+  return project.manifests.filter((manifest) => manifest.needs.includes('postgres')).map((manifest) => ({ service: manifest.name, role: schemaFor(manifest.name) }));
+}
+
 export function databaseRoles(project: Project, secrets: StackSecrets): DatabaseRole[] {
-  return project.manifests
-    .filter((manifest) => manifest.needs.includes('postgres'))
-    .map((manifest) => ({ name: schemaFor(manifest.name), password: servicePassword(secrets, manifest.name) }));
+  return serviceRoles(project).map(({ service, role }) => ({ name: role, password: servicePassword(secrets, service) }));
 }
 
 /** `service`'s DATABASE_URL: the server `superuserUrl` names, reached as the service's own role. */
