@@ -586,6 +586,11 @@ ${serviceRoles(project).map(({ service, role }) => `   kubectl -n "$ns" create s
    port is open to all; each upstream answers the gateway (and \`${NAMESPACES.monitoring}\`'s Prometheus); Kafka and PostgreSQL
    answer the services that need them (and the \`${NAMESPACES.keda}\` and \`${NAMESPACES.cnpg}\` operators). They assume those
    operators' default namespaces and a CNI that enforces NetworkPolicy.
+5. The limits on sign-ups and log-ins, and the back-off after failed log-ins, are kept in users' PostgreSQL
+   tables, so they hold across every gateway and users replica the HPA adds. The gateway's per-client
+   \`RATE_LIMIT_PER_SECOND\` is per replica. The gateway keys anonymous limits by the address its socket sees:
+   expose it through a LoadBalancer Service with \`externalTrafficPolicy: Local\` so that is the client's; behind an
+   HTTP ingress, every client shares the ingress's address and its budget.
 
 \`\`\`sh
 kubectl apply -k overlays/prod      # or: kubectl kustomize overlays/prod
