@@ -1,4 +1,12 @@
+import { createHash } from 'node:crypto';
 import { HttpError, type Queryable } from '@msctl/kit';
+
+/**
+ * What the throttle and back-off tables store for an address or a username: a digest, so that
+ * any text a client sends (a NUL, a lone surrogate) makes a valid key, and the tables hold no
+ * usernames or addresses in clear.
+ */
+const digest = (value: string) => createHash('sha256').update(value, 'utf8').digest('base64url');
 
 export const tooManyRequests = (message: string, retryAfterSeconds: number) =>
   new HttpError(429, 'rate_limited', message, undefined, Math.max(1, Math.ceil(retryAfterSeconds)));
@@ -37,7 +45,10 @@ export class HashingGate {
 }
 
 export interface ThrottleLimit {
-  key: string;
+  /** What is counted, e.g. "login:ip". */
+  kind: string;
+  /** Whose hits: the address or username. */
+  value: string;
   limit: number;
 }
 
@@ -46,6 +57,7 @@ export interface ThrottleLimit {
  * seconds until the fullest window ends) when any key is over its limit.
  */
 export async function throttle(db: Queryable, limits: ThrottleLimit[], windowMs: number, what: string): Promise<void> {
+  const keyed = limits.map((limit) => ({ ...limit, key: `${limit.kind}:${digest(limit.value)}` }));
   const { rows } = await db.query<{ key: string; hits: number; retry_ms: number }>(
     `INSERT INTO auth_throttle AS t (key, window_start, hits)
      SELECT key, now(), 1 FROM unnest($1::text[]) AS key
@@ -53,12 +65,15 @@ export async function throttle(db: Queryable, limits: ThrottleLimit[], windowMs:
        window_start = CASE WHEN t.window_start <= now() - make_interval(secs => $2 / 1000.0) THEN now() ELSE t.window_start END,
        hits = CASE WHEN t.window_start <= now() - make_interval(secs => $2 / 1000.0) THEN 1 ELSE t.hits + 1 END
      RETURNING key, hits, (extract(epoch FROM window_start - now()) * 1000 + $2)::float8 AS retry_ms`,
-    [limits.map((limit) => limit.key), windowMs],
+    [keyed.map((limit) => limit.key), windowMs],
   );
-  const over = rows.filter((row) => row.hits > limits.find((limit) => limit.key === row.key)!.limit);
+  const over = rows.flatMap((row) => {
+    const limit = keyed.find((candidate) => candidate.key === row.key);
+    return limit && row.hits > limit.limit ? [{ ...row, kind: limit.kind }] : [];
+  });
   if (over.length === 0) return;
   const retryMs = Math.max(...over.map((row) => row.retry_ms));
-  throw tooManyRequests(`too many ${what} from this ${over.some((row) => row.key.includes(':ip:')) ? 'address' : 'account'}; try again later`, retryMs / 1000);
+  throw tooManyRequests(`too many ${what} from this ${over.some((row) => row.kind.endsWith(':ip')) ? 'address' : 'account'}; try again later`, retryMs / 1000);
 }
 
 /** Old windows are useless: dropped now and then, so the table stays as small as the active clients. */
@@ -78,7 +93,7 @@ export async function assertNotBackingOff(db: Queryable, username: string): Prom
   const { rows } = await db.query<{ retry_ms: number }>(
     `SELECT (extract(epoch FROM blocked_until - now()) * 1000)::float8 AS retry_ms FROM login_failures
      WHERE username = $1 AND blocked_until > now()`,
-    [username],
+    [digest(username)],
   );
   if (rows[0]) throw tooManyRequests('too many failed log-ins for this account; try again later', rows[0].retry_ms / 1000);
 }
@@ -92,10 +107,10 @@ export async function recordLoginFailure(db: Queryable, username: string, policy
        blocked_until = CASE WHEN f.failures + 1 >= $2
          THEN now() + make_interval(secs => least($4::float8, $3::float8 * power(2, f.failures + 1 - $2)) / 1000.0)
          ELSE NULL END`,
-    [username, policy.freeFailures, policy.baseMs, policy.maxMs],
+    [digest(username), policy.freeFailures, policy.baseMs, policy.maxMs],
   );
 }
 
 export async function clearLoginFailures(db: Queryable, username: string): Promise<void> {
-  await db.query(`DELETE FROM login_failures WHERE username = $1`, [username]);
+  await db.query(`DELETE FROM login_failures WHERE username = $1`, [digest(username)]);
 }

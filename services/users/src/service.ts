@@ -34,8 +34,11 @@ export const usersConfigSchema = baseConfigSchema.extend({
   ...jwtConfigSchema.shape,
   /** Password hashes computed at once; the rest of the cores keep serving everything else. */
   PASSWORD_HASH_CONCURRENCY: z.coerce.number().int().positive().default(Math.max(1, cores - 1)),
-  /** Hashes that may wait for a slot; one more is refused with 429 at once. */
-  PASSWORD_HASH_QUEUE: z.coerce.number().int().nonnegative().default(Math.max(2, 2 * (cores - 1))),
+  /**
+   * Hashes that may wait for a slot; one more is refused with 429 at once. Sixteen per slot wait
+   * about a second at most (tens of ms each), far inside the gateway's upstream timeout.
+   */
+  PASSWORD_HASH_QUEUE: z.coerce.number().int().nonnegative().default(16 * Math.max(1, cores - 1)),
   /** Sign-ups, and separately log-ins, per client address per window. */
   PUBLIC_LIMIT_PER_ADDRESS: z.coerce.number().int().positive().default(120),
   /** Log-in attempts per username per window, whatever the address. */
@@ -167,7 +170,7 @@ export const usersService: ServiceDefinition<UsersConfig> = {
       const input = signUpSchema.parse(request.body);
       // scrypt costs ~50 ms of CPU: during an outage, refuse before paying for it.
       await db.rejectWhileOpen();
-      await throttle(db, [{ key: `signup:ip:${clientAddress(request)}`, limit: config.PUBLIC_LIMIT_PER_ADDRESS }], windowMs, 'sign-ups');
+      await throttle(db, [{ kind: 'signup:ip', value: clientAddress(request), limit: config.PUBLIC_LIMIT_PER_ADDRESS }], windowMs, 'sign-ups');
       const passwordHash = await hashing.run(() => hashPassword(input.password));
       const row = await db
         .transaction(async (tx) => {
@@ -263,8 +266,8 @@ export const usersService: ServiceDefinition<UsersConfig> = {
       await throttle(
         db,
         [
-          { key: `login:ip:${clientAddress(request)}`, limit: config.PUBLIC_LIMIT_PER_ADDRESS },
-          { key: `login:user:${username}`, limit: config.PUBLIC_LIMIT_PER_USERNAME },
+          { kind: 'login:ip', value: clientAddress(request), limit: config.PUBLIC_LIMIT_PER_ADDRESS },
+          { kind: 'login:user', value: username, limit: config.PUBLIC_LIMIT_PER_USERNAME },
         ],
         windowMs,
         'log-ins',

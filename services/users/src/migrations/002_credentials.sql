@@ -9,7 +9,7 @@ CREATE TABLE IF NOT EXISTS auth_throttle (
   hits integer NOT NULL
 );
 
--- Failed log-ins per username, and until when the account refuses to check a password.
+-- Failed log-ins per username (its digest, as the throttle's keys), and until when the account refuses to check a password.
 CREATE TABLE IF NOT EXISTS login_failures (
   username text PRIMARY KEY,
   failures integer NOT NULL,
