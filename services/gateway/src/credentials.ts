@@ -16,15 +16,20 @@ export class CredentialVersions {
     private readonly now: () => number = Date.now,
   ) {}
 
-  /** True when `version` is current; a lookup failure falls back to the last answer, and throws without one. */
+  /**
+   * True when `version` is current. A lookup failure falls back to the last answer, kept for
+   * another `ttlMs` so that a failing users is not asked again on every request (each failure
+   * would count against its breaker twice); without an answer, it throws.
+   */
   async isCurrent(subject: string, version: number): Promise<boolean> {
     const entry = this.known.get(subject);
     if (entry && this.now() - entry.at < this.ttlMs) return entry.version === version;
     try {
       return (await this.fetch(subject)) === version;
     } catch (error) {
-      if (entry) return entry.version === version;
-      throw error;
+      if (!entry) throw error;
+      if (this.known.get(subject) === entry) this.known.set(subject, { version: entry.version, at: this.now() });
+      return entry.version === version;
     }
   }
 

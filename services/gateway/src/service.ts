@@ -15,6 +15,7 @@ import {
   type ServiceDefinition,
   type TokenClaims,
 } from '@msctl/kit';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { CredentialVersions } from './credentials';
 import { UpstreamInstances } from './instances';
@@ -108,20 +109,6 @@ export const gatewayService: ServiceDefinition<GatewayConfig> = {
         void reply.header('www-authenticate', 'Bearer error="invalid_token"');
         throw unauthorized(error instanceof InvalidTokenError ? error.message : undefined);
       }
-      // A service client's token (no `ver`) has no password to change; it lives until it expires.
-      if (checksVersions && claims.ver !== undefined) {
-        let current: boolean;
-        try {
-          current = await credentials.isCurrent(claims.sub, claims.ver);
-        } catch (error) {
-          request.log.warn({ err: error }, 'cannot check the credentials version');
-          throw unavailable('the token cannot be checked right now; try again', 1);
-        }
-        if (!current) {
-          void reply.header('www-authenticate', 'Bearer error="invalid_token"');
-          throw unauthorized('token revoked: the password changed or the account was deleted; log in again');
-        }
-      }
       request.auth = claims;
     });
 
@@ -141,9 +128,31 @@ export const gatewayService: ServiceDefinition<GatewayConfig> = {
     const openapi = JSON.stringify(buildOpenApiDocument(routes));
     app.get(OPENAPI_PATH, async (_request, reply) => reply.type('application/json').send(openapi));
 
+    /**
+     * Refuses a user's token issued before their last password change, or after the account was
+     * deleted. Checked after the rate limit: a burst of one client's requests waits on one lookup,
+     * and is admitted or refused as it arrived, not all at once when the lookup answers.
+     */
+    const assertCurrentCredentials = async (claims: TokenClaims, request: FastifyRequest, reply: FastifyReply) => {
+      // A service client's token (no `ver`) has no password to change; it lives until it expires.
+      if (!checksVersions || claims.ver === undefined) return;
+      let current: boolean;
+      try {
+        current = await credentials.isCurrent(claims.sub, claims.ver);
+      } catch (error) {
+        request.log.warn({ err: error }, 'cannot check the credentials version');
+        throw unavailable('the token cannot be checked right now; try again', 1);
+      }
+      if (!current) {
+        void reply.header('www-authenticate', 'Bearer error="invalid_token"');
+        throw unauthorized('token revoked: the password changed or the account was deleted; log in again');
+      }
+    };
+
     app.all('/api/*', async (request, reply) => {
       const match = request.matchedRoute;
       if (!match) throw notFound(`no route for ${request.method} ${request.url.split('?')[0]}`);
+      if (request.auth) await assertCurrentCredentials(request.auth, request, reply);
       const upstream = match.route.upstream;
       const headers = requestHeaders(request.headers, GATEWAY_ONLY_HEADERS);
       headers['x-forwarded-for'] = request.ip;

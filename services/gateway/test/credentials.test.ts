@@ -61,8 +61,14 @@ describe('CredentialVersions', () => {
     expect(await credentials.isCurrent('ada', 1)).toBe(true);
     state.failing = true;
     state.now = 5_000;
+    const before = state.calls;
     expect(await credentials.isCurrent('ada', 1)).toBe(true);
     expect(await credentials.isCurrent('ada', 2)).toBe(false);
+    // A failing users is asked once per ttl, not on every request.
+    expect(state.calls).toBe(before + 1);
+    state.now = 6_000;
+    expect(await credentials.isCurrent('ada', 1)).toBe(true);
+    expect(state.calls).toBe(before + 2);
     await expect(credentials.isCurrent('grace', 1)).rejects.toThrow('users is down');
     // Forgotten, there is nothing to fall back to.
     credentials.forget('ada');
