@@ -141,8 +141,18 @@ describe('msctl dashboard in a real terminal (tmux)', () => {
     const me = () => fetch(`${gateway}/api/users/me`, { headers: { authorization: `Bearer ${accessToken}` } }).then((r) => r.status).catch(() => 0);
     // Also wait for the supervisor to see PostgreSQL gone (it is still shutting down for a moment
     // after the signal): an `up` asked before that finds it running and rightly leaves it alone.
+    // Traffic that makes users ask PostgreSQL: a few sign-ups at once (each counts its address
+    // in PostgreSQL first), so that users' breaker sees failures before the gateway's opens.
+    let attempt = 0;
+    const signUps = () =>
+      Array.from({ length: 5 }, () => {
+        attempt += 1;
+        const name = `dash_outage_${attempt}`;
+        return post('/api/users', { username: name, email: `${name}@example.test`, password: 'a long enough password' }).catch(() => undefined);
+      });
     const text = await waitForScreen('postgres failed, users’ postgres circuit OPEN and users degraded/unhealthy', (current) => {
       void me();
+      void Promise.all(signUps());
       return serviceState(current, 'postgres') === 'failed' &&
         breaker(current, 'users', 'postgres') === 'OPEN' &&
         ['degraded', 'unhealthy'].includes(serviceState(current, 'users') ?? '')

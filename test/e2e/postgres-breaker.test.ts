@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startService, type RunningService } from '@msctl/kit';
-import { eventually, testEnv } from '@msctl/kit/testing';
+import { asCaller, eventually, testEnv } from '@msctl/kit/testing';
 import { usersService } from '../../services/users/src/service';
 import { startPostgres, type PostgresServer } from '../../src/infra/postgres/server';
 import { findFreePort } from '../../src/infra/ports';
@@ -54,10 +54,10 @@ afterAll(async () => {
 
 describe('users when PostgreSQL goes away and comes back', () => {
   it('answers 503 fast with the circuit open, then recovers once PostgreSQL is back', async () => {
-    const signUp = (name: string) =>
+    const signUp = async (name: string) =>
       fetch(`${users.url}/users`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json' },
+        headers: { 'content-type': 'application/json', ...(await asCaller('users')) },
         body: JSON.stringify({ username: name, email: `${name}@example.test`, password: 'a long enough password' }),
       });
     expect((await signUp('before_stop')).status).toBe(201);
@@ -67,7 +67,8 @@ describe('users when PostgreSQL goes away and comes back', () => {
 
     // The first failures reach the dead server and open the breaker…
     const statuses: number[] = [];
-    for (let i = 0; i < 6; i++) statuses.push((await fetch(`${users.url}/users/00000000-0000-4000-8000-000000000000`)).status);
+    const someone = await asCaller('users', { subject: '00000000-0000-4000-8000-000000000001' });
+    for (let i = 0; i < 6; i++) statuses.push((await fetch(`${users.url}/users/00000000-0000-4000-8000-000000000000`, { headers: someone })).status);
     expect(statuses.every((status) => status === 503)).toBe(true);
     expect((await postgresCircuit()).state).toBe('open');
 

@@ -17,6 +17,8 @@ import { stackForThisFile } from '../support/running-stack';
 const stack = stackForThisFile();
 const suffix = uniqueSuffix();
 let token: string;
+/** Events keyed by a subject of the test's choosing (so they share the poison's partition) need the ingest scope. */
+let ingestToken: string;
 let userId: string;
 
 const broker = () => `127.0.0.1:${stack.project().env.MSCTL_KAFKA_PORT}`;
@@ -40,7 +42,7 @@ async function sendGood(topic: PoisonCase['topic'], type: string, key: string, c
     await kcat(topic, key, events.map((e) => cloudEvent({ ...e, source: '/users' })).join('\n'));
     return;
   }
-  const response = await stack.post('/api/events', { events }, token);
+  const response = await stack.post('/api/events', { events }, ingestToken);
   expect(response.status, await response.clone().text()).toBe(202);
 }
 
@@ -185,6 +187,7 @@ interface ListedDeadLetter {
 
 beforeAll(async () => {
   ({ id: userId, token } = await stack.login(`poison_${suffix}`));
+  ingestToken = await stack.clientToken('poison-producer', ['events:ingest']);
 });
 
 describe('poison records', () => {
@@ -194,7 +197,7 @@ describe('poison records', () => {
     const raw = typeof poison.gateway.body === 'string' || Buffer.isBuffer(poison.gateway.body);
     const refused = await fetch(`${stack.gateway()}/api/events`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${ingestToken}` },
       body: raw ? (poison.gateway.body as string | Buffer) : JSON.stringify(poison.gateway.body),
     });
     const answer = (await refused.json()) as { details?: { invalid?: Array<{ errors: Array<{ path: string; message: string }> }> } };

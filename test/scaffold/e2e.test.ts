@@ -16,7 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually } from '@msctl/kit/testing';
 import { findFreePort } from '../../src/infra/ports';
 import type { StackStatus } from '../../src/runtime/local/status';
-import { msctl, repoRoot } from '../support/cli';
+import { clientToken, msctl, repoRoot } from '../support/cli';
 import { gatewayClient } from '../support/gateway-client';
 
 let project: string;
@@ -185,6 +185,8 @@ describe('msctl scaffold new-service, end to end', () => {
     const gateway = `http://127.0.0.1:${ports.gateway}`;
     const { post, login } = gatewayClient(gateway);
     const { token: accessToken } = await login('ada');
+    // Stock events name a SKU, not the poster, as their subject: a service client's ingest scope.
+    const ingestToken = await clientToken(project, env, 'stock-feed', ['events:ingest']);
     const stats = async () => {
       const response = await fetch(`${gateway}/api/inventory/stats`, { headers: { authorization: `Bearer ${accessToken}` } });
       expect(response.status).toBe(200);
@@ -192,10 +194,10 @@ describe('msctl scaffold new-service, end to end', () => {
     };
     expect((await fetch(`${gateway}/api/inventory/stats`)).status).toBe(401);
 
-    expect((await post('/api/events', { type: 'stock.received', subject: 'sku-42', data: { quantity: 3 } }, accessToken)).status).toBe(202);
+    expect((await post('/api/events', { type: 'stock.received', subject: 'sku-42', data: { quantity: 3 } }, ingestToken)).status).toBe(202);
     await eventually(async () => ((await stats()).consumed.byType['stock.received'] === 1 ? true : undefined), 30_000, 'inventory to consume the event');
     // a marker behind it on the same key (same partition): once it is counted, nothing more of the first can come
-    expect((await post('/api/events', { type: 'stock.marker', subject: 'sku-42', data: {} }, accessToken)).status).toBe(202);
+    expect((await post('/api/events', { type: 'stock.marker', subject: 'sku-42', data: {} }, ingestToken)).status).toBe(202);
     const after = await eventually(async () => {
       const current = await stats();
       return current.consumed.byType['stock.marker'] === 1 ? current : undefined;

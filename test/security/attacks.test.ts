@@ -133,14 +133,9 @@ describe('attacks on a running stack', () => {
     expect(JSON.stringify(victimNotes)).not.toContain(marker);
     // A service client the operator gave the ingest scope (`msctl token`) may post for anyone;
     // the same client without it may not.
-    const minted = async (...scope: string[]) => {
-      const result = await stack.run(['token', '--client', 'importer', ...scope.flatMap((s) => ['--scope', s]), '--json']);
-      expect(result.exitCode, String(result.stderr)).toBe(0);
-      return (JSON.parse(String(result.stdout)) as { accessToken: string }).accessToken;
-    };
     const forVictim = JSON.stringify({ type: 'alert.triggered', subject: victim.id, data: { title: 'from the importer' } });
-    expect((await api('/api/events', await minted(), { method: 'POST', body: forVictim })).status).toBe(403);
-    expect((await api('/api/events', await minted('events:ingest'), { method: 'POST', body: forVictim })).status).toBe(202);
+    expect((await api('/api/events', await stack.clientToken('importer', []), { method: 'POST', body: forVictim })).status).toBe(403);
+    expect((await api('/api/events', await stack.clientToken('importer', ['events:ingest']), { method: 'POST', body: forVictim })).status).toBe(202);
 
     const stored = await stack.query<{ n: string }>(`SELECT count(*) AS n FROM notifications.notifications WHERE title = $1 OR body LIKE '%' || $1 || '%'`, [title]);
     expect(Number(stored[0]!.n)).toBe(0);

@@ -10,6 +10,7 @@
 import { readFile, readdir, readlink, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { servicePassword, type StackSecrets } from '../../src/stack/secrets';
 import type { StackStatus } from '../../src/runtime/local/status';
 import { msctl, repoRoot } from '../support/cli';
 import { createThrowawayProject, type ThrowawayProject } from '../support/throwaway-project';
@@ -133,8 +134,17 @@ describe('suite 6: exposure of a local stack', () => {
     const stateDir = join(project, '.msctl');
     const secretsFile = join(stateDir, 'secrets.json');
     expect((await stat(secretsFile)).mode & 0o777).toBe(0o600);
-    const secrets = JSON.parse(await readFile(secretsFile, 'utf8')) as Record<string, string>;
-    expect(Object.keys(secrets).sort()).toEqual(['jwtSecret', 'postgresPassword']);
+    const stored = JSON.parse(await readFile(secretsFile, 'utf8')) as StackSecrets;
+    expect(Object.keys(stored).sort()).toEqual(['internalAuth', 'jwtSecret', 'otlpToken', 'postgresPassword', 'roleSeed']);
+    // Every secret value, the derived database passwords included; the public key is not one.
+    const secrets: Record<string, string> = {
+      jwtSecret: stored.jwtSecret,
+      postgresPassword: stored.postgresPassword,
+      internalAuthPrivateKey: stored.internalAuth.privateKey.split('\n')[1]!,
+      otlpToken: stored.otlpToken,
+      roleSeed: stored.roleSeed,
+      ...Object.fromEntries(['users', 'notifications', 'analytics'].map((service) => [`${service} database password`, servicePassword(stored, service)])),
+    };
     const leaks: string[] = [];
     let checked = 0;
     // Postgres' data directory holds no secret in clear and is the server's own (0700): skip its bulk.

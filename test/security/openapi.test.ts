@@ -48,7 +48,7 @@ describe('the gateway OpenAPI document', () => {
 
   it('lists only the routes the gateway is configured with', () => {
     const usersOnly = buildOpenApiDocument(stack.gatewayRoutes.filter((route) => route.upstream === 'users'));
-    expect(Object.keys(usersOnly.paths).sort()).toEqual(['/api/auth/token', '/api/openapi.json', '/api/users', '/api/users/me', '/api/users/{id}']);
+    expect(Object.keys(usersOnly.paths).sort()).toEqual(['/api/auth/token', '/api/openapi.json', '/api/users', '/api/users/me', '/api/users/me/credentials', '/api/users/{id}']);
     const nothingPublic = buildOpenApiDocument(stack.gatewayRoutes.map((route) => ({ ...route, public: [] })));
     expect(nothingPublic.paths['/api/users']!.post!.security).toEqual([{ bearerAuth: [] }]);
   });
@@ -67,7 +67,7 @@ describe('the gateway OpenAPI document', () => {
     registered.add('GET /api/openapi.json');
     expect([...registered].filter((route) => !documented.has(route)), 'routes missing from the document').toEqual([]);
     expect([...documented].filter((route) => !registered.has(route)), 'documented routes that do not exist').toEqual([]);
-    expect(documented.size).toBe(12);
+    expect(documented.size).toBe(13);
   });
 
   it('marks as public exactly the manifests\' public routes', () => {
@@ -112,6 +112,7 @@ describe('the gateway OpenAPI document', () => {
     await call('DELETE', `/api/users/${String(other.id)}`);
     token = String((await call('POST', '/api/auth/token', { username: `doc_${suffix}`, password }, false)).accessToken);
     await call('GET', '/api/users/me');
+    await call('GET', '/api/users/me/credentials');
     await call('GET', `/api/users/${String(user.id)}`);
     await call('PATCH', `/api/users/${String(user.id)}`, { displayName: 'Doc Two' });
     await call('POST', '/api/events', { events: [{ type: `doc${suffix}.checked`, subject: String(user.id), data: {} }] });

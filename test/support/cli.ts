@@ -20,3 +20,10 @@ export async function statusOf(project: string, env: Record<string, string>): Pr
   expect(result.exitCode, String(result.stderr)).toBe(0);
   return JSON.parse(String(result.stdout)) as StackStatus;
 }
+
+/** A service client's token with `scopes` (`msctl token --client`), for the project at `project`. */
+export async function clientToken(project: string, env: Record<string, string>, client: string, scopes: string[]): Promise<string> {
+  const result = await msctl(['token', '--client', client, ...scopes.flatMap((scope) => ['--scope', scope]), '--json', '--project-dir', project], { env });
+  if (result.exitCode !== 0) throw new Error(`msctl token failed: ${String(result.stderr)}`);
+  return (JSON.parse(String(result.stdout)) as { accessToken: string }).accessToken;
+}

@@ -10,7 +10,7 @@ import { postgresUrl } from '../../src/runtime/local/supervisor';
 import { loadProject } from '../../src/stack/project';
 import { ensureSecrets } from '../../src/stack/secrets';
 import type { StackStatus } from '../../src/runtime/local/status';
-import { msctl, repoRoot, statusOf } from './cli';
+import { clientToken, msctl, repoRoot, statusOf } from './cli';
 import { gatewayClient } from './gateway-client';
 import { drained } from './lag';
 import { createThrowawayProject, type ThrowawayProject } from './throwaway-project';
@@ -22,6 +22,8 @@ export interface RunningStack {
   status(): Promise<StackStatus>;
   gateway(): string;
   post(path: string, body: unknown, token?: string): Promise<Response>;
+  /** A service client's token (`msctl token --client`), e.g. with events:ingest to post for any subject. */
+  clientToken(client: string, scopes: string[]): Promise<string>;
   /** Signs up a user and returns a token for it. */
   login(username: string): Promise<{ id: string; token: string }>;
   /** Waits until the consumer group has committed everything in its topics (lag 0), as `msctl topics groups` sees it. */
@@ -56,6 +58,7 @@ export function stackForThisFile(): RunningStack {
     gateway,
     post: client.post,
     login: client.login,
+    clientToken: (name, scopes) => clientToken(current().dir, current().env, name, scopes),
     drained: (group: string, timeoutMs?: number) => drained((args) => run(['topics', ...args]), group, timeoutMs),
     query: async <Row extends pg.QueryResultRow>(sql: string, params: unknown[] = []) => {
       const project = await loadProject(current().dir, { ...process.env, ...current().env });
