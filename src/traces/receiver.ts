@@ -187,12 +187,22 @@ export async function startTraceReceiver(options: TraceReceiverOptions): Promise
   };
 }
 
+/** How long a refused request's socket stays open while its client is still sending the body. */
+const LINGER_MS = 2_000;
+
 /**
- * Answers a request whose body is not (all) read. `connection: close` makes Node close the socket
- * once the answer is out, so the rest of the body is neither read nor kept, however much the
- * client still sends.
+ * Answers a request whose body is not (all) read, then lingers: the rest of the body is read and
+ * dropped (never kept) for LINGER_MS, and only then is the socket closed. Closing at once would
+ * reset a connection the client is still writing to, and a reset can destroy the answer before
+ * the client reads it (a client sees EPIPE, not the 413).
  */
 function refuse(request: IncomingMessage, response: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   request.unpipe();
-  reply(response, status, body, { connection: 'close', ...headers });
+  request.resume();
+  reply(response, status, body, headers);
+  if (request.complete) return;
+  const socket = request.socket;
+  const timer = setTimeout(() => socket.destroy(), LINGER_MS);
+  timer.unref();
+  request.once('end', () => clearTimeout(timer));
 }
