@@ -102,14 +102,12 @@ export const gatewayService: ServiceDefinition<GatewayConfig> = {
         void reply.header('www-authenticate', 'Bearer');
         throw unauthorized();
       }
-      let claims: TokenClaims;
       try {
-        claims = await verifyAccessToken(token, config.JWT_SECRET);
+        request.auth = await verifyAccessToken(token, config.JWT_SECRET);
       } catch (error) {
         void reply.header('www-authenticate', 'Bearer error="invalid_token"');
         throw unauthorized(error instanceof InvalidTokenError ? error.message : undefined);
       }
-      request.auth = claims;
     });
 
     await app.register(rateLimit, {
