@@ -78,6 +78,16 @@ const RECENT_LINES = 40;
  */
 export const NODE_FLAGS = ['--enable-source-maps', '--disable-warning=TimeoutNegativeWarning'];
 
+/**
+ * MSCTL_SERVICE_NODE_OPTIONS reaches every service as its NODE_OPTIONS (e.g. `--cpu-prof
+ * --cpu-prof-dir=/tmp/prof` to profile them, as `npm run bench:profile` does); msctl's own
+ * NODE_OPTIONS stays msctl's.
+ */
+export function serviceNodeOptions(env: NodeJS.ProcessEnv): { NODE_OPTIONS?: string } {
+  const options = env.MSCTL_SERVICE_NODE_OPTIONS?.trim();
+  return options ? { NODE_OPTIONS: options } : {};
+}
+
 export const kafkaBootstrap = (project: Project) => `127.0.0.1:${project.infrastructure.kafkaPort}`;
 export const postgresUrl = (project: Project, secrets: StackSecrets) =>
   `postgres://${project.infrastructure.postgresUser}:${encodeURIComponent(secrets.postgresPassword)}@127.0.0.1:${project.infrastructure.postgresPort}/postgres`;
@@ -378,7 +388,7 @@ export class Supervisor {
     const bundle = serviceBundle(manifest);
     const child = (this.deps.spawn ?? spawn)(this.deps.nodePath, [...NODE_FLAGS, bundle], {
       cwd: manifest.dir,
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', TZ: process.env.TZ ?? '', ...env },
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', TZ: process.env.TZ ?? '', ...serviceNodeOptions(process.env), ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     target.child = child;

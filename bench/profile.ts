@@ -1,0 +1,300 @@
+/**
+ * bench/profile: where every millisecond of CPU goes, per process, per built-in scenario.
+ *
+ * One throwaway stack (local runtime, rate limits raised in .msctl/settings.json) runs with
+ * `--cpu-prof` on every service and on the supervisor. Each scenario then runs through
+ * `msctl load-test` while /proc is sampled for every process of the stack: the services, the
+ * supervisor, Kafka, PostgreSQL (the postmaster and every backend) and the load generator. At
+ * the end `msctl down` stops the stack, which writes the profiles; each profile is cut to each
+ * scenario's measured window (profiles and process.hrtime share the monotonic clock).
+ *
+ *   npm run bench:profile [-- --scenarios users,ingest,read,mixed --seconds 15 --connections 16 --top 12]
+ *
+ * Writes bench/results/profile.json and bench/results/profile.md: per scenario, the CPU
+ * milliseconds per request of each process, and each Node process's top self-time functions
+ * (with the module esbuild bundled them from).
+ */
+import { execa } from 'execa';
+import { readFileSync, readdirSync } from 'node:fs';
+import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
+import { cpus } from 'node:os';
+import { join } from 'node:path';
+import type { LoadResult } from '../src/load/types';
+import type { StackStatus } from '../src/runtime/local/status';
+import { writeStackSettings } from '../src/stack/project';
+import { createThrowawayProject } from '../test/support/throwaway-project';
+
+const repoRoot = process.cwd();
+const flag = (name: string, fallback: string) => {
+  const index = process.argv.indexOf(`--${name}`);
+  return index === -1 ? fallback : process.argv[index + 1]!;
+};
+const scenarios = flag('scenarios', 'users,ingest,read,mixed').split(',');
+const seconds = Number(flag('seconds', '15'));
+const connections = Number(flag('connections', '16'));
+const top = Number(flag('top', '12'));
+const resultsDir = join(repoRoot, 'bench', 'results');
+const clockTicks = Number((await execa('getconf', ['CLK_TCK'])).stdout.trim()) || 100;
+const log = (text: string) => process.stderr.write(`${text}\n`);
+const round1 = (n: number) => Math.round(n * 10) / 10;
+const round3 = (n: number) => Math.round(n * 1000) / 1000;
+const nowMicros = () => Number(process.hrtime.bigint() / 1000n);
+
+/** utime + stime of a process in ms, or undefined once it is gone. */
+function cpuMs(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) / clockTicks) * 1000;
+  } catch {
+    return undefined;
+  }
+}
+
+function parentOf(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+  } catch {
+    return undefined;
+  }
+}
+
+/** A PostgreSQL server is the postmaster and every backend it forked: their CPU is summed. */
+function childrenOf(pid: number): number[] {
+  return readdirSync('/proc')
+    .filter((entry) => /^\d+$/.test(entry))
+    .map(Number)
+    .filter((candidate) => parentOf(candidate) === pid);
+}
+
+interface Group {
+  name: string;
+  pids: () => number[];
+}
+
+/** CPU ms of each group, sampled every 200 ms; backends that ended keep their last reading. */
+class CpuSampler {
+  private readonly last = new Map<string, Map<number, number>>();
+  private readonly samples: Array<{ at: number; ms: Record<string, number> }> = [];
+  private timer: NodeJS.Timeout | undefined;
+  constructor(private readonly groups: Group[]) {}
+
+  start(): void {
+    this.sample();
+    this.timer = setInterval(() => this.sample(), 200);
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    this.sample();
+  }
+
+  sample(): void {
+    const ms: Record<string, number> = {};
+    for (const group of this.groups) {
+      const seen = this.last.get(group.name) ?? new Map<number, number>();
+      for (const pid of group.pids()) {
+        const value = cpuMs(pid);
+        if (value !== undefined) seen.set(pid, value);
+      }
+      this.last.set(group.name, seen);
+      ms[group.name] = [...seen.values()].reduce((a, b) => a + b, 0);
+    }
+    this.samples.push({ at: nowMicros(), ms });
+  }
+
+  /** CPU ms each group used between two instants (linear between samples). */
+  between(from: number, to: number): Record<string, number> {
+    const at = (t: number, name: string) => {
+      const after = this.samples.findIndex((s) => s.at >= t);
+      if (after <= 0) return this.samples[Math.max(0, after === -1 ? this.samples.length - 1 : 0)]!.ms[name] ?? 0;
+      const a = this.samples[after - 1]!;
+      const b = this.samples[after]!;
+      const share = (t - a.at) / (b.at - a.at);
+      return (a.ms[name] ?? 0) + share * ((b.ms[name] ?? 0) - (a.ms[name] ?? 0));
+    };
+    return Object.fromEntries(this.groups.map((g) => [g.name, Math.max(0, at(to, g.name) - at(from, g.name))]));
+  }
+}
+
+interface CpuProfile {
+  nodes: Array<{ id: number; callFrame: { functionName: string; url: string; lineNumber: number } }>;
+  startTime: number;
+  samples: number[];
+  timeDeltas: number[];
+}
+
+/** esbuild writes `// node_modules/pkg/file.js` before each bundled module: line → module. */
+const moduleIndex = new Map<string, Array<{ line: number; module: string }>>();
+function moduleAt(url: string, line: number): string {
+  if (!url.startsWith('file://')) return url.startsWith('node:') ? url : '';
+  let index = moduleIndex.get(url);
+  if (!index) {
+    index = [];
+    try {
+      const lines = readFileSync(new URL(url), 'utf8').split('\n');
+      lines.forEach((text, i) => {
+        if (/^\/\/ [\w@./-]+\.(m?[jt]s|json)$/.test(text)) index!.push({ line: i, module: text.slice(3) });
+      });
+    } catch {}
+    moduleIndex.set(url, index);
+  }
+  let found = url.slice(url.lastIndexOf('/') + 1);
+  for (const entry of index) {
+    if (entry.line > line) break;
+    found = entry.module;
+  }
+  return found.replace(/^(\.\.\/)+/, '');
+}
+
+/** Self time per function within [from, to] (µs on the monotonic clock), in ms. */
+function selfTimes(profile: CpuProfile, from: number, to: number): { totalMs: number; functions: Array<{ fn: string; module: string; ms: number }> } {
+  const byId = new Map(profile.nodes.map((node) => [node.id, node]));
+  const totals = new Map<string, { fn: string; module: string; us: number }>();
+  let t = profile.startTime;
+  let total = 0;
+  for (let i = 0; i < profile.samples.length; i++) {
+    const delta = profile.timeDeltas[i] ?? 0;
+    t += delta;
+    if (t < from || t > to) continue;
+    const frame = byId.get(profile.samples[i]!)!.callFrame;
+    if (frame.functionName === '(idle)') continue;
+    const module = moduleAt(frame.url, frame.lineNumber);
+    const key = `${frame.functionName}|${module}`;
+    const entry = totals.get(key) ?? { fn: frame.functionName || '(anonymous)', module, us: 0 };
+    entry.us += delta;
+    total += delta;
+    totals.set(key, entry);
+  }
+  const functions = [...totals.values()]
+    .sort((a, b) => b.us - a.us)
+    .slice(0, top)
+    .map((f) => ({ fn: f.fn, module: f.module, ms: round1(f.us / 1000) }));
+  return { totalMs: round1(total / 1000), functions };
+}
+
+const project = await createThrowawayProject(repoRoot);
+const profileDir = join(project.dir, 'cpu-profiles');
+const msctlEnv = { ...project.env, NO_COLOR: '1', MSCTL_RUNTIME: 'local' };
+const msctl = (args: string[], env: Record<string, string> = {}) =>
+  execa(process.execPath, [join(repoRoot, 'bin', 'msctl.js'), ...args, '--project-dir', project.dir], { env: { ...msctlEnv, ...env }, reject: false });
+
+interface ScenarioResult {
+  scenario: string;
+  requests: number;
+  requestsPerSecond: number;
+  eventsPerSecond: number;
+  p99Ms: number | null;
+  window: { from: number; to: number };
+  cpuMs: Record<string, number>;
+  cpuMsPerRequest: Record<string, number>;
+  shareOfACore: Record<string, number>;
+}
+
+const results: ScenarioResult[] = [];
+const pidNames = new Map<number, string>();
+try {
+  // The rate limits are not what this measures (the users scenario signs up from one address).
+  writeStackSettings(join(project.dir, '.msctl'), { rateLimitPerSecond: 1_000_000 });
+  await mkdir(profileDir, { recursive: true });
+  const profiling = `--cpu-prof --cpu-prof-dir=${profileDir}`;
+  log('starting a throwaway stack with --cpu-prof on every process (msctl up -d)…');
+  // NODE_OPTIONS reaches the supervisor (msctl up spawns it with its own environment);
+  // MSCTL_SERVICE_NODE_OPTIONS reaches the services.
+  const up = await msctl(['up', '-d'], { NODE_OPTIONS: profiling, MSCTL_SERVICE_NODE_OPTIONS: profiling });
+  if (up.exitCode !== 0) throw new Error(`msctl up failed:\n${up.stdout}\n${up.stderr}`);
+  const status = JSON.parse(String((await msctl(['status', '--json'])).stdout)) as StackStatus;
+  const groups: Group[] = [];
+  for (const target of status.targets) {
+    if (!target.pid) continue;
+    const pid = target.pid;
+    pidNames.set(pid, target.name);
+    groups.push({ name: target.name, pids: target.name === 'postgres' ? () => [pid, ...childrenOf(pid)] : () => [pid] });
+  }
+  if (status.supervisor.pid) {
+    const supervisor = status.supervisor.pid;
+    pidNames.set(supervisor, 'supervisor');
+    groups.push({ name: 'supervisor', pids: () => [supervisor] });
+  }
+  let generatorPid: number | undefined;
+  groups.push({ name: 'generator', pids: () => (generatorPid ? [generatorPid] : []) });
+  const sampler = new CpuSampler(groups);
+  sampler.start();
+
+  for (const scenario of scenarios) {
+    log(`${scenario}: ${seconds} s, ${connections} connections…`);
+    const run = msctl(['load-test', scenario, '--duration', String(seconds), '--connections', String(connections), '--json']);
+    generatorPid = run.pid;
+    const outcome = await run;
+    generatorPid = undefined;
+    const lines = String(outcome.stdout).trim().split('\n');
+    const result = JSON.parse(lines.at(-1) ?? '{}') as LoadResult;
+    if (!result.totals) throw new Error(`load-test ${scenario} gave no result (exit ${outcome.exitCode}):\n${outcome.stderr}`);
+    // The measured window on the monotonic clock, from the run's wall-clock start.
+    const offset = Date.now() * 1000 - nowMicros();
+    const from = Date.parse(result.startedAt) * 1000 + result.warmupSeconds * 1e6 - offset;
+    const to = from + result.durationSeconds * 1e6;
+    const cpu = sampler.between(from, to);
+    const requests = result.totals.requests;
+    results.push({
+      scenario,
+      requests,
+      requestsPerSecond: round1(result.totals.requestsPerSecond),
+      eventsPerSecond: round1(result.totals.eventsPerSecond),
+      p99Ms: result.latency?.p99 ?? null,
+      window: { from, to },
+      cpuMs: Object.fromEntries(Object.entries(cpu).map(([k, v]) => [k, Math.round(v)])),
+      cpuMsPerRequest: Object.fromEntries(Object.entries(cpu).map(([k, v]) => [k, round3(v / Math.max(1, requests))])),
+      shareOfACore: Object.fromEntries(Object.entries(cpu).map(([k, v]) => [k, round1((v / (result.durationSeconds * 1000)) * 100)])),
+    });
+    log(`  ${round1(result.totals.requestsPerSecond)} req/s, p99 ${result.latency?.p99} ms, exit ${outcome.exitCode}`);
+  }
+  sampler.stop();
+} finally {
+  log('stopping the stack (the profiles are written as each process exits)…');
+  await msctl(['down', '-v']);
+}
+
+// Profiles are named CPU.<date>.<time>.<pid>.<thread>.<seq>.cpuprofile.
+const profiles = new Map<string, CpuProfile>();
+for (const file of await readdir(profileDir).catch(() => [])) {
+  const pid = Number(file.split('.')[3]);
+  const name = pidNames.get(pid);
+  if (name) profiles.set(name, JSON.parse(await readFile(join(profileDir, file), 'utf8')) as CpuProfile);
+}
+
+const report = {
+  benchmark: 'profile',
+  when: new Date().toISOString(),
+  machine: { cpus: cpus().length, node: process.version },
+  settings: { seconds, connections, scenarios },
+  note: 'The load generator shares the cores with the stack; its CPU is the "generator" column.',
+  scenarios: results.map((r) => ({
+    ...r,
+    window: undefined,
+    topFunctions: Object.fromEntries([...profiles].map(([name, profile]) => [name, selfTimes(profile, r.window.from, r.window.to)])),
+  })),
+};
+await mkdir(resultsDir, { recursive: true });
+await writeFile(join(resultsDir, 'profile.json'), `${JSON.stringify(report, null, 2)}\n`);
+
+const md: string[] = ['# Profile', '', `Machine: ${cpus().length} cores, Node ${process.version}. ${seconds} s per scenario, ${connections} connections; the generator shares the cores.`, ''];
+for (const r of report.scenarios) {
+  const names = Object.keys(r.cpuMs).sort((a, b) => r.cpuMs[b]! - r.cpuMs[a]!);
+  const totalPerRequest = names.filter((n) => n !== 'generator').reduce((sum, n) => sum + r.cpuMsPerRequest[n]!, 0);
+  md.push(`## ${r.scenario}: ${r.requestsPerSecond} req/s${r.eventsPerSecond ? ` (${r.eventsPerSecond} events/s)` : ''}, p99 ${r.p99Ms} ms`, '');
+  md.push(`Stack CPU per request (generator excluded): **${round3(totalPerRequest)} ms**`, '');
+  md.push('| process | CPU ms / request | % of a core |', '|---|---|---|');
+  for (const n of names) md.push(`| ${n} | ${r.cpuMsPerRequest[n]} | ${r.shareOfACore[n]} |`);
+  md.push('');
+  for (const [name, self] of Object.entries(r.topFunctions)) {
+    if (!self.totalMs) continue;
+    md.push(`<details><summary>${name}: top self time (${self.totalMs} ms sampled)</summary>`, '', '| function | module | ms |', '|---|---|---|');
+    for (const f of self.functions) md.push(`| ${f.fn} | ${f.module} | ${f.ms} |`);
+    md.push('', '</details>', '');
+  }
+}
+await writeFile(join(resultsDir, 'profile.md'), `${md.join('\n')}\n`);
+process.stdout.write(`${md.join('\n')}\n`);
+await project.remove();
