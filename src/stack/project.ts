@@ -28,12 +28,21 @@ export interface Project {
 
 /**
  * Per-stack settings the runtime passes to services: `.msctl/settings.json`
- * (`{"rateLimitPerSecond": 5000}`), overridden by the environment (`MSCTL_RATE_LIMIT_PER_SECOND`).
- * Unset means the service's own default (the gateway: 100 requests/s per client).
+ * (`{"rateLimitPerSecond": 5000, "tracesPerSecond": "all"}`), overridden by the environment
+ * (`MSCTL_RATE_LIMIT_PER_SECOND`, `MSCTL_TRACES_PER_SECOND`). Unset means the service's own
+ * default (the gateway: 100 requests/s per client; tracing: 10 new traces a second per service).
  */
 export interface StackSettings {
   rateLimitPerSecond?: number;
+  /** New traces a second each service starts (0: only those a client asks for), or every one. */
+  tracesPerSecond?: number | 'all';
 }
+
+const tracesPerSecond = (value: unknown): number | 'all' | undefined => {
+  if (value === 'all') return 'all';
+  const n = typeof value === 'string' && value.trim() !== '' ? Number(value) : value;
+  return typeof n === 'number' && Number.isFinite(n) && n >= 0 ? n : undefined;
+};
 
 export const stackSettingsFile = (stateDir: string) => join(stateDir, 'settings.json');
 
@@ -55,6 +64,14 @@ export function readStackSettings(stateDir: string, env: NodeJS.ProcessEnv = pro
     }
     const limit = positiveInteger(saved.rateLimitPerSecond);
     if (limit !== undefined) settings.rateLimitPerSecond = limit;
+    const traces = tracesPerSecond(saved.tracesPerSecond);
+    if (traces !== undefined) settings.tracesPerSecond = traces;
+  }
+  const tracesFromEnv = env.MSCTL_TRACES_PER_SECOND;
+  if (tracesFromEnv !== undefined && tracesFromEnv !== '') {
+    const value = tracesPerSecond(tracesFromEnv.trim());
+    if (value === undefined) throw new MsctlError('USAGE', `MSCTL_TRACES_PER_SECOND=${tracesFromEnv} is neither a number of traces a second nor "all"`);
+    settings.tracesPerSecond = value;
   }
   const fromEnv = env.MSCTL_RATE_LIMIT_PER_SECOND;
   if (fromEnv !== undefined && fromEnv !== '') {

@@ -65,6 +65,13 @@ export function serviceEnvironment(
     // The receiver answers only the stack's own services.
     if (!endpoints.otlpIsExternal) env.OTEL_EXPORTER_OTLP_HEADERS = `authorization=Bearer ${secrets.otlpToken}`;
   }
+  // Unset: the kit's default, 10 new traces a second per service (and every one a client asks for).
+  const { tracesPerSecond } = readStackSettings(project.stateDir);
+  if (tracesPerSecond === 'all') env.OTEL_TRACES_SAMPLER = 'parentbased_always_on';
+  else if (tracesPerSecond !== undefined) {
+    env.OTEL_TRACES_SAMPLER = 'parentbased_rate_limited';
+    env.OTEL_TRACES_SAMPLER_ARG = String(tracesPerSecond);
+  }
   if (manifest.gateway) {
     env.GATEWAY_ROUTES = JSON.stringify(gatewayRoutes(project.manifests, endpoints.serviceUrls));
     // Per-stack setting, read afresh so `msctl restart gateway` applies a changed limit.

@@ -47,6 +47,24 @@ describe('per-stack settings', () => {
     expect([analytics.RATE_LIMIT_PER_SECOND, analytics.PUBLIC_LIMIT_PER_ADDRESS]).toEqual([undefined, undefined]);
   });
 
+  it('tracesPerSecond reaches every service as its sampler: a rate, or every trace', async () => {
+    const stateDir = await mkdtemp(join(tmpdir(), 'msctl-settings-'));
+    const manifest = { name: 'analytics', port: 1, needs: [], gateway: false, routes: [] } as unknown as ServiceManifest;
+    const project = { stateDir, manifests: [manifest] } as unknown as Project;
+    const endpoints = { kafkaBootstrap: '', postgresUrl: '', serviceUrls: () => ['http://127.0.0.1:1'] };
+    const sampler = () => {
+      const env = serviceEnvironment(project, manifest, endpoints, secrets);
+      return [env.OTEL_TRACES_SAMPLER, env.OTEL_TRACES_SAMPLER_ARG];
+    };
+    expect(sampler()).toEqual([undefined, undefined]);
+    writeStackSettings(stateDir, { tracesPerSecond: 'all' });
+    expect(sampler()).toEqual(['parentbased_always_on', undefined]);
+    writeStackSettings(stateDir, { tracesPerSecond: 0 });
+    expect(sampler()).toEqual(['parentbased_rate_limited', '0']);
+    expect(readStackSettings(stateDir, { MSCTL_TRACES_PER_SECOND: 'all' }).tracesPerSecond).toBe('all');
+    expect(() => readStackSettings(stateDir, { MSCTL_TRACES_PER_SECOND: 'many' })).toThrow(/neither a number/);
+  });
+
   it('gives each secret only to the services that use it', () => {
     const manifest = (name: string, gateway: boolean) => ({ name, port: 1, needs: [], gateway, routes: [] }) as unknown as ServiceManifest;
     const project = { stateDir: tmpdir(), manifests: [manifest('gateway', true), manifest('users', false), manifest('analytics', false)] } as unknown as Project;

@@ -14,7 +14,8 @@
  * OTEL_EXPORTER_OTLP_ENDPOINT + /v1/traces, with the headers OTEL_EXPORTER_OTLP_HEADERS names
  * (msctl's receiver wants the stack's token there). Without either, spans are still created (trace ids in
  * logs and headers) but not exported. OTEL_SDK_DISABLED=true switches tracing off entirely;
- * OTEL_TRACES_SAMPLER / OTEL_TRACES_SAMPLER_ARG sample (default: every trace).
+ * OTEL_TRACES_SAMPLER / OTEL_TRACES_SAMPLER_ARG sample (default: every trace a client asks
+ * for with a sampled `traceparent`, and up to 10 new traces a second; see samplerFromEnv).
  */
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
@@ -42,9 +43,11 @@ import {
   AlwaysOnSampler,
   BatchSpanProcessor,
   ParentBasedSampler,
+  SamplingDecision,
   TraceIdRatioBasedSampler,
   TracerProvider,
   type Sampler,
+  type SamplingResult,
   type SpanProcessor,
 } from '@opentelemetry/sdk-trace';
 import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic-conventions';
@@ -124,10 +127,50 @@ export function otlpHeaders(env: Record<string, string | undefined>): Record<str
   return headers;
 }
 
-/** The standard OTEL_TRACES_SAMPLER values; default parentbased_always_on. */
+/** New traces per second per service when nothing says otherwise (OTEL_TRACES_SAMPLER_ARG changes it). */
+export const DEFAULT_TRACES_PER_SECOND = 10;
+
+/**
+ * At most `perSecond` new traces a second (a token bucket holding one second's worth), as
+ * Jaeger's rate-limiting sampler does: a developer's requests are all traced, while a load test's
+ * thousands a second are not paid for in spans, exports and a receiver parsing them.
+ */
+export class RateLimitingSampler implements Sampler {
+  private tokens: number;
+  private last: number;
+
+  constructor(
+    private readonly perSecond: number,
+    private readonly now: () => number = () => performance.now(),
+  ) {
+    this.tokens = Math.max(1, perSecond);
+    this.last = this.now();
+  }
+
+  shouldSample(): SamplingResult {
+    const now = this.now();
+    const capacity = Math.max(1, this.perSecond);
+    this.tokens = Math.min(capacity, this.tokens + ((now - this.last) / 1000) * this.perSecond);
+    this.last = now;
+    if (this.tokens < 1) return { decision: SamplingDecision.NOT_RECORD };
+    this.tokens -= 1;
+    return { decision: SamplingDecision.RECORD_AND_SAMPLED };
+  }
+
+  toString(): string {
+    return `RateLimitingSampler{${this.perSecond}/s}`;
+  }
+}
+
+/**
+ * The standard OTEL_TRACES_SAMPLER values, plus `parentbased_rate_limited` (the default): a
+ * trace follows its parent's decision (a client's `traceparent` with the sampled flag is always
+ * traced), and new traces start at most OTEL_TRACES_SAMPLER_ARG times a second (default 10).
+ */
 export function samplerFromEnv(env: Record<string, string | undefined>): Sampler {
-  const name = env.OTEL_TRACES_SAMPLER?.trim().toLowerCase() || 'parentbased_always_on';
-  const arg = Number(env.OTEL_TRACES_SAMPLER_ARG ?? 1);
+  const name = env.OTEL_TRACES_SAMPLER?.trim().toLowerCase() || 'parentbased_rate_limited';
+  const rawArg = env.OTEL_TRACES_SAMPLER_ARG?.trim();
+  const arg = rawArg ? Number(rawArg) : Number.NaN;
   const ratio = Number.isFinite(arg) && arg >= 0 && arg <= 1 ? arg : 1;
   switch (name) {
     case 'always_on':
@@ -136,12 +179,14 @@ export function samplerFromEnv(env: Record<string, string | undefined>): Sampler
       return new AlwaysOffSampler();
     case 'traceidratio':
       return new TraceIdRatioBasedSampler(ratio);
+    case 'parentbased_always_on':
+      return new ParentBasedSampler({ root: new AlwaysOnSampler() });
     case 'parentbased_always_off':
       return new ParentBasedSampler({ root: new AlwaysOffSampler() });
     case 'parentbased_traceidratio':
       return new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(ratio) });
     default:
-      return new ParentBasedSampler({ root: new AlwaysOnSampler() });
+      return new ParentBasedSampler({ root: new RateLimitingSampler(Number.isFinite(arg) && arg >= 0 ? arg : DEFAULT_TRACES_PER_SECOND) });
   }
 }
 
@@ -277,7 +322,10 @@ export async function inSpan<T>(
 ): Promise<T> {
   const active = context.active();
   const tracing = currentTracing(active);
-  if (!tracing || (options.requireParent !== false && !trace.getSpan(active))) return work(undefined);
+  const parent = trace.getSpan(active);
+  // Inside a trace that is not sampled, a child would not be recorded either: the parent's
+  // context still propagates as it is.
+  if (!tracing || (options.requireParent !== false && !parent) || (parent && !parent.isRecording())) return work(undefined);
   const span = tracing.tracer.startSpan(name, { kind: options.kind ?? SpanKind.INTERNAL, attributes: options.attributes }, active);
   try {
     const result = await context.with(trace.setSpan(active, span), () => work(span));
@@ -301,6 +349,8 @@ export async function traceHttpClient<T extends { statusCode: number }>(
   const active = context.active();
   const tracing = currentTracing(active);
   if (!tracing) return work(headers);
+  // Not sampled: no client span, but the callee still learns that the trace is not sampled.
+  if (trace.getSpan(active)?.isRecording() === false) return work(injectContext(active, { ...headers }));
   const target = new URL(request.url);
   const span = tracing.tracer.startSpan(
     `${request.method} ${request.peer ?? target.host}`,
@@ -356,7 +406,7 @@ export function describeQuery(schema: string, text: string): { name: string; att
 /** A span per statement, when a traced request or message is active. */
 export function traceQuery<T>(schema: string, text: string, run: () => Promise<T>): Promise<T> {
   const active = context.active();
-  if (!currentTracing(active) || !trace.getSpan(active)) return run();
+  if (!currentTracing(active) || !trace.getSpan(active)?.isRecording()) return run();
   const { name, attributes } = describeQuery(schema, text);
   return inSpan(name, { kind: SpanKind.CLIENT, attributes }, run);
 }
@@ -364,7 +414,7 @@ export function traceQuery<T>(schema: string, text: string, run: () => Promise<T
 /** `client` whose `query(text, values)` calls are traced (callback and config-object forms pass through). */
 export function tracedClient<C extends { query: (...args: never[]) => unknown }>(client: C, schema: string): C {
   const active = context.active();
-  if (!currentTracing(active) || !trace.getSpan(active)) return client;
+  if (!currentTracing(active) || !trace.getSpan(active)?.isRecording()) return client;
   const query = (...args: unknown[]) => {
     const [text] = args;
     const original = () => (client.query as (...a: unknown[]) => unknown).apply(client, args);
