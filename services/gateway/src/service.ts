@@ -1,6 +1,7 @@
 import rateLimit from '@fastify/rate-limit';
 import {
   ASSERTION_HEADER,
+  AccessTokenVerifier,
   AssertionSigner,
   CircuitOpenError,
   HttpError,
@@ -11,7 +12,6 @@ import {
   notFound,
   unauthorized,
   unavailable,
-  verifyAccessToken,
   type ServiceDefinition,
   type TokenClaims,
 } from '@msctl/kit';
@@ -59,6 +59,7 @@ export const gatewayService: ServiceDefinition<GatewayConfig> = {
 
     const instances = new UpstreamInstances(routes, circuit);
     const signer = new AssertionSigner(config.INTERNAL_AUTH_PRIVATE_KEY);
+    const tokens = new AccessTokenVerifier(config.JWT_SECRET);
     const issuer = config.CREDENTIALS_UPSTREAM;
     const credentials = new CredentialVersions(async (subject) => {
       const instance = instances.pick(issuer);
@@ -103,7 +104,7 @@ export const gatewayService: ServiceDefinition<GatewayConfig> = {
         throw unauthorized();
       }
       try {
-        request.auth = await verifyAccessToken(token, config.JWT_SECRET);
+        request.auth = await tokens.verify(token);
       } catch (error) {
         void reply.header('www-authenticate', 'Bearer error="invalid_token"');
         throw unauthorized(error instanceof InvalidTokenError ? error.message : undefined);

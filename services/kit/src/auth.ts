@@ -1,5 +1,5 @@
 import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
-import { SignJWT, jwtVerify, errors as joseErrors } from 'jose';
+import { SignJWT, decodeJwt, jwtVerify, errors as joseErrors } from 'jose';
 import { z } from 'zod';
 
 /*
@@ -54,9 +54,9 @@ export class InvalidTokenError extends Error {
 }
 
 /** Verifies signature, issuer, audience and expiry; throws InvalidTokenError saying which failed. */
-export async function verifyAccessToken(token: string, secret: string): Promise<TokenClaims> {
+export async function verifyAccessToken(token: string, secret: string | Uint8Array): Promise<TokenClaims> {
   try {
-    const { payload } = await jwtVerify(token, secretKey(secret), {
+    const { payload } = await jwtVerify(token, typeof secret === 'string' ? secretKey(secret) : secret, {
       issuer: JWT_ISSUER,
       audience: JWT_AUDIENCE,
       algorithms: ['HS256'],
@@ -72,6 +72,35 @@ export async function verifyAccessToken(token: string, secret: string): Promise<
     if (error instanceof InvalidTokenError) throw error;
     if (error instanceof joseErrors.JWTExpired) throw new InvalidTokenError('token expired');
     throw new InvalidTokenError('token is not valid');
+  }
+}
+
+/**
+ * verifyAccessToken with the key decoded once and good tokens remembered until they expire: a
+ * client sends the same token with every request, and the signature check (a crypto job on
+ * libuv's pool) was the gateway's largest cost per request. Revocation is not this cache's
+ * business: the gateway checks the credentials version on every request.
+ */
+export class AccessTokenVerifier {
+  private readonly key: Uint8Array;
+  private readonly verified = new Map<string, { claims: TokenClaims; expiresAt: number }>();
+
+  constructor(secret: string) {
+    this.key = secretKey(secret);
+  }
+
+  async verify(token: string, now = Date.now()): Promise<TokenClaims> {
+    const known = this.verified.get(token);
+    if (known) {
+      if (known.expiresAt > now) return known.claims;
+      this.verified.delete(token);
+      throw new InvalidTokenError('token expired');
+    }
+    const claims = await verifyAccessToken(token, this.key);
+    const { exp } = decodeJwt(token);
+    if (this.verified.size >= CACHE_LIMIT) this.verified.clear();
+    this.verified.set(token, { claims, expiresAt: (exp ?? 0) * 1000 });
+    return claims;
   }
 }
 

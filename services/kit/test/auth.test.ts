@@ -6,7 +6,7 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { z } from 'zod';
-import { ASSERTION_HEADER, AssertionSigner, AssertionVerifier, InvalidTokenError, type Caller } from '../src/auth';
+import { ASSERTION_HEADER, AccessTokenVerifier, AssertionSigner, AssertionVerifier, InvalidTokenError, signAccessToken, type Caller } from '../src/auth';
 import { requireSubject } from '../src/caller';
 import { ConfigError, baseConfigSchema } from '../src/config';
 import { startService, type RunningService, type ServiceDefinition } from '../src/service';
@@ -135,5 +135,28 @@ describe('AssertionSigner and AssertionVerifier', () => {
     expect(first).toEqual({ ...ada, subject: 'user-cache' });
     expect(await verifier.verify(token, now + 1_000)).toBe(first);
     await expect(verifier.verify(token, now + 61_000)).rejects.toThrow('assertion expired');
+  });
+});
+
+describe("the gateway's check of end users' tokens", () => {
+  const secret = 'x'.repeat(40);
+
+  it('accepts a good token again without a second signature check, and refuses it once it expired', async () => {
+    const verifier = new AccessTokenVerifier(secret);
+    const token = await signAccessToken({ sub: 'u1', username: 'ada', ver: 2 }, secret, 60);
+    const now = Date.now();
+    expect(await verifier.verify(token, now)).toEqual({ sub: 'u1', username: 'ada', ver: 2 });
+    expect(await verifier.verify(token, now + 1_000)).toEqual({ sub: 'u1', username: 'ada', ver: 2 });
+    await expect(verifier.verify(token, now + 61_000)).rejects.toThrow('token expired');
+  });
+
+  it('never remembers a bad token: a forged signature or another secret stays refused', async () => {
+    const verifier = new AccessTokenVerifier(secret);
+    const good = await signAccessToken({ sub: 'u1', username: 'ada' }, secret, 60);
+    const [header, payload] = good.split('.');
+    const forged = `${header}.${Buffer.from(JSON.stringify({ ...JSON.parse(Buffer.from(payload!, 'base64url').toString()), sub: 'u2' })).toString('base64url')}.${good.split('.')[2]}`;
+    for (let i = 0; i < 2; i++) await expect(verifier.verify(forged)).rejects.toBeInstanceOf(InvalidTokenError);
+    const foreign = await signAccessToken({ sub: 'u1', username: 'ada' }, 'y'.repeat(40), 60);
+    for (let i = 0; i < 2; i++) await expect(verifier.verify(foreign)).rejects.toBeInstanceOf(InvalidTokenError);
   });
 });
