@@ -57,6 +57,19 @@ describe('RotatingLogWriter', () => {
     expect(listLogs(dir)).toEqual(['gw']);
   });
 
+  it('writes a chunk of many lines whole, returns them, and still rotates between two of them at the limit', async () => {
+    const writer = new RotatingLogWriter({ dir, name: 'burst', maxBytes: 40, keep: 3, timestamps: false });
+    const lines = Array.from({ length: 8 }, (_, i) => `line ${i} of the burst`);
+    expect(writer.write(`${lines.join('\n')}\npartial`)).toEqual(lines);
+    expect(writer.flushSource({})).toBeUndefined();
+    writer.close();
+    const files = ['burst.log.3', 'burst.log.2', 'burst.log.1', 'burst.log'];
+    const kept = (await Promise.all(files.map((f) => readFile(join(dir, f), 'utf8')))).join('');
+    // The unfinished last line is written as it is when the log closes.
+    expect(kept).toBe(`${[...lines.slice(2), 'partial'].join('\n')}\n`);
+    for (const f of files) expect((await readFile(join(dir, f), 'utf8')).length).toBeLessThanOrEqual(40);
+  });
+
   it('appends to an existing log and counts its size toward rotation', async () => {
     await writeFile(join(dir, 'x.log'), `${'a'.repeat(90)}\n`);
     const writer = new RotatingLogWriter({ dir, name: 'x', maxBytes: 100, timestamps: false });

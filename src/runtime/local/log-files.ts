@@ -89,25 +89,53 @@ export class RotatingLogWriter {
   }
 
   private append(line: string): void {
+    this.appendAll([line]);
+  }
+
+  /**
+   * Lines that arrived together, stamped with one time and written with as few writes as the
+   * rotation allows: a busy service's output costs one write per chunk, not one per line.
+   */
+  private appendAll(lines: string[]): void {
     if (this.fd === undefined) throw new Error(`log ${this.path} is closed`);
-    const text = `${(this.timestamps ? `${this.now().toISOString()}\t` : '') + line}\n`;
-    const bytes = Buffer.byteLength(text);
-    if (this.size > 0 && this.size + bytes > this.maxBytes) this.rotate();
-    writeSync(this.fd!, text);
-    this.size += bytes;
+    const stamp = this.timestamps ? `${this.now().toISOString()}\t` : '';
+    let pending = '';
+    let pendingBytes = 0;
+    for (const line of lines) {
+      const text = `${stamp}${line}\n`;
+      const bytes = Buffer.byteLength(text);
+      if (this.size + pendingBytes > 0 && this.size + pendingBytes + bytes > this.maxBytes) {
+        if (pending) writeSync(this.fd!, pending);
+        this.size += pendingBytes;
+        pending = '';
+        pendingBytes = 0;
+        this.rotate();
+      }
+      pending += text;
+      pendingBytes += bytes;
+    }
+    if (pending) writeSync(this.fd!, pending);
+    this.size += pendingBytes;
+  }
+
+  /** Several complete lines at once (each without its newline). */
+  writeLines(lines: string[]): void {
+    if (lines.length > 0) this.appendAll(lines);
   }
 
   /**
    * A chunk of a stream: complete lines are written, an unfinished last line waits for the
    * rest. `source` keeps the unfinished lines of several streams (stdout, stderr) apart.
    */
-  write(chunk: string | Buffer, source: object = this.defaultSource): void {
+  write(chunk: string | Buffer, source: object = this.defaultSource): string[] {
     let state = this.partial.get(source);
     if (!state) this.partial.set(source, (state = { decoder: new StringDecoder('utf8'), text: '' }));
     const text = state.text + (typeof chunk === 'string' ? chunk : state.decoder.write(chunk));
     const lines = text.split('\n');
     state.text = lines.pop() ?? '';
-    for (const line of lines) this.append(line.replace(/\r$/, ''));
+    const complete = lines.map((line) => line.replace(/\r$/, ''));
+    this.writeLines(complete);
+    return complete;
   }
 
   /** Writes every line of a readable (a child's stdout or stderr) as it arrives. Returns a detach function. */
@@ -124,12 +152,16 @@ export class RotatingLogWriter {
     };
   }
 
-  private flushSource(source: object): void {
+  /** Writes the unfinished last line of `source`, if any, and returns it. */
+  flushSource(source: object): string | undefined {
     const state = this.partial.get(source);
-    if (!state) return;
+    if (!state) return undefined;
     const rest = state.text + state.decoder.end();
     this.partial.delete(source);
-    if (rest) this.append(rest.replace(/\r$/, ''));
+    if (!rest) return undefined;
+    const line = rest.replace(/\r$/, '');
+    this.append(line);
+    return line;
   }
 
   /** Writes unfinished lines as they are. */

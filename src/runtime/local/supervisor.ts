@@ -8,7 +8,6 @@ import type { HealthSummary } from '../health';
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { MsctlError } from '../../core/errors';
 import { terminalSafe } from '../../core/terminal-text';
 import { ProgressBus, type TargetPhase } from '../../core/events';
@@ -401,7 +400,14 @@ export class Supervisor {
     target.healthySince = undefined;
     this.setPhase(target, 'starting', `pid ${child.pid}, port ${port}`);
     for (const stream of [child.stdout, child.stderr]) {
-      if (stream) createInterface({ input: stream }).on('line', (line) => this.onLine(target, line));
+      if (!stream) continue;
+      // A chunk's lines are written to the log at once (one write for a busy service's burst).
+      const source = {};
+      stream.on('data', (chunk: Buffer) => this.onLines(target, target.log.write(chunk, source)));
+      stream.once('end', () => {
+        const rest = target.log.flushSource(source);
+        if (rest !== undefined) this.onLines(target, [rest]);
+      });
     }
     child.once('exit', (code, signal) => this.onExit(target, child, code, signal));
     child.once('error', (error) => this.onLine(target, `msctl: cannot start ${manifest.name}: ${error.message}`));
@@ -409,9 +415,16 @@ export class Supervisor {
 
   private onLine(target: Target, line: string): void {
     target.log.writeLine(line);
-    target.recentLines.push(line);
-    if (target.recentLines.length > RECENT_LINES) target.recentLines.shift();
-    this.bus.emit({ type: 'log', target: target.state.name, line });
+    this.onLines(target, [line]);
+  }
+
+  /** Lines already in the log file: kept for a crash report, and passed to followers. */
+  private onLines(target: Target, lines: string[]): void {
+    for (const line of lines) {
+      target.recentLines.push(line);
+      this.bus.emit({ type: 'log', target: target.state.name, line });
+    }
+    if (target.recentLines.length > RECENT_LINES) target.recentLines.splice(0, target.recentLines.length - RECENT_LINES);
   }
 
   private onExit(target: Target, child: ChildProcess, code: number | null, signal: NodeJS.Signals | null): void {
