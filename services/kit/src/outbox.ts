@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import type { CloudEvent } from './cloudevents';
+import { createCloudEvent, type CloudEvent } from './cloudevents';
 import type { EventProducer } from './kafka';
 import { toMessage } from './kafka';
 import type { Logger } from './logger';
@@ -36,7 +36,7 @@ export async function enqueueEvent(
   event: CloudEvent,
   headers: Record<string, string> = {},
 ): Promise<void> {
-  const stored = headers.traceparent === undefined && activeSpan() ? injectContext(context.active(), { ...headers }) : headers;
+  const stored = storedHeaders(headers);
   await tx.query(`INSERT INTO outbox (topic, message_key, event, headers) VALUES ($1, $2, $3, $4)`, [
     topic,
     event.subject ?? null,
@@ -44,6 +44,52 @@ export async function enqueueEvent(
     JSON.stringify(stored),
   ]);
   await tx.query(`SELECT pg_notify($1, $2)`, [NOTIFY_CHANNEL, topic]);
+}
+
+/** The headers an outbox row keeps: the active request's `traceparent`, unless one is given. */
+function storedHeaders(headers: Record<string, string>): Record<string, string> {
+  return headers.traceparent === undefined && activeSpan() ? injectContext(context.active(), { ...headers }) : headers;
+}
+
+export interface ChangeWithEvent {
+  /** One INSERT, UPDATE or DELETE … RETURNING: the state change. */
+  change: { text: string; values: unknown[] };
+  topic: string;
+  /** The event's type and source; its id and time are new, its subject and data come from the row. */
+  event: { type: string; source: string };
+  /** SQL over the returned row's columns: the event's subject, e.g. `id::text`. */
+  subjectSql: string;
+  /** SQL over the returned row's columns: the event's data, e.g. `jsonb_build_object('id', id)`. */
+  dataSql: string;
+  headers?: Record<string, string>;
+}
+
+/**
+ * A state change and the event that describes it in one statement: the change's rows, each
+ * written into the outbox in the same statement, and the relay woken when it commits. One round
+ * trip where BEGIN, the change, the outbox row, NOTIFY and COMMIT took five; a statement is
+ * atomic, so the event exists if and only if the change does.
+ */
+export async function changeWithEvent<Row extends pg.QueryResultRow>(db: Queryable, spec: ChangeWithEvent): Promise<Row[]> {
+  const { subject: _subject, data: _data, ...envelope } = createCloudEvent({ ...spec.event, subject: '', data: null });
+  const base = spec.change.values.length;
+  const param = (n: number) => `$${base + n}`;
+  const text = `WITH changed AS (${spec.change.text}),
+    queued AS (
+      INSERT INTO outbox (topic, message_key, event, headers)
+      SELECT ${param(1)}, (${spec.subjectSql}), ${param(2)}::jsonb || jsonb_build_object('subject', (${spec.subjectSql}), 'data', (${spec.dataSql})), ${param(3)}::jsonb
+      FROM changed
+      RETURNING 1
+    )
+    SELECT changed.* FROM changed LEFT JOIN LATERAL (SELECT pg_notify(${param(4)}, ${param(1)}) FROM queued LIMIT 1) AS woken ON true`;
+  const { rows } = await db.query<Row>(text, [
+    ...spec.change.values,
+    spec.topic,
+    JSON.stringify(envelope),
+    JSON.stringify(storedHeaders(spec.headers ?? {})),
+    NOTIFY_CHANNEL,
+  ]);
+  return rows;
 }
 
 interface OutboxRow {

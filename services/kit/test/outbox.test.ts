@@ -5,7 +5,7 @@ import { createCloudEvent, parseCloudEvent } from '../src/cloudevents';
 import { EventProducer, createKafka, ensureTopics } from '../src/kafka';
 import { createLogger } from '../src/logger';
 import { ServiceMetrics } from '../src/metrics';
-import { OUTBOX_MIGRATION, OutboxRelay, enqueueEvent } from '../src/outbox';
+import { OUTBOX_MIGRATION, OutboxRelay, changeWithEvent, enqueueEvent } from '../src/outbox';
 import { Database } from '../src/postgres';
 import { eventually, uniqueSuffix } from '../src/testing';
 
@@ -93,6 +93,40 @@ describe('transactional outbox', () => {
       expect(await unpublished()).toBe(0);
     } finally {
       await Promise.all([relay.stop(), second.stop()]);
+    }
+  });
+
+  it('changes a row and writes its event in one statement, waking the relay; no row changed, no event; a failed change, neither', async () => {
+    await db.query(`CREATE TABLE IF NOT EXISTS things (id text PRIMARY KEY, name text NOT NULL UNIQUE)`);
+    await db.query(`INSERT INTO things VALUES ('t1', 'one') ON CONFLICT DO NOTHING`);
+    const listener = await db.connectDedicated();
+    const woken: string[] = [];
+    listener.on('notification', (n) => woken.push(n.payload ?? ''));
+    await listener.query('LISTEN msctl_outbox');
+    const before = Number((await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM outbox`)).rows[0]!.n);
+    const change = (text: string, values: unknown[]) =>
+      changeWithEvent<{ id: string; name: string }>(db, {
+        change: { text, values },
+        topic,
+        event: { type: 'thing.renamed', source: '/things' },
+        subjectSql: 'id',
+        dataSql: `jsonb_build_object('id', id, 'name', name)`,
+      });
+    try {
+      expect(await change(`UPDATE things SET name = $2 WHERE id = $1 RETURNING id, name`, ['t1', 'uno'])).toEqual([{ id: 't1', name: 'uno' }]);
+      expect(await change(`UPDATE things SET name = $2 WHERE id = $1 RETURNING id, name`, ['nobody', 'x'])).toEqual([]);
+      await db.query(`INSERT INTO things VALUES ('t2', 'two') ON CONFLICT DO NOTHING`);
+      await expect(change(`UPDATE things SET name = $2 WHERE id = $1 RETURNING id, name`, ['t2', 'uno'])).rejects.toMatchObject({ code: '23505' });
+      const { rows } = await db.query<{ topic: string; message_key: string; event: Record<string, unknown> }>(
+        `SELECT topic, message_key, event FROM outbox ORDER BY id DESC LIMIT 1`,
+      );
+      expect(Number((await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM outbox`)).rows[0]!.n)).toBe(before + 1);
+      expect(rows[0]).toMatchObject({ topic, message_key: 't1' });
+      const event = parseCloudEvent(Buffer.from(JSON.stringify(rows[0]!.event)));
+      expect(event).toMatchObject({ type: 'thing.renamed', source: '/things', subject: 't1', data: { id: 't1', name: 'uno' } });
+      await eventually(async () => (woken.includes(topic) ? true : undefined), 5_000, 'a notification for the topic');
+    } finally {
+      await listener.end();
     }
   });
 
