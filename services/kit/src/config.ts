@@ -42,6 +42,13 @@ export const kafkaConfigSchema = z.object({
    */
   KAFKA_SEND_TIMEOUT_MS: z.coerce.number().int().positive().default(2_500),
   /** A consumed partition with records that has not moved for this long makes /health warn. */
+  /**
+   * A fetch waits for this many bytes or CONSUMER_MAX_WAIT_MS, whichever comes first: under load
+   * a consumer takes records in batches (one fetch, one transaction and one offset commit per
+   * batch, not per record); when it is quiet, a record waits at most CONSUMER_MAX_WAIT_MS.
+   */
+  CONSUMER_MIN_BYTES: z.coerce.number().int().positive().default(65_536),
+  CONSUMER_MAX_WAIT_MS: z.coerce.number().int().positive().default(200),
   CONSUMER_STALL_AFTER_MS: z.coerce.number().int().positive().default(30_000),
   /** Tries of a record whose handler throws for no known reason, before it is dead-lettered. */
   CONSUMER_MAX_ATTEMPTS: z.coerce.number().int().min(1).default(3),

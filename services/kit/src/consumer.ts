@@ -43,6 +43,8 @@ export interface ConsumerOptions {
   /** A partition with lag that has not moved for this long makes the health check warn. */
   stallAfterMs?: number;
   fromBeginning?: boolean;
+  /** What a fetch waits for (see CONSUMER_MIN_BYTES in config.ts); default: 64 KiB or 200 ms. */
+  fetch?: { minBytes: number; maxWaitMs: number };
   /** Consume spans per batch and trace (tracing-kafka.ts). */
   tracing?: Tracing;
   now?: () => number;
@@ -156,8 +158,9 @@ function createConsumer(options: ConsumerOptions, onJoin: (assignment: Record<st
     allowAutoTopicCreation: false,
     sessionTimeout: 10_000,
     heartbeatInterval: 1_000,
-    // An idle fetch returns after this long; shutdown waits for the fetch in flight, so keep it short.
-    maxWaitTimeInMs: 1_000,
+    // An idle fetch returns after maxWait; shutdown waits for the fetch in flight, so it stays short.
+    minBytes: options.fetch?.minBytes ?? 65_536,
+    maxWaitTimeInMs: options.fetch?.maxWaitMs ?? 200,
     retry: { initialRetryTime: 300, retries: 10, maxRetryTime: 5_000 },
   });
   consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => onJoin(payload.memberAssignment as Record<string, number[]>));

@@ -218,6 +218,7 @@ export async function startService<Config extends BaseConfig>(
         deadLetter: spec.deadLetter === false ? undefined : { producer, topicFor: (source) => deadLetterTopics.get(source) ?? deadLetterTopicFor(source) },
         retry: { maxAttempts: kafkaConfig.CONSUMER_MAX_ATTEMPTS, retryBaseMs: kafkaConfig.CONSUMER_RETRY_BASE_MS, retryMaxMs: kafkaConfig.CONSUMER_RETRY_MAX_MS },
         stallAfterMs: kafkaConfig.CONSUMER_STALL_AFTER_MS,
+        fetch: { minBytes: kafkaConfig.CONSUMER_MIN_BYTES, maxWaitMs: kafkaConfig.CONSUMER_MAX_WAIT_MS },
         tracing,
       });
       consumers.push(consumer);
