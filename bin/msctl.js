@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // msctl's launcher: checks the Node version, then loads the bundled CLI (dist/cli.js, made by `npm run build`).
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const major = Number(process.versions.node.split('.')[0]);
@@ -9,6 +9,14 @@ if (!(major >= 22)) {
     `msctl needs Node.js 22 or newer (this is ${process.version}); inside the project, \`npx msctl\` runs the pinned Node 24.\n`,
   );
   process.exit(1);
+}
+
+// `msctl --version` alone answers from package.json, loading none of the CLI.
+const args = process.argv.slice(2);
+if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
+  const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
+  process.stdout.write(`${version}\n`);
+  process.exit(0);
 }
 
 const cli = new URL('../dist/cli.js', import.meta.url);
