@@ -16,6 +16,7 @@ import type { ProgressSink } from '../../core/events';
 import { ensureKafkaJars, KAFKA_JAR_LOCK, KAFKA_VERSION } from '../../infra/kafka/jars';
 import { findJava } from '../../infra/java';
 import { postgresBinaries } from '../../infra/postgres/server';
+import { SERVICE_NODE_FLAGS } from '../../stack/service-env';
 import { serviceBundle } from '../../stack/build';
 import type { ServiceManifest } from '../../stack/manifest';
 import type { Docker } from './engine';
@@ -158,7 +159,7 @@ export async function ensureServiceImage(docker: Docker, project: string, manife
     'COPY rootfs/ /',
     'WORKDIR /app',
     `USER ${APP_UID}:${APP_UID}`,
-    'ENTRYPOINT ["/usr/local/bin/node", "--enable-source-maps", "--disable-warning=TimeoutNegativeWarning", "/app/main.js"]',
+    `ENTRYPOINT ${JSON.stringify(['/usr/local/bin/node', ...SERVICE_NODE_FLAGS, '/app/main.js'])}`,
     '',
   ].join('\n');
   await buildImage(docker, tag, rootfs.context(dockerfile), sink, manifest.name, { [`${LABEL}.project`]: project, [`${LABEL}.service`]: manifest.name });

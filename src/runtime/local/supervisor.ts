@@ -17,7 +17,7 @@ import type { UpPlan } from '../../stack/plan';
 import { manifestOf, type Project } from '../../stack/project';
 import type { StackSecrets } from '../../stack/secrets';
 import { serviceDatabaseUrl } from '../../stack/database-roles';
-import { serviceEnvironment } from '../../stack/service-env';
+import { SERVICE_NODE_FLAGS, serviceEnvironment } from '../../stack/service-env';
 import { findFreePort, isPortFree, isProcessAlive } from '../../infra/ports';
 import { instanceIndex, instanceNames, serviceOfInstance } from '../../stack/replicas';
 import { RotatingLogWriter } from './log-files';
@@ -72,8 +72,8 @@ const STABLE_AFTER_MS = 30_000;
 const HEALTH_INTERVAL_MS = 1_000;
 const RECENT_LINES = 40;
 /**
- * kafkajs 2.2.4 schedules a timer with a negative delay, which Node 22+ reports on stderr as
- * TimeoutNegativeWarning at every start (harmless: Node uses 1 ms). Silenced, not hidden elsewhere.
+ * How the supervisor itself runs. kafkajs 2.2.4 schedules a timer with a negative delay, which
+ * Node 22+ reports on stderr as TimeoutNegativeWarning at every start (harmless: Node uses 1 ms).
  */
 export const NODE_FLAGS = ['--enable-source-maps', '--disable-warning=TimeoutNegativeWarning'];
 
@@ -385,7 +385,7 @@ export class Supervisor {
       { port },
     );
     const bundle = serviceBundle(manifest);
-    const child = (this.deps.spawn ?? spawn)(this.deps.nodePath, [...NODE_FLAGS, bundle], {
+    const child = (this.deps.spawn ?? spawn)(this.deps.nodePath, [...SERVICE_NODE_FLAGS, bundle], {
       cwd: manifest.dir,
       env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', TZ: process.env.TZ ?? '', ...serviceNodeOptions(process.env), ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
