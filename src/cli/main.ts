@@ -402,6 +402,10 @@ withGlobalOptions(program.command('traces').description('recent traces (root ope
   .option('--min-duration <duration>', 'only traces at least this long: 50ms, 1.5s')
   .option('--since <time>', 'only traces started since: 30s, 5m, 2h, or an ISO time')
   .option('-n, --limit <count>', 'at most this many traces, newest first', wholeNumber('--limit'), 20)
+  .addHelpText(
+    'after',
+    '\nSampling: each service starts up to 10 new traces a second ("tracesPerSecond" in .msctl/settings.json: a number, or "all"),\nand traces every request that arrives with a sampled traceparent header (00-<32 hex>-<16 hex>-01).',
+  )
   .action(
     action('traces', ([id], o) => ({
       id: id as string | undefined,

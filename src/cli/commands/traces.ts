@@ -7,7 +7,7 @@
 import { join } from 'node:path';
 import { MsctlError } from '../../core/errors';
 import { terminalSafe } from '../../core/terminal-text';
-import { loadProject } from '../../stack/project';
+import { loadProject, readStackSettings } from '../../stack/project';
 import { listSegments, listTraces, readSpans, findTrace, summarize } from '../../traces/store';
 import { formatMs, renderWaterfall, waterfallRows } from '../../traces/waterfall';
 import type { CliContext, TracesOptions } from '../context';
@@ -34,6 +34,16 @@ export function parseSinceMs(text: string, now = Date.now()): number {
   return now - Number(match[1]) * UNITS[match[2]!]!;
 }
 
+/** What gets traced, in words: services sample, and a request may ask to be traced. */
+export function samplingNote(tracesPerSecond: number | 'all' | undefined): string {
+  if (tracesPerSecond === 'all') return 'every request is traced (tracesPerSecond "all" in .msctl/settings.json)';
+  const rate = tracesPerSecond ?? 10;
+  return (
+    `sampled: up to ${rate} new trace${rate === 1 ? '' : 's'} a second per service, and every request sent with a sampled traceparent header ` +
+    '(00-<32 hex>-<16 hex>-01); set "tracesPerSecond": "all" in .msctl/settings.json and restart to trace everything'
+  );
+}
+
 export async function run(options: TracesOptions, context: CliContext): Promise<number> {
   const project = await loadProject(context.projectDir);
   const dir = join(project.stateDir, 'traces');
@@ -58,7 +68,9 @@ export async function run(options: TracesOptions, context: CliContext): Promise<
       throw new MsctlError(
         'TRACE_NOT_FOUND',
         candidates.length > 1 ? `${options.id} names ${candidates.length} traces: ${candidates.slice(0, 5).join(', ')}` : `no trace ${options.id} in ${dir}`,
-        candidates.length > 1 ? 'give more digits of the id' : '`msctl traces` lists the recent ones (the store keeps the most recent 64 MiB)',
+        candidates.length > 1
+          ? 'give more digits of the id'
+          : `\`msctl traces\` lists the recent ones (the store keeps the most recent 64 MiB); ${samplingNote(readStackSettings(project.stateDir).tracesPerSecond)}`,
       );
     }
     if (context.json) {
@@ -112,6 +124,7 @@ export async function run(options: TracesOptions, context: CliContext): Promise<
       color: context.color,
     })}\n`,
   );
-  if (!context.json) context.stdout.write(c.dim(`\n${traces.length} trace${traces.length === 1 ? '' : 's'}; \`msctl traces <id>\` draws one\n`));
+  const note = samplingNote(readStackSettings(project.stateDir).tracesPerSecond);
+  context.stdout.write(c.dim(`\n${traces.length} trace${traces.length === 1 ? '' : 's'}; \`msctl traces <id>\` draws one\n${note}\n`));
   return 0;
 }
