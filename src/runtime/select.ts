@@ -7,7 +7,6 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { MsctlError } from '../core/errors';
 import type { Project } from '../stack/project';
-import { dockerAnswers } from './docker/engine';
 
 export type RuntimeKind = 'local' | 'docker';
 export type RuntimeChoice = RuntimeKind | 'auto';
@@ -34,6 +33,8 @@ export async function runtimeForUp(project: Project, requested: string | undefin
   }
   if (inUse) return inUse;
   if (choice !== 'auto') return choice;
+  // Loaded here only: the Docker client is heavy, and nothing else in this module needs it.
+  const { dockerAnswers } = await import('./docker/engine');
   return (await dockerAnswers(env)) ? 'docker' : 'local';
 }
 

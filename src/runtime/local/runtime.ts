@@ -17,7 +17,7 @@ import { ensureSecrets } from '../../stack/secrets';
 import { controlRequest, pingSupervisor, streamEvents } from './control';
 import { isOurProcess } from '../processes';
 import { readState, socketPath, stateFile, type StackState, type TargetState } from './state';
-import { NODE_FLAGS } from './supervisor';
+import { NODE_FLAGS } from './node-flags';
 
 export type SupervisorStatus = 'running' | 'stale' | 'none';
 

@@ -71,11 +71,7 @@ const BACKOFF_MAX_MS = 30_000;
 const STABLE_AFTER_MS = 30_000;
 const HEALTH_INTERVAL_MS = 1_000;
 const RECENT_LINES = 40;
-/**
- * How the supervisor itself runs. kafkajs 2.2.4 schedules a timer with a negative delay, which
- * Node 22+ reports on stderr as TimeoutNegativeWarning at every start (harmless: Node uses 1 ms).
- */
-export const NODE_FLAGS = ['--enable-source-maps', '--disable-warning=TimeoutNegativeWarning'];
+export { NODE_FLAGS } from './node-flags';
 
 /**
  * MSCTL_SERVICE_NODE_OPTIONS reaches every service as its NODE_OPTIONS (e.g. `--cpu-prof
