@@ -108,6 +108,11 @@ export interface OutboxRelayOptions {
   pollIntervalMs?: number;
   /** Published rows older than this are deleted. */
   retentionMs?: number;
+  /**
+   * How long a notification waits for others before the relay publishes (default 20 ms): rows
+   * committed close together leave in one Kafka request instead of one each.
+   */
+  lingerMs?: number;
 }
 
 /**
@@ -126,6 +131,7 @@ export class OutboxRelay {
   private wakeAgain = false;
   private failures = 0;
   private lastCleanUp = 0;
+  private lingering = false;
 
   constructor(private readonly options: OutboxRelayOptions) {}
 
@@ -201,6 +207,7 @@ export class OutboxRelay {
   }
 
   private wake = (): void => {
+    this.lingering = false;
     if (!this.running) return;
     if (this.draining) {
       this.wakeAgain = true;
@@ -225,6 +232,19 @@ export class OutboxRelay {
       });
   };
 
+  /** A commit woke the relay: publish after the linger, together with what commits meanwhile. */
+  private notified = (): void => {
+    if (!this.running) return;
+    if (this.draining) {
+      this.wakeAgain = true;
+      return;
+    }
+    if (this.lingering) return;
+    this.lingering = true;
+    clearTimeout(this.timer);
+    this.timer = setTimeout(this.wake, this.options.lingerMs ?? 20);
+  };
+
   private async drainAndCleanUp(): Promise<void> {
     await this.drain();
     if (!this.listener) await this.listen();
@@ -239,6 +259,7 @@ export class OutboxRelay {
 
   private schedule(delayMs: number): void {
     if (!this.running) return;
+    this.lingering = false;
     clearTimeout(this.timer);
     this.timer = setTimeout(this.wake, delayMs);
   }
@@ -248,7 +269,7 @@ export class OutboxRelay {
     try {
       const client = await this.options.db.connectDedicated();
       connection = client;
-      client.on('notification', () => this.wake());
+      client.on('notification', this.notified);
       client.on('error', () => {
         // The polling loop keeps publishing; the next round reconnects the listener.
         if (this.listener === client) this.listener = undefined;
