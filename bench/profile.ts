@@ -8,7 +8,7 @@
  * the end `msctl down` stops the stack, which writes the profiles; each profile is cut to each
  * scenario's measured window (profiles and process.hrtime share the monotonic clock).
  *
- *   npm run bench:profile [-- --scenarios users,ingest,read,mixed --seconds 15 --connections 16 --top 12]
+ *   npm run bench:profile [-- --scenarios users,ingest,read,mixed --seconds 15 --connections 16 --top 12 --no-profile]
  *
  * Writes bench/results/profile.json and bench/results/profile.md: per scenario, the CPU
  * milliseconds per request of each process, and each Node process's top self-time functions
@@ -33,6 +33,8 @@ const scenarios = flag('scenarios', 'users,ingest,read,mixed').split(',');
 const seconds = Number(flag('seconds', '15'));
 const connections = Number(flag('connections', '16'));
 const top = Number(flag('top', '12'));
+// --no-profile: /proc figures only (the profiler costs CPU and memory of its own).
+const profiled = !process.argv.includes('--no-profile');
 const resultsDir = join(repoRoot, 'bench', 'results');
 const clockTicks = Number((await execa('getconf', ['CLK_TCK'])).stdout.trim()) || 100;
 const log = (text: string) => process.stderr.write(`${text}\n`);
@@ -48,6 +50,16 @@ function cpuMs(pid: number): number | undefined {
     return ((Number(fields[11]) + Number(fields[12])) / clockTicks) * 1000;
   } catch {
     return undefined;
+  }
+}
+
+/** Resident memory in MB, or 0 once the process is gone. */
+function rssMb(pid: number): number {
+  try {
+    const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmRSS:'));
+    return Math.round(Number(line?.split(/\s+/)[1] ?? 0) / 102.4) / 10;
+  } catch {
+    return 0;
   }
 }
 
@@ -102,6 +114,11 @@ class CpuSampler {
       ms[group.name] = [...seen.values()].reduce((a, b) => a + b, 0);
     }
     this.samples.push({ at: nowMicros(), ms });
+  }
+
+  /** Resident memory of each group now, in MB (PostgreSQL: every process of the server, shared pages counted in each). */
+  rss(): Record<string, number> {
+    return Object.fromEntries(this.groups.map((g) => [g.name, Math.round(g.pids().reduce((sum, pid) => sum + rssMb(pid), 0))]));
   }
 
   /** CPU ms each group used between two instants (linear between samples). */
@@ -190,9 +207,12 @@ interface ScenarioResult {
   cpuMs: Record<string, number>;
   cpuMsPerRequest: Record<string, number>;
   shareOfACore: Record<string, number>;
+  /** Resident memory of each process 2 s after the scenario ended. */
+  rssAfterMb: Record<string, number>;
 }
 
 const results: ScenarioResult[] = [];
+let idleRss: Record<string, number> = {};
 const pidNames = new Map<number, string>();
 try {
   // The rate limits are not what this measures (the users scenario signs up from one address).
@@ -202,7 +222,7 @@ try {
   log('starting a throwaway stack with --cpu-prof on every process (msctl up -d)…');
   // NODE_OPTIONS reaches the supervisor (msctl up spawns it with its own environment);
   // MSCTL_SERVICE_NODE_OPTIONS reaches the services.
-  const up = await msctl(['up', '-d'], { NODE_OPTIONS: profiling, MSCTL_SERVICE_NODE_OPTIONS: profiling });
+  const up = await msctl(['up', '-d'], profiled ? { NODE_OPTIONS: profiling, MSCTL_SERVICE_NODE_OPTIONS: profiling } : {});
   if (up.exitCode !== 0) throw new Error(`msctl up failed:\n${up.stdout}\n${up.stderr}`);
   const status = JSON.parse(String((await msctl(['status', '--json'])).stdout)) as StackStatus;
   const groups: Group[] = [];
@@ -221,6 +241,8 @@ try {
   groups.push({ name: 'generator', pids: () => (generatorPid ? [generatorPid] : []) });
   const sampler = new CpuSampler(groups);
   sampler.start();
+  idleRss = sampler.rss();
+  log(`idle RSS (MB): ${JSON.stringify(idleRss)}`);
 
   for (const scenario of scenarios) {
     log(`${scenario}: ${seconds} s, ${connections} connections…`);
@@ -237,7 +259,10 @@ try {
     const to = from + result.durationSeconds * 1e6;
     const cpu = sampler.between(from, to);
     const requests = result.totals.requests;
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    const rssAfterMb = sampler.rss();
     results.push({
+      rssAfterMb,
       scenario,
       requests,
       requestsPerSecond: round1(result.totals.requestsPerSecond),
@@ -270,6 +295,7 @@ const report = {
   machine: { cpus: cpus().length, node: process.version },
   settings: { seconds, connections, scenarios },
   note: 'The load generator shares the cores with the stack; its CPU is the "generator" column.',
+  idleRssMb: idleRss,
   scenarios: results.map((r) => ({
     ...r,
     window: undefined,
@@ -279,14 +305,19 @@ const report = {
 await mkdir(resultsDir, { recursive: true });
 await writeFile(join(resultsDir, 'profile.json'), `${JSON.stringify(report, null, 2)}\n`);
 
-const md: string[] = ['# Profile', '', `Machine: ${cpus().length} cores, Node ${process.version}. ${seconds} s per scenario, ${connections} connections; the generator shares the cores.`, ''];
+const md: string[] = [
+  '# Profile',
+  '',
+  `Machine: ${cpus().length} cores, Node ${process.version}. ${seconds} s per scenario, ${connections} connections; the generator shares the cores.${profiled ? ' Every Node process runs with --cpu-prof.' : ' No profiler.'}`,
+  '',
+];
 for (const r of report.scenarios) {
   const names = Object.keys(r.cpuMs).sort((a, b) => r.cpuMs[b]! - r.cpuMs[a]!);
   const totalPerRequest = names.filter((n) => n !== 'generator').reduce((sum, n) => sum + r.cpuMsPerRequest[n]!, 0);
   md.push(`## ${r.scenario}: ${r.requestsPerSecond} req/s${r.eventsPerSecond ? ` (${r.eventsPerSecond} events/s)` : ''}, p99 ${r.p99Ms} ms`, '');
   md.push(`Stack CPU per request (generator excluded): **${round3(totalPerRequest)} ms**`, '');
-  md.push('| process | CPU ms / request | % of a core |', '|---|---|---|');
-  for (const n of names) md.push(`| ${n} | ${r.cpuMsPerRequest[n]} | ${r.shareOfACore[n]} |`);
+  md.push('| process | CPU ms / request | % of a core | RSS after (MB) | RSS idle before (MB) |', '|---|---|---|---|---|');
+  for (const n of names) md.push(`| ${n} | ${r.cpuMsPerRequest[n]} | ${r.shareOfACore[n]} | ${r.rssAfterMb[n] ?? '-'} | ${idleRss[n] ?? '-'} |`);
   md.push('');
   for (const [name, self] of Object.entries(r.topFunctions)) {
     if (!self.totalMs) continue;
