@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { ZodError } from 'zod';
 import type { Circuit } from './circuit-breaker';
@@ -39,6 +40,24 @@ export interface DatabaseOptions {
  * A pool whose every query and transaction passes through the "postgres" circuit breaker,
  * with the service's schema first on the search path.
  */
+const statementNames = new Map<string, string | undefined>();
+const MAX_NAMED_STATEMENTS = 256;
+
+/**
+ * A parameterised statement runs as a named prepared statement: each connection parses and
+ * plans it once, not on every call (node-pg remembers which connection prepared which name).
+ * The first 256 distinct texts are named; any further one runs unnamed, so a caller building
+ * ever new texts cannot grow every connection's statements without bound.
+ */
+function statementName(text: string): string | undefined {
+  let name = statementNames.get(text);
+  if (name === undefined && !statementNames.has(text)) {
+    name = statementNames.size < MAX_NAMED_STATEMENTS ? `msctl_${createHash('sha1').update(text).digest('hex').slice(0, 20)}` : undefined;
+    if (name !== undefined) statementNames.set(text, name);
+  }
+  return name;
+}
+
 export class Database implements Queryable {
   readonly pool: pg.Pool;
 
@@ -79,7 +98,9 @@ export class Database implements Queryable {
   }
 
   query<Row extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values?: unknown[]): Promise<pg.QueryResult<Row>> {
-    return traceQuery(this.options.schema, text, () => this.options.circuit.run(() => this.pool.query<Row>(text, values)));
+    const name = values === undefined ? undefined : statementName(text);
+    const config: pg.QueryConfig = name === undefined ? { text, values } : { name, text, values };
+    return traceQuery(this.options.schema, text, () => this.options.circuit.run(() => this.pool.query<Row>(config)));
   }
 
   /** Runs `work` in one transaction: committed when it resolves, rolled back when it throws. */
