@@ -1,16 +1,24 @@
 /**
- * bench/dashboard: CPU used by `msctl dashboard` polling at 1 Hz for 30 s against a running
- * throwaway stack (5 services, Kafka, PostgreSQL on the local runtime), as a share of one
- * core. Two peers in one run: the ink view in a real terminal (tmux, 160×50) and the same
- * poller streaming --json (no rendering). CPU is utime+stime from /proc/<pid>/stat, read
- * after a warm-up and again 30 s later.
+ * bench/dashboard: CPU (share of one core) and resident memory of `msctl dashboard` polling
+ * at 1 Hz against a running throwaway stack (5 services, Kafka, PostgreSQL on the local
+ * runtime). Three peers per stack: the ink view in a real terminal (tmux, 160×50), the same
+ * with the log pane open on a service, and the poller streaming --json (no rendering). CPU is
+ * utime+stime from /proc/<pid>/stat, read after a warm-up and again `--seconds` later; RSS is
+ * read at the end.
  *
- *   npm run bench:dashboard [-- --seconds 30]
+ * Two stacks' worth of figures: a fresh idle stack, then the same stack once it has history
+ * (a short load test, ~1 M messages produced to four more topics with a consumer group behind
+ * on them, and ~22 MB of service logs), idle again. A dashboard's cost must not grow with that
+ * history.
+ *
+ *   npm run bench:dashboard [-- --seconds 30] [--messages 1000000] [--fresh-only]
+ *                           [--profile <dir>]   (--cpu-prof of every dashboard process)
  *
  * Writes bench/results/dashboard.json.
  */
 import { execa, execaSync } from 'execa';
-import { readFileSync } from 'node:fs';
+import { Kafka, logLevel } from 'kafkajs';
+import { appendFileSync, readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
@@ -18,11 +26,18 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { createThrowawayProject } from '../test/support/throwaway-project';
 
 const repoRoot = process.cwd();
-const secondsArg = process.argv.indexOf('--seconds');
-const seconds = secondsArg === -1 ? 30 : Number(process.argv[secondsArg + 1]);
+const option = (name: string): string | undefined => {
+  const index = process.argv.indexOf(`--${name}`);
+  return index === -1 ? undefined : process.argv[index + 1];
+};
+const seconds = Number(option('seconds') ?? 30);
+const messages = Number(option('messages') ?? 1_000_000);
+const freshOnly = process.argv.includes('--fresh-only');
+const profileDir = option('profile');
 const warmupSeconds = 5;
 const clockTicks = Number(execaSync('getconf', ['CLK_TCK']).stdout.trim()) || 100;
 const binary = join(repoRoot, 'bin', 'msctl.js');
+const log = (text: string) => process.stderr.write(`${text}\n`);
 
 /** CPU seconds (user + system) and resident memory of a process, from /proc. */
 function usage(pid: number): { cpuSeconds: number; rssBytes: number } {
@@ -34,7 +49,14 @@ function usage(pid: number): { cpuSeconds: number; rssBytes: number } {
   return { cpuSeconds, rssBytes };
 }
 
-async function measure(pid: number): Promise<{ cpuSeconds: number; shareOfOneCore: number; rssBytes: number }> {
+interface Measure {
+  cpuSeconds: number;
+  shareOfOneCore: number;
+  rssBytes: number;
+  rssMB: number;
+}
+
+async function measure(pid: number): Promise<Measure> {
   await sleep(warmupSeconds * 1000);
   const before = usage(pid);
   const started = performance.now();
@@ -42,36 +64,138 @@ async function measure(pid: number): Promise<{ cpuSeconds: number; shareOfOneCor
   const after = usage(pid);
   const wall = (performance.now() - started) / 1000;
   const cpuSeconds = after.cpuSeconds - before.cpuSeconds;
-  return { cpuSeconds: Math.round(cpuSeconds * 1000) / 1000, shareOfOneCore: Math.round((cpuSeconds / wall) * 10_000) / 10_000, rssBytes: after.rssBytes };
+  return {
+    cpuSeconds: Math.round(cpuSeconds * 1000) / 1000,
+    shareOfOneCore: Math.round((cpuSeconds / wall) * 10_000) / 10_000,
+    rssBytes: after.rssBytes,
+    rssMB: Math.round(after.rssBytes / 1024 / 1024),
+  };
 }
 
 const project = await createThrowawayProject(repoRoot);
 const env = { ...project.env, MSCTL_RUNTIME: 'local' };
 const msctl = (args: string[]) => execa(process.execPath, [binary, ...args, '--project-dir', project.dir], { env: { ...env, NO_COLOR: '1' }, reject: false });
 const session = `msctl-bench-dashboard-${process.pid}`;
+let profiles = 0;
+/** Node flags for a dashboard process: a CPU profile per run when asked. */
+const nodeFlags = () => (profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=dashboard-${++profiles}.cpuprofile`] : []);
+
+/** The ink view in a real terminal; with `logsOf`, the log pane open on that service. */
+async function measureTty(logsOf?: string): Promise<Measure & { terminal: string }> {
+  // `exec` makes the pane's process the dashboard itself.
+  const envFlags = Object.entries({ ...env, TERM: 'xterm-256color' }).flatMap(([key, value]) => ['-e', `${key}=${value}`]);
+  const command = [process.execPath, ...nodeFlags(), binary, 'dashboard', '--interval', '1', '--project-dir', project.dir].map((word) => `'${word}'`).join(' ');
+  execaSync('tmux', ['new-session', '-d', '-s', session, '-x', '160', '-y', '50', ...envFlags, `exec ${command}`]);
+  try {
+    const pid = Number(execaSync('tmux', ['list-panes', '-t', session, '-F', '#{pane_pid}']).stdout.trim());
+    if (logsOf) {
+      await sleep(2000);
+      // The services are listed in start order; move down to `logsOf`, then open its log.
+      const rows = String(execaSync('tmux', ['capture-pane', '-p', '-t', session]).stdout).split('\n');
+      const names = rows.map((row) => /^[›\s]\s(\S+)\s+local\s/.exec(row)?.[1]).filter((name): name is string => name !== undefined);
+      // One key at a time: keys arriving in one read are one input to ink.
+      for (const key of [...Array.from({ length: names.indexOf(logsOf) }, () => 'j'), 'l']) {
+        execaSync('tmux', ['send-keys', '-t', session, key]);
+        await sleep(300);
+      }
+    }
+    const result = await measure(pid);
+    const screen = String(execaSync('tmux', ['capture-pane', '-p', '-t', session]).stdout);
+    if (!/CIRCUIT BREAKERS/.test(screen)) throw new Error(`the dashboard did not show:\n${screen}`);
+    if (logsOf && !screen.includes(`LOGS ${logsOf}`)) throw new Error(`the log pane of ${logsOf} did not show:\n${screen}`);
+    execaSync('tmux', ['send-keys', '-t', session, 'q']);
+    await sleep(1000);
+    return { ...result, terminal: 'tmux 160x50' };
+  } finally {
+    execaSync('tmux', ['kill-session', '-t', session], { reject: false });
+  }
+}
+
+/** The same poller without rendering: --json to a pipe. */
+async function measureJson(): Promise<Measure & { snapshots: number }> {
+  const child = execa(process.execPath, [...nodeFlags(), binary, 'dashboard', '--json', '--interval', '1', '--project-dir', project.dir], { env: { ...env, NO_COLOR: '1' }, reject: false });
+  let snapshots = 0;
+  child.stdout!.on('data', (chunk: Buffer) => (snapshots += chunk.toString().split('\n').length - 1));
+  const result = await measure(child.pid!);
+  child.kill('SIGINT');
+  await child;
+  return { ...result, snapshots };
+}
+
+const logsOf = 'users';
+async function measureAll() {
+  const tty = await measureTty();
+  const ttyLogs = await measureTty(logsOf);
+  const json = await measureJson();
+  return { tty, ttyLogs: { ...ttyLogs, logPane: logsOf }, json, ratioTtyToJson: json.cpuSeconds > 0 ? Math.round((tty.cpuSeconds / json.cpuSeconds) * 100) / 100 : null };
+}
+
+/** What a stack has seen after a few load runs: traffic, a million messages, big logs. */
+async function makeHistory(): Promise<Record<string, unknown>> {
+  const load = await msctl(['load-test', 'mixed', '--duration', '15', '--connections', '8', '--raise-rate-limit']);
+  if (load.exitCode !== 0 && load.exitCode !== 3) throw new Error(`msctl load-test failed:\n${load.stdout}\n${load.stderr}`);
+
+  const kafka = new Kafka({ clientId: 'bench-dashboard', brokers: [`127.0.0.1:${project.env.MSCTL_KAFKA_PORT}`], logLevel: logLevel.NOTHING });
+  const admin = kafka.admin();
+  const producer = kafka.producer({ allowAutoTopicCreation: false });
+  await Promise.all([admin.connect(), producer.connect()]);
+  const topics = ['history.a', 'history.b', 'history.c', 'history.d'];
+  const partitions = 3;
+  try {
+    await admin.createTopics({ topics: topics.map((topic) => ({ topic, numPartitions: partitions, replicationFactor: 1 })), waitForLeaders: true });
+    const perTopic = Math.ceil(messages / topics.length);
+    const value = JSON.stringify({ type: 'page.viewed', subject: 'user-0000', payload: { path: '/products/1234', ms: 12 } });
+    const batch = 5_000;
+    for (const topic of topics) {
+      for (let sent = 0; sent < perTopic; sent += batch) {
+        const count = Math.min(batch, perTopic - sent);
+        await producer.send({ topic, messages: Array.from({ length: count }, (_, i) => ({ partition: (sent + i) % partitions, value })) });
+      }
+    }
+    // A consumer group that stopped half-way: lag on every partition.
+    for (const topic of topics) {
+      const ends = await admin.fetchTopicOffsets(topic);
+      await admin.setOffsets({ groupId: 'history.reader', topic, partitions: ends.map((p) => ({ partition: p.partition, offset: String(Math.floor(Number(p.high) / 2)) })) });
+    }
+  } finally {
+    await Promise.all([admin.disconnect(), producer.disconnect()]);
+  }
+
+  // ~22 MB of service logs, as the services write them (stamped pino lines), under the rotation size.
+  const logsDir = join(project.dir, '.msctl', 'logs');
+  const services = Object.keys(project.ports);
+  const perService = Math.floor((22 * 1024 * 1024) / services.length);
+  let logBytes = 0;
+  for (const service of services) {
+    const lines: string[] = [];
+    let bytes = 0;
+    for (let i = 0; bytes < perService; i++) {
+      const line = `${new Date().toISOString()}\t{"level":30,"time":${Date.now()},"service":"${service}","msg":"request completed","req":{"method":"GET","url":"/users/me"},"res":{"statusCode":200},"responseTime":${i % 50}}\n`;
+      lines.push(line);
+      bytes += Buffer.byteLength(line);
+    }
+    appendFileSync(join(logsDir, `${service}.log`), lines.join(''));
+    logBytes += bytes;
+  }
+  // Let the consumers finish the load test's events: the stack is idle again.
+  await sleep(15_000);
+  return { loadTestSeconds: 15, topicsAdded: topics.length, partitionsPerTopic: partitions, messagesProduced: messages, laggingGroup: 'history.reader', logBytesAppended: logBytes };
+}
 
 try {
+  if (profileDir) await mkdir(profileDir, { recursive: true });
   const up = await msctl(['up', '-d']);
   if (up.exitCode !== 0) throw new Error(`msctl up failed:\n${up.stdout}\n${up.stderr}`);
 
-  // 1. The ink view in a real terminal. `exec` makes the pane's process the dashboard itself.
-  const envFlags = Object.entries({ ...env, TERM: 'xterm-256color' }).flatMap(([key, value]) => ['-e', `${key}=${value}`]);
-  execaSync('tmux', ['new-session', '-d', '-s', session, '-x', '160', '-y', '50', ...envFlags, `exec '${process.execPath}' '${binary}' dashboard --interval 1 --project-dir '${project.dir}'`]);
-  const ttyPid = Number(execaSync('tmux', ['list-panes', '-t', session, '-F', '#{pane_pid}']).stdout.trim());
-  const tty = await measure(ttyPid);
-  const screen = String(execaSync('tmux', ['capture-pane', '-p', '-t', session]).stdout);
-  if (!/CIRCUIT BREAKERS/.test(screen)) throw new Error(`the dashboard did not show:\n${screen}`);
-  execaSync('tmux', ['send-keys', '-t', session, 'q']);
-  await sleep(1000);
-  execaSync('tmux', ['kill-session', '-t', session], { reject: false });
-
-  // 2. The same poller without rendering: --json to a pipe.
-  const child = execa(process.execPath, [binary, 'dashboard', '--json', '--interval', '1', '--project-dir', project.dir], { env: { ...env, NO_COLOR: '1' }, reject: false });
-  let snapshots = 0;
-  child.stdout!.on('data', (chunk: Buffer) => (snapshots += chunk.toString().split('\n').length - 1));
-  const json = await measure(child.pid!);
-  child.kill('SIGINT');
-  await child;
+  log('measuring the fresh stack…');
+  const fresh = await measureAll();
+  let history: Record<string, unknown> | undefined;
+  if (!freshOnly) {
+    log('giving the stack a history…');
+    const made = await makeHistory();
+    log('measuring the stack with history…');
+    history = { ...made, ...(await measureAll()) };
+  }
 
   const result = {
     benchmark: 'dashboard',
@@ -82,9 +206,9 @@ try {
     windowSeconds: seconds,
     warmupSeconds,
     stack: '5 services + Kafka + PostgreSQL, local runtime, idle',
-    tty: { ...tty, terminal: 'tmux 160x50' },
-    json: { ...json, snapshots },
-    ratioTtyToJson: json.cpuSeconds > 0 ? Math.round((tty.cpuSeconds / json.cpuSeconds) * 100) / 100 : null,
+    budget: { shareOfOneCore: 0.03, rssMB: 120 },
+    fresh,
+    ...(history ? { history } : {}),
   };
   await mkdir(join(repoRoot, 'bench', 'results'), { recursive: true });
   await writeFile(join(repoRoot, 'bench', 'results', 'dashboard.json'), `${JSON.stringify(result, null, 2)}\n`);

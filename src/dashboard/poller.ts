@@ -60,6 +60,24 @@ const deepFreeze = <T>(value: T): T => {
 
 const errorText = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
+/** Plain data (snapshot parts) compared by value. */
+export function sameData(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null || Array.isArray(a) !== Array.isArray(b)) return false;
+  const keysA = Object.keys(a);
+  if (keysA.length !== Object.keys(b).length) return false;
+  return keysA.every((key) => Object.hasOwn(b, key) && sameData((a as Record<string, unknown>)[key], (b as Record<string, unknown>)[key]));
+}
+
+/**
+ * The previous value when the next one holds the same data: an unchanged panel keeps its
+ * object, so the view can skip it by identity and the snapshot is not frozen again.
+ */
+const keep = <T>(previous: T, next: T): T => (sameData(previous, next) ? previous : next);
+
+/** What the view shows of the Kafka panel (the time of the reading is not shown). */
+const kafkaShown = ({ at, ...shown }: KafkaView) => ({ ...shown, read: at !== null });
+
 export class DashboardPoller {
   private snapshot: DashboardSnapshot;
   private readonly listeners = new Set<Listener>();
@@ -125,7 +143,10 @@ export class DashboardPoller {
       this.lastTracesAt = at;
       void this.options
         .traces()
-        .then((traces) => this.publish({ ...this.snapshot, slowestTraces: slowestPerService(traces) }))
+        .then((traces) => {
+          const slowestTraces = keep(this.snapshot.slowestTraces, slowestPerService(traces));
+          if (slowestTraces !== this.snapshot.slowestTraces) this.publish({ ...this.snapshot, slowestTraces });
+        })
         .catch(() => undefined);
     }
     await this.pollServices(at);
@@ -231,16 +252,17 @@ export class DashboardPoller {
     const next = { services, breakers, consumers };
     const changes = this.polledOnce ? changesBetween(this.snapshot, next) : [];
     this.polledOnce = true;
+    const previous = this.snapshot;
     this.publish({
-      ...this.snapshot,
+      ...previous,
       at: new Date(at).toISOString(),
       project: status.project,
       supervisor: status.supervisor.state,
       error: null,
-      services,
-      breakers,
-      consumers,
-      changes: this.withChanges(this.snapshot.changes, changes, at),
+      services: keep(previous.services, services),
+      breakers: keep(previous.breakers, breakers),
+      consumers: keep(previous.consumers, consumers),
+      changes: this.withChanges(previous.changes, changes, at),
     });
   }
 
@@ -255,7 +277,10 @@ export class DashboardPoller {
       view = { ...this.snapshot.kafka, error: errorText(error) };
       this.kafkaReading = undefined;
     }
-    this.publish({ ...this.snapshot, kafka: view });
+    const previous = this.snapshot.kafka;
+    const kafka: KafkaView = { at: view.at, error: view.error, topics: keep(previous.topics, view.topics), groups: keep(previous.groups, view.groups) };
+    // A reading that changes nothing on screen waits for the next poll of the services to be drawn.
+    this.publish({ ...this.snapshot, kafka }, !sameData(kafkaShown(previous), kafkaShown(kafka)));
   }
 
   private withChanges(existing: DashboardSnapshot['changes'], lines: string[], at = this.now()): DashboardSnapshot['changes'] {
@@ -264,8 +289,9 @@ export class DashboardPoller {
     return [...existing, ...lines.map((text) => ({ at: stamp, text }))].slice(-(this.options.keepChanges ?? 50));
   }
 
-  private publish(snapshot: DashboardSnapshot): void {
+  /** `notify` false: the snapshot is current for getSnapshot() and tick(), but subscribers are not woken. */
+  private publish(snapshot: DashboardSnapshot, notify = true): void {
     this.snapshot = deepFreeze(snapshot);
-    for (const listener of this.listeners) listener(this.snapshot);
+    if (notify) for (const listener of this.listeners) listener(this.snapshot);
   }
 }

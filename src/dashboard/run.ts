@@ -3,9 +3,8 @@
  * Kafka), and either the ink view on a terminal (runDashboard) or JSON lines
  * (streamDashboardJson). `msctl dashboard` calls these; so can `msctl up` once healthy.
  */
+import { open } from 'node:fs/promises';
 import { join } from 'node:path';
-import { render } from 'ink';
-import { createElement as h } from 'react';
 import type { CliContext } from '../cli/context';
 import { makeChalk } from '../cli/output/colors';
 import { prettyLine } from '../cli/output/log-line';
@@ -16,8 +15,12 @@ import { followLog, snapshotLog } from '../runtime/local/log-files';
 import { runtimeForExisting } from '../runtime/select';
 import { stackStatus } from '../runtime/status';
 import type { Project } from '../stack/project';
-import { DashboardApp, type LogSource } from './app';
+import { listSegments } from '../traces/store';
+import type { LogSource } from './app';
+import { keepAliveGet } from './http';
+import { quietIdleKafkaQueues } from './kafka-idle';
 import { DashboardPoller } from './poller';
+import { RecentTraces, type TraceFiles } from './traces';
 
 export interface DashboardRunOptions {
   /** Aborting it closes the dashboard (as Ctrl-C does). */
@@ -28,27 +31,62 @@ export interface DashboardRunOptions {
 
 export type DashboardExit = 'quit' | 'interrupted' | 'aborted';
 
+/** The trace store's segments on disk, read by byte range. */
+export function traceFiles(dir: string): TraceFiles {
+  return {
+    list: () => listSegments(dir),
+    read: async (file, position, length) => {
+      const handle = await open(file, 'r');
+      try {
+        const buffer = Buffer.alloc(length);
+        const { bytesRead } = await handle.read(buffer, 0, length, position);
+        return buffer.subarray(0, bytesRead);
+      } finally {
+        await handle.close();
+      }
+    },
+  };
+}
+
 export function createProjectPoller(project: Project, intervalMs = 1_000): { poller: DashboardPoller; close: () => Promise<void> } {
+  quietIdleKafkaQueues();
   const kafka = watchKafkaOffsets(`127.0.0.1:${project.infrastructure.kafkaPort}`);
+  const fetch = keepAliveGet();
+  const traces = new RecentTraces(traceFiles(join(project.stateDir, 'traces')));
   const poller = new DashboardPoller({
     status: () => stackStatus(project),
+    fetch,
     kafka,
     intervalMs,
     kafkaIntervalMs: Math.max(2_000, 2 * intervalMs),
     healthPaths: Object.fromEntries(project.manifests.map((m) => [m.name, m.healthPath])),
-    traces: async () => {
-      const { listTraces, readSpans } = await import('../traces/store');
-      const since = Date.now() - 5 * 60_000;
-      return listTraces(await readSpans(join(project.stateDir, 'traces'), { since }), {});
-    },
+    traces: () => traces.refresh(Date.now()),
   });
   return {
     poller,
     close: async () => {
       poller.stop();
+      fetch.close();
       await kafka.close();
     },
   };
+}
+
+/**
+ * ink, React and the view, loaded with NODE_ENV=production unless it says otherwise: React's
+ * development build (the default when NODE_ENV is unset) re-checks every element and render,
+ * several times the CPU of drawing a frame. NODE_ENV is restored once they are loaded, so what
+ * the dashboard starts (a restart) does not inherit it.
+ */
+async function loadInk() {
+  const before = process.env.NODE_ENV;
+  process.env.NODE_ENV ??= 'production';
+  try {
+    const [{ render }, { createElement }, { DashboardApp }] = await Promise.all([import('ink'), import('react'), import('./app')]);
+    return { render, h: createElement, DashboardApp };
+  } finally {
+    if (before === undefined) delete process.env.NODE_ENV;
+  }
 }
 
 /** Reads a target's last `tail` lines, then calls onLines with new ones until the signal aborts. */
@@ -193,6 +231,7 @@ export async function runDashboard(project: Project, context: CliContext, option
         restarting = false;
       });
   };
+  const { render, h, DashboardApp } = await loadInk();
   const releaseWarnings = holdWarnings();
   // The alternate screen, from its top-left corner; the user's screen comes back on exit.
   context.stdout.write('\u001b[?1049h\u001b[H\u001b[2J');
@@ -212,7 +251,8 @@ export async function runDashboard(project: Project, context: CliContext, option
         onQuit: (why) => resolveExit(why),
       }),
       // A terminal is a terminal even where CI=true is set (ink would otherwise draw only the last frame).
-      { stdout: context.stdout, stderr: context.stderr, stdin, exitOnCtrlC: false, patchConsole: true, maxFps: 10, interactive: context.stdout.isTTY === true },
+      // Incremental: a frame rewrites only the lines that changed (the clock, a figure), not the screen.
+      { stdout: context.stdout, stderr: context.stderr, stdin, exitOnCtrlC: false, patchConsole: true, maxFps: 10, interactive: context.stdout.isTTY === true, incrementalRendering: true },
     );
     for (const signal of signals) {
       if (signal.aborted) resolveExit('aborted');

@@ -147,8 +147,26 @@ export interface MetricsReading {
 /** The dashboard's own polling is not traffic. */
 const isTraffic = (labels: Readonly<Record<string, string>>) => labels.route !== '/health' && labels.route !== '/metrics';
 
+/** The metric families readMetrics uses; a service's /metrics holds many more (runtime, GC, pools). */
+const READ_FAMILIES = ['http_request_duration_seconds_', 'process_resident_memory_bytes', 'kafka_messages_consumed_total'];
+
+/** Only the lines of the families read, so the cost of a scrape does not grow with every series a service exports. */
+function linesRead(text: string): string {
+  const kept: string[] = [];
+  for (const family of READ_FAMILIES) {
+    for (let start = text.indexOf(family); start !== -1; start = text.indexOf(family, start + 1)) {
+      if (start > 0 && text.charCodeAt(start - 1) !== 0x0a) continue; // inside a comment or a label
+      const end = text.indexOf('\n', start);
+      kept.push(text.slice(start, end === -1 ? undefined : end));
+      if (end === -1) break;
+      start = end;
+    }
+  }
+  return kept.join('\n');
+}
+
 export function readMetrics(text: string, at: number): MetricsReading {
-  const samples: Sample[] = parsePrometheus(text);
+  const samples: Sample[] = parsePrometheus(linesRead(text));
   const groups = new Set<string>();
   for (const sample of samples) if (sample.name === 'kafka_messages_consumed_total' && sample.labels.group) groups.add(sample.labels.group);
   return {

@@ -5,11 +5,11 @@
  * States are words (CLOSED, OPEN, HALF-OPEN; healthy, degraded…) so they read without colour.
  */
 import { Box, Text } from 'ink';
-import { cloneElement, createElement as h, type ReactElement } from 'react';
+import { createElement as h, memo, useMemo, type ReactElement } from 'react';
 import { clockTime } from '../cli/output/colors';
 import { terminalSafe } from '../core/terminal-text';
 import { fit, formatBytes, formatMs, formatRate, formatRetry, formatUptime } from './format';
-import type { BreakerRow, BreakerState, ConsumerRow, DashboardSnapshot, DisplayState, GroupRow, ServiceRow, TopicRow } from './snapshot';
+import type { BreakerRow, BreakerState, ConsumerRow, DashboardSnapshot, DisplayState, GroupRow, KafkaView, ServiceRow, TopicRow } from './snapshot';
 
 export interface DashboardViewProps {
   snapshot: DashboardSnapshot;
@@ -75,8 +75,16 @@ export function fitColumns<R>(columns: Array<Column<R>>, width: number): Array<C
   return columns.filter((column) => kept.has(column));
 }
 
+interface LineProps {
+  cells: Cell[];
+  width: number;
+  color: boolean;
+  selected?: boolean;
+  dim?: boolean;
+}
+
 /** One terminal line: a single Text (its coloured parts are nested, virtual texts: no layout nodes of their own). */
-function Line({ cells, width, color, selected, dim }: { cells: Cell[]; width: number; color: boolean; selected?: boolean; dim?: boolean }): ReactElement {
+function LineText({ cells, width, color, selected, dim }: LineProps): ReactElement {
   let left = width;
   const parts: Array<ReactElement | string> = [];
   cells.forEach((cell, i) => {
@@ -89,6 +97,11 @@ function Line({ cells, width, color, selected, dim }: { cells: Cell[]; width: nu
   });
   return h(Text, { wrap: 'truncate-end' }, ...parts);
 }
+
+const sameCells = (a: readonly Cell[], b: readonly Cell[]) => a.length === b.length && a.every((cell, i) => cell.text === b[i]!.text && cell.color === b[i]!.color && cell.bold === b[i]!.bold);
+
+/** A line whose text and styles did not change is not rendered again. */
+const Line = memo(LineText, (a, b) => a.width === b.width && a.color === b.color && a.selected === b.selected && a.dim === b.dim && sameCells(a.cells, b.cells));
 
 function table<R>(columns: Array<Column<R>>, width: number): { header: Cell[]; row: (r: R, selected: boolean) => Cell[] } {
   const fitted = fitColumns(columns, width);
@@ -176,66 +189,78 @@ export function groupFor(snapshot: DashboardSnapshot, selected: number, chosen?:
   return groups.find((g) => service.groups.includes(g.group)) ?? groups.find((g) => g.group === service.name || g.group.endsWith(`.${service.name}`) || g.group.includes(service.name));
 }
 
+/** A panel's lines; keys are the panel's letter and the line's index, unique in the whole view. */
+const keyed = (prefix: string, lines: ReactElement[]) => lines.map((line, i) => h(Line, { ...(line.props as LineProps), key: `${prefix}${i}` }));
+
+function servicesPanel(services: readonly ServiceRow[], selected: number, width: number, color: boolean): ReactElement[] {
+  const t = table(serviceColumns(services), width);
+  const lines = [title('SERVICES', width, color), h(Line, { cells: t.header, width, color })];
+  services.forEach((service, i) => lines.push(h(Line, { cells: t.row(service, i === selected), width, color, selected: i === selected })));
+  if (services.length === 0) lines.push(h(Line, { cells: [{ text: '  nothing runs: start the stack with msctl up' }], width, color }));
+  return keyed('s', lines);
+}
+
+/** Circuit breakers: all of them, or only the ones not closed when the log pane needs the room. */
+function breakersPanel(breakers: readonly BreakerRow[], compact: boolean, width: number, color: boolean): ReactElement[] {
+  const shown = compact ? breakers.filter((b) => b.state !== 'closed') : breakers;
+  const closedHidden = breakers.length - shown.length;
+  const lines = [title(`CIRCUIT BREAKERS${closedHidden > 0 ? ` (${closedHidden} more CLOSED)` : ''}`, width, color)];
+  if (shown.length > 0) {
+    const t = table(breakerColumns(shown, width), width);
+    lines.push(h(Line, { cells: t.header, width, color }));
+    shown.forEach((breaker) => lines.push(h(Line, { cells: t.row(breaker, false), width, color })));
+  } else if (breakers.length === 0) {
+    lines.push(h(Line, { cells: [{ text: '  none reported' }], width, color }));
+  }
+  return keyed('b', lines);
+}
+
+function kafkaPanel(kafka: KafkaView, consumers: readonly ConsumerRow[], group: GroupRow | undefined, compact: boolean, width: number, color: boolean): ReactElement[] {
+  const lines = [title(`KAFKA${kafka.error ? ` · unreachable: ${kafka.error}` : kafka.at ? '' : ' · reading…'}`, width, color)];
+  if (kafka.topics.length > 0) {
+    const topics = table(topicColumns(kafka.topics), width);
+    lines.push(h(Line, { cells: topics.header, width, color }));
+    kafka.topics.forEach((topic) => lines.push(h(Line, { cells: topics.row(topic, false), width, color })));
+  }
+  if (kafka.groups.length > 0) {
+    const groups = table(groupColumns(kafka.groups, consumers), width);
+    lines.push(h(Line, { cells: groups.header, width, color }));
+    kafka.groups.forEach((g) => lines.push(h(Line, { cells: groups.row(g, g === group), width, color, selected: g === group })));
+    // Why a consumer is not moving: its partition, offset and error, as it reports them.
+    for (const consumer of consumers.filter((c) => c.output !== null)) {
+      lines.push(h(Line, { cells: [{ text: `  ${consumer.service}: ${consumer.output}`, color: consumer.status === 'fail' ? 'red' : 'yellow' }], width, color }));
+    }
+    if (group && !compact) {
+      const parts = group.partitions.map((p) => `${p.topic}[${p.partition}] ${p.lag}`).join('  ');
+      lines.push(h(Line, { cells: [{ text: `  ${group.group} lag per partition: `, bold: true }, { text: parts }], width, color }));
+    }
+  }
+  return keyed('k', lines);
+}
+
 export function DashboardView(props: DashboardViewProps): ReactElement {
   const { snapshot, color, selected, showLogs } = props;
   const width = Math.max(20, props.width);
   const height = Math.max(10, props.height);
-  const lines: ReactElement[] = [];
-  const push = (line: ReactElement) => lines.push(cloneElement(line, { key: lines.length }));
+  const compact = showLogs || height < 30;
+
+  // Each panel is built again only when its part of the snapshot changed (the poller keeps an
+  // unchanged part's object); an idle stack redraws the clock and the services' figures only.
+  const services = useMemo(() => servicesPanel(snapshot.services, selected, width, color), [snapshot.services, selected, width, color]);
+  const breakers = useMemo(() => breakersPanel(snapshot.breakers, compact, width, color), [snapshot.breakers, compact, width, color]);
+  const group = groupFor(snapshot, selected, props.selectedGroup);
+  const kafka = useMemo(() => kafkaPanel(snapshot.kafka, snapshot.consumers, group, compact, width, color), [snapshot.kafka, snapshot.consumers, group, compact, width, color]);
 
   // Header
   const project = snapshot.project.split('/').filter(Boolean).at(-1) ?? '';
   const sup = snapshot.supervisor === 'running' ? 'supervisor running' : snapshot.supervisor === 'stale' ? 'supervisor GONE' : 'not running';
-  push(
-    h(Line, {
-      cells: [{ text: 'msctl dashboard', bold: true }, { text: ` · ${project} · ${sup} · ${clockTime(snapshot.at)}` }, ...(snapshot.error ? [{ text: ` · ${snapshot.error}`, color: 'red' as const }] : [])],
-      width,
-      color,
-    }),
-  );
-
-  // Services
-  const services = table(serviceColumns(snapshot.services), width);
-  push(title('SERVICES', width, color));
-  push(h(Line, { cells: services.header, width, color }));
-  snapshot.services.forEach((service, i) => push(h(Line, { cells: services.row(service, i === selected), width, color, selected: i === selected })));
-  if (snapshot.services.length === 0) push(h(Line, { cells: [{ text: '  nothing runs: start the stack with msctl up' }], width, color }));
-
-  // Circuit breakers: all of them, or only the ones not closed when the log pane needs the room.
-  const compact = showLogs || height < 30;
-  const shown = compact ? snapshot.breakers.filter((b) => b.state !== 'closed') : snapshot.breakers;
-  const closedHidden = snapshot.breakers.length - shown.length;
-  push(title(`CIRCUIT BREAKERS${closedHidden > 0 ? ` (${closedHidden} more CLOSED)` : ''}`, width, color));
-  if (shown.length > 0) {
-    const breakers = table(breakerColumns(shown, width), width);
-    push(h(Line, { cells: breakers.header, width, color }));
-    shown.forEach((breaker) => push(h(Line, { cells: breakers.row(breaker, false), width, color })));
-  } else if (snapshot.breakers.length === 0) {
-    push(h(Line, { cells: [{ text: '  none reported' }], width, color }));
-  }
-
-  // Kafka
-  const kafka = snapshot.kafka;
-  push(title(`KAFKA${kafka.error ? ` · unreachable: ${kafka.error}` : kafka.at ? '' : ' · reading…'}`, width, color));
-  if (kafka.topics.length > 0) {
-    const topics = table(topicColumns(kafka.topics), width);
-    push(h(Line, { cells: topics.header, width, color }));
-    kafka.topics.forEach((topic) => push(h(Line, { cells: topics.row(topic, false), width, color })));
-  }
-  if (kafka.groups.length > 0) {
-    const group = groupFor(snapshot, selected, props.selectedGroup);
-    const groups = table(groupColumns(kafka.groups, snapshot.consumers), width);
-    push(h(Line, { cells: groups.header, width, color }));
-    kafka.groups.forEach((g) => push(h(Line, { cells: groups.row(g, g === group), width, color, selected: g === group })));
-    // Why a consumer is not moving: its partition, offset and error, as it reports them.
-    for (const consumer of snapshot.consumers.filter((c) => c.output !== null)) {
-      push(h(Line, { cells: [{ text: `  ${consumer.service}: ${consumer.output}`, color: consumer.status === 'fail' ? 'red' : 'yellow' }], width, color }));
-    }
-    if (group && !compact) {
-      const parts = group.partitions.map((p) => `${p.topic}[${p.partition}] ${p.lag}`).join('  ');
-      push(h(Line, { cells: [{ text: `  ${group.group} lag per partition: `, bold: true }, { text: parts }], width, color }));
-    }
-  }
+  const header = h(Line, {
+    key: 'h',
+    cells: [{ text: 'msctl dashboard', bold: true }, { text: ` · ${project} · ${sup} · ${clockTime(snapshot.at)}` }, ...(snapshot.error ? [{ text: ` · ${snapshot.error}`, color: 'red' as const }] : [])],
+    width,
+    color,
+  });
+  const lines: ReactElement[] = [header, ...services, ...breakers, ...kafka];
 
   // Recent changes: the newest that fit, up to five lines (two when the log pane is open).
   const changeLines = Math.max(1, Math.min(showLogs ? 2 : 5, height - lines.length - 3));
@@ -257,7 +282,7 @@ export function DashboardView(props: DashboardViewProps): ReactElement {
   const fits = height - 1 - footer.length - logMinimum;
   if (lines.length > fits) {
     lines.length = Math.max(1, fits - 1);
-    push(h(Line, { cells: [{ text: '  … (a taller terminal shows more)', color: 'gray' }], width, color }));
+    lines.push(h(Line, { key: 'more', cells: [{ text: '  … (a taller terminal shows more)', color: 'gray' }], width, color }));
   }
 
   // Log pane: whatever height is left.

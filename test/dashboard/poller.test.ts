@@ -182,6 +182,67 @@ describe('DashboardPoller', () => {
     expect(snap.services[0]?.state).toBe('stopped');
   });
 
+  it('an unchanged part of the stack keeps its object from one snapshot to the next, so the view can skip it', async () => {
+    const { state, poller, advance } = world();
+    const first = await poller.tick();
+    advance(1_000);
+    const second = await poller.tick();
+    expect(second.at).not.toBe(first.at);
+    expect(second.breakers).toBe(first.breakers);
+    expect(second.consumers).toBe(first.consumers);
+    advance(1_000);
+    state.health.set(4101, health('fail', [{ name: 'postgres', state: 'open', failures: 1 }]));
+    const third = await poller.tick();
+    expect(third.breakers).not.toBe(second.breakers);
+    expect(third.breakers.find((b) => b.service === 'users')?.state).toBe('open');
+  });
+
+  it('a Kafka reading that changes nothing shown does not wake the view; one that does, does', async () => {
+    const { state, poller, advance } = world();
+    let woken = 0;
+    poller.subscribe(() => woken++);
+    await poller.tick(); // offsets read: the Kafka panel fills
+    advance(2_000);
+    await poller.tick(); // read again: the rates are known now (0 msg/s)
+    advance(2_000);
+    woken = 0;
+    expect((await poller.tick()).kafka.at).toBe('2025-01-01T13:02:14.000Z');
+    expect(state.kafkaReads).toBe(3);
+    expect(woken).toBe(1); // the services' poll only: the offsets did not move
+    advance(2_000);
+    state.kafka = { topics: [{ topic: 'events.raw', partitions: [{ partition: 0, high: 300 }, { partition: 1, high: 50 }] }], groups: [] };
+    woken = 0;
+    expect((await poller.tick()).kafka.topics[0]?.endOffset).toBe(350);
+    expect(woken).toBe(2);
+  });
+
+  it('the slowest traces do not wake the view again while they stay the same', async () => {
+    const traces = [{ traceId: 'a', root: 'gateway: GET /x', durationMs: 12, services: ['gateway'] }];
+    let reads = 0;
+    let now = 0;
+    const poller = new DashboardPoller({
+      status: async () => stackStatus([]),
+      traces: async () => {
+        reads++;
+        return traces;
+      },
+      now: () => now,
+      tracesIntervalMs: 5_000,
+    });
+    const woken: number[] = [];
+    poller.subscribe((s) => woken.push(s.slowestTraces.length));
+    const settle = () => new Promise((resolve) => setTimeout(resolve, 0));
+    await poller.tick();
+    await settle();
+    now += 5_000;
+    await poller.tick();
+    await settle();
+    expect(reads).toBe(2);
+    // One frame per poll of the services, and one for the traces when they first came.
+    expect(woken).toHaveLength(3);
+    expect(woken.at(-1)).toBe(1);
+  });
+
   it('note() adds a timestamped line to the recent changes (restart progress)', async () => {
     const { poller } = world();
     poller.note('restart users: requested');

@@ -94,6 +94,14 @@ describe('readMetrics / trafficBetween', () => {
     expect(traffic.p99Ms).toBeLessThanOrEqual(100);
   });
 
+  it('reads the same from a scrape among thousands of other series, and never a family that only starts like one', () => {
+    const noise = Array.from({ length: 5_000 }, (_, i) => `nodejs_gc_duration_seconds_bucket{le="${i}",kind="major",note="process_resident_memory_bytes 9"} ${i}`);
+    const lookalikes = ['http_request_duration_seconds_total_made_up{route="/x"} 999', 'process_resident_memory_bytes_peak{service="users"} 1e12', '# process_resident_memory_bytes 5'];
+    const plain = readMetrics(scrape([0, 0, 0, 50], 10), 1_000);
+    const noisy = readMetrics([...noise, scrape([0, 0, 0, 50], 10), ...lookalikes].join('\n'), 1_000);
+    expect(noisy).toEqual(plain);
+  });
+
   it('no earlier scrape: unknown; no new request: zero per second and no p99', () => {
     const a = readMetrics(scrape([5], 1), 0);
     expect(trafficBetween(undefined, a)).toEqual({ requestsPerSecond: null, p99Ms: null });
