@@ -19,8 +19,13 @@ const PATCHED = Symbol.for('msctl.kafkajs.idleRequestQueue');
 const load = createRequire(import.meta.url);
 
 export function quietIdleKafkaQueues(): void {
-  const queue = (load('kafkajs/src/network/requestQueue/index.js') as { prototype: RequestQueue & { [PATCHED]?: true } }).prototype;
-  if (queue[PATCHED]) return;
+  let queue: RequestQueue & { [PATCHED]?: true };
+  try {
+    queue = (load('kafkajs/src/network/requestQueue/index.js') as { prototype: typeof queue }).prototype;
+  } catch {
+    return; // another kafkajs layout: it keeps its own timers, the dashboard still works
+  }
+  if (queue[PATCHED] || typeof queue.scheduleCheckPendingRequests !== 'function') return;
   const schedule = queue.scheduleCheckPendingRequests;
   queue.scheduleCheckPendingRequests = function (this: RequestQueue) {
     if (this.pending.length === 0 && this.throttledUntil <= Date.now()) return;
