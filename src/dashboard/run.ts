@@ -18,7 +18,6 @@ import type { Project } from '../stack/project';
 import { listSegments } from '../traces/store';
 import type { LogSource } from './app';
 import { keepAliveGet } from './http';
-import { quietIdleKafkaQueues } from './kafka-idle';
 import { DashboardPoller } from './poller';
 import { RecentTraces, type TraceFiles } from './traces';
 
@@ -49,7 +48,6 @@ export function traceFiles(dir: string): TraceFiles {
 }
 
 export function createProjectPoller(project: Project, intervalMs = 1_000): { poller: DashboardPoller; close: () => Promise<void> } {
-  quietIdleKafkaQueues();
   const kafka = watchKafkaOffsets(`127.0.0.1:${project.infrastructure.kafkaPort}`);
   const fetch = keepAliveGet();
   const traces = new RecentTraces(traceFiles(join(project.stateDir, 'traces')));
