@@ -93,6 +93,16 @@ describe('readLogLines', () => {
     expect(await readLogLines({ dir, name: 'nothing' })).toEqual([]);
   });
 
+  it('a tail of a big log gives its last lines, whole, and where a follower goes on', async () => {
+    const lines = Array.from({ length: 20_000 }, (_, i) => `line ${i} ${'x'.repeat(i % 97)}`);
+    await writeFile(join(dir, 'big.log'), `${lines.join('\n')}\nunfinished`);
+    for (const tail of [1, 3, 700, 20_000, 25_000]) {
+      const { lines: got, position } = await snapshotLog({ dir, name: 'big', tail });
+      expect(got.map((l) => l.text)).toEqual(lines.slice(-tail));
+      expect(position?.offset).toBe(Buffer.byteLength(`${lines.join('\n')}\n`));
+    }
+  });
+
   it('reads unstamped logs, taking times from log4j, pino or the line before', async () => {
     await writeFile(
       join(dir, 'kafka.log'),

@@ -283,14 +283,14 @@ export async function snapshotLog(options: ReadLogOptions): Promise<{ lines: Log
     }
     try {
       const info = await handle.stat();
-      const buffer = Buffer.alloc(info.size);
-      const { bytesRead } = info.size > 0 ? await handle.read(buffer, 0, info.size, 0) : { bytesRead: 0 };
-      let data = buffer.subarray(0, bytesRead);
+      // A plain --tail reads from the end only as far back as its lines go, not a whole 10 MB file.
+      const wanted = options.tail !== undefined && options.since === undefined ? options.tail - count : undefined;
+      let { data, from } = wanted !== undefined ? await readLastLines(handle, info.size, wanted) : { data: await readWhole(handle, info.size), from: 0 };
       if (file === current) {
         // Only whole lines: an unfinished last line is left for the follower.
         const end = data.lastIndexOf(0x0a) + 1;
         data = data.subarray(0, end);
-        position = { ino: info.ino, offset: end };
+        position = { ino: info.ino, offset: from + end };
       }
       const lines = splitLines(data.toString('utf8'));
       perFile.unshift(lines);
@@ -315,6 +315,37 @@ export async function snapshotLog(options: ReadLogOptions): Promise<{ lines: Log
   }
   if (options.tail !== undefined) lines = options.tail === 0 ? [] : lines.slice(-options.tail);
   return { lines, position };
+}
+
+async function readWhole(handle: FileHandle, size: number): Promise<Buffer> {
+  const buffer = Buffer.alloc(size);
+  const { bytesRead } = size > 0 ? await handle.read(buffer, 0, size, 0) : { bytesRead: 0 };
+  return buffer.subarray(0, bytesRead);
+}
+
+/**
+ * The end of a file holding at least its last `count` whole lines (and the unfinished one after
+ * them, if any), read backwards in 64 KiB steps.
+ */
+async function readLastLines(handle: FileHandle, size: number, count: number): Promise<{ data: Buffer; from: number }> {
+  const STEP = 65_536;
+  const chunks: Buffer[] = [];
+  let start = size;
+  let newlines = 0;
+  while (start > 0 && newlines <= count) {
+    const length = Math.min(STEP, start);
+    start -= length;
+    const chunk = Buffer.alloc(length);
+    const { bytesRead } = await handle.read(chunk, 0, length, start);
+    const read = chunk.subarray(0, bytesRead);
+    for (let i = 0; i < read.length; i++) if (read[i] === 0x0a) newlines += 1;
+    chunks.unshift(read);
+  }
+  const data = Buffer.concat(chunks);
+  if (start === 0) return { data, from: 0 };
+  // Drop the partial first line: the chunk began in the middle of one.
+  const skip = data.indexOf(0x0a) + 1;
+  return { data: data.subarray(skip), from: start + skip };
 }
 
 /** The lines of a log across its rotated files, oldest first, filtered by `since` and cut to `tail`. */
