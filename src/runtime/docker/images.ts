@@ -13,6 +13,7 @@ import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { MsctlError } from '../../core/errors';
 import type { ProgressSink } from '../../core/events';
+import { KAFKA_HEAP_SHAPE } from '../../infra/kafka/broker';
 import { ensureKafkaJars, KAFKA_JAR_LOCK, KAFKA_VERSION } from '../../infra/kafka/jars';
 import { findJava } from '../../infra/java';
 import { postgresBinaries } from '../../infra/postgres/server';
@@ -181,7 +182,7 @@ data=$(grep '^log.dirs=' "$props" | cut -d= -f2)
 if [ ! -f "$data/meta.properties" ]; then
   java -cp '/opt/kafka/libs/*' -Dlog4j2.configurationFile=/opt/kafka/config/log4j2.properties kafka.tools.StorageTool format -t "$CLUSTER_ID" -c "$props"
 fi
-exec java \${KAFKA_HEAP_OPTS:--Xmx512m -Xms256m} -XX:+UseG1GC -Djava.awt.headless=true -Dlog4j2.configurationFile=/opt/kafka/config/log4j2.properties -cp '/opt/kafka/libs/*' kafka.Kafka "$props"
+exec java \${KAFKA_HEAP_OPTS:--Xmx512m ${KAFKA_HEAP_SHAPE.join(' ')}} -XX:+UseG1GC -Djava.awt.headless=true -Dlog4j2.configurationFile=/opt/kafka/config/log4j2.properties -cp '/opt/kafka/libs/*' kafka.Kafka "$props"
 `;
 
 const KAFKA_LOG4J = `status = error

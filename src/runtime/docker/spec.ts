@@ -11,6 +11,7 @@ import type { StackSecrets } from '../../stack/secrets';
 import { instanceName, serviceOfInstance } from '../../stack/replicas';
 import { serviceDatabaseUrl } from '../../stack/database-roles';
 import { serviceEnvironment } from '../../stack/service-env';
+import { KAFKA_HEAP_SHAPE } from '../../infra/kafka/broker';
 import { LABEL, type InfrastructureImage } from './images';
 
 export const COMPOSE = 'com.docker.compose';
@@ -104,7 +105,7 @@ export function kafkaSpec(project: Project, image: InfrastructureImage, clusterI
         KAFKA_AUTO_CREATE_TOPICS_ENABLE: 'false',
         KAFKA_NUM_PARTITIONS: '3',
         KAFKA_LOG_DIRS: '/var/lib/kafka/data',
-        KAFKA_HEAP_OPTS: '-Xmx512m -Xms256m',
+        KAFKA_HEAP_OPTS: `-Xmx512m ${KAFKA_HEAP_SHAPE.join(' ')}`,
       },
       ports: { [KAFKA_EXTERNAL_PORT]: hostPort },
       volumes: { [volumeName(project.name, 'kafka-data')]: '/var/lib/kafka/data' },

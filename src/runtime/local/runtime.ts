@@ -14,6 +14,7 @@ import { planDown, type ObservedTarget, type UpPlan } from '../../stack/plan';
 import { ensureStateDir, type Project } from '../../stack/project';
 import { desiredReplicas } from '../../stack/replicas';
 import { ensureSecrets } from '../../stack/secrets';
+import { SERVICE_ALLOCATOR_ENV } from '../../stack/service-env';
 import { controlRequest, pingSupervisor, streamEvents } from './control';
 import { isOurProcess } from '../processes';
 import { readState, socketPath, stateFile, type StackState, type TargetState } from './state';
@@ -87,7 +88,8 @@ export async function launchSupervisor(project: Project): Promise<void> {
   if (!existsSync(script)) throw new MsctlError('INTERNAL', `msctl is not built: ${script} is missing`, 'run `npm run build`');
   const logFile = join(project.stateDir, 'logs', 'supervisor.log');
   const out = openSync(logFile, 'a');
-  const child = spawn(process.execPath, [...NODE_FLAGS, script, project.root], { detached: true, stdio: ['ignore', out, out], cwd: project.root, env: process.env });
+  const env = { ...process.env, ...SERVICE_ALLOCATOR_ENV };
+  const child = spawn(process.execPath, [...NODE_FLAGS, script, project.root], { detached: true, stdio: ['ignore', out, out], cwd: project.root, env });
   closeSync(out);
   child.unref();
   const socket = socketPath(project.stateDir);
