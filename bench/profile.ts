@@ -53,10 +53,14 @@ function cpuMs(pid: number): number | undefined {
   }
 }
 
-/** Resident memory in MB, or 0 once the process is gone. */
-function rssMb(pid: number): number {
+/**
+ * Resident memory in MB, or 0 once the process is gone: RSS, except for a group of processes
+ * (PostgreSQL's backends share its buffers), which counts each page once (PSS, summed).
+ */
+function memoryMb(pid: number, shared: boolean): number {
   try {
-    const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmRSS:'));
+    const text = readFileSync(shared ? `/proc/${pid}/smaps_rollup` : `/proc/${pid}/status`, 'utf8');
+    const line = text.split('\n').find((l) => l.startsWith(shared ? 'Pss:' : 'VmRSS:'));
     return Math.round(Number(line?.split(/\s+/)[1] ?? 0) / 102.4) / 10;
   } catch {
     return 0;
@@ -116,9 +120,17 @@ class CpuSampler {
     this.samples.push({ at: nowMicros(), ms });
   }
 
-  /** Resident memory of each group now, in MB (PostgreSQL: every process of the server, shared pages counted in each). */
+  /** Resident memory of each group now, in MB (PostgreSQL: the PSS of every process of the server), and their total. */
   rss(): Record<string, number> {
-    return Object.fromEntries(this.groups.map((g) => [g.name, Math.round(g.pids().reduce((sum, pid) => sum + rssMb(pid), 0))]));
+    const each = Object.fromEntries(
+      this.groups.map((g) => {
+        const pids = g.pids();
+        return [g.name, Math.round(pids.reduce((sum, pid) => sum + memoryMb(pid, pids.length > 1), 0))];
+      }),
+    );
+    // The total counts each page once: the Node binary's pages are shared by six processes.
+    const stack = this.groups.filter((g) => g.name !== 'generator').flatMap((g) => g.pids());
+    return { ...each, 'whole stack': Math.round(stack.reduce((sum, pid) => sum + memoryMb(pid, true), 0)) };
   }
 
   /** CPU ms each group used between two instants (linear between samples). */
@@ -318,6 +330,7 @@ for (const r of report.scenarios) {
   md.push(`Stack CPU per request (generator excluded): **${round3(totalPerRequest)} ms**`, '');
   md.push('| process | CPU ms / request | % of a core | RSS after (MB) | RSS idle before (MB) |', '|---|---|---|---|---|');
   for (const n of names) md.push(`| ${n} | ${r.cpuMsPerRequest[n]} | ${r.shareOfACore[n]} | ${r.rssAfterMb[n] ?? '-'} | ${idleRss[n] ?? '-'} |`);
+  md.push(`| whole stack (PSS) | | | ${r.rssAfterMb['whole stack']} | ${idleRss['whole stack']} |`);
   md.push('');
   for (const [name, self] of Object.entries(r.topFunctions)) {
     if (!self.totalMs) continue;
