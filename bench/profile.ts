@@ -8,7 +8,7 @@
  * the end `msctl down` stops the stack, which writes the profiles; each profile is cut to each
  * scenario's measured window (profiles and process.hrtime share the monotonic clock).
  *
- *   npm run bench:profile [-- --scenarios users,ingest,read,mixed --seconds 15 --connections 16 --top 12 --no-profile]
+ *   npm run bench:profile [-- --scenarios users,ingest,read,mixed --seconds 15 --connections 16 --warmup 15 --top 12 --no-profile]
  *
  * Writes bench/results/profile.json and bench/results/profile.md: per scenario, the CPU
  * milliseconds per request of each process, and each Node process's top self-time functions
@@ -33,6 +33,7 @@ const scenarios = flag('scenarios', 'users,ingest,read,mixed').split(',');
 const seconds = Number(flag('seconds', '15'));
 const connections = Number(flag('connections', '16'));
 const top = Number(flag('top', '12'));
+const warmupSeconds = Number(flag('warmup', '15'));
 // --no-profile: /proc figures only (the profiler costs CPU and memory of its own).
 const profiled = !process.argv.includes('--no-profile');
 const resultsDir = join(repoRoot, 'bench', 'results');
@@ -256,6 +257,12 @@ try {
   idleRss = sampler.rss();
   log(`idle RSS (MB): ${JSON.stringify(idleRss)}`);
 
+  // A stack just started is still compiling (the broker's JIT above all): warm it with every
+  // kind of request first, unmeasured, so each scenario is charged its own cost.
+  if (warmupSeconds > 0) {
+    log(`warming the stack up: mixed for ${warmupSeconds} s (not measured)…`);
+    await msctl(['load-test', 'mixed', '--duration', String(warmupSeconds), '--connections', String(connections), '--json']);
+  }
   for (const scenario of scenarios) {
     log(`${scenario}: ${seconds} s, ${connections} connections…`);
     const run = msctl(['load-test', scenario, '--duration', String(seconds), '--connections', String(connections), '--json']);
@@ -305,7 +312,7 @@ const report = {
   benchmark: 'profile',
   when: new Date().toISOString(),
   machine: { cpus: cpus().length, node: process.version },
-  settings: { seconds, connections, scenarios },
+  settings: { seconds, connections, scenarios, warmupSeconds },
   note: 'The load generator shares the cores with the stack; its CPU is the "generator" column.',
   idleRssMb: idleRss,
   scenarios: results.map((r) => ({
