@@ -68,6 +68,11 @@ export const postgresConfigSchema = z.object({
    */
   IDEMPOTENCY_RETENTION_MS: z.coerce.number().int().positive().optional(),
   IDEMPOTENCY_MARGIN_MS: z.coerce.number().int().min(0).default(86_400_000),
+  /**
+   * How long the outbox relay waits after a commit's notification for others before it
+   * publishes: rows committed close together leave in one Kafka request. 0: at once.
+   */
+  OUTBOX_LINGER_MS: z.coerce.number().int().min(0).default(20),
 });
 
 /**

@@ -109,8 +109,8 @@ export interface OutboxRelayOptions {
   /** Published rows older than this are deleted. */
   retentionMs?: number;
   /**
-   * How long a notification waits for others before the relay publishes (default 20 ms): rows
-   * committed close together leave in one Kafka request instead of one each.
+   * How long a notification waits for others before the relay publishes (default 0: at once;
+   * services use OUTBOX_LINGER_MS): rows committed close together leave in one Kafka request.
    */
   lingerMs?: number;
 }
@@ -239,10 +239,12 @@ export class OutboxRelay {
       this.wakeAgain = true;
       return;
     }
+    const linger = this.options.lingerMs ?? 0;
+    if (linger === 0) return this.wake();
     if (this.lingering) return;
     this.lingering = true;
     clearTimeout(this.timer);
-    this.timer = setTimeout(this.wake, this.options.lingerMs ?? 20);
+    this.timer = setTimeout(this.wake, linger);
   };
 
   private async drainAndCleanUp(): Promise<void> {

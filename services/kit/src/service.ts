@@ -191,7 +191,12 @@ export async function startService<Config extends BaseConfig>(
 
   let relay: OutboxRelay | undefined;
   if (definition.postgres?.outbox && db && producer) {
-    relay = new OutboxRelay({ db: db.withCircuit(circuits.get('postgres:outbox', { isDependencyFailure: isDatabaseFailure })), producer, logger });
+    relay = new OutboxRelay({
+      db: db.withCircuit(circuits.get('postgres:outbox', { isDependencyFailure: isDatabaseFailure })),
+      producer,
+      logger,
+      lingerMs: pgConfig?.OUTBOX_LINGER_MS,
+    });
     await relay.start();
   }
 

@@ -250,6 +250,22 @@ describe('OutboxRelay recovery', () => {
     expect(kafka.ids()).toEqual(events.map((e) => e.id));
   });
 
+  it('with a linger, commits that come close together leave in one send, after the linger', async () => {
+    await startRelay({ pollIntervalMs: 3_600_000, lingerMs: 20 });
+    const events = [event(1), event(2), event(3)];
+    for (const e of events) {
+      await database.enqueue(e);
+      await settle();
+      await vi.advanceTimersByTimeAsync(5);
+    }
+    expect(kafka.attempts).toHaveLength(0);
+    await vi.advanceTimersByTimeAsync(5);
+    await settle();
+    expect(kafka.attempts).toHaveLength(1);
+    expect(kafka.ids()).toEqual(events.map((e) => e.id));
+    expect(database.unsent()).toEqual([]);
+  });
+
   it('after a successful round the next refusal waits the first back-off again', async () => {
     await database.enqueue(event(1));
     kafka.refusals = 3;
