@@ -240,7 +240,10 @@ export class OutboxRelay {
       return;
     }
     const linger = this.options.lingerMs ?? 0;
-    if (linger === 0) return this.wake();
+    if (linger === 0) {
+      this.wake();
+      return;
+    }
     if (this.lingering) return;
     this.lingering = true;
     clearTimeout(this.timer);
