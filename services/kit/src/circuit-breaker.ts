@@ -59,6 +59,10 @@ export class Circuit {
       volumeThreshold: options.volumeThreshold,
       rollingCountTimeout: 10_000,
       rollingCountBuckets: 10,
+      // Latency percentiles and per-second snapshots are the service metrics' business: opossum
+      // would keep every call's latency of the window and sort them all each second.
+      rollingPercentilesEnabled: false,
+      enableSnapshots: false,
       errorFilter: options.isDependencyFailure ? (error: unknown) => !options.isDependencyFailure!(error) : undefined,
     });
     this.breaker.on('open', () => {
