@@ -28,15 +28,22 @@ export interface Project {
 
 /**
  * Per-stack settings the runtime passes to services: `.msctl/settings.json`
- * (`{"rateLimitPerSecond": 5000, "tracesPerSecond": "all"}`), overridden by the environment
- * (`MSCTL_RATE_LIMIT_PER_SECOND`, `MSCTL_TRACES_PER_SECOND`). Unset means the service's own
- * default (the gateway: 100 requests/s per client; tracing: 10 new traces a second per service).
+ * (`{"rateLimitPerSecond": 5000, "tracesPerSecond": "all", "logLevel": "debug"}`), overridden by
+ * the environment (`MSCTL_RATE_LIMIT_PER_SECOND`, `MSCTL_TRACES_PER_SECOND`, `MSCTL_LOG_LEVEL`).
+ * Unset means the service's own default (the gateway: 100 requests/s per client; tracing: 10 new
+ * traces a second per service; logs: info).
  */
 export interface StackSettings {
   rateLimitPerSecond?: number;
   /** New traces a second each service starts (0: only those a client asks for), or every one. */
   tracesPerSecond?: number | 'all';
+  /** Every service's LOG_LEVEL (default info; debug logs every request). */
+  logLevel?: LogLevel;
 }
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+const logLevelOf = (value: unknown): LogLevel | undefined => (LOG_LEVELS as readonly unknown[]).includes(value) ? (value as LogLevel) : undefined;
 
 const tracesPerSecond = (value: unknown): number | 'all' | undefined => {
   if (value === 'all') return 'all';
@@ -66,6 +73,14 @@ export function readStackSettings(stateDir: string, env: NodeJS.ProcessEnv = pro
     if (limit !== undefined) settings.rateLimitPerSecond = limit;
     const traces = tracesPerSecond(saved.tracesPerSecond);
     if (traces !== undefined) settings.tracesPerSecond = traces;
+    const level = logLevelOf(saved.logLevel);
+    if (level !== undefined) settings.logLevel = level;
+  }
+  const levelFromEnv = env.MSCTL_LOG_LEVEL;
+  if (levelFromEnv !== undefined && levelFromEnv !== '') {
+    const level = logLevelOf(levelFromEnv.trim());
+    if (level === undefined) throw new MsctlError('USAGE', `MSCTL_LOG_LEVEL=${levelFromEnv} is not a log level`, `use one of ${LOG_LEVELS.join(', ')}`);
+    settings.logLevel = level;
   }
   const tracesFromEnv = env.MSCTL_TRACES_PER_SECOND;
   if (tracesFromEnv !== undefined && tracesFromEnv !== '') {

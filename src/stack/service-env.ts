@@ -59,7 +59,7 @@ export function serviceEnvironment(
     // Inside a container the service listens on every interface; its port is published on 127.0.0.1 only.
     HOST: overrides.host ?? '127.0.0.1',
     PORT: String(overrides.port ?? manifest.port),
-    LOG_LEVEL: overrides.logLevel ?? 'info',
+    LOG_LEVEL: overrides.logLevel ?? readStackSettings(project.stateDir).logLevel ?? 'info',
     NODE_ENV: 'production',
     ...SERVICE_ALLOCATOR_ENV,
   };

@@ -65,6 +65,17 @@ describe('per-stack settings', () => {
     expect(() => readStackSettings(stateDir, { MSCTL_TRACES_PER_SECOND: 'many' })).toThrow(/neither a number/);
   });
 
+  it('logLevel reaches every service as LOG_LEVEL (info when unset)', async () => {
+    const stateDir = await mkdtemp(join(tmpdir(), 'msctl-settings-'));
+    const manifest = { name: 'users', port: 1, needs: [], gateway: false, routes: [] } as unknown as ServiceManifest;
+    const project = { stateDir, manifests: [manifest] } as unknown as Project;
+    const endpoints = { kafkaBootstrap: '', postgresUrl: '', serviceUrls: () => ['http://127.0.0.1:1'] };
+    expect(serviceEnvironment(project, manifest, endpoints, secrets).LOG_LEVEL).toBe('info');
+    writeStackSettings(stateDir, { logLevel: 'debug' });
+    expect(serviceEnvironment(project, manifest, endpoints, secrets).LOG_LEVEL).toBe('debug');
+    expect(() => readStackSettings(stateDir, { MSCTL_LOG_LEVEL: 'loud' })).toThrow(/not a log level/);
+  });
+
   it('gives each secret only to the services that use it', () => {
     const manifest = (name: string, gateway: boolean) => ({ name, port: 1, needs: [], gateway, routes: [] }) as unknown as ServiceManifest;
     const project = { stateDir: tmpdir(), manifests: [manifest('gateway', true), manifest('users', false), manifest('analytics', false)] } as unknown as Project;

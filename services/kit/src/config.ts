@@ -19,6 +19,8 @@ export const baseConfigSchema = z.object({
   HOST: z.string().default('127.0.0.1'),
   PORT: z.coerce.number().int().min(0).max(65535),
   LOG_LEVEL: logLevel.default('info'),
+  /** A request that takes longer is logged as a warning ("slow request"). */
+  LOG_SLOW_REQUEST_MS: z.coerce.number().int().positive().default(1_000),
   BODY_LIMIT_BYTES: z.coerce.number().int().positive().default(1_048_576),
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
   /** How long a stopping service keeps answering (with `Connection: close`) while its clients let go of their connections. */

@@ -16,7 +16,12 @@ export interface ServerOptions {
   bodyLimitBytes: number;
   /** A server span per request (tracing-http.ts). */
   tracing?: Tracing;
+  /** A request slower than this is logged as a warning (default 1,000 ms). */
+  slowRequestMs?: number;
 }
+
+/** Reads that went well are the bulk of the traffic and tell little: logged at debug. */
+const QUIET_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 export interface ErrorBody {
   error: string;
@@ -25,7 +30,8 @@ export interface ErrorBody {
 }
 
 /**
- * fastify with the kit's contract: request logs, a body limit, GET /health
+ * fastify with the kit's contract: request logs (changes and refusals at info, slow requests as
+ * warnings, reads that went well at debug), a body limit, GET /health
  * (application/health+json, 503 when failing), GET /metrics (Prometheus text), a duration
  * histogram per route, and one error handler that turns known errors into JSON answers:
  * validation → 400, HttpError → its status, an open breaker or an unreachable dependency →
@@ -51,6 +57,7 @@ export function createServer(options: ServerOptions): FastifyInstance {
   });
   if (options.tracing) traceHttpServer(app, options.tracing);
 
+  const slowRequestMs = options.slowRequestMs ?? 1_000;
   const lifecycle: Lifecycle = { draining: false, lastRequestAt: 0 };
   lifecycles.set(app, lifecycle);
   app.addHook('onRequest', async (_request, reply) => {
@@ -65,12 +72,13 @@ export function createServer(options: ServerOptions): FastifyInstance {
     const route = request.routeOptions.url ?? 'unmatched';
     const seconds = reply.elapsedTime / 1000;
     options.metrics.httpDuration.observe({ method: request.method, route, status_code: String(reply.statusCode) }, seconds);
-    if (route !== '/health' && route !== '/metrics') {
-      request.log.info(
-        { method: request.method, url: request.url, statusCode: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 },
-        'request',
-      );
-    }
+    if (route === '/health' || route === '/metrics') return;
+    // Every change and every refusal at info, a slow request as a warning; a read that went
+    // well at debug (LOG_LEVEL=debug logs every request).
+    const slow = reply.elapsedTime >= slowRequestMs;
+    const level = slow ? 'warn' : QUIET_METHODS.has(request.method) && reply.statusCode < 400 ? 'debug' : 'info';
+    if (!options.logger.isLevelEnabled(level)) return;
+    request.log[level]({ method: request.method, url: request.url, statusCode: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 }, slow ? 'slow request' : 'request');
   });
 
   app.setErrorHandler((error: FastifyError | Error, request, reply) => {

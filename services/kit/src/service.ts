@@ -123,7 +123,7 @@ export async function startService<Config extends BaseConfig>(
   );
   const health = new HealthReporter(config.SERVICE_NAME, definition.version ?? '0.1.0', circuits);
   const tracing = createTracing({ service: config.SERVICE_NAME, version: definition.version, env });
-  const app = createServer({ logger, metrics, health, bodyLimitBytes: config.BODY_LIMIT_BYTES, tracing });
+  const app = createServer({ logger, metrics, health, bodyLimitBytes: config.BODY_LIMIT_BYTES, tracing, slowRequestMs: config.LOG_SLOW_REQUEST_MS });
   if (!definition.edge) {
     const { INTERNAL_AUTH_PUBLIC_KEY } = loadConfig(definition.name, internalVerifierConfigSchema, env);
     requireCallers(app, new AssertionVerifier(INTERNAL_AUTH_PUBLIC_KEY, config.SERVICE_NAME));
