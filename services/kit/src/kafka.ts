@@ -146,6 +146,9 @@ export function kafkaProbe(kafka: Kafka): { probe: () => Promise<void>; close: (
   };
 }
 
+/** How long sends may wait for a batch in flight before they go out on their own. */
+const GROUP_WAIT_MS = 20;
+
 interface PendingSend {
   topic: string;
   messages: OutgoingMessage[];
@@ -237,7 +240,10 @@ export class EventProducer {
       });
       this.pendingCount += messages.length;
       if (this.pendingCount >= (this.options.maxBatchMessages ?? 1_000)) this.flush();
-      else if (this.inFlight.size === 0) this.timer ??= setTimeout(() => this.flush(), this.options.lingerMs ?? 2);
+      // Behind a batch in flight, a send waits for its acknowledgement, but never longer than
+      // GROUP_WAIT_MS: when the broker does not answer, each send must still fail within its
+      // own timeout, not the one before it as well.
+      else this.timer ??= setTimeout(() => this.flush(), this.inFlight.size === 0 ? (this.options.lingerMs ?? 2) : GROUP_WAIT_MS);
     });
   }
 

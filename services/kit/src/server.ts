@@ -43,7 +43,10 @@ export function createServer(options: ServerOptions): FastifyInstance {
     bodyLimit: options.bodyLimitBytes,
     // Request logs are written once per request by the onResponse hook below.
     logController: new LogController({ disableRequestLogging: true }),
-    return503OnClosing: true,
+    // A request that reaches the server after close() began (on a connection accepted just
+    // before) is served as any other, with `Connection: close`: the service is whole until the
+    // server has closed. Fastify's own answer would be a bare 503 without Retry-After.
+    return503OnClosing: false,
     forceCloseConnections: 'idle',
     // A request keeps the id the gateway gave it across every hop; a new one gets a UUID.
     requestIdHeader: 'x-request-id',

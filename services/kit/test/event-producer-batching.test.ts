@@ -1,6 +1,7 @@
 /**
  * Group commit in EventProducer, against a fake Kafka: sends made while a batch is in flight
- * wait for its acknowledgement and then leave together, in one request.
+ * wait for its acknowledgement and then leave together, in one request; but when no answer
+ * comes, they go out on their own, so each fails within its own timeout.
  */
 import type { Kafka } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
@@ -21,7 +22,8 @@ function fakeKafka() {
   return { kafka, requests };
 }
 
-const settle = () => new Promise((resolve) => setTimeout(resolve, 20));
+const wait = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const settle = () => wait(5);
 
 describe('EventProducer batching', () => {
   it('sends what queued during a request as one request once it is acknowledged, and settles each caller with its batch', async () => {
@@ -48,6 +50,21 @@ describe('EventProducer batching', () => {
     expect(settled).toEqual(['first', 'later-0', 'later-1', 'later-2', 'later-3', 'later-4']);
     const closing = producer.close();
     await closing;
+    circuits.shutdown();
+  });
+
+  it('does not hold sends behind a batch the broker never answers', async () => {
+    const { kafka, requests } = fakeKafka();
+    const metrics = new ServiceMetrics('producer-batching-stuck');
+    const circuits = new CircuitRegistry({ timeoutMs: 5_000, resetMs: 1_000, errorThresholdPercent: 50, volumeThreshold: 5 }, metrics);
+    const producer = new EventProducer({ kafka, circuit: circuits.get('kafka'), metrics, lingerMs: 1 });
+    void producer.send('t', [{ key: 'k', value: 'v' }]);
+    await settle();
+    void producer.send('t', [{ key: 'k', value: 'v' }]);
+    await wait(60);
+    expect(requests).toHaveLength(2);
+    for (const request of requests) request.ack();
+    await producer.close();
     circuits.shutdown();
   });
 });

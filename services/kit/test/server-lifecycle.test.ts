@@ -22,11 +22,21 @@ async function serve() {
   const health = new HealthReporter('svc', '1', circuits);
   const app = createServer({ logger: createLogger('svc', 'silent'), metrics: new ServiceMetrics('svc'), health, bodyLimitBytes: 1024 });
   app.get('/fast', async () => ({ fast: true }));
+  // Answers once `hold.release()` is called; `hold.started` resolves when a request is in.
+  const hold = { release: () => undefined as void, started: undefined as unknown as Promise<void> };
+  let started: () => void = () => undefined;
+  hold.started = new Promise<void>((resolve) => (started = resolve));
+  app.get('/hold', () =>
+    new Promise((resolve) => {
+      hold.release = () => resolve({ held: true });
+      started();
+    }),
+  );
   await app.listen({ host: '127.0.0.1', port: 0 });
   const address = app.server.address();
   const url = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
   cleanups.push(() => circuits.shutdown(), () => app.close());
-  return { app, health, url };
+  return { app, health, url, hold };
 }
 
 describe('GET /health status codes', () => {
@@ -71,5 +81,27 @@ describe('a graceful stop', () => {
     expect(await during.body.json()).toEqual({ fast: true });
     // Ends on the quiet, long before its 60 s bound.
     await expect(drained).resolves.toBeUndefined();
+  });
+});
+
+describe('a request that arrives once close() has begun', () => {
+  it('is served as any other, not refused with a bare 503 that has no Retry-After', async () => {
+    const { app, url, hold } = await serve();
+    // Two requests on one connection: the second waits in the socket while the first is held,
+    // and reaches the router only after close() has begun (as one arriving on a kept-alive
+    // connection does).
+    const client = new Client(url, { pipelining: 2 });
+    cleanups.push(() => client.close());
+    const held = client.request({ method: 'GET', path: '/hold' });
+    const late = client.request({ method: 'GET', path: '/fast' });
+    await hold.started;
+    const closing = app.close();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    hold.release();
+    expect((await held).statusCode).toBe(200);
+    const answer = await late;
+    expect(answer.statusCode).toBe(200);
+    expect(await answer.body.json()).toEqual({ fast: true });
+    await closing;
   });
 });
