@@ -23,8 +23,11 @@ export const baseConfigSchema = z.object({
   LOG_SLOW_REQUEST_MS: z.coerce.number().int().positive().default(1_000),
   BODY_LIMIT_BYTES: z.coerce.number().int().positive().default(1_048_576),
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
-  /** How long a stopping service keeps answering (with `Connection: close`) while its clients let go of their connections. */
-  SHUTDOWN_DRAIN_MS: z.coerce.number().int().nonnegative().default(1_000),
+  /**
+   * How long a stopping service keeps answering (with `Connection: close`) while its clients
+   * let go of their connections: longer than they keep one idle (see KEEP_ALIVE_MS in server.ts).
+   */
+  SHUTDOWN_DRAIN_MS: z.coerce.number().int().nonnegative().default(1_500),
   BREAKER_TIMEOUT_MS: z.coerce.number().int().positive().default(5_000),
   BREAKER_RESET_MS: z.coerce.number().int().positive().default(5_000),
   BREAKER_ERROR_THRESHOLD_PERCENT: z.coerce.number().min(1).max(100).default(50),

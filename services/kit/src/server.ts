@@ -20,6 +20,17 @@ export interface ServerOptions {
   slowRequestMs?: number;
 }
 
+/**
+ * How long an idle kept-alive connection stays open, advertised as `Keep-Alive: timeout=3`;
+ * undici (the gateway's client, fetch) closes its idle connections 2 s before a server's hint,
+ * so after 1 s here (fastify's default hint is 72 s). Closing a kept-alive connection from this
+ * side races with a request already on its way on it, which the client sees as a reset and
+ * cannot safely send again if it is a POST. So a stopping service drains for longer than its
+ * clients keep a connection idle (SHUTDOWN_DRAIN_MS, 1.5 s): by the time it closes, they have
+ * closed every connection they were not using, and answered ones said `Connection: close`.
+ */
+const KEEP_ALIVE_MS = 3_000;
+
 /** Reads that went well are the bulk of the traffic and tell little: logged at debug. */
 const QUIET_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
@@ -48,6 +59,7 @@ export function createServer(options: ServerOptions): FastifyInstance {
     // server has closed. Fastify's own answer would be a bare 503 without Retry-After.
     return503OnClosing: false,
     forceCloseConnections: 'idle',
+    keepAliveTimeout: KEEP_ALIVE_MS,
     // A request keeps the id the gateway gave it across every hop; a new one gets a UUID.
     requestIdHeader: 'x-request-id',
     genReqId: () => randomUUID(),
@@ -119,14 +131,19 @@ interface Lifecycle {
 }
 const lifecycles = new WeakMap<FastifyInstance, Lifecycle>();
 
+/** How long undici keeps a connection idle under our hint: 2 s less than it (see KEEP_ALIVE_MS). */
+const CLIENT_IDLE_MS = KEEP_ALIVE_MS - 2_000;
+
 /**
  * The first step of a graceful stop, before `app.close()`: requests are still served, each
- * answer saying `Connection: close`, until no request has come for `quietMs` (or at once when
- * no connection is open), at most `maxMs`. Clients then close the connections they were using
- * themselves; closing a kept-alive connection from this side races with a request already on
- * its way, which the caller sees as a reset it cannot safely retry.
+ * answer saying `Connection: close`, until no connection is open, or no request has come for
+ * `quietMs`, at most `maxMs`. Clients then close the connections they were using themselves;
+ * closing a kept-alive connection from this side races with a request already on its way, which
+ * the caller sees as a reset it cannot safely retry. So the quiet that ends a drain is longer
+ * than clients keep a connection idle: a pause in the traffic (a slow moment under load) no
+ * longer ends it while they still hold connections they may send on.
  */
-export async function drainHttp(app: FastifyInstance, { quietMs = 100, maxMs }: { quietMs?: number; maxMs: number }): Promise<void> {
+export async function drainHttp(app: FastifyInstance, { quietMs = CLIENT_IDLE_MS + 200, maxMs }: { quietMs?: number; maxMs: number }): Promise<void> {
   const lifecycle = lifecycles.get(app);
   if (!lifecycle || lifecycle.draining) return;
   lifecycle.draining = true;
