@@ -18,12 +18,13 @@
  */
 import { execa, execaSync } from 'execa';
 import { Kafka, logLevel } from 'kafkajs';
-import { appendFileSync, readFileSync } from 'node:fs';
+import { appendFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createThrowawayProject } from '../test/support/throwaway-project';
+import { cpuSecondsOf, statFields } from './proc';
 
 const repoRoot = process.cwd();
 const option = (name: string): string | undefined => {
@@ -35,18 +36,15 @@ const messages = Number(option('messages') ?? 1_000_000);
 const freshOnly = process.argv.includes('--fresh-only');
 const profileDir = option('profile');
 const warmupSeconds = 5;
-const clockTicks = Number(execaSync('getconf', ['CLK_TCK']).stdout.trim()) || 100;
 const binary = join(repoRoot, 'bin', 'msctl.js');
 const log = (text: string) => process.stderr.write(`${text}\n`);
 
 /** CPU seconds (user + system) and resident memory of a process, from /proc. */
 function usage(pid: number): { cpuSeconds: number; rssBytes: number } {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  // After "pid (comm) ": field 3 is state, so utime (14) and stime (15) are at 11 and 12; rss (24) at 21.
-  const cpuSeconds = (Number(fields[11]) + Number(fields[12])) / clockTicks;
-  const rssBytes = Number(fields[21]) * 4096;
-  return { cpuSeconds, rssBytes };
+  const cpuSeconds = cpuSecondsOf(pid);
+  const fields = statFields(pid);
+  if (cpuSeconds === null || !fields) throw new Error(`process ${pid} is gone`);
+  return { cpuSeconds, rssBytes: Number(fields[21]) * 4096 };
 }
 
 interface Measure {

@@ -23,9 +23,8 @@
  * The other benchmark scripts (pipeline, soak) import the stack, load-test and summary helpers
  * from here.
  */
-import { execa, execaSync } from 'execa';
+import { execa } from 'execa';
 import { Kafka, logLevel } from 'kafkajs';
-import { readFileSync } from 'node:fs';
 import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { basename, join } from 'node:path';
@@ -39,6 +38,7 @@ import { ASSERTION_HEADER, AssertionSigner } from '../services/kit/src/auth';
 import { writeStackSettings } from '../src/stack/project';
 import { ensureSecrets } from '../src/stack/secrets';
 import { createThrowawayProject, type ThrowawayProject } from '../test/support/throwaway-project';
+import { cpuSecondsOf } from './proc';
 
 const repoRoot = process.cwd();
 export const resultsDir = join(repoRoot, 'bench', 'results');
@@ -110,18 +110,6 @@ export async function withThrowawayStack<T>(work: (stack: Stack) => Promise<T>, 
 
 // ----------------------------------------------------------------------- msctl load-test
 
-let clockTicks: number | undefined;
-/** User + system CPU seconds of a live process so far (all its threads), or null once it is gone. */
-export function cpuSecondsOf(pid: number): number | null {
-  clockTicks ??= Number(execaSync('getconf', ['CLK_TCK']).stdout) || 100;
-  try {
-    // The command name in field 2 may hold spaces: count fields after its closing parenthesis.
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ').at(-1)!.split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / clockTicks;
-  } catch {
-    return null;
-  }
-}
 
 export interface LoadRun {
   result: LoadResult;

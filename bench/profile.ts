@@ -23,6 +23,7 @@ import type { LoadResult } from '../src/load/types';
 import type { StackStatus } from '../src/runtime/local/status';
 import { writeStackSettings } from '../src/stack/project';
 import { createThrowawayProject } from '../test/support/throwaway-project';
+import { cpuSecondsOf, statFields } from './proc';
 
 const repoRoot = process.cwd();
 const flag = (name: string, fallback: string) => {
@@ -37,7 +38,6 @@ const warmupSeconds = Number(flag('warmup', '15'));
 // --no-profile: /proc figures only (the profiler costs CPU and memory of its own).
 const profiled = !process.argv.includes('--no-profile');
 const resultsDir = join(repoRoot, 'bench', 'results');
-const clockTicks = Number((await execa('getconf', ['CLK_TCK'])).stdout.trim()) || 100;
 const log = (text: string) => process.stderr.write(`${text}\n`);
 const round1 = (n: number) => Math.round(n * 10) / 10;
 const round3 = (n: number) => Math.round(n * 1000) / 1000;
@@ -45,13 +45,8 @@ const nowMicros = () => Number(process.hrtime.bigint() / 1000n);
 
 /** utime + stime of a process in ms, or undefined once it is gone. */
 function cpuMs(pid: number): number | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return ((Number(fields[11]) + Number(fields[12])) / clockTicks) * 1000;
-  } catch {
-    return undefined;
-  }
+  const seconds = cpuSecondsOf(pid);
+  return seconds === null ? undefined : seconds * 1000;
 }
 
 /**
@@ -69,12 +64,8 @@ function memoryMb(pid: number, shared: boolean): number {
 }
 
 function parentOf(pid: number): number | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-  } catch {
-    return undefined;
-  }
+  const fields = statFields(pid);
+  return fields ? Number(fields[1]) : undefined;
 }
 
 /** A PostgreSQL server is the postmaster and every backend it forked: their CPU is summed. */
