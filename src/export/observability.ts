@@ -1,5 +1,5 @@
 /**
- * The observability part of `msctl export k8s` (#11), kept apart from k8s.ts so that the two can
+ * The observability part of `msctl export k8s`, kept apart from k8s.ts so that the two can
  * be written in parallel; k8s.ts wires it in (see the lead's notes in the report):
  *
  * - a PodMonitor (prometheus-operator, monitoring.coreos.com/v1) that scrapes `GET /metrics` on
