@@ -23,6 +23,26 @@ const rawImports = {
   },
 };
 
+/**
+ * esbuild names a lazy chunk after the file it starts from, so every src/cli/commands/<name>/run.ts
+ * would be a run-<hash>.js. main.ts's `import('./commands/<name>/run')` goes through a one-line
+ * stand-in named after the command's folder instead (export * from './run'): logs-<hash>.js.
+ */
+const commandChunkNames = {
+  name: 'command-chunk-names',
+  setup(esbuild) {
+    esbuild.onResolve({ filter: /^\.\/commands\/[^/]+\/run$/ }, (args) => ({
+      path: resolve(args.resolveDir, dirname(args.path)),
+      namespace: 'command',
+    }));
+    esbuild.onLoad({ filter: /.*/, namespace: 'command' }, (args) => ({
+      contents: "export * from './run';",
+      resolveDir: args.path,
+      loader: 'ts',
+    }));
+  },
+};
+
 // Bundled CommonJS dependencies call require(); give the ESM bundle one.
 const requireShim = "import { createRequire as __msctlCreateRequire } from 'node:module'; const require = __msctlCreateRequire(import.meta.url);";
 
@@ -79,6 +99,7 @@ if (existsSync(cliEntry)) {
       splitting: true,
       packages: 'external',
       metafile: true,
+      plugins: [...common.plugins, commandChunkNames],
     }).then(async (result) => {
       const written = new Set(Object.keys(result.metafile.outputs).map((output) => resolve(process.cwd(), output)));
       for (const name of readdirSync(outdir)) {

@@ -30,21 +30,21 @@ type Loaded = { run: (options: never, context: CliContext) => Promise<number | v
 
 /** Literal import() calls, so the bundler makes one lazy chunk per command. */
 const commands = {
-  up: () => import('./commands/up'),
-  down: () => import('./commands/down'),
-  status: () => import('./commands/status'),
-  logs: () => import('./commands/logs'),
-  restart: () => import('./commands/restart'),
-  scale: () => import('./commands/scale'),
-  chaos: () => import('./commands/chaos'),
-  doctor: () => import('./commands/doctor'),
-  'load-test': () => import('./commands/load-test'),
-  scaffold: () => import('./commands/scaffold'),
-  topics: () => import('./commands/topics'),
-  dashboard: () => import('./commands/dashboard'),
-  export: () => import('./commands/export'),
-  traces: () => import('./commands/traces'),
-  token: () => import('./commands/token'),
+  up: () => import('./commands/up/run'),
+  down: () => import('./commands/down/run'),
+  status: () => import('./commands/status/run'),
+  logs: () => import('./commands/logs/run'),
+  restart: () => import('./commands/restart/run'),
+  scale: () => import('./commands/scale/run'),
+  chaos: () => import('./commands/chaos/run'),
+  doctor: () => import('./commands/doctor/run'),
+  'load-test': () => import('./commands/load-test/run'),
+  scaffold: () => import('./commands/scaffold/run'),
+  topics: () => import('./commands/topics/run'),
+  dashboard: () => import('./commands/dashboard/run'),
+  export: () => import('./commands/export/run'),
+  traces: () => import('./commands/traces/run'),
+  token: () => import('./commands/token/run'),
 } satisfies Record<string, () => Promise<Loaded>>;
 
 const argv = process.argv.slice(2);

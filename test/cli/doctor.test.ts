@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { MsctlError } from '../../src/core/errors';
 import { pingDocker, portsInState, runDoctor, type DoctorProbes } from '../../src/core/doctor';
-import { renderDoctor } from '../../src/cli/commands/doctor';
+import { renderDoctor } from '../../src/cli/commands/doctor/run';
 
 const GiB = 1024 ** 3;
 

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { followLog, listLogs, parseStoredLine, readLogLines, RotatingLogWriter, snapshotLog, type LogLine } from '../../src/runtime/local/log-files';
-import { interleave, parseSince } from '../../src/cli/commands/logs';
+import { interleave, parseSince } from '../../src/cli/commands/logs/run';
 import { prettyLine } from '../../src/cli/output/log-line';
 import { makeChalk } from '../../src/cli/output/colors';
 import { MsctlError } from '../../src/core/errors';

@@ -1,6 +1,6 @@
 /** `msctl status --watch` with a fake status source and a fake sleep: what each mode prints. */
 import { describe, expect, it } from 'vitest';
-import { renderStatus, watchStatus, type WatchOptions } from '../../src/cli/commands/status';
+import { renderStatus, watchStatus, type WatchOptions } from '../../src/cli/commands/status/run';
 import type { StackStatus } from '../../src/runtime/local/status';
 import { stackStatus, target } from './fixtures';
 

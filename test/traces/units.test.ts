@@ -16,7 +16,7 @@ import { startTraceReceiver } from '../../src/traces/receiver';
 import { SpanWriter, findTrace, groupTraces, listSegments, listTraces, readSpans } from '../../src/traces/store';
 import { renderWaterfall, waterfallRows } from '../../src/traces/waterfall';
 import { makeChalk } from '../../src/cli/output/colors';
-import { parseDurationMs } from '../../src/cli/commands/traces';
+import { parseDurationMs } from '../../src/cli/commands/traces/run';
 
 const dirs: string[] = [];
 const tempDir = async () => {

@@ -3,20 +3,20 @@
  * render (tables, or one JSON document with --json; tail and produce stream JSON lines).
  */
 import { createInterface } from 'node:readline';
-import { MsctlError } from '../../core/errors';
-import { connectTopicsKafka, type TopicsKafka } from '../../infra/kafka/client';
-import { resolveBrokers } from '../../topics/brokers';
-import { compileFilter } from '../../topics/filter';
-import { createFormatter } from '../../topics/format';
-import { parseFrom } from '../../topics/from';
-import { deadLetterJson, readDeadLetters, replayDeadLetters, replaySet, type DeadLetter, type DeadLetterSelection } from '../../topics/dlq';
-import { describeTopic, groupDetail, listGroups, listTopics, type GroupDetail, type GroupSummary, type TopicDescription, type TopicSummary } from '../../topics/inspect';
-import { executeReset, parseTopicScope, planReset, type ResetPlan, type ResetTo } from '../../topics/offsets';
-import { produce, type Produced } from '../../topics/produce';
-import { tail } from '../../topics/tail';
-import type { CliContext, DeadLetterSelectors, TopicsOptions } from '../context';
-import { makeChalk } from '../output/colors';
-import { formatTable } from '../output/table';
+import { MsctlError } from '../../../core/errors';
+import { connectTopicsKafka, type TopicsKafka } from '../../../infra/kafka/client';
+import { resolveBrokers } from '../../../topics/brokers';
+import { compileFilter } from '../../../topics/filter';
+import { createFormatter } from '../../../topics/format';
+import { parseFrom } from '../../../topics/from';
+import { deadLetterJson, readDeadLetters, replayDeadLetters, replaySet, type DeadLetter, type DeadLetterSelection } from '../../../topics/dlq';
+import { describeTopic, groupDetail, listGroups, listTopics, type GroupDetail, type GroupSummary, type TopicDescription, type TopicSummary } from '../../../topics/inspect';
+import { executeReset, parseTopicScope, planReset, type ResetPlan, type ResetTo } from '../../../topics/offsets';
+import { produce, type Produced } from '../../../topics/produce';
+import { tail } from '../../../topics/tail';
+import type { CliContext, DeadLetterSelectors, TopicsOptions } from '../../context';
+import { makeChalk } from '../../output/colors';
+import { formatTable } from '../../output/table';
 
 type Chalk = ReturnType<typeof makeChalk>;
 

@@ -1,11 +1,11 @@
 /** `msctl doctor`: the checks of core/doctor as a table (or --json); exit 1 when any check fails. */
 import { join, resolve } from 'node:path';
-import { runDoctor, systemProbes, type DoctorInput, type DoctorReport, type PortToCheck } from '../../core/doctor';
-import { isMsctlError } from '../../core/errors';
-import { loadProject, infrastructureSettings } from '../../stack/project';
-import type { CliContext, DoctorOptions } from '../context';
-import { makeChalk } from '../output/colors';
-import { formatTable } from '../output/table';
+import { runDoctor, systemProbes, type DoctorInput, type DoctorReport, type PortToCheck } from '../../../core/doctor';
+import { isMsctlError } from '../../../core/errors';
+import { loadProject, infrastructureSettings } from '../../../stack/project';
+import type { CliContext, DoctorOptions } from '../../context';
+import { makeChalk } from '../../output/colors';
+import { formatTable } from '../../output/table';
 
 export async function doctorInput(projectDir: string | undefined, env: NodeJS.ProcessEnv = process.env): Promise<DoctorInput & { stateFile?: string }> {
   const infra = infrastructureSettings(env);

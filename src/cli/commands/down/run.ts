@@ -1,7 +1,7 @@
-import { ProgressBus } from '../../core/events';
-import { runtimeForExisting } from '../../runtime/select';
-import { loadProject } from '../../stack/project';
-import type { CliContext, DownOptions } from '../context';
+import { ProgressBus } from '../../../core/events';
+import { runtimeForExisting } from '../../../runtime/select';
+import { loadProject } from '../../../stack/project';
+import type { CliContext, DownOptions } from '../../context';
 
 export async function run(options: DownOptions, context: CliContext): Promise<number | void> {
   const project = await loadProject(context.projectDir);
@@ -12,8 +12,8 @@ export async function run(options: DownOptions, context: CliContext): Promise<nu
     const runtime = runtimeForExisting(project);
     const result =
       runtime === 'docker'
-        ? await (await import('../../runtime/docker/runtime')).downDocker(project, { volumes: options.volumes }, bus)
-        : await (await import('../../runtime/local/runtime')).downLocal(project, { volumes: options.volumes }, bus);
+        ? await (await import('../../../runtime/docker/runtime')).downDocker(project, { volumes: options.volumes }, bus)
+        : await (await import('../../../runtime/local/runtime')).downLocal(project, { volumes: options.volumes }, bus);
     const stopped = result.stopped.length > 0 ? `stopped ${result.stopped.join(', ')}` : 'nothing was running';
     const data = result.dataRemoved ? '; data deleted' : '; data kept (msctl down -v deletes it)';
     bus.emit({ type: 'done', ok: true, text: `${stopped}${data}` });

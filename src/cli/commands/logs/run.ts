@@ -8,15 +8,15 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { MsctlError } from '../../core/errors';
-import { terminalSafe } from '../../core/terminal-text';
-import { followLog, logExists, snapshotLog, type LogLine, type LogPosition } from '../../runtime/local/log-files';
-import { INFRASTRUCTURE } from '../../stack/manifest';
-import { loadProject, type Project } from '../../stack/project';
-import { runtimeForExisting } from '../../runtime/select';
-import type { CliContext, LogsOptions } from '../context';
-import { prettyLine } from '../output/log-line';
-import { colorForTarget, makeChalk } from '../output/colors';
+import { MsctlError } from '../../../core/errors';
+import { terminalSafe } from '../../../core/terminal-text';
+import { followLog, logExists, snapshotLog, type LogLine, type LogPosition } from '../../../runtime/local/log-files';
+import { INFRASTRUCTURE } from '../../../stack/manifest';
+import { loadProject, type Project } from '../../../stack/project';
+import { runtimeForExisting } from '../../../runtime/select';
+import type { CliContext, LogsOptions } from '../../context';
+import { prettyLine } from '../../output/log-line';
+import { colorForTarget, makeChalk } from '../../output/colors';
 
 const UNITS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
@@ -100,7 +100,7 @@ export async function run(options: LogsOptions, context: CliContext): Promise<nu
 
 /** The docker runtime keeps logs in the Engine: read through its API, shown the same way. */
 async function dockerLogs(project: Project, selected: string[], since: Date | undefined, options: LogsOptions, context: CliContext): Promise<number> {
-  const { followDockerLogs } = await import('../../runtime/docker/runtime');
+  const { followDockerLogs } = await import('../../../runtime/docker/runtime');
   const c = makeChalk(context.color && !context.json);
   const width = Math.max(...selected.map((name) => name.length));
   const print = (target: string, text: string) => {

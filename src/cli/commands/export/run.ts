@@ -3,10 +3,10 @@
  * exporters need (images, secrets, the Kafka cluster id), call the pure generators, write.
  */
 import { resolve, relative } from 'node:path';
-import { ProgressBus, silentSink, type ProgressSink } from '../../core/events';
-import { loadProject, type Project } from '../../stack/project';
-import type { CliContext, ExportOptions } from '../context';
-import { createPlainRenderer } from '../output/plain';
+import { ProgressBus, silentSink, type ProgressSink } from '../../../core/events';
+import { loadProject, type Project } from '../../../stack/project';
+import type { CliContext, ExportOptions } from '../../context';
+import { createPlainRenderer } from '../../output/plain';
 
 interface ExportResult {
   target: 'k8s' | 'compose';
@@ -32,11 +32,11 @@ async function withProgress<T>(context: CliContext, work: (sink: ProgressSink) =
 }
 
 async function exportK8s(project: Project, options: Extract<ExportOptions, { target: 'k8s' }>, context: CliContext): Promise<ExportResult> {
-  const { k8sExport } = await import('../../export/k8s');
-  const { writeTree } = await import('../../export/write');
+  const { k8sExport } = await import('../../../export/k8s');
+  const { writeTree } = await import('../../../export/write');
   let tags: Record<string, string> | undefined;
   if (options.build) {
-    const { resolveStackImages } = await import('../../export/images');
+    const { resolveStackImages } = await import('../../../export/images');
     const images = await withProgress(context, (sink) => resolveStackImages(project, { offline: options.offline, infrastructure: false }, sink));
     tags = Object.fromEntries(Object.entries(images.services).map(([service, image]) => [service, image.split(':').at(-1)!]));
   }
@@ -47,10 +47,10 @@ async function exportK8s(project: Project, options: Extract<ExportOptions, { tar
 }
 
 async function exportCompose(project: Project, options: Extract<ExportOptions, { target: 'compose' }>, context: CliContext): Promise<ExportResult> {
-  const { composeExport, envFileText } = await import('../../export/compose');
-  const { resolveStackImages, stackClusterId } = await import('../../export/images');
-  const { writeAtomically } = await import('../../export/write');
-  const { ensureSecrets } = await import('../../stack/secrets');
+  const { composeExport, envFileText } = await import('../../../export/compose');
+  const { resolveStackImages, stackClusterId } = await import('../../../export/images');
+  const { writeAtomically } = await import('../../../export/write');
+  const { ensureSecrets } = await import('../../../stack/secrets');
   const out = resolve(options.out ?? resolve(project.root, 'compose.yaml'));
   const images = await withProgress(context, (sink) => resolveStackImages(project, { offline: options.offline, infrastructure: true }, sink));
   const secrets = await ensureSecrets(project.stateDir);

@@ -1,8 +1,8 @@
-import { runChaos, type ChaosAction } from '../../chaos/chaos';
-import { MsctlError } from '../../core/errors';
-import { ProgressBus } from '../../core/events';
-import { loadProject } from '../../stack/project';
-import type { ChaosOptions, CliContext } from '../context';
+import { runChaos, type ChaosAction } from '../../../chaos/chaos';
+import { MsctlError } from '../../../core/errors';
+import { ProgressBus } from '../../../core/events';
+import { loadProject } from '../../../stack/project';
+import type { ChaosOptions, CliContext } from '../../context';
 
 const UNITS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000 };
 

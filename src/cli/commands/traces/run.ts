@@ -5,14 +5,14 @@
  * draws one as a waterfall. `--json`: `{ traces: [...] }`, or `{ traceId, summary, spans }`.
  */
 import { join } from 'node:path';
-import { MsctlError } from '../../core/errors';
-import { terminalSafe } from '../../core/terminal-text';
-import { loadProject, readStackSettings } from '../../stack/project';
-import { listSegments, listTraces, readSpans, findTrace, summarize } from '../../traces/store';
-import { formatMs, renderWaterfall, waterfallRows } from '../../traces/waterfall';
-import type { CliContext, TracesOptions } from '../context';
-import { clockTime, colorForTarget, makeChalk } from '../output/colors';
-import { formatTable } from '../output/table';
+import { MsctlError } from '../../../core/errors';
+import { terminalSafe } from '../../../core/terminal-text';
+import { loadProject, readStackSettings } from '../../../stack/project';
+import { listSegments, listTraces, readSpans, findTrace, summarize } from '../../../traces/store';
+import { formatMs, renderWaterfall, waterfallRows } from '../../../traces/waterfall';
+import type { CliContext, TracesOptions } from '../../context';
+import { clockTime, colorForTarget, makeChalk } from '../../output/colors';
+import { formatTable } from '../../output/table';
 
 const UNITS: Record<string, number> = { us: 0.001, µs: 0.001, ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 

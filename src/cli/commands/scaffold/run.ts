@@ -2,12 +2,12 @@
  * `msctl scaffold new-service <name>`: asks for missing choices on a terminal, calls the core
  * (src/scaffold), prints what it wrote (or would write, with --dry-run) as text or JSON.
  */
-import { isPortFree } from '../../infra/ports';
-import { checkNewServiceName, scaffoldNewService, type NewServiceResult } from '../../scaffold/new-service';
-import { askMissing, readlinePrompter } from '../../scaffold/prompts';
-import type { CliContext, ScaffoldNewServiceOptions } from '../context';
-import { makeChalk } from '../output/colors';
-import { formatTable } from '../output/table';
+import { isPortFree } from '../../../infra/ports';
+import { checkNewServiceName, scaffoldNewService, type NewServiceResult } from '../../../scaffold/new-service';
+import { askMissing, readlinePrompter } from '../../../scaffold/prompts';
+import type { CliContext, ScaffoldNewServiceOptions } from '../../context';
+import { makeChalk } from '../../output/colors';
+import { formatTable } from '../../output/table';
 
 const size = (bytes: number) => (bytes < 1024 ? `${bytes} B` : `${(bytes / 1024).toFixed(1)} KiB`);
 

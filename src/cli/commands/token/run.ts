@@ -4,12 +4,12 @@
  * end users' tokens. Scopes are what end users never get: `events:ingest` posts events for any
  * subject. The token has no credentials version, so it lives until it expires: keep the TTL short.
  */
-import { INGEST_SCOPE, signAccessToken } from '../../../services/kit/src/auth';
-import { MsctlError } from '../../core/errors';
-import { loadProject } from '../../stack/project';
-import { ensureSecrets } from '../../stack/secrets';
-import type { CliContext, TokenOptions } from '../context';
-import { parseDurationMs } from './traces';
+import { INGEST_SCOPE, signAccessToken } from '../../../../services/kit/src/auth';
+import { MsctlError } from '../../../core/errors';
+import { loadProject } from '../../../stack/project';
+import { ensureSecrets } from '../../../stack/secrets';
+import type { CliContext, TokenOptions } from '../../context';
+import { parseDurationMs } from '../traces/run';
 
 export const CLIENT_SCOPES = [INGEST_SCOPE] as const;
 const MAX_TTL_SECONDS = 24 * 3600;

@@ -2,9 +2,9 @@
  * `msctl dashboard`: the live view of the stack on a terminal (ink), or snapshots as JSON
  * lines with --json (off a terminal too). Off a terminal without --json it says where to go.
  */
-import { EXIT_CODES, MsctlError } from '../../core/errors';
-import { loadProject } from '../../stack/project';
-import type { CliContext, DashboardOptions } from '../context';
+import { EXIT_CODES, MsctlError } from '../../../core/errors';
+import { loadProject } from '../../../stack/project';
+import type { CliContext, DashboardOptions } from '../../context';
 
 export async function run(options: DashboardOptions, context: CliContext): Promise<number | void> {
   const intervalMs = Math.round(options.interval * 1000);
@@ -12,7 +12,7 @@ export async function run(options: DashboardOptions, context: CliContext): Promi
     throw new MsctlError('USAGE', 'msctl dashboard needs a terminal; for plain lines use `msctl status --watch`, for JSON lines `msctl dashboard --json`');
   }
   const project = await loadProject(context.projectDir);
-  const { runDashboard, streamDashboardJson } = await import('../../dashboard/run');
+  const { runDashboard, streamDashboardJson } = await import('../../../dashboard/run');
   if (context.json) {
     await streamDashboardJson(project, context, { intervalMs });
     return;

@@ -1,9 +1,9 @@
-import { consumerGroupOf } from '../../runtime/health';
-import { stackStatus, type StackStatus } from '../../runtime/status';
-import { loadProject } from '../../stack/project';
-import type { CliContext, StatusOptions } from '../context';
-import { makeChalk } from '../output/colors';
-import { formatTable } from '../output/table';
+import { consumerGroupOf } from '../../../runtime/health';
+import { stackStatus, type StackStatus } from '../../../runtime/status';
+import { loadProject } from '../../../stack/project';
+import type { CliContext, StatusOptions } from '../../context';
+import { makeChalk } from '../../output/colors';
+import { formatTable } from '../../output/table';
 
 export function formatUptime(seconds: number | null): string {
   if (seconds === null) return '-';

@@ -1,10 +1,10 @@
-import { MsctlError, EXIT_CODES, isMsctlError } from '../../core/errors';
-import { ProgressBus } from '../../core/events';
-import { runtimeForUp, type RuntimeKind } from '../../runtime/select';
-import { buildStale } from '../../stack/build';
-import { describePlan, planUp, type ObservedTarget, type UpPlan } from '../../stack/plan';
-import { loadProject, type Project } from '../../stack/project';
-import type { CliContext, UpOptions } from '../context';
+import { MsctlError, EXIT_CODES, isMsctlError } from '../../../core/errors';
+import { ProgressBus } from '../../../core/events';
+import { runtimeForUp, type RuntimeKind } from '../../../runtime/select';
+import { buildStale } from '../../../stack/build';
+import { describePlan, planUp, type ObservedTarget, type UpPlan } from '../../../stack/plan';
+import { loadProject, type Project } from '../../../stack/project';
+import type { CliContext, UpOptions } from '../../context';
 
 /** What `up` needs from a runtime. */
 interface UpDriver {
@@ -19,8 +19,8 @@ interface UpDriver {
 
 async function driver(kind: RuntimeKind, project: Project, options: UpOptions, context: CliContext): Promise<UpDriver> {
   if (kind === 'docker') {
-    const docker = await import('../../runtime/docker/runtime');
-    const { connectDocker } = await import('../../runtime/docker/engine');
+    const docker = await import('../../../runtime/docker/runtime');
+    const { connectDocker } = await import('../../../runtime/docker/engine');
     return {
       observe: async () => ({ targets: await docker.observeDocker(await connectDocker(), project) }),
       prepare: async () => undefined,
@@ -30,7 +30,7 @@ async function driver(kind: RuntimeKind, project: Project, options: UpOptions, c
       keepRunning: () => docker.ensureWatcher(project),
     };
   }
-  const local = await import('../../runtime/local/runtime');
+  const local = await import('../../../runtime/local/runtime');
   let observation: Awaited<ReturnType<typeof local.observe>> | undefined;
   return {
     observe: async () => {
@@ -91,7 +91,7 @@ export async function run(options: UpOptions, context: CliContext): Promise<numb
       // On a terminal the live dashboard takes over; its `l` pane keeps the logs at hand.
       await renderer.close();
       dashboardShown = true;
-      const { runDashboard } = await import('../../dashboard/run');
+      const { runDashboard } = await import('../../../dashboard/run');
       const reason = await runDashboard(project, context, { signal: context.signal });
       if (reason === 'quit') {
         const stopping = new ProgressBus();

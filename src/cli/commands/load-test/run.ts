@@ -1,20 +1,20 @@
 import { writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { EXIT_CODES, MsctlError } from '../../core/errors';
-import { ProgressBus } from '../../core/events';
-import { renderHtmlReport } from '../../load/report';
-import { defaultDeps, runLoadTest, type LoadEvent } from '../../load/run';
-import { loadSloFile } from '../../load/slo';
-import { describeCheck } from '../../load/slo';
-import type { LoadResult } from '../../load/types';
-import { runtimeForExisting } from '../../runtime/select';
-import { stackStatus } from '../../runtime/status';
-import { serviceOfInstance } from '../../stack/replicas';
-import { loadProject, writeStackSettings } from '../../stack/project';
-import { USERS_SERVICE } from '../../stack/service-env';
-import type { CliContext, LoadTestOptions } from '../context';
-import { makeChalk } from '../output/colors';
-import { formatTable } from '../output/table';
+import { EXIT_CODES, MsctlError } from '../../../core/errors';
+import { ProgressBus } from '../../../core/events';
+import { renderHtmlReport } from '../../../load/report';
+import { defaultDeps, runLoadTest, type LoadEvent } from '../../../load/run';
+import { loadSloFile } from '../../../load/slo';
+import { describeCheck } from '../../../load/slo';
+import type { LoadResult } from '../../../load/types';
+import { runtimeForExisting } from '../../../runtime/select';
+import { stackStatus } from '../../../runtime/status';
+import { serviceOfInstance } from '../../../stack/replicas';
+import { loadProject, writeStackSettings } from '../../../stack/project';
+import { USERS_SERVICE } from '../../../stack/service-env';
+import type { CliContext, LoadTestOptions } from '../../context';
+import { makeChalk } from '../../output/colors';
+import { formatTable } from '../../output/table';
 
 const n = (value: number) => (Number.isInteger(value) ? value.toLocaleString('en-US') : value.toLocaleString('en-US', { maximumFractionDigits: 2 }));
 
@@ -126,8 +126,8 @@ export async function run(options: LoadTestOptions, context: CliContext): Promis
     // them on the runtime the stack runs on.
     const names = [gateway.name, ...project.manifests.filter((m) => m.name === USERS_SERVICE).map((m) => m.name)];
     for (const name of names) {
-      if (runtimeForExisting(project) === 'docker') await (await import('../../runtime/docker/runtime')).restartDocker(project, name, 90, bus);
-      else await (await import('../../runtime/local/runtime')).restartLocal(project, name, 90, bus);
+      if (runtimeForExisting(project) === 'docker') await (await import('../../../runtime/docker/runtime')).restartDocker(project, name, 90, bus);
+      else await (await import('../../../runtime/local/runtime')).restartLocal(project, name, 90, bus);
     }
   };
 

@@ -1,8 +1,8 @@
-import { ProgressBus } from '../../core/events';
-import { runtimeForExisting, runtimeInUse } from '../../runtime/select';
-import { desiredReplicas, parseScaleArguments, saveReplicas } from '../../stack/replicas';
-import { loadProject } from '../../stack/project';
-import type { CliContext, ScaleOptions } from '../context';
+import { ProgressBus } from '../../../core/events';
+import { runtimeForExisting, runtimeInUse } from '../../../runtime/select';
+import { desiredReplicas, parseScaleArguments, saveReplicas } from '../../../stack/replicas';
+import { loadProject } from '../../../stack/project';
+import type { CliContext, ScaleOptions } from '../../context';
 
 export async function run(options: ScaleOptions, context: CliContext): Promise<number | void> {
   const project = await loadProject(context.projectDir);
@@ -18,8 +18,8 @@ export async function run(options: ScaleOptions, context: CliContext): Promise<n
     }
     const docker = runtimeForExisting(project) === 'docker';
     for (const [service, replicas] of Object.entries(wanted)) {
-      if (docker) await (await import('../../runtime/docker/runtime')).scaleDocker(project, service, replicas, options.timeout, bus);
-      else await (await import('../../runtime/local/runtime')).scaleLocal(project, service, replicas, options.timeout, bus);
+      if (docker) await (await import('../../../runtime/docker/runtime')).scaleDocker(project, service, replicas, options.timeout, bus);
+      else await (await import('../../../runtime/local/runtime')).scaleLocal(project, service, replicas, options.timeout, bus);
     }
     bus.emit({ type: 'done', ok: true, text: `scaled ${Object.entries(wanted).map(([s, n]) => `${s}=${n}`).join(' ')}` });
   } finally {
