@@ -2,7 +2,8 @@ import { runChaos, type ChaosAction } from '../../../chaos/chaos';
 import { MsctlError } from '../../../core/errors';
 import { ProgressBus } from '../../../core/events';
 import { loadProject } from '../../../stack/project';
-import type { ChaosOptions, CliContext } from '../../context';
+import type { CliContext } from '../../context';
+import type { ChaosOptions } from './command';
 
 const UNITS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000 };
 

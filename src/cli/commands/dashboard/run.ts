@@ -4,7 +4,8 @@
  */
 import { EXIT_CODES, MsctlError } from '../../../core/errors';
 import { loadProject } from '../../../stack/project';
-import type { CliContext, DashboardOptions } from '../../context';
+import type { CliContext } from '../../context';
+import type { DashboardOptions } from './command';
 
 export async function run(options: DashboardOptions, context: CliContext): Promise<number | void> {
   const intervalMs = Math.round(options.interval * 1000);

@@ -3,7 +3,8 @@ import { join, resolve } from 'node:path';
 import { runDoctor, systemProbes, type DoctorInput, type DoctorReport, type PortToCheck } from '../../../core/doctor';
 import { isMsctlError } from '../../../core/errors';
 import { loadProject, infrastructureSettings } from '../../../stack/project';
-import type { CliContext, DoctorOptions } from '../../context';
+import type { CliContext } from '../../context';
+import type { DoctorOptions } from './command';
 import { makeChalk } from '../../output/colors';
 import { formatTable } from '../../output/table';
 

@@ -1,7 +1,8 @@
 import { ProgressBus } from '../../../core/events';
 import { runtimeForExisting } from '../../../runtime/select';
 import { loadProject } from '../../../stack/project';
-import type { CliContext, DownOptions } from '../../context';
+import type { CliContext } from '../../context';
+import type { DownOptions } from './command';
 
 export async function run(options: DownOptions, context: CliContext): Promise<number | void> {
   const project = await loadProject(context.projectDir);

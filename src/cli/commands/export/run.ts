@@ -5,7 +5,8 @@
 import { resolve, relative } from 'node:path';
 import { ProgressBus, silentSink, type ProgressSink } from '../../../core/events';
 import { loadProject, type Project } from '../../../stack/project';
-import type { CliContext, ExportOptions } from '../../context';
+import type { CliContext } from '../../context';
+import type { ExportOptions } from './command';
 import { createPlainRenderer } from '../../output/plain';
 
 interface ExportResult {

@@ -12,7 +12,8 @@ import { stackStatus } from '../../../runtime/status';
 import { serviceOfInstance } from '../../../stack/replicas';
 import { loadProject, writeStackSettings } from '../../../stack/project';
 import { USERS_SERVICE } from '../../../stack/service-env';
-import type { CliContext, LoadTestOptions } from '../../context';
+import type { CliContext } from '../../context';
+import type { LoadTestOptions } from './command';
 import { makeChalk } from '../../output/colors';
 import { formatTable } from '../../output/table';
 

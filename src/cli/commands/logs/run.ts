@@ -14,7 +14,8 @@ import { followLog, logExists, snapshotLog, type LogLine, type LogPosition } fro
 import { INFRASTRUCTURE } from '../../../stack/manifest';
 import { loadProject, type Project } from '../../../stack/project';
 import { runtimeForExisting } from '../../../runtime/select';
-import type { CliContext, LogsOptions } from '../../context';
+import type { CliContext } from '../../context';
+import type { LogsOptions } from './command';
 import { prettyLine } from '../../output/log-line';
 import { colorForTarget, makeChalk } from '../../output/colors';
 

@@ -2,7 +2,8 @@ import { ProgressBus } from '../../../core/events';
 import { runtimeForExisting } from '../../../runtime/select';
 import { buildStale } from '../../../stack/build';
 import { loadProject, manifestOf } from '../../../stack/project';
-import type { CliContext, RestartOptions } from '../../context';
+import type { CliContext } from '../../context';
+import type { RestartOptions } from './command';
 
 export async function run(options: RestartOptions, context: CliContext): Promise<number | void> {
   const project = await loadProject(context.projectDir);

@@ -5,7 +5,8 @@
 import { isPortFree } from '../../../infra/ports';
 import { checkNewServiceName, scaffoldNewService, type NewServiceResult } from '../../../scaffold/new-service';
 import { askMissing, readlinePrompter } from '../../../scaffold/prompts';
-import type { CliContext, ScaffoldNewServiceOptions } from '../../context';
+import type { CliContext } from '../../context';
+import type { ScaffoldNewServiceOptions } from './command';
 import { makeChalk } from '../../output/colors';
 import { formatTable } from '../../output/table';
 

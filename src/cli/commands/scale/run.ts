@@ -2,7 +2,8 @@ import { ProgressBus } from '../../../core/events';
 import { runtimeForExisting, runtimeInUse } from '../../../runtime/select';
 import { desiredReplicas, parseScaleArguments, saveReplicas } from '../../../stack/replicas';
 import { loadProject } from '../../../stack/project';
-import type { CliContext, ScaleOptions } from '../../context';
+import type { CliContext } from '../../context';
+import type { ScaleOptions } from './command';
 
 export async function run(options: ScaleOptions, context: CliContext): Promise<number | void> {
   const project = await loadProject(context.projectDir);

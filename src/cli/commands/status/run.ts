@@ -1,7 +1,8 @@
 import { consumerGroupOf } from '../../../runtime/health';
 import { stackStatus, type StackStatus } from '../../../runtime/status';
 import { loadProject } from '../../../stack/project';
-import type { CliContext, StatusOptions } from '../../context';
+import type { CliContext } from '../../context';
+import type { StatusOptions } from './command';
 import { makeChalk } from '../../output/colors';
 import { formatTable } from '../../output/table';
 

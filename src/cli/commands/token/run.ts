@@ -8,7 +8,8 @@ import { INGEST_SCOPE, signAccessToken } from '../../../../services/kit/src/auth
 import { MsctlError } from '../../../core/errors';
 import { loadProject } from '../../../stack/project';
 import { ensureSecrets } from '../../../stack/secrets';
-import type { CliContext, TokenOptions } from '../../context';
+import type { CliContext } from '../../context';
+import type { TokenOptions } from './command';
 import { parseDurationMs } from '../traces/run';
 
 export const CLIENT_SCOPES = [INGEST_SCOPE] as const;

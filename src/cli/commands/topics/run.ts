@@ -14,7 +14,8 @@ import { describeTopic, groupDetail, listGroups, listTopics, type GroupDetail, t
 import { executeReset, parseTopicScope, planReset, type ResetPlan, type ResetTo } from '../../../topics/offsets';
 import { produce, type Produced } from '../../../topics/produce';
 import { tail } from '../../../topics/tail';
-import type { CliContext, DeadLetterSelectors, TopicsOptions } from '../../context';
+import type { CliContext } from '../../context';
+import type { DeadLetterSelectors, TopicsOptions } from './command';
 import { makeChalk } from '../../output/colors';
 import { formatTable } from '../../output/table';
 

@@ -10,7 +10,8 @@ import { terminalSafe } from '../../../core/terminal-text';
 import { loadProject, readStackSettings } from '../../../stack/project';
 import { listSegments, listTraces, readSpans, findTrace, summarize } from '../../../traces/store';
 import { formatMs, renderWaterfall, waterfallRows } from '../../../traces/waterfall';
-import type { CliContext, TracesOptions } from '../../context';
+import type { CliContext } from '../../context';
+import type { TracesOptions } from './command';
 import { clockTime, colorForTarget, makeChalk } from '../../output/colors';
 import { formatTable } from '../../output/table';
 

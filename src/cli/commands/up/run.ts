@@ -4,7 +4,8 @@ import { runtimeForUp, type RuntimeKind } from '../../../runtime/select';
 import { buildStale } from '../../../stack/build';
 import { describePlan, planUp, type ObservedTarget, type UpPlan } from '../../../stack/plan';
 import { loadProject, type Project } from '../../../stack/project';
-import type { CliContext, UpOptions } from '../../context';
+import type { CliContext } from '../../context';
+import type { UpOptions } from './command';
 
 /** What `up` needs from a runtime. */
 interface UpDriver {

@@ -1,0 +1,35 @@
+/** `msctl up [services...]`: its flags and options. */
+import { type Command, Option } from 'commander';
+import type { RuntimeChoice } from '../../../runtime/select';
+import { type ActionFactory, positiveNumber, withGlobalOptions } from '../../command';
+
+export interface UpOptions {
+  services: string[];
+  detach: boolean;
+  dryRun: boolean;
+  runtime: RuntimeChoice;
+  /** Per-service health timeout in seconds (default 90). */
+  timeout: number;
+  /** Docker runtime: build images locally instead of pulling the official ones. */
+  offline: boolean;
+}
+
+export function register(program: Command, action: ActionFactory<UpOptions>): void {
+  withGlobalOptions(program.command('up').description('build what is stale, start infrastructure and services in dependency order, wait for health'))
+    .argument('[services...]', 'only these services (and what they need)')
+    .option('-d, --detach', 'return once everything is healthy; a supervisor keeps it running')
+    .option('--dry-run', 'print the plan, change nothing')
+    .addOption(new Option('--runtime <runtime>', 'where to run the stack').choices(['auto', 'local', 'docker']).default('auto'))
+    .option('--timeout <seconds>', 'per-service health timeout', positiveNumber('--timeout'), 90)
+    .option('--offline', 'docker runtime: do not try to pull images; build them from this machine\'s toolchain')
+    .action(
+      action(([services], o) => ({
+        offline: Boolean(o.offline),
+        services: (services as string[] | undefined) ?? [],
+        detach: Boolean(o.detach),
+        dryRun: Boolean(o.dryRun),
+        runtime: o.runtime as RuntimeChoice,
+        timeout: o.timeout as number,
+      })),
+    );
+}
