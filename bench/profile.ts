@@ -20,7 +20,7 @@ import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import type { LoadResult } from '../src/load/types';
-import type { StackStatus } from '../src/runtime/local/status';
+import type { StackStatus } from '../src/runtime/types';
 import { writeStackSettings } from '../src/stack/project';
 import { createThrowawayProject } from '../test/support/throwaway-project';
 import { cpuSecondsOf, statFields } from './proc';

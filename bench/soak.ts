@@ -15,7 +15,7 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { StackStatus } from '../src/runtime/local/status';
+import type { StackStatus } from '../src/runtime/types';
 import { arg, loadTest, log, machine, resultsDir, slope, withThrowawayStack, writeSummary, type Msctl } from './load';
 
 const duration = arg('duration', 600);

@@ -5,7 +5,7 @@
  * nothing else polls. The outside world (status, fetch, Kafka, clock) is injected.
  */
 import type { KafkaOffsetsReading } from '../infra/kafka/client';
-import type { StackStatus } from '../runtime/local/status';
+import type { StackStatus } from '../runtime/types';
 import {
   breakerRows,
   changesBetween,

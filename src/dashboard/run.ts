@@ -11,9 +11,7 @@ import { prettyLine } from '../cli/output/log-line';
 import { isMsctlError } from '../core/errors';
 import { watchKafkaOffsets } from '../infra/kafka/client';
 import type { ProgressSink } from '../core/events';
-import { followLog, snapshotLog } from '../runtime/local/log-files';
-import { runtimeForExisting } from '../runtime/select';
-import { stackStatus } from '../runtime/status';
+import type { Runtime } from '../runtime/runtime';
 import type { Project } from '../stack/project';
 import { listSegments } from '../traces/store';
 import type { LogSource } from './app';
@@ -47,12 +45,12 @@ export function traceFiles(dir: string): TraceFiles {
   };
 }
 
-export function createProjectPoller(project: Project, intervalMs = 1_000): { poller: DashboardPoller; close: () => Promise<void> } {
+export function createProjectPoller(project: Project, runtime: Runtime, intervalMs = 1_000): { poller: DashboardPoller; close: () => Promise<void> } {
   const kafka = watchKafkaOffsets(`127.0.0.1:${project.infrastructure.kafkaPort}`);
   const fetch = keepAliveGet();
   const traces = new RecentTraces(traceFiles(join(project.stateDir, 'traces')));
   const poller = new DashboardPoller({
-    status: () => stackStatus(project),
+    status: () => runtime.status(),
     fetch,
     kafka,
     intervalMs,
@@ -90,22 +88,13 @@ async function loadInk() {
 /** Reads a target's last `tail` lines, then calls onLines with new ones until the signal aborts. */
 export type LogReader = (target: string, tail: number, onLines: (lines: string[], replace: boolean) => void, signal: AbortSignal) => Promise<void>;
 
-/** The local runtime's logs: .msctl/logs/<name>.log, followed across rotations. */
-export function localLogReader(dir: string): LogReader {
-  return async (target, tail, onLines, signal) => {
-    const { lines, position } = await snapshotLog({ dir, name: target, tail });
-    if (signal.aborted) return;
-    onLines(lines.map((line) => line.text), true);
-    for await (const line of followLog({ dir, name: target, signal, ...(position ? { from: position } : {}), pollMs: 250 })) onLines([line.text], false);
-  };
-}
-
-/** The docker runtime's logs: the container's output. */
-export function dockerLogReader(project: Project): LogReader {
-  return async (target, tail, onLines, signal) => {
-    const { followDockerLogs } = await import('../runtime/docker/runtime');
-    await followDockerLogs(project, (_target, line) => onLines([line], false), signal, { tail, follow: true, targets: [target] });
-  };
+/** A target's log as its runtime keeps it, followed. */
+export function runtimeLogReader(runtime: Runtime): LogReader {
+  return (target, tail, onLines, signal) =>
+    runtime.logs(
+      { targets: [target], tail, follow: true, signal },
+      { snapshot: (lines) => onLines(lines.map((line) => line.text), true), line: (line) => onLines([line.text], false) },
+    );
 }
 
 /** The last lines of one target's log, followed as it grows (prettified for the pane). */
@@ -199,10 +188,9 @@ function holdWarnings(): () => void {
  * The live dashboard on the terminal (alternate screen) until `q` (→ 'quit'), Ctrl-C
  * (→ 'interrupted') or the signal aborts (→ 'aborted'). The terminal is restored afterwards.
  */
-export async function runDashboard(project: Project, context: CliContext, options: DashboardRunOptions = {}): Promise<DashboardExit> {
-  const { poller, close } = createProjectPoller(project, options.intervalMs);
-  const docker = runtimeForExisting(project) === 'docker';
-  const logs = new LogFeed(docker ? dockerLogReader(project) : localLogReader(join(project.stateDir, 'logs')), context.color);
+export async function runDashboard(project: Project, runtime: Runtime, context: CliContext, options: DashboardRunOptions = {}): Promise<DashboardExit> {
+  const { poller, close } = createProjectPoller(project, runtime, options.intervalMs);
+  const logs = new LogFeed(runtimeLogReader(runtime), context.color);
   let resolveExit!: (reason: DashboardExit) => void;
   const exited = new Promise<DashboardExit>((resolve) => {
     resolveExit = resolve;
@@ -217,10 +205,8 @@ export async function runDashboard(project: Project, context: CliContext, option
         if (event.type === 'message') poller.note(`restart ${target}: ${event.text}`);
       },
     };
-    const restarting$ = docker
-      ? import('../runtime/docker/runtime').then(({ restartDocker }) => restartDocker(project, target, 90, sink))
-      : import('../runtime/local/runtime').then(({ restartLocal }) => restartLocal(project, target, 90, sink));
-    restarting$
+    runtime
+      .restart(target, sink)
       .then(
         () => poller.note(`restart ${target}: done`),
         (error: unknown) => poller.note(`restart ${target} failed: ${isMsctlError(error) || error instanceof Error ? error.message : String(error)}`),
@@ -273,8 +259,8 @@ export async function runDashboard(project: Project, context: CliContext, option
 }
 
 /** Snapshots as JSON lines on stdout, one per interval, until the signal aborts. Works off a TTY. */
-export async function streamDashboardJson(project: Project, context: CliContext, options: DashboardRunOptions = {}): Promise<void> {
-  const { poller, close } = createProjectPoller(project, options.intervalMs);
+export async function streamDashboardJson(project: Project, runtime: Runtime, context: CliContext, options: DashboardRunOptions = {}): Promise<void> {
+  const { poller, close } = createProjectPoller(project, runtime, options.intervalMs);
   const signal = options.signal ? AbortSignal.any([context.signal, options.signal]) : context.signal;
   try {
     while (!signal.aborted) {

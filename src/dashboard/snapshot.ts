@@ -5,7 +5,7 @@
  */
 import type { KafkaOffsetsReading } from '../infra/kafka/client';
 import { consumerGroupOf } from '../runtime/health';
-import type { StackStatus, TargetStatus } from '../runtime/local/status';
+import type { StackStatus, TargetStatus } from '../runtime/types';
 import { histogramDelta, histogramOf, histogramQuantile, parsePrometheus, ratePerSecond, sumOf, type Histogram, type Sample } from './prometheus';
 
 export type DisplayState = 'starting' | 'healthy' | 'degraded' | 'unhealthy' | 'restarting' | 'stopping' | 'stopped' | 'failed';

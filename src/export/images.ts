@@ -8,7 +8,7 @@ import { isMsctlError, MsctlError } from '../core/errors';
 import type { ProgressSink } from '../core/events';
 import { connectDocker } from '../runtime/docker/engine';
 import { ensureKafkaImage, ensureNodeBase, ensurePostgresImage, ensureServiceImage, type StackImages } from '../runtime/docker/images';
-import { readDockerState, writeDockerState } from '../runtime/docker/runtime';
+import { readDockerState, writeDockerState } from '../runtime/docker/state';
 import type { Project } from '../stack/project';
 
 export async function resolveStackImages(project: Project, options: { offline: boolean; infrastructure: boolean }, sink: ProgressSink): Promise<StackImages> {

@@ -4,7 +4,8 @@
  * state — before, after, and each change seen while polling once a second; and, from /health
  * at the end, every consumer group that is stalled or stopped.
  */
-import { consumerGroupOf, summarizeHealth, type HealthDocument } from '../runtime/health';
+import { consumerGroupOf, summarizeHealth } from '../runtime/health';
+import type { HealthDocument } from '../runtime/types';
 import type { BreakerChange, ServiceSide } from './types';
 
 export interface Sample {

@@ -1,24 +1,8 @@
 /**
- * A service's /health document (application/health+json, as services/kit writes it), reduced
- * to what the runtimes keep per target: overall status, each check's status, each breaker's
- * state, and why each check that does not pass says so.
+ * A service's /health document reduced to what the runtimes keep per target: overall status, each
+ * check's status, each breaker's state, and why each check that does not pass says so.
  */
-export type HealthStatus = 'pass' | 'warn' | 'fail' | 'unknown';
-
-export interface HealthDocument {
-  status?: string;
-  checks?: Record<string, Array<{ status?: string; output?: string }>>;
-  circuits?: Array<{ name: string; state: string }>;
-}
-
-export interface HealthSummary {
-  status: HealthStatus;
-  /** "postgres:connection": "pass", "kafka:consumer:analytics": "warn"… */
-  checks: Record<string, string>;
-  circuits: Record<string, string>;
-  /** Check → its output, for every check that does not pass and says why. */
-  problems: Record<string, string>;
-}
+import type { HealthDocument, HealthSummary } from './types';
 
 export function summarizeHealth(body: HealthDocument): HealthSummary {
   const problems: Record<string, string> = {};

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isProcessAlive } from '../infra/ports';
 
@@ -41,4 +41,40 @@ export function isOurProcess(pid: number | undefined, marker?: string, sources?:
   if (!pid || pid <= 0 || !isProcessAlive(pid)) return false;
   if (!marker) return true;
   return commandLineOf(pid, sources)?.includes(marker) ?? false;
+}
+
+/** A process and, for PostgreSQL, its backends: every process whose parent is in the set. */
+export function processTree(root: number): number[] {
+  const tree = [root];
+  let entries: string[] = [];
+  try {
+    entries = readdirSync('/proc').filter((name) => /^\d+$/.test(name));
+  } catch {
+    return tree;
+  }
+  const parents = new Map<number, number>();
+  for (const entry of entries) {
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      parents.set(Number(entry), Number(fields[1]));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  for (let i = 0; i < tree.length; i++) {
+    for (const [pid, parent] of parents) if (parent === tree[i] && !tree.includes(pid)) tree.push(pid);
+  }
+  return tree;
+}
+
+/** Sends `signal` to each pid that is still there. */
+export function signalAll(pids: number[], signal: NodeJS.Signals): void {
+  for (const pid of pids) {
+    try {
+      process.kill(pid, signal);
+    } catch {
+      // already gone
+    }
+  }
 }

@@ -7,9 +7,10 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { MsctlError } from '../core/errors';
 import type { Project } from '../stack/project';
+import type { Runtime, RuntimeOpenOptions } from './runtime';
+import type { RuntimeChoice, RuntimeKind } from './types';
 
-export type RuntimeKind = 'local' | 'docker';
-export type RuntimeChoice = RuntimeKind | 'auto';
+export type { RuntimeChoice, RuntimeKind } from './types';
 
 export function runtimeInUse(project: Project): RuntimeKind | undefined {
   const marker = join(project.stateDir, 'runtime');
@@ -41,4 +42,20 @@ export async function runtimeForUp(project: Project, requested: string | undefin
 /** The runtime for status, logs, restart and down: the one the stack runs on (local when none). */
 export function runtimeForExisting(project: Project): RuntimeKind {
   return runtimeInUse(project) ?? 'local';
+}
+
+/**
+ * The only place that knows there are two runtimes. Without a choice: the runtime the stack runs
+ * on (local when none runs). With one (`up --runtime`): as runtimeForUp decides. Each runtime is
+ * loaded here only, so a command that needs neither loads neither (dockerode is heavy).
+ */
+export async function openRuntime(project: Project, choice?: string, options: RuntimeOpenOptions & { env?: NodeJS.ProcessEnv } = {}): Promise<Runtime> {
+  const { env = process.env, ...open } = options;
+  const kind = choice === undefined ? runtimeForExisting(project) : await runtimeForUp(project, choice, env);
+  if (kind === 'docker') {
+    const { DockerRuntime } = await import('./docker/runtime');
+    return new DockerRuntime(project, open);
+  }
+  const { LocalRuntime } = await import('./local/runtime');
+  return new LocalRuntime(project, open);
 }

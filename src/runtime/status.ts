@@ -1,15 +1,17 @@
-import type { Project } from '../stack/project';
-import type { StackStatus } from './local/status';
-import { runtimeForExisting } from './select';
+import type { StackStatus } from './types';
 
-export type { StackStatus, TargetStatus } from './local/status';
-
-/** The stack's status from whichever runtime runs it. */
-export async function stackStatus(project: Project): Promise<StackStatus> {
-  if (runtimeForExisting(project) === 'docker') {
-    const { dockerStatus } = await import('./docker/runtime');
-    return dockerStatus(project);
-  }
-  const { localStatus } = await import('./local/status');
-  return localStatus(project);
+/**
+ * What keeps the stack running, in words for `msctl status`: the local supervisor, or docker's
+ * watcher (containers restart on a crash without it, not after `docker kill`).
+ */
+export function keeperLine(status: StackStatus): { running: string; stale: string } {
+  return status.runtime === 'docker'
+    ? {
+        running: `watcher pid ${status.supervisor.pid}`,
+        stale: 'the watcher is gone: containers still restart on a crash, not after `docker kill`; `msctl up` starts it again',
+      }
+    : {
+        running: `supervisor pid ${status.supervisor.pid}`,
+        stale: 'supervisor is gone (killed or machine restarted): run `msctl up` to start afresh or `msctl down` to clean up',
+      };
 }

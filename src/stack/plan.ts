@@ -6,12 +6,15 @@ export interface ObservedTarget {
   name: string;
   phase: TargetPhase;
   pid?: number;
+  /** Why what runs differs from what `up` would run now (docker: another config-hash); unset when it does not. */
+  outdated?: string;
 }
 
 export interface PlanStep {
   target: string;
   kind: 'infrastructure' | 'service';
-  action: 'start' | 'keep';
+  /** recreate: replace what runs with the current definition (docker: remove and create the container). */
+  action: 'start' | 'keep' | 'recreate';
   /** Why: "not running", "already healthy (pid 123)"… */
   reason: string;
   /** Steps of one level can run together; a level starts once the previous one is healthy. */
@@ -39,11 +42,12 @@ export function planUp(graph: DependencyGraph, requested: string[], observed: Re
       const node = graph.node(name);
       const seen = observed.get(name);
       const alive = seen !== undefined && ALIVE.has(seen.phase);
+      const action = seen?.outdated ? 'recreate' : alive ? 'keep' : 'start';
       steps.push({
         target: name,
         kind: node.kind,
-        action: alive ? 'keep' : 'start',
-        reason: alive ? `already ${seen.phase}${seen.pid ? ` (pid ${seen.pid})` : ''}` : seen ? `${seen.phase}` : 'not running',
+        action,
+        reason: seen?.outdated ?? (alive ? `already ${seen.phase}${seen.pid ? ` (pid ${seen.pid})` : ''}` : seen ? `${seen.phase}` : 'not running'),
         level,
         needs: node.needs,
       });
@@ -51,6 +55,9 @@ export function planUp(graph: DependencyGraph, requested: string[], observed: Re
   });
   return { requested: requested.length > 0 ? requested : graph.names.filter((name) => graph.node(name).kind === 'service'), steps };
 }
+
+/** The steps that start or re-create something: what `up` has to do. */
+export const stepsToRun = (plan: UpPlan): PlanStep[] => plan.steps.filter((step) => step.action !== 'keep');
 
 /** `down`: everything observed alive, dependents before what they need. */
 export function planDown(graph: DependencyGraph, observed: ReadonlyMap<string, ObservedTarget>): string[] {
@@ -69,7 +76,7 @@ export function describePlan(plan: UpPlan): string[] {
       level = step.level;
       lines.push(`step ${level + 1}:`);
     }
-    lines.push(`  ${step.action === 'start' ? 'start' : 'keep '}  ${step.target.padEnd(18)} ${step.reason}${step.needs.length ? `  (needs ${step.needs.join(', ')})` : ''}`);
+    lines.push(`  ${step.action.padEnd(5)}  ${step.target.padEnd(18)} ${step.reason}${step.needs.length ? `  (needs ${step.needs.join(', ')})` : ''}`);
   }
   return lines;
 }

@@ -1,5 +1,5 @@
 /** Fakes for the dashboard's unit tests: a stack status, /health answers and /metrics texts. */
-import type { StackStatus, TargetStatus } from '../../src/runtime/local/status';
+import type { StackStatus, TargetStatus } from '../../src/runtime/types';
 import type { DashboardSnapshot } from '../../src/dashboard/snapshot';
 
 export const target = (name: string, over: Partial<TargetStatus> = {}): TargetStatus => ({

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { KafkaOffsetsReading } from '../../src/infra/kafka/client';
 import { DashboardPoller, type FetchLike } from '../../src/dashboard/poller';
 import { health, metricsText, stackStatus, target } from './fixtures';
-import type { StackStatus } from '../../src/runtime/local/status';
+import type { StackStatus } from '../../src/runtime/types';
 
 /** A fake world: the status, each port's /health and /metrics, Kafka offsets, and a clock. */
 function world() {

@@ -1,7 +1,7 @@
 /** `msctl status --watch` with a fake status source and a fake sleep: what each mode prints. */
 import { describe, expect, it } from 'vitest';
 import { renderStatus, watchStatus, type WatchOptions } from '../../src/cli/commands/status/run';
-import type { StackStatus } from '../../src/runtime/local/status';
+import type { StackStatus } from '../../src/runtime/types';
 import { stackStatus, target } from './fixtures';
 
 async function watch(statuses: StackStatus[], mode: WatchOptions['mode'], extra: Partial<WatchOptions> = {}) {

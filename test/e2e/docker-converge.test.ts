@@ -13,7 +13,7 @@ import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually } from '@msctl/kit/testing';
 import type { ProgressEvent } from '../../src/core/events';
-import type { StackStatus } from '../../src/runtime/local/status';
+import type { StackStatus } from '../../src/runtime/types';
 import { msctl, repoRoot } from '../support/cli';
 import { ensureDockerDaemon, removeDockerStack, type DaemonHandle } from '../support/docker-daemon';
 import { createThrowawayProject, type ThrowawayProject } from '../support/throwaway-project';

@@ -15,7 +15,7 @@ import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually } from '@msctl/kit/testing';
 import { findFreePort } from '../../src/infra/ports';
-import type { StackStatus } from '../../src/runtime/local/status';
+import type { StackStatus } from '../../src/runtime/types';
 import { clientToken, msctl, repoRoot } from '../support/cli';
 import { gatewayClient } from '../support/gateway-client';
 

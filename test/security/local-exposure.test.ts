@@ -11,7 +11,7 @@ import { readFile, readdir, readlink, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { servicePassword, type StackSecrets } from '../../src/stack/secrets';
-import type { StackStatus } from '../../src/runtime/local/status';
+import type { StackStatus } from '../../src/runtime/types';
 import { msctl, repoRoot } from '../support/cli';
 import { createThrowawayProject, type ThrowawayProject } from '../support/throwaway-project';
 

@@ -15,7 +15,7 @@ import { createDeflate, createGzip, gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTracing, otlpHeaders } from '@msctl/kit';
 import { isMsctlError } from '../../src/core/errors';
-import { receiverHost } from '../../src/runtime/docker/runtime';
+import { receiverHost } from '../../src/runtime/docker/state';
 import { serviceSpec } from '../../src/runtime/docker/spec';
 import { loadProject } from '../../src/stack/project';
 import type { StackSecrets } from '../../src/stack/secrets';

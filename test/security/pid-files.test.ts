@@ -10,7 +10,7 @@ import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { stopWatcher } from '../../src/runtime/docker/runtime';
+import { stopWatcher } from '../../src/runtime/docker/watcher';
 import { commandLineOf, isOurProcess } from '../../src/runtime/processes';
 
 const children: ChildProcess[] = [];

@@ -4,7 +4,7 @@
  */
 import { execa, type Options, type Result } from 'execa';
 import { expect } from 'vitest';
-import type { StackStatus } from '../../src/runtime/local/status';
+import type { StackStatus } from '../../src/runtime/types';
 import { join } from 'node:path';
 
 export const repoRoot = join(import.meta.dirname, '..', '..');

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, expect } from 'vitest';
 import { postgresUrl } from '../../src/runtime/local/supervisor';
 import { loadProject } from '../../src/stack/project';
 import { ensureSecrets } from '../../src/stack/secrets';
-import type { StackStatus } from '../../src/runtime/local/status';
+import type { StackStatus } from '../../src/runtime/types';
 import { clientToken, msctl, repoRoot, statusOf } from './cli';
 import { gatewayClient } from './gateway-client';
 import { drained } from './lag';

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { loadProject } from '../../stack/project';
 import { ensureSecrets } from '../../stack/secrets';
 import { connectDocker } from './engine';
-import { readDockerState, writeDockerState } from './runtime';
+import { readDockerState, writeDockerState } from './state';
 import { COMPOSE, TARGET_LABEL } from './spec';
 
 const GRACE_MS = 1_500;

@@ -9,6 +9,7 @@
  * their time comes from a leading timestamp or a pino `time` field when there is one, else
  * from the line before.
  */
+import type { LogLine } from '../types';
 import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { open, readdir, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -179,14 +180,7 @@ export class RotatingLogWriter {
 
 // ---------------------------------------------------------------- reading
 
-export interface LogLine {
-  /** The log it came from (the service or kafka/postgres). */
-  target: string;
-  /** The line as the process wrote it (stamp removed). */
-  text: string;
-  /** When it was written; undefined only when nothing in the file told. */
-  time: Date | undefined;
-}
+export type { LogLine } from '../types';
 
 /** Where a reader stopped in the current `.log`: its inode and the byte after the last whole line. */
 export interface LogPosition {

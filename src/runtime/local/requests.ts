@@ -41,7 +41,7 @@ export function controlRequestSchemas(project: Project): ControlRequestSchemas {
     .object({
       target: node,
       kind: z.enum(['infrastructure', 'service']),
-      action: z.enum(['start', 'keep']),
+      action: z.enum(['start', 'keep', 'recreate']),
       reason: z.string().max(1_000),
       level: z.number().int().min(0).max(nodes.size),
       needs: z.array(node),

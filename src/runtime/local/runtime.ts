@@ -11,46 +11,21 @@ import { MsctlError, isMsctlError } from '../../core/errors';
 import type { ProgressEvent, ProgressSink } from '../../core/events';
 import { terminatePid, waitForPortFree } from '../../infra/ports';
 import { planDown, type ObservedTarget, type UpPlan } from '../../stack/plan';
-import { ensureStateDir, type Project } from '../../stack/project';
-import { desiredReplicas } from '../../stack/replicas';
+import { ensureStateDir, manifestOf, type Project } from '../../stack/project';
+import { desiredReplicas, serviceOfInstance } from '../../stack/replicas';
 import { ensureSecrets } from '../../stack/secrets';
 import { SERVICE_ALLOCATOR_ENV } from '../../stack/service-env';
+import { buildStale } from '../../stack/build';
+import { isOurProcess, processTree, signalAll } from '../processes';
+import { DEFAULT_TIMEOUT_SECONDS, type Breakage, type ChaosAction, type DownResult, type LogRequest, type LogSink, type Runtime, type RuntimeObservation, type RuntimeOpenOptions, type RuntimeUpOptions } from '../runtime';
+import type { StackStatus, TargetStatus } from '../types';
+import { secondsText } from '../words';
 import { controlRequest, pingSupervisor, streamEvents } from './control';
-import { isOurProcess } from '../processes';
+import { readLocalLogs } from './logs';
+import { observe, SUPERVISOR_MARKER, type Observation } from './observe';
+import { localStatus } from './status';
 import { readState, socketPath, stateFile, type StackState, type TargetState } from './state';
 import { NODE_FLAGS } from './node-flags';
-
-export type SupervisorStatus = 'running' | 'stale' | 'none';
-
-export interface Observation {
-  supervisor: SupervisorStatus;
-  state: StackState | undefined;
-  /** Targets as they are now; after a crash of the supervisor, only processes still alive count. */
-  targets: Map<string, ObservedTarget>;
-}
-
-const SUPERVISOR_MARKER = 'supervisor.js';
-
-/** Reads what runs: the supervisor's own answer when it is up, else the state file checked against the process table. */
-export async function observe(project: Project): Promise<Observation> {
-  const socket = socketPath(project.stateDir);
-  if (existsSync(socket) && (await pingSupervisor(socket))) {
-    const { body } = await controlRequest<StackState>(socket, 'GET', '/state');
-    return { supervisor: 'running', state: body, targets: toObserved(body) };
-  }
-  const state = await readState(project.stateDir);
-  if (!state) return { supervisor: 'none', state: undefined, targets: new Map() };
-  const targets = new Map<string, ObservedTarget>();
-  for (const target of Object.values(state.targets)) {
-    const alive = isOurProcess(target.pid, target.commandMarker);
-    targets.set(target.name, { name: target.name, phase: alive ? target.phase : 'stopped', ...(alive && target.pid ? { pid: target.pid } : {}) });
-  }
-  return { supervisor: 'stale', state, targets };
-}
-
-function toObserved(state: StackState): Map<string, ObservedTarget> {
-  return new Map(Object.values(state.targets).map((t) => [t.name, { name: t.name, phase: t.phase, ...(t.pid ? { pid: t.pid } : {}) }]));
-}
 
 /** After a kill -9 of the supervisor or a reboot: stops what is still ours, forgets the rest. */
 export async function cleanUpStale(project: Project, observation: Observation, sink: ProgressSink): Promise<void> {
@@ -75,16 +50,15 @@ export async function cleanUpStale(project: Project, observation: Observation, s
   await rm(socketPath(project.stateDir), { force: true });
 }
 
-function supervisorScript(): string {
-  return join(dirname(fileURLToPath(import.meta.url)), 'supervisor.js');
-}
+/** Where msctl's built entry points are (supervisor.js): beside this module once bundled, unless told. */
+const defaultScriptsDir = () => dirname(fileURLToPath(import.meta.url));
 
 /** Starts the detached supervisor and waits until it answers. */
-export async function launchSupervisor(project: Project): Promise<void> {
+export async function launchSupervisor(project: Project, scriptsDir = defaultScriptsDir()): Promise<void> {
   ensureStateDir(project.stateDir);
   await mkdir(join(project.stateDir, 'logs'), { recursive: true });
   await ensureSecrets(project.stateDir);
-  const script = supervisorScript();
+  const script = join(scriptsDir, 'supervisor.js');
   if (!existsSync(script)) throw new MsctlError('INTERNAL', `msctl is not built: ${script} is missing`, 'run `npm run build`');
   const logFile = join(project.stateDir, 'logs', 'supervisor.log');
   const out = openSync(logFile, 'a');
@@ -149,11 +123,11 @@ async function operate(project: Project, path: string, body: unknown, sink: Prog
 export async function upLocal(
   project: Project,
   plan: UpPlan,
-  options: { timeoutSeconds: number; signal?: AbortSignal; logs?: boolean },
+  options: { timeoutSeconds: number; signal?: AbortSignal; logs?: boolean; scriptsDir?: string },
   sink: ProgressSink,
 ): Promise<void> {
   const socket = socketPath(project.stateDir);
-  if (!(await pingSupervisor(socket))) await launchSupervisor(project);
+  if (!(await pingSupervisor(socket))) await launchSupervisor(project, options.scriptsDir);
   await operate(project, '/up', { plan, timeoutSeconds: options.timeoutSeconds, replicas: desiredReplicas(project) }, sink, { signal: options.signal, logs: options.logs ?? false });
 }
 
@@ -175,11 +149,6 @@ export async function attachLocal(project: Project, sink: ProgressSink, signal: 
     sink.emit(event);
     return false;
   }, { logs: true, signal });
-}
-
-export interface DownResult {
-  stopped: string[];
-  dataRemoved: boolean;
 }
 
 export async function downLocal(project: Project, options: { volumes: boolean }, sink: ProgressSink): Promise<DownResult> {
@@ -222,4 +191,96 @@ export async function holdLocal(project: Project, target: string, sink: Progress
 
 export async function resumeLocal(project: Project, target: string, sink: ProgressSink): Promise<void> {
   await operate(project, '/resume', { target, timeoutSeconds: 120 }, sink);
+}
+
+/** The local runtime behind the Runtime interface: every operation goes to the supervisor. */
+export class LocalRuntime implements Runtime {
+  readonly kind = 'local' as const;
+  private observation: Observation | undefined;
+
+  constructor(
+    private readonly project: Project,
+    private readonly options: RuntimeOpenOptions = {},
+  ) {}
+
+  async observe(): Promise<RuntimeObservation> {
+    this.observation = await observe(this.project);
+    if (this.observation.supervisor !== 'stale') return { targets: this.observation.targets };
+    // Its leftovers are stopped before anything starts: the plan starts everything afresh.
+    const targets = new Map([...this.observation.targets].map(([name, target]) => [name, { name, phase: 'stopped' as const }]));
+    return { targets, note: 'the previous supervisor is gone; its leftovers would be stopped first' };
+  }
+
+  async up(plan: UpPlan, options: RuntimeUpOptions, sink: ProgressSink): Promise<void> {
+    const observation = this.observation ?? (await observe(this.project));
+    await cleanUpStale(this.project, observation, sink);
+    if (!plan.steps.some((step) => step.action === 'start')) return;
+    await upLocal(
+      this.project,
+      plan,
+      { timeoutSeconds: options.timeoutSeconds, ...(options.signal ? { signal: options.signal } : {}), logs: options.logs ?? false, ...(this.options.scriptsDir ? { scriptsDir: this.options.scriptsDir } : {}) },
+      sink,
+    );
+  }
+
+  attach(sink: ProgressSink, signal: AbortSignal): Promise<void> {
+    return attachLocal(this.project, sink, signal);
+  }
+
+  down(options: { volumes: boolean }, sink: ProgressSink): Promise<DownResult> {
+    return downLocal(this.project, options, sink);
+  }
+
+  async restart(target: string, sink: ProgressSink, options: { timeoutSeconds?: number } = {}): Promise<void> {
+    const manifest = manifestOf(this.project, serviceOfInstance(target));
+    // A restart picks up code changes: rebuild first if the sources changed.
+    if (manifest) await buildStale([manifest], this.project.servicesDir, sink);
+    await restartLocal(this.project, target, options.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS, sink);
+  }
+
+  scale(service: string, replicas: number, sink: ProgressSink, options: { timeoutSeconds?: number } = {}): Promise<void> {
+    return scaleLocal(this.project, service, replicas, options.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS, sink);
+  }
+
+  status(): Promise<StackStatus> {
+    return localStatus(this.project);
+  }
+
+  logs(request: LogRequest, sink: LogSink): Promise<void> {
+    return readLocalLogs(this.project, request, sink);
+  }
+
+  async breakTarget(target: TargetStatus, action: ChaosAction, forMs: number, sink: ProgressSink): Promise<Breakage> {
+    const pid = target.pid;
+    if (pid === null) throw new MsctlError('NOT_RUNNING', `${target.name} is not running`, 'start it with `msctl up`');
+    const resume = async () => {
+      await resumeLocal(this.project, target.name, sink);
+      return `${target.name} is back`;
+    };
+    if (action === 'kill') {
+      signalAll([pid], 'SIGKILL');
+      const killed = `killed ${target.name} (SIGKILL to pid ${pid})`;
+      if (target.kind === 'service') return { said: [killed, 'the supervisor restarts it with backoff'], restoredBy: 'runtime' };
+      // The supervisor does not restart infrastructure on its own: msctl does, after the duration.
+      return { said: [killed], restoredBy: 'msctl', restore: resume };
+    }
+    if (action === 'pause') {
+      const pids = processTree(pid);
+      signalAll(pids, 'SIGSTOP');
+      return {
+        said: [`paused ${target.name} (SIGSTOP to ${pids.length} process${pids.length === 1 ? '' : 'es'}) for ${secondsText(forMs)}`],
+        restoredBy: 'msctl',
+        restore: async () => {
+          signalAll(processTree(pid), 'SIGCONT');
+          return `${target.name} is back`;
+        },
+      };
+    }
+    await holdLocal(this.project, target.name, sink);
+    return { said: [`stopped ${target.name} for ${secondsText(forMs)}`], restoredBy: 'msctl', restore: resume };
+  }
+
+  async traceEndpoint(): Promise<string | undefined> {
+    return (await readState(this.project.stateDir))?.supervisor.otlpEndpoint;
+  }
 }

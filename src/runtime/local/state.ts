@@ -29,7 +29,13 @@ export const stackStateSchema = z.object({
   version: z.literal(1),
   runtime: z.literal('local'),
   project: z.string(),
-  supervisor: z.object({ pid: z.number().int(), startedAt: z.string(), socket: z.string() }),
+  supervisor: z.object({
+    pid: z.number().int(),
+    startedAt: z.string(),
+    socket: z.string(),
+    /** Where the services send spans: the supervisor's trace receiver, or the user's collector. */
+    otlpEndpoint: z.string().optional(),
+  }),
   updatedAt: z.string(),
   targets: z.record(z.string(), targetStateSchema),
 });

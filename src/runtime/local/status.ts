@@ -1,36 +1,7 @@
 import type { Project } from '../../stack/project';
 import { instanceIndex, serviceOfInstance } from '../../stack/replicas';
-import { observe } from './runtime';
-
-/** One row of `msctl status`; the JSON shape is documented in README ("msctl status --json"). */
-export interface TargetStatus {
-  name: string;
-  kind: 'infrastructure' | 'service';
-  state: string;
-  health: 'pass' | 'warn' | 'fail' | 'unknown';
-  pid: number | null;
-  port: number | null;
-  uptimeSeconds: number | null;
-  restarts: number;
-  /** How the last process of this target ended: code 0 and no signal is a clean exit. Null until one has ended. */
-  lastExit: { code: number | null; signal: string | null; at: string } | null;
-  /** Per-dependency health as the service reports it. */
-  checks: Record<string, string>;
-  /** Every circuit breaker and its state. */
-  circuits: Record<string, string>;
-  /** Why each check that does not pass says so: "kafka:consumer:analytics": "stalled on events.processed[0] at offset 28350 for 42 s: …". */
-  problems: Record<string, string>;
-  detail: string | null;
-}
-
-export interface StackStatus {
-  runtime: 'local' | 'docker';
-  project: string;
-  supervisor: { state: 'running' | 'stale' | 'none'; pid: number | null };
-  /** True when every service of the stack is healthy. */
-  healthy: boolean;
-  targets: TargetStatus[];
-}
+import type { StackStatus, TargetStatus } from '../types';
+import { observe } from './observe';
 
 export async function localStatus(project: Project, now: () => number = Date.now): Promise<StackStatus> {
   const observation = await observe(project);

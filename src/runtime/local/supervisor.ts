@@ -4,7 +4,7 @@
  * crashed service with backoff, keeps every log in a rotating file, and writes the state
  * that `status`, `logs`, `restart` and `down` read.
  */
-import type { HealthSummary } from '../health';
+import type { HealthSummary } from '../types';
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -129,7 +129,7 @@ export class Supervisor {
       version: 1,
       runtime: 'local',
       project: this.project.root,
-      supervisor: { pid: process.pid, startedAt: this.startedAt, socket: this.socket },
+      supervisor: { pid: process.pid, startedAt: this.startedAt, socket: this.socket, ...(this.deps.otlpEndpoint ? { otlpEndpoint: this.deps.otlpEndpoint } : {}) },
       updatedAt: new Date(this.deps.now()).toISOString(),
       targets: Object.fromEntries([...this.targets].map(([name, target]) => [name, target.state])),
     };

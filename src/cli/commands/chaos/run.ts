@@ -1,6 +1,7 @@
 import { runChaos, type ChaosAction } from '../../../chaos/chaos';
 import { MsctlError } from '../../../core/errors';
 import { ProgressBus } from '../../../core/events';
+import { openRuntime } from '../../../runtime/select';
 import { loadProject } from '../../../stack/project';
 import type { CliContext } from '../../context';
 import type { ChaosOptions } from './command';
@@ -25,7 +26,7 @@ export async function run(options: ChaosOptions, context: CliContext): Promise<n
   const renderer = context.renderer();
   renderer.attach(bus);
   try {
-    const report = await runChaos(project, { action: options.action as ChaosAction, target: options.target, forMs: parseDuration(options.for) }, bus, context.signal);
+    const report = await runChaos(await openRuntime(project), { action: options.action as ChaosAction, target: options.target, forMs: parseDuration(options.for) }, bus, context.signal);
     if (context.json) context.stdout.write(`${JSON.stringify(report)}\n`);
     bus.emit({ type: 'done', ok: true, text: report.restoredBy === 'runtime' ? `${report.action} ${report.target}: done; the runtime brings it back` : `${report.action} ${report.target}: restored${report.interrupted ? ' early (interrupted)' : ''}` });
   } finally {

@@ -1,5 +1,5 @@
 import { ProgressBus } from '../../../core/events';
-import { runtimeForExisting } from '../../../runtime/select';
+import { openRuntime } from '../../../runtime/select';
 import { loadProject } from '../../../stack/project';
 import type { CliContext } from '../../context';
 import type { DownOptions } from './command';
@@ -10,11 +10,7 @@ export async function run(options: DownOptions, context: CliContext): Promise<nu
   const renderer = context.renderer();
   renderer.attach(bus);
   try {
-    const runtime = runtimeForExisting(project);
-    const result =
-      runtime === 'docker'
-        ? await (await import('../../../runtime/docker/runtime')).downDocker(project, { volumes: options.volumes }, bus)
-        : await (await import('../../../runtime/local/runtime')).downLocal(project, { volumes: options.volumes }, bus);
+    const result = await (await openRuntime(project)).down({ volumes: options.volumes }, bus);
     const stopped = result.stopped.length > 0 ? `stopped ${result.stopped.join(', ')}` : 'nothing was running';
     const data = result.dataRemoved ? '; data deleted' : '; data kept (msctl down -v deletes it)';
     bus.emit({ type: 'done', ok: true, text: `${stopped}${data}` });

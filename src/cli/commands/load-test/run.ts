@@ -7,8 +7,7 @@ import { defaultDeps, runLoadTest, type LoadEvent } from '../../../load/run';
 import { loadSloFile } from '../../../load/slo';
 import { describeCheck } from '../../../load/slo';
 import type { LoadResult } from '../../../load/types';
-import { runtimeForExisting } from '../../../runtime/select';
-import { stackStatus } from '../../../runtime/status';
+import { openRuntime } from '../../../runtime/select';
 import { serviceOfInstance } from '../../../stack/replicas';
 import { loadProject, writeStackSettings } from '../../../stack/project';
 import { USERS_SERVICE } from '../../../stack/service-env';
@@ -101,7 +100,8 @@ function liveProgress(context: CliContext): { onEvent: (event: LoadEvent) => voi
 
 export async function run(options: LoadTestOptions, context: CliContext): Promise<number | void> {
   const project = await loadProject(context.projectDir);
-  const status = await stackStatus(project);
+  const runtime = await openRuntime(project);
+  const status = await runtime.status();
   const gateway = project.manifests.find((manifest) => manifest.gateway);
   if (!gateway) throw new MsctlError('USAGE', 'this project has no gateway service (a manifest with "gateway": true)');
   const gatewayState = status.targets.find((target) => target.name === gateway.name);
@@ -126,10 +126,7 @@ export async function run(options: LoadTestOptions, context: CliContext): Promis
     // The gateway (and users, for its public routes) read the setting when they start: restart
     // them on the runtime the stack runs on.
     const names = [gateway.name, ...project.manifests.filter((m) => m.name === USERS_SERVICE).map((m) => m.name)];
-    for (const name of names) {
-      if (runtimeForExisting(project) === 'docker') await (await import('../../../runtime/docker/runtime')).restartDocker(project, name, 90, bus);
-      else await (await import('../../../runtime/local/runtime')).restartLocal(project, name, 90, bus);
-    }
+    for (const name of names) await runtime.restart(name, bus);
   };
 
   let result: LoadResult;

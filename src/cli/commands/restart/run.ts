@@ -1,7 +1,6 @@
 import { ProgressBus } from '../../../core/events';
-import { runtimeForExisting } from '../../../runtime/select';
-import { buildStale } from '../../../stack/build';
-import { loadProject, manifestOf } from '../../../stack/project';
+import { openRuntime } from '../../../runtime/select';
+import { loadProject } from '../../../stack/project';
 import type { CliContext } from '../../context';
 import type { RestartOptions } from './command';
 
@@ -12,14 +11,7 @@ export async function run(options: RestartOptions, context: CliContext): Promise
   const renderer = context.renderer();
   renderer.attach(bus);
   try {
-    if (runtimeForExisting(project) === 'docker') {
-      await (await import('../../../runtime/docker/runtime')).restartDocker(project, options.service, 90, bus);
-    } else {
-      const manifest = manifestOf(project, options.service);
-      // A restart picks up code changes: rebuild first if the sources changed.
-      if (manifest) await buildStale([manifest], project.servicesDir, bus);
-      await (await import('../../../runtime/local/runtime')).restartLocal(project, options.service, 90, bus);
-    }
+    await (await openRuntime(project)).restart(options.service, bus);
     bus.emit({ type: 'done', ok: true, text: `${options.service} restarted and healthy` });
   } finally {
     await renderer.close();

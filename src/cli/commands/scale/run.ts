@@ -1,5 +1,5 @@
 import { ProgressBus } from '../../../core/events';
-import { runtimeForExisting, runtimeInUse } from '../../../runtime/select';
+import { openRuntime, runtimeInUse } from '../../../runtime/select';
 import { desiredReplicas, parseScaleArguments, saveReplicas } from '../../../stack/replicas';
 import { loadProject } from '../../../stack/project';
 import type { CliContext } from '../../context';
@@ -17,11 +17,8 @@ export async function run(options: ScaleOptions, context: CliContext): Promise<n
       bus.emit({ type: 'done', ok: true, text: `not running: ${Object.entries(wanted).map(([s, n]) => `${s}=${n}`).join(' ')} kept for the next msctl up` });
       return;
     }
-    const docker = runtimeForExisting(project) === 'docker';
-    for (const [service, replicas] of Object.entries(wanted)) {
-      if (docker) await (await import('../../../runtime/docker/runtime')).scaleDocker(project, service, replicas, options.timeout, bus);
-      else await (await import('../../../runtime/local/runtime')).scaleLocal(project, service, replicas, options.timeout, bus);
-    }
+    const runtime = await openRuntime(project);
+    for (const [service, replicas] of Object.entries(wanted)) await runtime.scale(service, replicas, bus, { timeoutSeconds: options.timeout });
     bus.emit({ type: 'done', ok: true, text: `scaled ${Object.entries(wanted).map(([s, n]) => `${s}=${n}`).join(' ')}` });
   } finally {
     await renderer.close();

@@ -1,5 +1,7 @@
 import { consumerGroupOf } from '../../../runtime/health';
-import { stackStatus, type StackStatus } from '../../../runtime/status';
+import { openRuntime } from '../../../runtime/select';
+import { keeperLine } from '../../../runtime/status';
+import type { StackStatus } from '../../../runtime/types';
 import { loadProject } from '../../../stack/project';
 import type { CliContext } from '../../context';
 import type { StatusOptions } from './command';
@@ -31,17 +33,8 @@ export function renderStatus(status: StackStatus, color: boolean): string {
       [...checks, ...open].join(', ') || '-',
     ];
   });
-  const keeper = status.runtime === 'docker' ? 'watcher' : 'supervisor';
-  const supervisor =
-    status.supervisor.state === 'running'
-      ? `${keeper} pid ${status.supervisor.pid}`
-      : status.supervisor.state === 'stale'
-        ? c.yellow(
-            status.runtime === 'docker'
-              ? 'the watcher is gone: containers still restart on a crash, not after `docker kill`; `msctl up` starts it again'
-              : 'supervisor is gone (killed or machine restarted): run `msctl up` to start afresh or `msctl down` to clean up',
-          )
-        : 'not running (msctl up starts it)';
+  const keeper = keeperLine(status);
+  const supervisor = status.supervisor.state === 'running' ? keeper.running : status.supervisor.state === 'stale' ? c.yellow(keeper.stale) : 'not running (msctl up starts it)';
   const table = formatTable(rows, { header: ['NAME', 'STATE', 'HEALTH', 'PID', 'PORT', 'UPTIME', 'RESTARTS', 'DEPENDENCIES'], color, align: ['left', 'left', 'left', 'right', 'right', 'right', 'right'] });
   // Why a check does not pass: a stalled consumer names its partition, offset and error.
   const problems = status.targets.flatMap((target) =>
@@ -120,11 +113,12 @@ export async function watchStatus(read: () => Promise<StackStatus>, options: Wat
 export async function run(options: StatusOptions, context: CliContext): Promise<number | void> {
   const project = await loadProject(context.projectDir);
   if (!options.watch) {
-    const status = await stackStatus(project);
+    const status = await (await openRuntime(project)).status();
     context.stdout.write(context.json ? `${JSON.stringify(status)}\n` : renderStatus(status, context.color));
     return;
   }
-  await watchStatus(() => stackStatus(project), {
+  // Opened at each refresh: the stack may be started on the other runtime meanwhile.
+  await watchStatus(async () => (await openRuntime(project)).status(), {
     mode: context.json ? 'json' : context.isTTY && process.env.TERM !== 'dumb' ? 'tty' : 'plain',
     intervalMs: Math.round((options.interval ?? 2) * 1000),
     color: context.color,

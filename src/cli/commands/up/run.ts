@@ -1,50 +1,11 @@
 import { MsctlError, EXIT_CODES, isMsctlError } from '../../../core/errors';
 import { ProgressBus } from '../../../core/events';
-import { runtimeForUp, type RuntimeKind } from '../../../runtime/select';
+import { openRuntime } from '../../../runtime/select';
 import { buildStale } from '../../../stack/build';
-import { describePlan, planUp, type ObservedTarget, type UpPlan } from '../../../stack/plan';
-import { loadProject, type Project } from '../../../stack/project';
+import { describePlan, planUp, stepsToRun } from '../../../stack/plan';
+import { loadProject } from '../../../stack/project';
 import type { CliContext } from '../../context';
 import type { UpOptions } from './command';
-
-/** What `up` needs from a runtime. */
-interface UpDriver {
-  observe(): Promise<{ targets: Map<string, ObservedTarget>; note?: string }>;
-  prepare(bus: ProgressBus): Promise<void>;
-  up(plan: UpPlan, bus: ProgressBus, withLogs: boolean): Promise<void>;
-  attach(bus: ProgressBus, signal: AbortSignal): Promise<void>;
-  down(bus: ProgressBus): Promise<{ stopped: string[] }>;
-  /** Whatever keeps a running stack running (docker: the watcher), also when nothing had to start. */
-  keepRunning(): Promise<void>;
-}
-
-async function driver(kind: RuntimeKind, project: Project, options: UpOptions, context: CliContext): Promise<UpDriver> {
-  if (kind === 'docker') {
-    const docker = await import('../../../runtime/docker/runtime');
-    const { connectDocker } = await import('../../../runtime/docker/engine');
-    return {
-      observe: async () => ({ targets: await docker.observeDocker(await connectDocker(), project) }),
-      prepare: async () => undefined,
-      up: (plan, bus) => docker.upDocker(project, plan, { timeoutSeconds: options.timeout, offline: options.offline }, bus),
-      attach: (bus, signal) => docker.followDockerLogs(project, (target, line) => bus.emit({ type: 'log', target, line }), signal, { follow: true, tail: 0 }),
-      down: (bus) => docker.downDocker(project, { volumes: false }, bus),
-      keepRunning: () => docker.ensureWatcher(project),
-    };
-  }
-  const local = await import('../../../runtime/local/runtime');
-  let observation: Awaited<ReturnType<typeof local.observe>> | undefined;
-  return {
-    observe: async () => {
-      observation = await local.observe(project);
-      return { targets: observation.targets, ...(observation.supervisor === 'stale' ? { note: 'the previous supervisor is gone; its leftovers would be stopped first' } : {}) };
-    },
-    prepare: (bus) => (observation ? local.cleanUpStale(project, observation, bus) : Promise.resolve()),
-    up: (plan, bus, withLogs) => local.upLocal(project, plan, { timeoutSeconds: options.timeout, signal: context.signal, logs: withLogs }, bus),
-    attach: (bus, signal) => local.attachLocal(project, bus, signal),
-    down: (bus) => local.downLocal(project, { volumes: false }, bus),
-    keepRunning: async () => undefined,
-  };
-}
 
 export async function run(options: UpOptions, context: CliContext): Promise<number | void> {
   if (!Number.isFinite(options.timeout) || options.timeout <= 0) {
@@ -52,8 +13,8 @@ export async function run(options: UpOptions, context: CliContext): Promise<numb
   }
   const project = await loadProject(context.projectDir);
   for (const name of options.services) project.graph.node(name);
-  const kind = await runtimeForUp(project, options.runtime);
-  const runtime = await driver(kind, project, options, context);
+  const runtime = await openRuntime(project, options.runtime);
+  const kind = runtime.kind;
   const observation = await runtime.observe();
   const plan = planUp(project.graph, options.services, observation.targets);
 
@@ -71,14 +32,16 @@ export async function run(options: UpOptions, context: CliContext): Promise<numb
   renderer.attach(bus);
   let dashboardShown = false;
   try {
-    await runtime.prepare(bus);
-    const toStart = plan.steps.filter((step) => step.action === 'start');
-    if (toStart.length === 0) {
+    const toRun = stepsToRun(plan);
+    if (toRun.length === 0) {
       bus.emit({ type: 'message', level: 'info', text: `already running (${kind} runtime): ${plan.steps.map((step) => step.target).join(', ')}` });
     } else {
-      const services = project.manifests.filter((manifest) => toStart.some((step) => step.target === manifest.name));
+      const services = project.manifests.filter((manifest) => toRun.some((step) => step.target === manifest.name));
       await buildStale(services, project.servicesDir, bus);
-      await runtime.up(plan, bus, !options.detach);
+    }
+    // Also when nothing has to start: the runtime keeps a running stack kept (docker's watcher).
+    await runtime.up(plan, { timeoutSeconds: options.timeout, signal: context.signal, logs: !options.detach, offline: options.offline }, bus);
+    if (toRun.length > 0) {
       const gateway = project.manifests.find((manifest) => manifest.gateway && plan.steps.some((step) => step.target === manifest.name));
       bus.emit({
         type: 'done',
@@ -86,19 +49,18 @@ export async function run(options: UpOptions, context: CliContext): Promise<numb
         text: `healthy on the ${kind} runtime: ${plan.steps.map((step) => step.target).join(', ')}${gateway ? ` — API at http://127.0.0.1:${gateway.port}/api` : ''}`,
       });
     }
-    await runtime.keepRunning();
     if (options.detach) return EXIT_CODES.ok;
     if (context.isTTY && !context.json && process.stdin.isTTY) {
       // On a terminal the live dashboard takes over; its `l` pane keeps the logs at hand.
       await renderer.close();
       dashboardShown = true;
       const { runDashboard } = await import('../../../dashboard/run');
-      const reason = await runDashboard(project, context, { signal: context.signal });
+      const reason = await runDashboard(project, runtime, context, { signal: context.signal });
       if (reason === 'quit') {
         const stopping = new ProgressBus();
         const plain = context.renderer();
         plain.attach(stopping);
-        const result = await runtime.down(stopping);
+        const result = await runtime.down({ volumes: false }, stopping);
         stopping.emit({ type: 'done', ok: true, text: `stopped ${result.stopped.join(', ')}` });
         await plain.close();
         return EXIT_CODES.ok;
@@ -115,7 +77,7 @@ export async function run(options: UpOptions, context: CliContext): Promise<numb
       const shutdownRenderer = dashboardShown ? context.renderer() : undefined;
       shutdownRenderer?.attach(bus);
       bus.emit({ type: 'message', level: 'info', text: 'stopping the stack…' });
-      const result = await runtime.down(bus);
+      const result = await runtime.down({ volumes: false }, bus);
       bus.emit({ type: 'done', ok: true, text: `stopped ${result.stopped.join(', ') || 'nothing'} (interrupted)` });
       await shutdownRenderer?.close();
       return EXIT_CODES.interrupted;

@@ -1,0 +1,318 @@
+/**
+ * Executes plans on the docker runtime: networks, volumes and images first, then each level's
+ * containers together, each gated on its health check. What to start or re-create is the plan's
+ * decision (observe marks a container whose definition changed), not this file's.
+ */
+import { randomBytes } from 'node:crypto';
+import { rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type Dockerode from 'dockerode';
+import { MsctlError } from '../../core/errors';
+import type { ProgressSink } from '../../core/events';
+import { createStackTopics } from '../../infra/kafka/client';
+import { isPortFree } from '../../infra/ports';
+import { stepsToRun, type ObservedTarget, type UpPlan } from '../../stack/plan';
+import { buildStale } from '../../stack/build';
+import { ensureStateDir, manifestOf, type Project } from '../../stack/project';
+import { provisionStackRoles } from '../../stack/database-roles';
+import { ensureSecrets } from '../../stack/secrets';
+import { stackTopics } from '../../stack/manifest';
+import { desiredReplicas, instanceIndex, instanceName, serviceOfInstance } from '../../stack/replicas';
+import { postgresUrl } from '../local/supervisor';
+import { connectDocker, type Docker } from './engine';
+import { ensureKafkaImage, ensureNodeBase, ensurePostgresImage, ensureServiceImage, LABEL, type InfrastructureImage } from './images';
+import { lastLogLines } from './logs';
+import { COMPOSE, createOptions, kafkaSpec, networkName, postgresSpec, serviceSpec, stackVolumes, type ContainerSpec } from './spec';
+import { listContainers, otlpEndpointOf, phaseOf, projectFilter, readDockerState, stateFile, targetOf, traceEndpoint, writeDockerState } from './state';
+import { ensureWatcher, stopWatcher } from './watcher';
+
+export async function observeDocker(docker: Docker, project: Project): Promise<Map<string, ObservedTarget>> {
+  const observed = new Map<string, ObservedTarget>();
+  const containers = await listContainers(docker, project);
+  for (const info of containers) {
+    const target = targetOf(info);
+    if (target) observed.set(target, { name: target, phase: phaseOf(info) });
+  }
+  // A container whose definition changed must not be kept, or `up` would never re-create it:
+  // the plan re-creates it, and says why.
+  for (const service of await outdatedServices(docker, project, containers)) {
+    observed.set(service, { name: service, phase: observed.get(service)?.phase ?? 'stopped', outdated: 'its definition changed (another config-hash): re-create the container' });
+  }
+  return observed;
+}
+
+/**
+ * The services (and infrastructure) with a container that differs from the one `up` would create
+ * now: a changed manifest, replica count, port or secret gives another config-hash. The image is
+ * the container's own, so that observing never builds or pulls one.
+ */
+async function outdatedServices(docker: Docker, project: Project, containers: Dockerode.ContainerInfo[]): Promise<Set<string>> {
+  const outdated = new Set<string>();
+  if (containers.length === 0) return outdated;
+  const secrets = await ensureSecrets(project.stateDir);
+  const state = await readDockerState(project);
+  const replicas = desiredReplicas(project);
+  const otlp = otlpEndpointOf(state);
+  await Promise.all(
+    containers.map(async (info) => {
+      const target = targetOf(info);
+      if (!target) return;
+      const service = serviceOfInstance(target);
+      const inspect = await docker.getContainer(info.Id).inspect().catch(() => undefined);
+      if (!inspect) return;
+      const image: InfrastructureImage = { tag: inspect.Config.Image, source: inspect.Config.Labels[`${LABEL}.image-source`] === 'official' ? 'official' : 'local' };
+      const manifest = manifestOf(project, service);
+      let spec: ContainerSpec | undefined;
+      if (service === 'kafka') spec = kafkaSpec(project, image, state.clusterId);
+      else if (service === 'postgres') spec = postgresSpec(project, image, secrets);
+      // A surplus instance is scale's to remove, not up's to re-create.
+      else if (manifest && instanceIndex(target) <= replicas[service]!) spec = serviceSpec(project, manifest, image.tag, secrets, instanceIndex(target), replicas, otlp);
+      if (spec && inspect.Config.Labels[`${COMPOSE}.config-hash`] !== spec.labels[`${COMPOSE}.config-hash`]) outdated.add(service);
+    }),
+  );
+  return outdated;
+}
+
+async function ensureNetwork(docker: Docker, project: Project): Promise<string> {
+  const name = networkName(project.name);
+  const existing = await docker.listNetworks({ filters: { name: [name] } });
+  if (!existing.some((network) => network.Name === name)) {
+    await docker.createNetwork({
+      Name: name,
+      Driver: 'bridge',
+      Labels: { [`${COMPOSE}.project`]: project.name, [`${COMPOSE}.network`]: 'default', [`${LABEL}.project`]: project.name },
+    });
+  }
+  return name;
+}
+
+async function ensureVolumes(docker: Docker, project: Project): Promise<void> {
+  const existing = new Set(((await docker.listVolumes({ filters: projectFilter(project) })).Volumes ?? []).map((volume) => volume.Name));
+  for (const volume of stackVolumes(project)) {
+    if (!existing.has(volume.name)) await docker.createVolume({ Name: volume.name, Labels: volume.labels });
+  }
+}
+
+async function waitHealthy(docker: Docker, spec: ContainerSpec, timeoutMs: number, sink: ProgressSink): Promise<void> {
+  const container = docker.getContainer(spec.name);
+  const deadline = Date.now() + timeoutMs;
+  let lastOutput = '';
+  for (;;) {
+    const info = await container.inspect();
+    const health = info.State.Health;
+    if (health?.Status === 'healthy') return;
+    lastOutput = health?.Log?.at(-1)?.Output?.trim() ?? lastOutput;
+    if (!info.State.Running && !info.State.Restarting && info.State.Status === 'exited' && Date.now() > deadline - timeoutMs + 2_000 && info.RestartCount > 3) {
+      break;
+    }
+    if (Date.now() > deadline) break;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  const lines = await lastLogLines(docker, spec.name);
+  const message = `${spec.target} did not become healthy within ${Math.round(timeoutMs / 1000)} s${lastOutput ? `; last health check: ${lastOutput.slice(0, 200)}` : ''}`;
+  sink.emit({ type: 'target', target: spec.target, phase: 'failed', detail: message });
+  throw new MsctlError('UNHEALTHY', message, `${lines.length ? `its last log lines:\n${lines.map((line) => `    ${line}`).join('\n')}\n` : ''}full log: msctl logs ${spec.target}`);
+}
+
+/** Creates the container when there is none (re-creates it when told to), starts it, and waits for its health. */
+async function startContainer(docker: Docker, spec: ContainerSpec, network: string, timeoutMs: number, sink: ProgressSink, recreate = false): Promise<void> {
+  const existing = await docker.getContainer(spec.name).inspect().catch(() => undefined);
+  for (const [containerPort, hostPort] of Object.entries(spec.ports)) {
+    // A container of ours that already exists holds its own port.
+    if (existing) continue;
+    if (!(await isPortFree(hostPort))) {
+      const message = `port ${hostPort} for ${spec.target} is taken by another process`;
+      sink.emit({ type: 'target', target: spec.target, phase: 'failed', detail: message });
+      throw new MsctlError('PORT_IN_USE', message, `stop what listens there (ss -ltnp 'sport = :${hostPort}'), or change the port (container port ${containerPort})`);
+    }
+  }
+  if (existing && recreate) {
+    sink.emit({ type: 'target', target: spec.target, phase: 'stopping', detail: 'its definition changed: re-creating' });
+    await docker.getContainer(spec.name).remove({ force: true });
+  }
+  if (!existing || recreate) await docker.createContainer(createOptions(spec, network) as Dockerode.ContainerCreateOptions);
+  sink.emit({ type: 'target', target: spec.target, phase: 'starting', detail: `${spec.name} (${spec.image})` });
+  const container = docker.getContainer(spec.name);
+  const state = await container.inspect();
+  if (!state.State.Running) await container.start();
+  await waitHealthy(docker, spec, timeoutMs, sink);
+}
+
+export interface DockerUpOptions {
+  timeoutSeconds: number;
+  offline: boolean;
+  scriptsDir?: string;
+}
+
+export async function upDocker(project: Project, plan: UpPlan, options: DockerUpOptions, sink: ProgressSink): Promise<void> {
+  const docker = await connectDocker();
+  ensureStateDir(project.stateDir);
+  const secrets = await ensureSecrets(project.stateDir);
+  const state = await readDockerState(project);
+  if (!state.clusterId) {
+    state.clusterId = randomBytes(16).toString('base64url').replace(/^-/, 'A');
+    await writeDockerState(project, state);
+  }
+  const replicas = desiredReplicas(project);
+  const network = await ensureNetwork(docker, project);
+  const otlpEndpoint = await traceEndpoint(docker, project, network, state);
+  const toStart = new Set(stepsToRun(plan).map((step) => step.target));
+  const toRecreate = new Set(plan.steps.filter((step) => step.action === 'recreate').map((step) => step.target));
+  const specs = new Map<string, ContainerSpec>();
+  // Images first: a build failure stops before anything starts.
+  if (toStart.has('kafka')) specs.set('kafka', kafkaSpec(project, await ensureKafkaImage(docker, options.offline, sink), state.clusterId));
+  if (toStart.has('postgres')) specs.set('postgres', postgresSpec(project, await ensurePostgresImage(docker, options.offline, sink), secrets));
+  const services = project.manifests.filter((manifest) => toStart.has(manifest.name));
+  if (services.length > 0) {
+    const base = await ensureNodeBase(docker, sink);
+    for (const manifest of services) {
+      const image = await ensureServiceImage(docker, project.name, manifest, base, sink);
+      for (let instance = 1; instance <= replicas[manifest.name]!; instance++) {
+        specs.set(instanceName(manifest.name, instance), serviceSpec(project, manifest, image, secrets, instance, replicas, otlpEndpoint));
+      }
+    }
+  }
+  await ensureVolumes(docker, project);
+  await writeFile(join(project.stateDir, 'runtime'), 'docker\n');
+  // The watcher also runs the trace receiver: it must listen before the services send spans.
+  await ensureWatcher(project, options.scriptsDir);
+  const levels = new Map<number, string[]>();
+  for (const step of plan.steps) {
+    const instances = [...specs.keys()].filter((target) => serviceOfInstance(target) === step.target);
+    if (instances.length > 0) levels.set(step.level, [...(levels.get(step.level) ?? []), ...instances]);
+  }
+  // Through the port published on 127.0.0.1, once PostgreSQL is healthy (started now or before)
+  // and before the first service that connects to it.
+  let databaseRoles: Promise<void> | undefined;
+  const provisionRoles = () => (databaseRoles ??= provisionStackRoles(project, secrets, postgresUrl(project, secrets)));
+  for (const level of [...levels.keys()].sort((a, b) => a - b)) {
+    await Promise.all(
+      levels.get(level)!.map(async (target) => {
+        const spec = specs.get(target)!;
+        const manifest = manifestOf(project, serviceOfInstance(target));
+        const timeoutMs = (manifest?.startTimeoutSeconds ?? options.timeoutSeconds) * 1000;
+        if (manifest?.needs.includes('postgres')) {
+          await provisionRoles().catch((error: unknown) => {
+            sink.emit({ type: 'target', target, phase: 'failed', detail: (error as Error).message.split('\n')[0] });
+            throw error;
+          });
+        }
+        await startContainer(docker, spec, network, timeoutMs, sink, toRecreate.has(serviceOfInstance(target)));
+        if (target === 'kafka') {
+          const topics = stackTopics(project.manifests, 3, replicas);
+          sink.emit({ type: 'target', target, phase: 'waiting', detail: `creating ${topics.length} topics through 127.0.0.1:${project.infrastructure.kafkaPort}` });
+          await createStackTopics(`127.0.0.1:${project.infrastructure.kafkaPort}`, topics);
+        }
+        sink.emit({ type: 'target', target, phase: 'healthy', detail: Object.values(spec.ports).map((port) => `127.0.0.1:${port}`).join(', ') || spec.name });
+      }),
+    );
+  }
+}
+
+/**
+ * Runs `service` as `count` containers: new instances start (health-gated), surplus ones are
+ * removed (highest first); a consumer's topics grow to enough partitions; the gateway is
+ * re-created with the new instance list when the service has routes.
+ */
+export async function scaleDocker(project: Project, service: string, count: number, timeoutSeconds: number, sink: ProgressSink): Promise<void> {
+  const docker = await connectDocker();
+  const manifest = manifestOf(project, service)!;
+  const containers = await listContainers(docker, project);
+  const running = containers.filter((info) => serviceOfInstance(targetOf(info) ?? '') === service);
+  if (running.length === 0) throw new MsctlError('NOT_RUNNING', `${service} is not running`, `start it with \`msctl up ${service}\`; the new count is kept for it`);
+  const replicas = { ...desiredReplicas(project), [service]: count };
+  const secrets = await ensureSecrets(project.stateDir);
+  const network = networkName(project.name);
+  if (manifest.consumes.length > 0) await createStackTopics(`127.0.0.1:${project.infrastructure.kafkaPort}`, stackTopics(project.manifests, 3, replicas));
+  const image = running[0]!.Image;
+  await Promise.all(
+    Array.from({ length: count }, (_, i) => i + 1)
+      .filter((instance) => !running.some((info) => targetOf(info) === instanceName(service, instance)))
+      .map(async (instance) => {
+        const spec = serviceSpec(project, manifest, image, secrets, instance, replicas, await traceEndpoint(docker, project, network, await readDockerState(project)));
+        await startContainer(docker, spec, network, timeoutSeconds * 1000, sink);
+        sink.emit({ type: 'target', target: spec.target, phase: 'healthy', detail: spec.name });
+      }),
+  );
+  for (const info of running.filter((info) => instanceIndex(targetOf(info)!) > count)) {
+    sink.emit({ type: 'target', target: targetOf(info)!, phase: 'stopping' });
+    await docker.getContainer(info.Id).stop({ t: 15 }).catch(() => undefined);
+    await docker.getContainer(info.Id).remove({ force: true });
+    sink.emit({ type: 'target', target: targetOf(info)!, phase: 'stopped' });
+  }
+  if (manifest.routes.length > 0) {
+    for (const gateway of project.manifests.filter((m) => m.gateway)) {
+      for (const info of containers.filter((c) => serviceOfInstance(targetOf(c) ?? '') === gateway.name)) {
+        const instance = instanceIndex(targetOf(info)!);
+        // The gateway's routing table names every instance: its definition changed, so it is re-created.
+        await startContainer(docker, serviceSpec(project, gateway, info.Image, secrets, instance, replicas, await traceEndpoint(docker, project, network, await readDockerState(project))), network, timeoutSeconds * 1000, sink, true);
+        sink.emit({ type: 'target', target: targetOf(info)!, phase: 'healthy', detail: 'routes to every instance' });
+      }
+    }
+  }
+}
+
+export async function downDocker(project: Project, options: { volumes: boolean }, sink: ProgressSink): Promise<{ stopped: string[]; dataRemoved: boolean }> {
+  const docker = await connectDocker();
+  const watcher = await stopWatcher(project);
+  if (watcher.state === 'stale') {
+    sink.emit({ type: 'message', level: 'warn', text: `the watcher's pid file named process ${watcher.pid}, which is not msctl's docker watcher (the machine restarted since?); removed it without signalling that process` });
+  }
+  const containers = await listContainers(docker, project);
+  const byTarget = new Map(containers.map((info) => [targetOf(info) ?? info.Names[0] ?? info.Id, info]));
+  const stopped = containers.filter((info) => info.State === 'running' || info.State === 'restarting').map((info) => targetOf(info) ?? info.Id);
+  const names = [...byTarget.keys()];
+  const known = new Set(names.map(serviceOfInstance).filter((name) => project.graph.names.includes(name)));
+  const unknown = names.filter((name) => !known.has(serviceOfInstance(name)));
+  const remove = async (target: string) => {
+    const info = byTarget.get(target)!;
+    sink.emit({ type: 'target', target, phase: 'stopping' });
+    const container = docker.getContainer(info.Id);
+    await container.stop({ t: 15 }).catch(() => undefined);
+    await container.remove({ force: true });
+    sink.emit({ type: 'target', target, phase: 'stopped' });
+  };
+  await Promise.all(unknown.map(remove));
+  for (const level of project.graph.levels(known).reverse()) await Promise.all(names.filter((name) => level.includes(serviceOfInstance(name))).map(remove));
+  for (const network of await docker.listNetworks({ filters: projectFilter(project) })) await docker.getNetwork(network.Id).remove().catch(() => undefined);
+  if (options.volumes) {
+    for (const volume of (await docker.listVolumes({ filters: projectFilter(project) })).Volumes ?? []) await docker.getVolume(volume.Name).remove();
+    await rm(stateFile(project), { force: true });
+  } else {
+    const state = await readDockerState(project);
+    if (state.clusterId) await writeDockerState(project, { ...state, restarts: {} });
+  }
+  await rm(join(project.stateDir, 'runtime'), { force: true });
+  return { stopped, dataRemoved: options.volumes };
+}
+
+/**
+ * Restarts one container, gated on its health. A service whose code changed since its image was
+ * built (sources newer than the bundle, or a bundle rebuilt since) runs the new code: a new image,
+ * and a container created from it.
+ */
+export async function restartDocker(project: Project, target: string, timeoutSeconds: number, sink: ProgressSink): Promise<void> {
+  const docker = await connectDocker();
+  const info = (await listContainers(docker, project)).find((container) => targetOf(container) === target);
+  if (info?.State !== 'running') throw new MsctlError('NOT_RUNNING', `${target} is not running`, `start it with \`msctl up ${target}\``);
+  const manifest = manifestOf(project, serviceOfInstance(target));
+  let image = info.Image;
+  if (manifest) {
+    await buildStale([manifest], project.servicesDir, sink);
+    image = await ensureServiceImage(docker, project.name, manifest, await ensureNodeBase(docker, sink), sink);
+  }
+  sink.emit({ type: 'target', target, phase: 'restarting', ...(image !== info.Image ? { detail: `new code: ${image}` } : {}) });
+  const state = await readDockerState(project);
+  state.restarts[target] = (state.restarts[target] ?? 0) + 1;
+  await writeDockerState(project, state);
+  if (manifest && image !== info.Image) {
+    const network = networkName(project.name);
+    const spec = serviceSpec(project, manifest, image, await ensureSecrets(project.stateDir), instanceIndex(target), desiredReplicas(project), await traceEndpoint(docker, project, network, state));
+    await docker.getContainer(info.Id).stop({ t: 15 }).catch(() => undefined);
+    await startContainer(docker, spec, network, timeoutSeconds * 1000, sink, true);
+  } else {
+    await docker.getContainer(info.Id).restart({ t: 15 });
+    await waitHealthy(docker, { target, name: info.Names[0]!.replace(/^\//, '') } as ContainerSpec, timeoutSeconds * 1000, sink);
+  }
+  sink.emit({ type: 'target', target, phase: 'healthy' });
+}
