@@ -5,6 +5,7 @@
  * main.ts calls each command.ts's register() with the action that loads its run.ts.
  */
 import { type Command, InvalidArgumentError } from 'commander';
+import { DURATION_HINT, durationMs } from '../core/duration';
 import type { CliContext } from './context';
 
 /** A command's run.ts. A returned number is the exit code (default 0). */
@@ -40,4 +41,11 @@ export const wholeNumber = (what: string) => (value: string) => {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`${what} must be a whole number ≥ 0`);
   return n;
+};
+
+/** A positive duration (30s, 2m, 1h30m; a bare number is seconds), as seconds. */
+export const durationSeconds = (what: string) => (value: string) => {
+  const ms = durationMs(value);
+  if (ms === undefined || ms <= 0) throw new InvalidArgumentError(`${what} must be a positive duration, ${DURATION_HINT}`);
+  return ms / 1000;
 };

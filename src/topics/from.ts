@@ -1,4 +1,5 @@
 /** `--from beginning|end|<offset>|-<n>|<time>`: where `topics tail` starts in each partition. */
+import { durationMs, isoTime } from '../core/duration';
 import { MsctlError } from '../core/errors';
 
 export type FromSpec =
@@ -11,24 +12,22 @@ export type FromSpec =
   /** The first message at or after this instant (ms since the epoch). */
   | { kind: 'time'; timestamp: number };
 
-const UNITS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-
 export function parseFrom(text: string, now: Date = new Date()): FromSpec {
   const value = text.trim();
   if (value === 'beginning' || value === 'earliest' || value === 'start') return { kind: 'beginning' };
   if (value === 'end' || value === 'latest' || value === 'now') return { kind: 'end' };
   if (/^\d+$/.test(value)) return { kind: 'offset', offset: Number(value) };
   if (/^-\d+$/.test(value)) return { kind: 'last', count: Number(value.slice(1)) };
-  const relative = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)(?:\s*ago)?$/.exec(value);
-  if (relative) return { kind: 'time', timestamp: now.getTime() - Number(relative[1]) * UNITS[relative[2]!]! };
-  if (/^\d{4}-\d\d-\d\d/.test(value)) {
-    const date = new Date(value);
-    if (!Number.isNaN(date.getTime())) return { kind: 'time', timestamp: date.getTime() };
-  }
+  const at = isoTime(value);
+  if (at) return { kind: 'time', timestamp: at.getTime() };
+  // A duration back from now needs its unit here: a bare number is an offset.
+  const span = value.replace(/\s*ago$/, '');
+  const ago = /[a-zµ]$/.test(span) ? durationMs(span) : undefined;
+  if (ago !== undefined) return { kind: 'time', timestamp: now.getTime() - ago };
   throw new MsctlError(
     'USAGE',
     `--from ${text}: not a start position`,
-    'use beginning, end, an offset (42), the last n messages (-10), an ISO time (2025-01-31T10:00:00Z) or a duration back from now (30s, 10m, 2h, 1d)',
+    'use beginning, end, an offset (42), the last n messages (-10), an ISO time (2025-01-31T10:00:00Z) or a duration back from now (30s, 10m, 2h, 1h30m, 1d)',
   );
 }
 

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { followLog, listLogs, parseStoredLine, readLogLines, RotatingLogWriter, snapshotLog, type LogLine } from '../../src/runtime/local/log-files';
-import { parseSince } from '../../src/cli/commands/logs/run';
+import { parseTimeOrAgo } from '../../src/core/duration';
 import { interleave } from '../../src/runtime/local/logs';
 import { prettyLine } from '../../src/cli/output/log-line';
 import { makeChalk } from '../../src/cli/output/colors';
@@ -224,6 +224,7 @@ describe('followLog', () => {
 
 describe('logs command helpers', () => {
   const now = new Date('2025-01-01T12:00:00Z');
+  const parseSince = (text: string, at: Date) => parseTimeOrAgo(text, '--since', at);
 
   it('parseSince: relative and ISO; anything else is a usage error', () => {
     expect(parseSince('10m', now).toISOString()).toBe('2025-01-01T11:50:00.000Z');

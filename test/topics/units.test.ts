@@ -30,6 +30,8 @@ describe('--from', () => {
     expect(parseFrom('42')).toEqual({ kind: 'offset', offset: 42 });
     expect(parseFrom('-10')).toEqual({ kind: 'last', count: 10 });
     expect(parseFrom('10m', now)).toEqual({ kind: 'time', timestamp: now.getTime() - 600_000 });
+    expect(parseFrom('1h30m ago', now)).toEqual({ kind: 'time', timestamp: now.getTime() - 5_400_000 });
+    expect(parseFrom('1.5h', now)).toEqual({ kind: 'time', timestamp: now.getTime() - 5_400_000 });
     expect(parseFrom('2025-01-31T09:00:00Z')).toEqual({ kind: 'time', timestamp: Date.parse('2025-01-31T09:00:00Z') });
     expect(() => parseFrom('yesterday')).toThrow(MsctlError);
   });

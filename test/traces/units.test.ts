@@ -16,7 +16,7 @@ import { startTraceReceiver } from '../../src/traces/receiver';
 import { SpanWriter, findTrace, groupTraces, listSegments, listTraces, readSpans } from '../../src/traces/store';
 import { renderWaterfall, waterfallRows } from '../../src/traces/waterfall';
 import { makeChalk } from '../../src/cli/output/colors';
-import { parseDurationMs } from '../../src/cli/commands/traces/run';
+import { parseDuration } from '../../src/core/duration';
 
 const dirs: string[] = [];
 const tempDir = async () => {
@@ -148,8 +148,8 @@ describe('the span store', () => {
     const text = renderWaterfall(trace!, { c: makeChalk(false), width: 120 });
     expect(text).toMatch(/^analytics .*✗ op .*queued 10\.0ms$/m);
     expect(text).toContain('Kafka hops');
-    expect(parseDurationMs('1.5s', '--min-duration')).toBe(1_500);
-    expect(() => parseDurationMs('soon', '--min-duration')).toThrow(/not a duration/);
+    expect(parseDuration('1.5s', '--min-duration')).toBe(1_500);
+    expect(() => parseDuration('soon', '--min-duration')).toThrow(/not a duration/);
   });
 });
 

@@ -1,4 +1,5 @@
 import { runChaos, type ChaosAction } from '../../../chaos/chaos';
+import { parseDuration } from '../../../core/duration';
 import { MsctlError } from '../../../core/errors';
 import { ProgressBus } from '../../../core/events';
 import { openRuntime } from '../../../runtime/select';
@@ -6,13 +7,9 @@ import { loadProject } from '../../../stack/project';
 import type { CliContext } from '../../context';
 import type { ChaosOptions } from './command';
 
-const UNITS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000 };
-
-/** "15s", "500ms", "2m" or a number of seconds. */
-export function parseDuration(text: string): number {
-  const match = text.trim().match(/^(\d+(?:\.\d+)?)(ms|s|m)?$/);
-  if (!match) throw new MsctlError('USAGE', `--for ${text} is not a duration`, 'e.g. --for 15s, --for 500ms, --for 2m');
-  const ms = Number(match[1]) * UNITS[match[2] ?? 's']!;
+/** `--for`: a duration (15s, 500ms, 2m, a number of seconds) of at most one hour. */
+export function chaosDuration(text: string): number {
+  const ms = parseDuration(text, '--for');
   if (ms <= 0 || ms > 3_600_000) throw new MsctlError('USAGE', `--for ${text} is out of range`, 'from a few milliseconds to one hour');
   return ms;
 }
@@ -26,7 +23,7 @@ export async function run(options: ChaosOptions, context: CliContext): Promise<n
   const renderer = context.renderer();
   renderer.attach(bus);
   try {
-    const report = await runChaos(await openRuntime(project), { action: options.action as ChaosAction, target: options.target, forMs: parseDuration(options.for) }, bus, context.signal);
+    const report = await runChaos(await openRuntime(project), { action: options.action as ChaosAction, target: options.target, forMs: chaosDuration(options.for) }, bus, context.signal);
     if (context.json) context.stdout.write(`${JSON.stringify(report)}\n`);
     bus.emit({ type: 'done', ok: true, text: report.restoredBy === 'runtime' ? `${report.action} ${report.target}: done; the runtime brings it back` : `${report.action} ${report.target}: restored${report.interrupted ? ' early (interrupted)' : ''}` });
   } finally {

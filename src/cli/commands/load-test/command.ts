@@ -1,6 +1,6 @@
 /** `msctl load-test [scenario]`: its flags and options. */
 import type { Command } from 'commander';
-import { type ActionFactory, positiveNumber, wholeNumber, withGlobalOptions } from '../../command';
+import { type ActionFactory, durationSeconds, positiveNumber, wholeNumber, withGlobalOptions } from '../../command';
 
 /** `msctl load-test [scenario]`. */
 export interface LoadTestOptions {
@@ -34,7 +34,7 @@ export function register(program: Command, action: ActionFactory<LoadTestOptions
       .description('load the running stack through the gateway (autocannon; --rate for a fixed arrival rate), judge SLOs (exit 3 when violated)'),
   )
     .argument('[scenario]', 'users | ingest | read | mixed, or a YAML/JSON scenario file', 'mixed')
-    .option('-d, --duration <seconds>', 'seconds measured', positiveNumber('--duration'), 10)
+    .option('-d, --duration <duration>', 'how long to measure: 30s, 2m (a bare number is seconds)', durationSeconds('--duration'), 10)
     .option('--warmup <seconds>', 'seconds of load before measuring (not counted)', wholeNumber('--warmup'), 0)
     .option('-c, --connections <n>', 'concurrent connections', positiveNumber('--connections'), 10)
     .option('-r, --rate <rps>', 'fixed arrival rate (open model, coordinated omission corrected) instead of the closed model', positiveNumber('--rate'))

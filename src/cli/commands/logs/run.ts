@@ -6,6 +6,7 @@
  * which ends the command with exit code 130 (interrupted, like `tail -f`).
  * With --json every line is one object: {"target","time","text"}.
  */
+import { parseTimeOrAgo } from '../../../core/duration';
 import { MsctlError } from '../../../core/errors';
 import { terminalSafe } from '../../../core/terminal-text';
 import { INFRASTRUCTURE } from '../../../stack/manifest';
@@ -16,19 +17,6 @@ import type { CliContext } from '../../context';
 import type { LogsOptions } from './command';
 import { prettyLine } from '../../output/log-line';
 import { colorForTarget, makeChalk } from '../../output/colors';
-
-const UNITS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-
-/** `--since`: an ISO time (or anything Date parses) or a duration back from now: 30s, 10m, 2h, 1d, 1.5h. */
-export function parseSince(text: string, now: Date = new Date()): Date {
-  const relative = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)$/.exec(text.trim());
-  if (relative) return new Date(now.getTime() - Number(relative[1]) * UNITS[relative[2]!]!);
-  const date = /^\d{4}-\d\d-\d\d/.test(text.trim()) ? new Date(text.trim()) : new Date(Number.NaN);
-  if (Number.isNaN(date.getTime())) {
-    throw new MsctlError('USAGE', `--since ${text}: not a time`, 'use an ISO time like 2025-01-31T10:00:00Z, or a duration like 30s, 10m, 2h, 1d');
-  }
-  return date;
-}
 
 export async function run(options: LogsOptions, context: CliContext): Promise<number> {
   const project = await loadProject(context.projectDir);
@@ -41,7 +29,7 @@ export async function run(options: LogsOptions, context: CliContext): Promise<nu
       '`msctl logs` with no name shows them all',
     );
   }
-  const since = options.since !== undefined ? parseSince(options.since) : undefined;
+  const since = options.since !== undefined ? parseTimeOrAgo(options.since, '--since') : undefined;
   const selected = options.services.length > 0 ? [...new Set(options.services)] : known;
   const c = makeChalk(context.color && !context.json);
   let width = Math.max(...selected.map((name) => name.length));

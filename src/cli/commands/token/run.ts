@@ -10,7 +10,7 @@ import { loadProject } from '../../../stack/project';
 import { ensureSecrets } from '../../../stack/secrets';
 import type { CliContext } from '../../context';
 import type { TokenOptions } from './command';
-import { parseDurationMs } from '../traces/run';
+import { parseDuration } from '../../../core/duration';
 
 export const CLIENT_SCOPES = [INGEST_SCOPE] as const;
 const MAX_TTL_SECONDS = 24 * 3600;
@@ -24,7 +24,7 @@ export async function run(options: TokenOptions, context: CliContext): Promise<n
       throw new MsctlError('USAGE', `--scope ${scope}: no such scope`, `the scopes are: ${CLIENT_SCOPES.join(', ')}`);
     }
   }
-  const ttlSeconds = Math.round(parseDurationMs(options.ttl, '--ttl') / 1000);
+  const ttlSeconds = Math.round(parseDuration(options.ttl, '--ttl') / 1000);
   if (ttlSeconds < 1 || ttlSeconds > MAX_TTL_SECONDS) throw new MsctlError('USAGE', `--ttl ${options.ttl}: between 1s and 24h`);
   const project = await loadProject(context.projectDir);
   const secrets = await ensureSecrets(project.stateDir);

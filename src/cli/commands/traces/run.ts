@@ -5,6 +5,7 @@
  * draws one as a waterfall. `--json`: `{ traces: [...] }`, or `{ traceId, summary, spans }`.
  */
 import { join } from 'node:path';
+import { parseDuration, parseTimeOrAgo } from '../../../core/duration';
 import { MsctlError } from '../../../core/errors';
 import { terminalSafe } from '../../../core/terminal-text';
 import { loadProject, readStackSettings } from '../../../stack/project';
@@ -14,26 +15,6 @@ import type { CliContext } from '../../context';
 import type { TracesOptions } from './command';
 import { clockTime, colorForTarget, makeChalk } from '../../output/colors';
 import { formatTable } from '../../output/table';
-
-const UNITS: Record<string, number> = { us: 0.001, µs: 0.001, ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-
-/** "50ms", "1.5s", "2m"; a bare number is milliseconds. */
-export function parseDurationMs(text: string, flag: string): number {
-  const match = /^(\d+(?:\.\d+)?)\s*(us|µs|ms|s|m|h|d)?$/.exec(text.trim());
-  if (!match) throw new MsctlError('USAGE', `${flag} ${text}: not a duration`, 'use a duration like 50ms, 1.5s, 5m');
-  return Number(match[1]) * UNITS[match[2] ?? 'ms']!;
-}
-
-/** `--since`: a duration back from now (30s, 5m, 2h) or an ISO time. */
-export function parseSinceMs(text: string, now = Date.now()): number {
-  if (/^\d{4}-\d\d-\d\d/.test(text.trim())) {
-    const at = Date.parse(text.trim());
-    if (!Number.isNaN(at)) return at;
-  }
-  const match = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)$/.exec(text.trim());
-  if (!match) throw new MsctlError('USAGE', `--since ${text}: not a time`, 'use a duration like 30s, 5m, 2h, or an ISO time');
-  return now - Number(match[1]) * UNITS[match[2]!]!;
-}
 
 /** What gets traced, in words: services sample, and a request may ask to be traced. */
 export function samplingNote(tracesPerSecond: number | 'all' | undefined): string {
@@ -49,8 +30,8 @@ export async function run(options: TracesOptions, context: CliContext): Promise<
   const project = await loadProject(context.projectDir);
   const dir = join(project.stateDir, 'traces');
   const c = makeChalk(context.color && !context.json);
-  const minDurationMs = options.minDuration !== undefined ? parseDurationMs(options.minDuration, '--min-duration') : undefined;
-  const since = options.since !== undefined ? parseSinceMs(options.since) : undefined;
+  const minDurationMs = options.minDuration !== undefined ? parseDuration(options.minDuration, '--min-duration') : undefined;
+  const since = options.since !== undefined ? parseTimeOrAgo(options.since, '--since').getTime() : undefined;
 
   if ((await listSegments(dir)).length === 0) {
     throw new MsctlError(
