@@ -128,6 +128,10 @@ for (const kind of ['local', 'docker'] as const satisfies readonly RuntimeKind[]
       expect(await broken.restore!()).toMatch(/users is back/);
       const answer = await fetch(`http://127.0.0.1:${port}/health`, { signal: AbortSignal.timeout(5_000) });
       expect(answer.status).toBe(200);
+      // The runtime sees it healthy again once its next health check passes (docker's may have failed meanwhile).
+      const deadline = Date.now() + 120_000;
+      while (byName(await runtime.status()).users?.state !== 'healthy' && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 500));
+      expect(byName(await runtime.status()).users?.state).toBe('healthy');
     }, TIMEOUT);
 
     it('up brings back the keeper (supervisor or watcher) after it was killed, and the stack is healthy', async () => {
