@@ -1,13 +1,5 @@
 /** How the dashboard writes numbers: short, fixed meaning, '-' when unknown. */
 
-export function formatUptime(seconds: number | null): string {
-  if (seconds === null) return '-';
-  if (seconds < 60) return `${seconds}s`;
-  if (seconds < 3600) return `${Math.floor(seconds / 60)}m${String(seconds % 60).padStart(2, '0')}s`;
-  if (seconds < 86_400) return `${Math.floor(seconds / 3600)}h${String(Math.floor((seconds % 3600) / 60)).padStart(2, '0')}m`;
-  return `${Math.floor(seconds / 86_400)}d${String(Math.floor((seconds % 86_400) / 3600)).padStart(2, '0')}h`;
-}
-
 export function formatRate(perSecond: number | null): string {
   if (perSecond === null) return '-';
   if (perSecond === 0) return '0';

@@ -8,7 +8,8 @@ import { Box, Text } from 'ink';
 import { createElement as h, memo, useMemo, type ReactElement } from 'react';
 import { clockTime } from '../cli/output/colors';
 import { terminalSafe } from '../core/terminal-text';
-import { fit, formatBytes, formatMs, formatRate, formatRetry, formatUptime } from './format';
+import { formatUptime } from '../ui/format';
+import { fit, formatBytes, formatMs, formatRate, formatRetry } from './format';
 import type { BreakerRow, BreakerState, ConsumerRow, DashboardSnapshot, DisplayState, GroupRow, KafkaView, ServiceRow, TopicRow } from './snapshot';
 
 export interface DashboardViewProps {

@@ -3,17 +3,11 @@ import { openRuntime } from '../../../runtime/select';
 import { keeperLine } from '../../../runtime/status';
 import type { StackStatus } from '../../../runtime/types';
 import { loadProject } from '../../../stack/project';
+import { formatUptime } from '../../../ui/format';
 import type { CliContext } from '../../context';
 import type { StatusOptions } from './command';
 import { makeChalk } from '../../output/colors';
 import { formatTable } from '../../output/table';
-
-export function formatUptime(seconds: number | null): string {
-  if (seconds === null) return '-';
-  if (seconds < 60) return `${seconds}s`;
-  if (seconds < 3600) return `${Math.floor(seconds / 60)}m${String(seconds % 60).padStart(2, '0')}s`;
-  return `${Math.floor(seconds / 3600)}h${String(Math.floor((seconds % 3600) / 60)).padStart(2, '0')}m`;
-}
 
 export function renderStatus(status: StackStatus, color: boolean): string {
   const c = makeChalk(color);
