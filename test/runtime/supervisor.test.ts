@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { observe } from '../../src/runtime/local/observe';
 import { readState, type TargetState } from '../../src/runtime/local/state';
 import { Supervisor, type HealthAnswer, type SupervisorDeps } from '../../src/runtime/local/supervisor';
 import { DependencyGraph } from '../../src/stack/graph';
@@ -393,5 +394,59 @@ describe('Supervisor: exits in the state', () => {
 
     await w.supervisor.flushState();
     expect((await readState(w.project.stateDir))!.targets.users!.lastExit).toMatchObject({ code: null, signal: 'SIGSEGV' });
+  });
+});
+
+describe('Supervisor: a health-gated start', () => {
+  it('up resolves only once the service answers /health with 200, and says healthy then', async () => {
+    installFakeClock();
+    const w = world();
+    w.control.healthStatus = 503;
+    let done = false;
+    const started = w.supervisor.up(plan, 90).then(() => {
+      done = true;
+    });
+    await vi.advanceTimersByTimeAsync(5_000);
+    expect(done).toBe(false);
+    expect(w.users().phase).not.toBe('healthy');
+    w.control.healthStatus = 200;
+    await vi.advanceTimersByTimeAsync(1_000);
+    await started;
+    expect(w.users().phase).toBe('healthy');
+  });
+});
+
+describe('Supervisor: restart', () => {
+  it('stops the process gracefully, starts a new one, and counts the restart', async () => {
+    installFakeClock();
+    const w = world();
+    await w.supervisor.up(plan, 90);
+    const first = w.latest();
+    expect(w.users().restarts).toBe(0);
+    const restarted = w.supervisor.restart('users', 90);
+    await vi.advanceTimersByTimeAsync(1_000);
+    await restarted;
+    expect(first.signals).toEqual(['SIGTERM']);
+    expect(w.latest()).not.toBe(first);
+    expect(w.users().pid).toBe(w.latest().pid);
+    expect(w.users().restarts).toBe(1);
+    expect(w.users().phase).toBe('healthy');
+  });
+});
+
+describe('a stale pid in the state file', () => {
+  it('is not taken for ours: a pid that now belongs to another process counts as stopped, and nobody is signalled', async () => {
+    const project = fixtureProject();
+    cleanups.push(() => rmSync(project.root, { recursive: true, force: true }));
+    mkdirSync(project.stateDir, { recursive: true });
+    // After a reboot the pid went to some other process: this test runner, whose command line lacks the marker.
+    const users: TargetState = { name: 'users', kind: 'service', phase: 'healthy', pid: process.pid, restarts: 0, health: 'pass', checks: {}, circuits: {}, problems: {}, commandMarker: 'services/users/dist/main.js' };
+    writeFileSync(
+      join(project.stateDir, 'state.json'),
+      JSON.stringify({ version: 1, runtime: 'local', project: project.root, supervisor: { pid: 999_999, startedAt: new Date(START).toISOString(), socket: join(project.stateDir, 'supervisor.sock') }, updatedAt: new Date(START).toISOString(), targets: { users } }),
+    );
+    const observation = await observe(project);
+    expect(observation.supervisor).toBe('stale');
+    expect(observation.targets.get('users')).toEqual({ name: 'users', phase: 'stopped' });
   });
 });
