@@ -6,6 +6,7 @@
  */
 import { MsctlError } from '../core/errors';
 import type { ProgressSink } from '../core/events';
+import { sleep } from '../core/sleep';
 import type { ChaosAction, Runtime } from '../runtime/runtime';
 import type { RuntimeKind } from '../runtime/types';
 
@@ -28,18 +29,6 @@ export interface ChaosReport {
   interrupted: boolean;
 }
 
-/** Waits `ms`, or less when the signal aborts; true when it was aborted. */
-function pause(ms: number, signal: AbortSignal): Promise<boolean> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve(true);
-    const timer = setTimeout(() => resolve(false), ms);
-    signal.addEventListener('abort', () => {
-      clearTimeout(timer);
-      resolve(true);
-    }, { once: true });
-  });
-}
-
 export async function runChaos(runtime: Runtime, request: ChaosRequest, sink: ProgressSink, signal: AbortSignal): Promise<ChaosReport> {
   const status = await runtime.status();
   const target = status.targets.find((t) => t.name === request.target);
@@ -56,7 +45,7 @@ export async function runChaos(runtime: Runtime, request: ChaosRequest, sink: Pr
   report.restoredBy = broken.restoredBy;
   if (!broken.restore) return report;
   try {
-    report.interrupted = await pause(request.forMs, signal);
+    report.interrupted = await sleep(request.forMs, signal);
   } finally {
     say(await broken.restore());
   }

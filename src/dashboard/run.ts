@@ -9,6 +9,7 @@ import type { CliContext } from '../cli/context';
 import { makeChalk } from '../cli/output/colors';
 import { prettyLine } from '../cli/output/log-line';
 import { isMsctlError } from '../core/errors';
+import { sleep } from '../core/sleep';
 import { watchKafkaOffsets } from '../infra/kafka/client';
 import type { ProgressSink } from '../core/events';
 import type { Runtime } from '../runtime/runtime';
@@ -268,15 +269,7 @@ export async function streamDashboardJson(project: Project, runtime: Runtime, co
       const snapshot = await poller.tick();
       if (signal.aborted) break;
       context.stdout.write(`${JSON.stringify(snapshot)}\n`);
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(done, Math.max(0, poller.intervalMs - (Date.now() - started)));
-        function done() {
-          clearTimeout(timer);
-          signal.removeEventListener('abort', done);
-          resolve();
-        }
-        signal.addEventListener('abort', done, { once: true });
-      });
+      await sleep(Math.max(0, poller.intervalMs - (Date.now() - started)), signal);
     }
   } finally {
     await close();

@@ -2,6 +2,7 @@ import { consumerGroupOf } from '../../../runtime/health';
 import { openRuntime } from '../../../runtime/select';
 import { keeperLine } from '../../../runtime/status';
 import type { StackStatus } from '../../../runtime/types';
+import { sleep as abortableSleep } from '../../../core/sleep';
 import { loadProject } from '../../../stack/project';
 import { formatUptime } from '../../../ui/format';
 import type { CliContext } from '../../context';
@@ -57,19 +58,8 @@ export interface WatchOptions {
   /** Plain mode prints an unchanged status again after this long (default 60 s). */
   repeatAfterMs?: number;
   /** Waits between polls (tests pass a fake). */
-  sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
+  sleep?: (ms: number, signal: AbortSignal) => Promise<unknown>;
 }
-
-const abortableSleep = (ms: number, signal: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
 
 /** `msctl status --watch`: polls until the signal aborts, printing as the mode says. */
 export async function watchStatus(read: () => Promise<StackStatus>, options: WatchOptions): Promise<void> {
