@@ -8,7 +8,7 @@
  */
 import { CommanderError } from 'commander';
 import { EXIT_CODES, MsctlError, exitCodeFor, isMsctlError } from '../core/errors';
-import { makeChalk } from './output/colors';
+import { makeChalk } from '../ui/colors';
 import type { TextOut } from './output/renderer';
 
 export interface ExitIo {

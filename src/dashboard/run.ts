@@ -5,9 +5,8 @@
  */
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { CliContext } from '../cli/context';
-import { makeChalk } from '../cli/output/colors';
-import { prettyLine } from '../cli/output/log-line';
+import { makeChalk } from '../ui/colors';
+import { prettyLine } from '../ui/log-line';
 import { isMsctlError } from '../core/errors';
 import { sleep } from '../core/sleep';
 import { watchKafkaOffsets } from '../infra/kafka/client';
@@ -185,11 +184,20 @@ function holdWarnings(): () => void {
   };
 }
 
+/** What the dashboard needs from whoever runs it (the CLI passes its context). */
+export interface DashboardContext {
+  stdout: NodeJS.WriteStream;
+  stderr: NodeJS.WriteStream;
+  color: boolean;
+  /** Aborts on Ctrl-C. */
+  signal: AbortSignal;
+}
+
 /**
  * The live dashboard on the terminal (alternate screen) until `q` (→ 'quit'), Ctrl-C
  * (→ 'interrupted') or the signal aborts (→ 'aborted'). The terminal is restored afterwards.
  */
-export async function runDashboard(project: Project, runtime: Runtime, context: CliContext, options: DashboardRunOptions = {}): Promise<DashboardExit> {
+export async function runDashboard(project: Project, runtime: Runtime, context: DashboardContext, options: DashboardRunOptions = {}): Promise<DashboardExit> {
   const { poller, close } = createProjectPoller(project, runtime, options.intervalMs);
   const logs = new LogFeed(runtimeLogReader(runtime), context.color);
   let resolveExit!: (reason: DashboardExit) => void;
@@ -260,7 +268,7 @@ export async function runDashboard(project: Project, runtime: Runtime, context: 
 }
 
 /** Snapshots as JSON lines on stdout, one per interval, until the signal aborts. Works off a TTY. */
-export async function streamDashboardJson(project: Project, runtime: Runtime, context: CliContext, options: DashboardRunOptions = {}): Promise<void> {
+export async function streamDashboardJson(project: Project, runtime: Runtime, context: DashboardContext, options: DashboardRunOptions = {}): Promise<void> {
   const { poller, close } = createProjectPoller(project, runtime, options.intervalMs);
   const signal = options.signal ? AbortSignal.any([context.signal, options.signal]) : context.signal;
   try {

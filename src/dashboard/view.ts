@@ -6,7 +6,7 @@
  */
 import { Box, Text } from 'ink';
 import { createElement as h, memo, useMemo, type ReactElement } from 'react';
-import { clockTime } from '../cli/output/colors';
+import { clockTime } from '../ui/colors';
 import { terminalSafe } from '../core/terminal-text';
 import { formatUptime } from '../ui/format';
 import { fit, formatBytes, formatMs, formatRate, formatRetry } from './format';

@@ -5,7 +5,7 @@
  * queueing delay, consume start − produce end, as a dotted gap before the bar.
  */
 import type { ChalkInstance } from 'chalk';
-import { colorForTarget } from '../cli/output/colors';
+import { colorForTarget } from '../ui/colors';
 import { terminalSafe } from '../core/terminal-text';
 import type { StoredSpan } from './otlp';
 import { rootOf, summarize, type Trace } from './store';

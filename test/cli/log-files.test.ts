@@ -7,8 +7,8 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { followLog, listLogs, parseStoredLine, readLogLines, RotatingLogWriter, snapshotLog, type LogLine } from '../../src/runtime/local/log-files';
 import { parseTimeOrAgo } from '../../src/core/duration';
 import { interleave } from '../../src/runtime/local/logs';
-import { prettyLine } from '../../src/cli/output/log-line';
-import { makeChalk } from '../../src/cli/output/colors';
+import { prettyLine } from '../../src/ui/log-line';
+import { makeChalk } from '../../src/ui/colors';
 import { MsctlError } from '../../src/core/errors';
 
 let dir: string;

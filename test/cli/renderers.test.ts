@@ -4,10 +4,10 @@ import { createElement } from 'react';
 import { describe, expect, it, vi } from 'vitest';
 import { ProgressBus, type ProgressEvent } from '../../src/core/events';
 import { createContext } from '../../src/cli/context';
-import { stripAnsi } from '../../src/cli/output/colors';
+import { stripAnsi } from '../../src/ui/colors';
 import { createJsonRenderer } from '../../src/cli/output/json';
 import { createPlainRenderer } from '../../src/cli/output/plain';
-import { formatTable, visibleWidth } from '../../src/cli/output/table';
+import { formatTable, visibleWidth } from '../../src/ui/table';
 import { ProgressStore, ProgressView, createTtyRenderer } from '../../src/cli/output/tty';
 
 const ESC = '\u001b[';

@@ -5,7 +5,7 @@ import chalk from 'chalk';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { cleanup } from 'ink-testing-library';
 import { DashboardApp, type LogSource, type SnapshotSource } from '../../src/dashboard/app';
-import { stripAnsi } from '../../src/cli/output/colors';
+import { stripAnsi } from '../../src/ui/colors';
 import type { DashboardSnapshot } from '../../src/dashboard/snapshot';
 import { DashboardView, type DashboardViewProps } from '../../src/dashboard/view';
 import { snapshot } from './fixtures';

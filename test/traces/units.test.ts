@@ -15,7 +15,7 @@ import { spansFromOtlp, idToHex, type StoredSpan } from '../../src/traces/otlp';
 import { startTraceReceiver } from '../../src/traces/receiver';
 import { SpanWriter, findTrace, groupTraces, listSegments, listTraces, readSpans } from '../../src/traces/store';
 import { renderWaterfall, waterfallRows } from '../../src/traces/waterfall';
-import { makeChalk } from '../../src/cli/output/colors';
+import { makeChalk } from '../../src/ui/colors';
 import { parseDuration } from '../../src/core/duration';
 
 const dirs: string[] = [];

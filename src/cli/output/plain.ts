@@ -6,8 +6,8 @@
  */
 import type { ChalkInstance } from 'chalk';
 import type { ProgressBus, ProgressEvent, TargetPhase } from '../../core/events';
-import { clockTime, colorForTarget, makeChalk } from './colors';
-import { prettyLine } from './log-line';
+import { clockTime, colorForTarget, makeChalk } from '../../ui/colors';
+import { prettyLine } from '../../ui/log-line';
 import type { ProgressRenderer, TextOut } from './renderer';
 
 export interface PlainRendererOptions {

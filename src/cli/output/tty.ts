@@ -7,8 +7,8 @@
 import { Box, Static, Text, render, useAnimation } from 'ink';
 import { createElement as h, useSyncExternalStore, type ReactElement } from 'react';
 import type { ProgressBus, ProgressEvent, TargetPhase } from '../../core/events';
-import { colorForTarget, makeChalk } from './colors';
-import { prettyLine } from './log-line';
+import { colorForTarget, makeChalk } from '../../ui/colors';
+import { prettyLine } from '../../ui/log-line';
 import { createPlainRenderer } from './plain';
 import type { ProgressRenderer, TextOut } from './renderer';
 

@@ -5,8 +5,8 @@ import { isMsctlError } from '../../../core/errors';
 import { loadProject, infrastructureSettings } from '../../../stack/project';
 import type { CliContext } from '../../context';
 import type { DoctorOptions } from './command';
-import { makeChalk } from '../../output/colors';
-import { formatTable } from '../../output/table';
+import { makeChalk } from '../../../ui/colors';
+import { formatTable } from '../../../ui/table';
 
 export async function doctorInput(projectDir: string | undefined, env: NodeJS.ProcessEnv = process.env): Promise<DoctorInput & { stateFile?: string }> {
   const infra = infrastructureSettings(env);

@@ -13,8 +13,8 @@ import { loadProject, writeStackSettings } from '../../../stack/project';
 import { USERS_SERVICE } from '../../../stack/service-env';
 import type { CliContext } from '../../context';
 import type { LoadTestOptions } from './command';
-import { makeChalk } from '../../output/colors';
-import { formatTable } from '../../output/table';
+import { makeChalk } from '../../../ui/colors';
+import { formatTable } from '../../../ui/table';
 
 const n = (value: number) => (Number.isInteger(value) ? value.toLocaleString('en-US') : value.toLocaleString('en-US', { maximumFractionDigits: 2 }));
 

@@ -15,8 +15,8 @@ import { openRuntime } from '../../../runtime/select';
 import type { LogLine } from '../../../runtime/types';
 import type { CliContext } from '../../context';
 import type { LogsOptions } from './command';
-import { prettyLine } from '../../output/log-line';
-import { colorForTarget, makeChalk } from '../../output/colors';
+import { prettyLine } from '../../../ui/log-line';
+import { colorForTarget, makeChalk } from '../../../ui/colors';
 
 export async function run(options: LogsOptions, context: CliContext): Promise<number> {
   const project = await loadProject(context.projectDir);

@@ -7,8 +7,8 @@ import { checkNewServiceName, scaffoldNewService, type NewServiceResult } from '
 import { askMissing, readlinePrompter } from '../../../scaffold/prompts';
 import type { CliContext } from '../../context';
 import type { ScaffoldNewServiceOptions } from './command';
-import { makeChalk } from '../../output/colors';
-import { formatTable } from '../../output/table';
+import { makeChalk } from '../../../ui/colors';
+import { formatTable } from '../../../ui/table';
 
 const size = (bytes: number) => (bytes < 1024 ? `${bytes} B` : `${(bytes / 1024).toFixed(1)} KiB`);
 

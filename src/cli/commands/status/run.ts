@@ -7,8 +7,8 @@ import { loadProject } from '../../../stack/project';
 import { formatUptime } from '../../../ui/format';
 import type { CliContext } from '../../context';
 import type { StatusOptions } from './command';
-import { makeChalk } from '../../output/colors';
-import { formatTable } from '../../output/table';
+import { makeChalk } from '../../../ui/colors';
+import { formatTable } from '../../../ui/table';
 
 export function renderStatus(status: StackStatus, color: boolean): string {
   const c = makeChalk(color);

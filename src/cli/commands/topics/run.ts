@@ -16,8 +16,8 @@ import { produce, type Produced } from '../../../topics/produce';
 import { tail } from '../../../topics/tail';
 import type { CliContext } from '../../context';
 import type { DeadLetterSelectors, TopicsOptions } from './command';
-import { makeChalk } from '../../output/colors';
-import { formatTable } from '../../output/table';
+import { makeChalk } from '../../../ui/colors';
+import { formatTable } from '../../../ui/table';
 
 type Chalk = ReturnType<typeof makeChalk>;
 

@@ -13,8 +13,8 @@ import { listSegments, listTraces, readSpans, findTrace, summarize } from '../..
 import { formatMs, renderWaterfall, waterfallRows } from '../../../traces/waterfall';
 import type { CliContext } from '../../context';
 import type { TracesOptions } from './command';
-import { clockTime, colorForTarget, makeChalk } from '../../output/colors';
-import { formatTable } from '../../output/table';
+import { clockTime, colorForTarget, makeChalk } from '../../../ui/colors';
+import { formatTable } from '../../../ui/table';
 
 /** What gets traced, in words: services sample, and a request may ask to be traced. */
 export function samplingNote(tracesPerSecond: number | 'all' | undefined): string {

@@ -3,7 +3,7 @@
  * both without the escape sequences and control characters the service may have written.
  */
 import type { ChalkInstance } from 'chalk';
-import { terminalSafe } from '../../core/terminal-text';
+import { terminalSafe } from '../core/terminal-text';
 import { clockTime } from './colors';
 
 const LEVELS: Record<number, { name: string; color: 'gray' | 'blue' | 'green' | 'yellow' | 'red' | 'magenta' }> = {

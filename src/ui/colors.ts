@@ -1,6 +1,6 @@
 /** Colour helpers shared by the renderers and the commands: one chalk per decision, stable per-target colours. */
 import chalk, { Chalk, type ChalkInstance, type ForegroundColorName } from 'chalk';
-import { ESCAPE_SEQUENCES } from '../../core/terminal-text';
+import { ESCAPE_SEQUENCES } from '../core/terminal-text';
 
 /** A chalk that colours only when `color` is true (level 0 emits no escape codes at all). */
 export function makeChalk(color: boolean): ChalkInstance {
