@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { MsctlError } from '../../src/core/errors';
-import { pingDocker, portsInState, runDoctor, type DoctorProbes } from '../../src/core/doctor';
+import { pingDocker, portsInState, runDoctor, type DoctorProbes } from '../../src/doctor/doctor';
 import { renderDoctor } from '../../src/cli/commands/doctor/run';
 
 const GiB = 1024 ** 3;

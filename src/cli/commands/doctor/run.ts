@@ -1,6 +1,6 @@
-/** `msctl doctor`: the checks of core/doctor as a table (or --json); exit 1 when any check fails. */
+/** `msctl doctor`: the checks of src/doctor as a table (or --json); exit 1 when any check fails. */
 import { join, resolve } from 'node:path';
-import { runDoctor, systemProbes, type DoctorInput, type DoctorReport, type PortToCheck } from '../../../core/doctor';
+import { runDoctor, systemProbes, type DoctorInput, type DoctorReport, type PortToCheck } from '../../../doctor/doctor';
 import { isMsctlError } from '../../../core/errors';
 import { loadProject, infrastructureSettings } from '../../../stack/project';
 import type { CliContext } from '../../context';

@@ -8,7 +8,7 @@ import { access, constants, readdir, readFile, statfs } from 'node:fs/promises';
 import { request } from 'node:http';
 import { homedir } from 'node:os';
 import { basename, delimiter, join } from 'node:path';
-import { isMsctlError } from './errors';
+import { isMsctlError } from '../core/errors';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail';
 
