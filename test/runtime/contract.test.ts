@@ -70,6 +70,8 @@ for (const kind of ['local', 'docker'] as const satisfies readonly RuntimeKind[]
       const targets = byName(status);
       for (const name of ['kafka', 'postgres', 'users']) expect(targets[name]?.state, name).toBe('healthy');
       expect(targets.users?.health).toBe('pass');
+      // The services were told where to send spans: msctl's receiver, which the keeper runs.
+      expect(await runtime.traceEndpoint()).toMatch(/^http:\/\/[\d.]+:\d+$/);
       // Nothing was reported healthy before it was started.
       const healthy = events.filter((event) => event.type === 'target' && event.phase === 'healthy').map((event) => (event.type === 'target' ? event.target : ''));
       expect(healthy).toEqual(expect.arrayContaining(['kafka', 'postgres', 'users']));
