@@ -78,8 +78,6 @@ export interface Runtime {
   down(options: { volumes: boolean }, sink: ProgressSink): Promise<DownResult>;
   /** Stops and starts one target, gated on health; a service whose sources changed is rebuilt first. */
   restart(target: string, sink: ProgressSink, options?: { timeoutSeconds?: number }): Promise<void>;
-  /** Converges a running service to `replicas` instances. */
-  scale(service: string, replicas: number, sink: ProgressSink, options?: { timeoutSeconds?: number }): Promise<void>;
   status(): Promise<StackStatus>;
   logs(request: LogRequest, sink: LogSink): Promise<void>;
   /** Chaos: breaks a running target; `forMs` only words what is said. */

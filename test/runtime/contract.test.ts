@@ -14,6 +14,7 @@ import type { LogLine, RuntimeKind, StackStatus } from '../../src/runtime/types'
 import { isProcessAlive } from '../../src/infra/ports';
 import { planUp } from '../../src/stack/plan';
 import { loadProject, type Project } from '../../src/stack/project';
+import { desiredReplicas, saveReplicas } from '../../src/stack/replicas';
 import { repoRoot } from '../support/cli';
 import { ensureDockerDaemon, removeDockerStack, type DaemonHandle } from '../support/docker-daemon';
 import { createThrowawayProject, type ThrowawayProject } from '../support/throwaway-project';
@@ -134,6 +135,24 @@ for (const kind of ['local', 'docker'] as const satisfies readonly RuntimeKind[]
       const deadline = Date.now() + 120_000;
       while (byName(await runtime.status()).users?.state !== 'healthy' && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 500));
       expect(byName(await runtime.status()).users?.state).toBe('healthy');
+    }, TIMEOUT);
+
+    it('scale converges through the plan: the missing instance starts, then the surplus one stops', async () => {
+      const converge = async (users: number) => {
+        await saveReplicas(project, { ...desiredReplicas(project), users });
+        const plan = planUp(project.graph, ['users'], (await runtime.observe()).targets, desiredReplicas(project));
+        await runtime.up(plan, { timeoutSeconds: 180 }, new ProgressBus());
+        return plan.steps.find((step) => step.target === 'users');
+      };
+      expect(await converge(2)).toMatchObject({ action: 'scale', instances: { start: ['users#2'], stop: [] } });
+      let users = (await runtime.status()).targets.filter((target) => target.name.startsWith('users'));
+      expect(users.map((target) => [target.name, target.state])).toEqual([
+        ['users', 'healthy'],
+        ['users#2', 'healthy'],
+      ]);
+      expect(await converge(1)).toMatchObject({ action: 'scale', instances: { start: [], stop: ['users#2'] } });
+      users = (await runtime.status()).targets.filter((target) => target.name.startsWith('users'));
+      expect(users.map((target) => [target.name, target.state])).toEqual([['users', 'healthy']]);
     }, TIMEOUT);
 
     it('up brings back the keeper (supervisor or watcher) after it was killed, and the stack is healthy', async () => {

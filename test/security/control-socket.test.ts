@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isMsctlError } from '../../src/core/errors';
 import { ProgressBus } from '../../src/core/events';
 import { controlRequest, pingSupervisor } from '../../src/runtime/local/control';
-import { restartLocal, scaleLocal } from '../../src/runtime/local/runtime';
+import { restartLocal, upLocal } from '../../src/runtime/local/runtime';
 import { socketPath, type StackState } from '../../src/runtime/local/state';
 import { NODE_FLAGS } from '../../src/runtime/local/supervisor';
 import { loadProject, stateDirMode, type Project } from '../../src/stack/project';
@@ -70,10 +70,11 @@ describe('the control socket', () => {
       ['/restart', { target: 'users/../../etc' }],
       ['/hold', { target: '../../../tmp/owned' }],
       ['/resume', { target: 'users#0' }],
-      ['/scale', { service: '../x', replicas: 1 }],
-      ['/scale', { service: 'users', replicas: -1 }],
-      ['/scale', { service: 'users', replicas: 1e9 }],
-      ['/scale', { service: 'users', replicas: 1.5 }],
+      ['/up', { plan: { requested: [], steps: [{ target: 'users', kind: 'service', action: 'scale', reason: '', level: 0, needs: [], instances: { start: ['../x'], stop: [] } }] } }],
+      ['/up', { plan: { requested: [], steps: [{ target: 'users', kind: 'service', action: 'scale', reason: '', level: 0, needs: [], instances: { start: ['users#33'], stop: [] } }] } }],
+      ['/up', { plan: { requested: [], steps: [{ target: 'users', kind: 'service', action: 'scale', reason: '', level: 0, needs: [], instances: { start: [], stop: ['analytics#2'] } }] } }],
+      ['/up', { plan: { requested: [], steps: [] }, replicas: { users: -1 } }],
+      ['/up', { plan: { requested: [], steps: [] }, replicas: { users: 1.5 } }],
       ['/up', { plan: { requested: [], steps: [{ target: '../x', kind: 'service', action: 'start', reason: '', level: 0, needs: [] }] } }],
       ['/up', { plan: { requested: [], steps: [] }, replicas: { users: 1e9 } }],
     ];
@@ -105,7 +106,7 @@ describe('the control socket', () => {
 
   it("msctl's own client reports the refusal as a usage error", async () => {
     const bus = new ProgressBus();
-    for (const attempt of [() => restartLocal(project, '../x', 10, bus), () => scaleLocal(project, 'users', 1e9, 10, bus)]) {
+    for (const attempt of [() => restartLocal(project, '../x', 10, bus), () => upLocal(project, { requested: [], steps: [{ target: 'users', kind: 'service', action: 'scale', reason: '', level: 0, needs: [], instances: { start: ['../x'], stop: [] } }] }, { timeoutSeconds: 10 }, bus)]) {
       const error = await attempt().catch((caught: unknown) => caught);
       expect(isMsctlError(error) && error.code).toBe('USAGE');
       expect((error as Error).message).toMatch(/refused/);

@@ -97,11 +97,17 @@ describe("the supervisor's control requests", async () => {
   const schemas = controlRequestSchemas(project);
   const service = project.manifests[0]!.name;
   const refused = (kind: Parameters<typeof parseControlRequest>[1], body: unknown) => parseControlRequest(schemas, kind, body).ok === false;
+  /** An up plan with one scale step that starts `instance` of the service. */
+  const scaling = (instance: unknown) => ({
+    plan: { requested: [service], steps: [{ target: service, kind: 'service', action: 'scale', reason: 'runs 1 instance, 2 wanted', level: 0, needs: [], instances: { start: [instance], stop: [] } }] },
+  });
 
   it('accepts the names and counts msctl sends', () => {
     const plan = planUp(project.graph, [], new Map());
     expect(parseControlRequest(schemas, 'up', { plan, timeoutSeconds: 90, replicas: { [service]: 2 } })).toMatchObject({ ok: true });
-    expect(parseControlRequest(schemas, 'scale', { service, replicas: 3, timeoutSeconds: 90 })).toMatchObject({ ok: true });
+    const scaled = planUp(project.graph, [service], new Map([[service, { name: service, phase: 'healthy' as const }]]), { [service]: 3 });
+    expect(scaled.steps.find((step) => step.target === service)?.instances).toEqual({ start: [`${service}#2`, `${service}#3`], stop: [] });
+    expect(parseControlRequest(schemas, 'up', { plan: scaled, timeoutSeconds: 90, replicas: { [service]: 3 } })).toMatchObject({ ok: true });
     for (const target of [service, `${service}#2`, 'kafka', 'postgres']) {
       expect(parseControlRequest(schemas, 'restart', { target, timeoutSeconds: 90 })).toMatchObject({ ok: true });
       expect(parseControlRequest(schemas, 'hold', { target })).toMatchObject({ ok: true });
@@ -115,12 +121,11 @@ describe("the supervisor's control requests", async () => {
       expect(refused('restart', { target })).toBe(true);
       expect(refused('hold', { target })).toBe(true);
       expect(refused('resume', { target })).toBe(true);
-      expect(refused('scale', { service: target, replicas: 1 })).toBe(true);
+      expect(refused('up', scaling(target))).toBe(true);
     },
   );
 
   it.each([-1, 0, 1e9, 33, 1.5, Number.NaN, '2', null])('refuses the count %j', (replicas) => {
-    expect(refused('scale', { service, replicas })).toBe(true);
     expect(refused('up', { plan: { requested: [], steps: [] }, replicas: { [service]: replicas } })).toBe(true);
   });
 

@@ -81,6 +81,38 @@ describe('plans', () => {
     ]);
   });
 
+  it('a running service with another count of live instances is scaled: the missing ones start, the surplus stop, highest first', () => {
+    const running = observed([
+      { name: 'kafka', phase: 'healthy' },
+      { name: 'postgres', phase: 'healthy' },
+      { name: 'users', phase: 'healthy' },
+      { name: 'users#2', phase: 'healthy' },
+      { name: 'users#3', phase: 'unhealthy' },
+      { name: 'users#4', phase: 'stopped' },
+    ]);
+    const down = planUp(stack(), ['users'], running, { users: 1 }).steps.find((step) => step.target === 'users')!;
+    expect([down.action, down.reason, down.instances]).toEqual(['scale', 'runs 3 instances, 1 wanted', { start: [], stop: ['users#3', 'users#2'] }]);
+    const up = planUp(stack(), ['users'], running, { users: 5 }).steps.find((step) => step.target === 'users')!;
+    expect([up.action, up.instances]).toEqual(['scale', { start: ['users#4', 'users#5'], stop: [] }]);
+    expect(planUp(stack(), ['users'], running, { users: 3 }).steps.find((step) => step.target === 'users')!.action).toBe('keep');
+    // Not running at all: started, every instance (the runtime starts as many as wanted).
+    expect(planUp(stack(), ['users'], observed([{ name: 'users', phase: 'stopped' }]), { users: 3 }).steps.find((step) => step.target === 'users')!.action).toBe('start');
+    expect(describePlan(planUp(stack(), ['users'], running, { users: 1 })).at(-1)).toBe('  scale  users              runs 3 instances, 1 wanted (stop users#3, users#2)  (needs postgres, kafka)');
+  });
+
+  it('a target whose definition changed is re-created, with the reason the runtime gave', () => {
+    const plan = planUp(stack(), ['users'], observed([
+      { name: 'kafka', phase: 'healthy' },
+      { name: 'postgres', phase: 'healthy' },
+      { name: 'users', phase: 'healthy', outdated: 'its definition changed' },
+    ]));
+    expect(plan.steps.map((step) => [step.target, step.action, step.reason])).toEqual([
+      ['kafka', 'keep', 'already healthy'],
+      ['postgres', 'keep', 'already healthy'],
+      ['users', 'recreate', 'its definition changed'],
+    ]);
+  });
+
   it('down stops dependents before what they need', () => {
     const order = planDown(stack(), observed([
       { name: 'kafka', phase: 'healthy' },

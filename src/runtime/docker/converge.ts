@@ -17,7 +17,7 @@ import { ensureStateDir, manifestOf, type Project } from '../../stack/project';
 import { provisionStackRoles } from '../../stack/database-roles';
 import { ensureSecrets } from '../../stack/secrets';
 import { stackTopics } from '../../stack/manifest';
-import { desiredReplicas, instanceIndex, instanceName, serviceOfInstance } from '../../stack/replicas';
+import { desiredReplicas, instanceIndex, instanceNames, serviceOfInstance } from '../../stack/replicas';
 import { postgresUrl } from '../local/supervisor';
 import { connectDocker, type Docker } from './engine';
 import { ensureKafkaImage, ensureNodeBase, ensurePostgresImage, ensureServiceImage, LABEL, type InfrastructureImage } from './images';
@@ -158,6 +158,8 @@ export async function upDocker(project: Project, plan: UpPlan, options: DockerUp
   const otlpEndpoint = await traceEndpoint(docker, project, network, state);
   const toStart = new Set(stepsToRun(plan).map((step) => step.target));
   const toRecreate = new Set(plan.steps.filter((step) => step.action === 'recreate').map((step) => step.target));
+  // A scale step starts only the instances it names; every other step runs all of them.
+  const instancesOf = (service: string) => plan.steps.find((step) => step.target === service && step.action === 'scale')?.instances?.start ?? instanceNames(service, replicas[service]!);
   const specs = new Map<string, ContainerSpec>();
   // Images first: a build failure stops before anything starts.
   if (toStart.has('kafka')) specs.set('kafka', kafkaSpec(project, await ensureKafkaImage(docker, options.offline, sink), state.clusterId));
@@ -167,8 +169,8 @@ export async function upDocker(project: Project, plan: UpPlan, options: DockerUp
     const base = await ensureNodeBase(docker, sink);
     for (const manifest of services) {
       const image = await ensureServiceImage(docker, project.name, manifest, base, sink);
-      for (let instance = 1; instance <= replicas[manifest.name]!; instance++) {
-        specs.set(instanceName(manifest.name, instance), serviceSpec(project, manifest, image, secrets, instance, replicas, otlpEndpoint));
+      for (const instance of instancesOf(manifest.name)) {
+        specs.set(instance, serviceSpec(project, manifest, image, secrets, instanceIndex(instance), replicas, otlpEndpoint));
       }
     }
   }
@@ -185,9 +187,14 @@ export async function upDocker(project: Project, plan: UpPlan, options: DockerUp
   // and before the first service that connects to it.
   let databaseRoles: Promise<void> | undefined;
   const provisionRoles = () => (databaseRoles ??= provisionStackRoles(project, secrets, postgresUrl(project, secrets)));
-  for (const level of [...levels.keys()].sort((a, b) => a - b)) {
+  for (const level of [...new Set(plan.steps.map((step) => step.level))].sort((a, b) => a - b)) {
+    const scaling = plan.steps.filter((step) => step.level === level && step.action === 'scale');
+    // A consumer that grows needs a partition per instance, before its new instances join the group.
+    if (scaling.some((step) => (step.instances?.start.length ?? 0) > 0 && (manifestOf(project, step.target)?.consumes.length ?? 0) > 0)) {
+      await createStackTopics(`127.0.0.1:${project.infrastructure.kafkaPort}`, stackTopics(project.manifests, 3, replicas));
+    }
     await Promise.all(
-      levels.get(level)!.map(async (target) => {
+      (levels.get(level) ?? []).map(async (target) => {
         const spec = specs.get(target)!;
         const manifest = manifestOf(project, serviceOfInstance(target));
         const timeoutMs = (manifest?.startTimeoutSeconds ?? options.timeoutSeconds) * 1000;
@@ -206,49 +213,21 @@ export async function upDocker(project: Project, plan: UpPlan, options: DockerUp
         sink.emit({ type: 'target', target, phase: 'healthy', detail: Object.values(spec.ports).map((port) => `127.0.0.1:${port}`).join(', ') || spec.name });
       }),
     );
+    await removeInstances(docker, project, scaling.flatMap((step) => step.instances?.stop ?? []), sink);
   }
 }
 
-/**
- * Runs `service` as `count` containers: new instances start (health-gated), surplus ones are
- * removed (highest first); a consumer's topics grow to enough partitions; the gateway is
- * re-created with the new instance list when the service has routes.
- */
-export async function scaleDocker(project: Project, service: string, count: number, timeoutSeconds: number, sink: ProgressSink): Promise<void> {
-  const docker = await connectDocker();
-  const manifest = manifestOf(project, service)!;
+/** Stops and removes the given instances' containers, one after the other. */
+async function removeInstances(docker: Docker, project: Project, targets: string[], sink: ProgressSink): Promise<void> {
+  if (targets.length === 0) return;
   const containers = await listContainers(docker, project);
-  const running = containers.filter((info) => serviceOfInstance(targetOf(info) ?? '') === service);
-  if (running.length === 0) throw new MsctlError('NOT_RUNNING', `${service} is not running`, `start it with \`msctl up ${service}\`; the new count is kept for it`);
-  const replicas = { ...desiredReplicas(project), [service]: count };
-  const secrets = await ensureSecrets(project.stateDir);
-  const network = networkName(project.name);
-  if (manifest.consumes.length > 0) await createStackTopics(`127.0.0.1:${project.infrastructure.kafkaPort}`, stackTopics(project.manifests, 3, replicas));
-  const image = running[0]!.Image;
-  await Promise.all(
-    Array.from({ length: count }, (_, i) => i + 1)
-      .filter((instance) => !running.some((info) => targetOf(info) === instanceName(service, instance)))
-      .map(async (instance) => {
-        const spec = serviceSpec(project, manifest, image, secrets, instance, replicas, await traceEndpoint(docker, project, network, await readDockerState(project)));
-        await startContainer(docker, spec, network, timeoutSeconds * 1000, sink);
-        sink.emit({ type: 'target', target: spec.target, phase: 'healthy', detail: spec.name });
-      }),
-  );
-  for (const info of running.filter((info) => instanceIndex(targetOf(info)!) > count)) {
-    sink.emit({ type: 'target', target: targetOf(info)!, phase: 'stopping' });
+  for (const target of targets) {
+    const info = containers.find((container) => targetOf(container) === target);
+    if (!info) continue;
+    sink.emit({ type: 'target', target, phase: 'stopping' });
     await docker.getContainer(info.Id).stop({ t: 15 }).catch(() => undefined);
     await docker.getContainer(info.Id).remove({ force: true });
-    sink.emit({ type: 'target', target: targetOf(info)!, phase: 'stopped' });
-  }
-  if (manifest.routes.length > 0) {
-    for (const gateway of project.manifests.filter((m) => m.gateway)) {
-      for (const info of containers.filter((c) => serviceOfInstance(targetOf(c) ?? '') === gateway.name)) {
-        const instance = instanceIndex(targetOf(info)!);
-        // The gateway's routing table names every instance: its definition changed, so it is re-created.
-        await startContainer(docker, serviceSpec(project, gateway, info.Image, secrets, instance, replicas, await traceEndpoint(docker, project, network, await readDockerState(project))), network, timeoutSeconds * 1000, sink, true);
-        sink.emit({ type: 'target', target: targetOf(info)!, phase: 'healthy', detail: 'routes to every instance' });
-      }
-    }
+    sink.emit({ type: 'target', target, phase: 'stopped' });
   }
 }
 

@@ -7,12 +7,12 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MsctlError } from '../../core/errors';
 import type { ProgressSink } from '../../core/events';
-import type { UpPlan } from '../../stack/plan';
+import { stepsToRun, type UpPlan } from '../../stack/plan';
 import type { Project } from '../../stack/project';
 import { DEFAULT_TIMEOUT_SECONDS, type Breakage, type ChaosAction, type DownResult, type LogRequest, type LogSink, type Runtime, type RuntimeObservation, type RuntimeOpenOptions, type RuntimeUpOptions } from '../runtime';
 import type { StackStatus, TargetStatus } from '../types';
 import { secondsText } from '../words';
-import { downDocker, observeDocker, restartDocker, scaleDocker, upDocker } from './converge';
+import { downDocker, observeDocker, restartDocker, upDocker } from './converge';
 import { connectDocker } from './engine';
 import { followDockerLogs } from './logs';
 import { listContainers, otlpEndpointOf, readDockerState, targetOf } from './state';
@@ -33,7 +33,7 @@ export class DockerRuntime implements Runtime {
 
   async up(plan: UpPlan, options: RuntimeUpOptions, sink: ProgressSink): Promise<void> {
     const scriptsDir = this.options.scriptsDir;
-    if (plan.steps.some((step) => step.action !== 'keep')) await upDocker(this.project, plan, { timeoutSeconds: options.timeoutSeconds, offline: options.offline ?? false, ...(scriptsDir ? { scriptsDir } : {}) }, sink);
+    if (stepsToRun(plan).length > 0) await upDocker(this.project, plan, { timeoutSeconds: options.timeoutSeconds, offline: options.offline ?? false, ...(scriptsDir ? { scriptsDir } : {}) }, sink);
     // Also when nothing had to start: a running stack keeps its watcher.
     await ensureWatcher(this.project, scriptsDir);
   }
@@ -48,10 +48,6 @@ export class DockerRuntime implements Runtime {
 
   restart(target: string, sink: ProgressSink, options: { timeoutSeconds?: number } = {}): Promise<void> {
     return restartDocker(this.project, target, options.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS, sink);
-  }
-
-  scale(service: string, replicas: number, sink: ProgressSink, options: { timeoutSeconds?: number } = {}): Promise<void> {
-    return scaleDocker(this.project, service, replicas, options.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS, sink);
   }
 
   status(): Promise<StackStatus> {

@@ -17,7 +17,6 @@ const MAX_TIMEOUT_SECONDS = 86_400;
 
 export interface ControlRequests {
   up: { plan: UpPlan; timeoutSeconds?: number; replicas?: Record<string, number> };
-  scale: { service: string; replicas: number; timeoutSeconds?: number };
   restart: { target: string; timeoutSeconds?: number };
   hold: { target: string };
   resume: { target: string; timeoutSeconds?: number };
@@ -30,7 +29,6 @@ export function controlRequestSchemas(project: Project): ControlRequestSchemas {
   const services = new Set(project.manifests.map((manifest) => manifest.name));
   const name = z.string().max(128).regex(TARGET_NAME, 'not a target name');
   const node = name.refine((value) => nodes.has(value), { message: 'not part of this stack' });
-  const service = name.refine((value) => services.has(value), { message: 'not a service of this stack' });
   const target = name.refine(
     (value) => (value.includes('#') ? services.has(serviceOfInstance(value)) && instanceIndex(value) <= MAX_REPLICAS : nodes.has(value)),
     { message: 'not part of this stack' },
@@ -41,12 +39,16 @@ export function controlRequestSchemas(project: Project): ControlRequestSchemas {
     .object({
       target: node,
       kind: z.enum(['infrastructure', 'service']),
-      action: z.enum(['start', 'keep', 'recreate']),
+      action: z.enum(['start', 'keep', 'recreate', 'scale']),
+      instances: z.object({ start: z.array(target).max(MAX_REPLICAS), stop: z.array(target).max(MAX_REPLICAS) }).optional(),
       reason: z.string().max(1_000),
       level: z.number().int().min(0).max(nodes.size),
       needs: z.array(node),
     })
-    .refine((value) => nodes.has(value.target) && project.graph.node(value.target).kind === value.kind, { message: 'kind does not match the target' });
+    .refine((value) => nodes.has(value.target) && project.graph.node(value.target).kind === value.kind, { message: 'kind does not match the target' })
+    .refine((value) => [...(value.instances?.start ?? []), ...(value.instances?.stop ?? [])].every((instance) => serviceOfInstance(instance) === value.target), {
+      message: 'an instance of another service',
+    });
   return {
     up: z.object({
       plan: z.object({ requested: z.array(node), steps: z.array(step).max(nodes.size) }),
@@ -56,7 +58,6 @@ export function controlRequestSchemas(project: Project): ControlRequestSchemas {
         .refine((value) => Object.keys(value).every((key) => services.has(key)), { message: 'names a service not in this stack' })
         .optional(),
     }),
-    scale: z.object({ service, replicas: count, timeoutSeconds }),
     restart: z.object({ target, timeoutSeconds }),
     hold: z.object({ target }),
     resume: z.object({ target, timeoutSeconds }),

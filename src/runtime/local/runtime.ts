@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { MsctlError, isMsctlError } from '../../core/errors';
 import type { ProgressEvent, ProgressSink } from '../../core/events';
 import { terminatePid, waitForPortFree } from '../../infra/ports';
-import { planDown, type ObservedTarget, type UpPlan } from '../../stack/plan';
+import { planDown, stepsToRun, type ObservedTarget, type UpPlan } from '../../stack/plan';
 import { ensureStateDir, manifestOf, type Project } from '../../stack/project';
 import { desiredReplicas, serviceOfInstance } from '../../stack/replicas';
 import { ensureSecrets } from '../../stack/secrets';
@@ -131,12 +131,6 @@ export async function upLocal(
   await operate(project, '/up', { plan, timeoutSeconds: options.timeoutSeconds, replicas: desiredReplicas(project) }, sink, { signal: options.signal, logs: options.logs ?? false });
 }
 
-export async function scaleLocal(project: Project, service: string, replicas: number, timeoutSeconds: number, sink: ProgressSink): Promise<void> {
-  const socket = socketPath(project.stateDir);
-  if (!(await pingSupervisor(socket))) throw new MsctlError('NOT_RUNNING', 'the stack is not running', 'start it with `msctl up`; the new count is kept for it');
-  await operate(project, '/scale', { service, replicas, timeoutSeconds }, sink);
-}
-
 export async function restartLocal(project: Project, target: string, timeoutSeconds: number, sink: ProgressSink): Promise<void> {
   const socket = socketPath(project.stateDir);
   if (!(await pingSupervisor(socket))) throw new MsctlError('NOT_RUNNING', 'the stack is not running', 'start it with `msctl up`');
@@ -205,7 +199,7 @@ export class LocalRuntime implements Runtime {
 
   async observe(): Promise<RuntimeObservation> {
     this.observation = await observe(this.project);
-    if (this.observation.supervisor !== 'stale') return { targets: this.observation.targets };
+    if (this.observation.supervisor !== 'stale') return { targets: withOutdatedRoutes(this.project, this.observation) };
     // Its leftovers are stopped before anything starts: the plan starts everything afresh.
     const targets = new Map([...this.observation.targets].map(([name, target]) => [name, { name, phase: 'stopped' as const }]));
     return { targets, note: 'the previous supervisor is gone; its leftovers would be stopped first' };
@@ -214,7 +208,7 @@ export class LocalRuntime implements Runtime {
   async up(plan: UpPlan, options: RuntimeUpOptions, sink: ProgressSink): Promise<void> {
     const observation = this.observation ?? (await observe(this.project));
     await cleanUpStale(this.project, observation, sink);
-    if (!plan.steps.some((step) => step.action === 'start')) return;
+    if (stepsToRun(plan).length === 0) return;
     await upLocal(
       this.project,
       plan,
@@ -236,10 +230,6 @@ export class LocalRuntime implements Runtime {
     // A restart picks up code changes: rebuild first if the sources changed.
     if (manifest) await buildStale([manifest], this.project.servicesDir, sink);
     await restartLocal(this.project, target, options.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS, sink);
-  }
-
-  scale(service: string, replicas: number, sink: ProgressSink, options: { timeoutSeconds?: number } = {}): Promise<void> {
-    return scaleLocal(this.project, service, replicas, options.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS, sink);
   }
 
   status(): Promise<StackStatus> {
@@ -283,4 +273,23 @@ export class LocalRuntime implements Runtime {
   async traceEndpoint(): Promise<string | undefined> {
     return (await readState(this.project.stateDir))?.supervisor.otlpEndpoint;
   }
+}
+
+/**
+ * A gateway routes to the instances it was started with: once another count is wanted (msctl
+ * scale), its routing table is out of date, and the plan re-creates it.
+ */
+function withOutdatedRoutes(project: Project, observation: Observation): Map<string, ObservedTarget> {
+  const targets = new Map(observation.targets);
+  const wanted = desiredReplicas(project);
+  for (const manifest of project.manifests.filter((m) => m.gateway)) {
+    const upstreams = observation.state?.targets[manifest.name]?.upstreams;
+    const seen = targets.get(manifest.name);
+    if (!upstreams || !seen) continue;
+    const changed = Object.entries(upstreams).filter(([service, count]) => wanted[service] !== undefined && wanted[service] !== count);
+    if (changed.length === 0) continue;
+    const why = changed.map(([service, count]) => `${service} ${count} → ${wanted[service]}`).join(', ');
+    targets.set(manifest.name, { ...seen, outdated: `its routing table names other instances (${why}): re-create it` });
+  }
+  return targets;
 }

@@ -21,6 +21,8 @@ export const targetStateSchema = z.object({
   problems: z.record(z.string(), z.string()).default({}),
   lastExit: z.object({ code: z.number().nullable(), signal: z.string().nullable(), at: z.string() }).optional(),
   detail: z.string().optional(),
+  /** A gateway: the instances of each service its routing table names. */
+  upstreams: z.record(z.string(), z.number().int()).optional(),
   /** What the process's command line contains, to tell our process from a stranger reusing its pid. */
   commandMarker: z.string().optional(),
 });

@@ -111,10 +111,6 @@ async function main(): Promise<void> {
           const body = await readControlRequest(request, requests, 'up');
           return runOperation(response, 'up', () => supervisor.up(body.plan, body.timeoutSeconds ?? 90, body.replicas ?? {}));
         }
-        if (request.method === 'POST' && url.pathname === '/scale') {
-          const body = await readControlRequest(request, requests, 'scale');
-          return runOperation(response, 'scale', () => supervisor.scale(body.service, body.replicas, body.timeoutSeconds ?? 90));
-        }
         if (request.method === 'POST' && url.pathname === '/restart') {
           const body = await readControlRequest(request, requests, 'restart');
           return runOperation(response, 'restart', () => supervisor.restart(body.target, body.timeoutSeconds ?? 90));

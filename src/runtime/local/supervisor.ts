@@ -13,7 +13,7 @@ import { terminalSafe } from '../../core/terminal-text';
 import { ProgressBus, type TargetPhase } from '../../core/events';
 import { serviceBundle } from '../../stack/build';
 import { stackTopics, type ServiceManifest } from '../../stack/manifest';
-import type { UpPlan } from '../../stack/plan';
+import type { PlanStep, UpPlan } from '../../stack/plan';
 import { manifestOf, type Project } from '../../stack/project';
 import type { StackSecrets } from '../../stack/secrets';
 import { serviceDatabaseUrl } from '../../stack/database-roles';
@@ -136,56 +136,42 @@ export class Supervisor {
   }
 
   /**
-   * Executes an up plan: level by level, each level's starts together, each gated on health.
-   * A service with several replicas starts as that many instances.
+   * Executes an up plan, level by level, each gated on health: a level's starts run together.
+   * A service with several replicas starts as that many instances; a `scale` step starts and
+   * stops the instances it names; a `recreate` step stops and starts each live instance.
    */
   async up(plan: UpPlan, timeoutSeconds: number, replicas: Record<string, number> = {}): Promise<void> {
     this.replicas = { ...this.replicas, ...replicas };
-    const levels = new Map<number, string[]>();
-    for (const step of plan.steps) {
-      for (const name of step.kind === 'service' ? instanceNames(step.target, this.replicasOf(step.target)) : [step.target]) {
-        const current = this.targets.get(name);
-        if (current && this.isAlive(current)) continue;
-        levels.set(step.level, [...(levels.get(step.level) ?? []), name]);
+    for (const level of [...new Set(plan.steps.map((step) => step.level))].sort((a, b) => a - b)) {
+      const steps = plan.steps.filter((step) => step.level === level);
+      // A consumer that grows needs a partition per instance, before its new instances join the group.
+      const growing = steps.some((step) => step.action === 'scale' && (step.instances?.start.length ?? 0) > 0 && (manifestOf(this.project, step.target)?.consumes.length ?? 0) > 0);
+      if (growing && this.targets.get('kafka')?.state.phase === 'healthy') await this.deps.createTopics(this.project, stackTopics(this.project.manifests, 3, this.replicas));
+      await Promise.all(steps.flatMap((step) => this.instancesToStart(step).map((name) => this.startStep(step, name, timeoutSeconds))));
+      for (const step of steps) {
+        for (const name of step.instances?.stop ?? []) {
+          await this.stopTarget(name);
+          this.forget(name);
+        }
       }
     }
-    for (const level of [...levels.keys()].sort((a, b) => a - b)) {
-      await Promise.all(levels.get(level)!.map((name) => this.startTarget(name, timeoutSeconds)));
-    }
+  }
+
+  /** The instances a step starts (or, re-created, starts again). */
+  private instancesToStart(step: PlanStep): string[] {
+    if (step.action === 'scale') return step.instances?.start ?? [];
+    const names = step.kind === 'service' ? instanceNames(step.target, this.replicasOf(step.target)) : [step.target];
+    if (step.action === 'recreate') return names;
+    return names.filter((name) => !this.isAlive(this.targets.get(name)));
+  }
+
+  private async startStep(step: PlanStep, name: string, timeoutSeconds: number): Promise<void> {
+    if (step.action === 'recreate' && this.isAlive(this.targets.get(name))) await this.stopTarget(name);
+    await this.startTarget(name, timeoutSeconds);
   }
 
   private replicasOf(service: string): number {
     return this.replicas[service] ?? manifestOf(this.project, service)?.replicas ?? 1;
-  }
-
-  /**
-   * Runs `service` as `replicas` instances: new ones start (gated on health), surplus ones stop
-   * (highest first). Consumers' topics grow to enough partitions; a routed service's gateway
-   * restarts with the new instance list so it balances across all of them.
-   */
-  async scale(service: string, replicas: number, timeoutSeconds: number): Promise<void> {
-    const manifest = manifestOf(this.project, service);
-    if (!manifest) throw new MsctlError('USAGE', `no service named ${service}`, 'see `msctl status`');
-    const before = this.replicasOf(service);
-    this.replicas[service] = replicas;
-    const wanted = new Set(instanceNames(service, replicas));
-    const running = [...this.targets.keys()].filter((name) => serviceOfInstance(name) === service && this.isAlive(this.targets.get(name)!));
-    if (manifest.consumes.length > 0 && replicas > before && this.targets.get('kafka')?.state.phase === 'healthy') {
-      await this.deps.createTopics(this.project, stackTopics(this.project.manifests, 3, this.replicas));
-    }
-    await Promise.all([...wanted].filter((name) => !running.includes(name)).map((name) => this.startTarget(name, timeoutSeconds)));
-    for (const name of running.filter((name) => !wanted.has(name)).sort((a, b) => instanceIndex(b) - instanceIndex(a))) {
-      await this.stopTarget(name);
-      this.forget(name);
-    }
-    if (manifest.routes.length > 0 && replicas !== before) {
-      for (const gateway of this.project.manifests.filter((m) => m.gateway)) {
-        for (const name of [...this.targets.keys()].filter((n) => serviceOfInstance(n) === gateway.name && this.isAlive(this.targets.get(n)!))) {
-          await this.stopTarget(name);
-          await this.startTarget(name, timeoutSeconds);
-        }
-      }
-    }
   }
 
   private forget(name: string): void {
@@ -237,8 +223,8 @@ export class Supervisor {
     for (const target of this.targets.values()) await target.log.close();
   }
 
-  private isAlive(target: Target): boolean {
-    return !['stopped', 'failed', 'stopping', 'planned'].includes(target.state.phase);
+  private isAlive(target: Target | undefined): boolean {
+    return target !== undefined && !['stopped', 'failed', 'stopping', 'planned'].includes(target.state.phase);
   }
 
   private target(name: string): Target {
@@ -365,7 +351,11 @@ export class Supervisor {
       throw new MsctlError('PORT_IN_USE', message, `stop what listens there (ss -ltnp 'sport = :${port}'), or change "port" in services/${manifest.name}/service.json`);
     }
     const urls = new Map<string, string[]>();
-    if (manifest.gateway) for (const other of this.project.manifests) urls.set(other.name, await this.instanceUrls(other.name));
+    if (manifest.gateway) {
+      for (const other of this.project.manifests) urls.set(other.name, await this.instanceUrls(other.name));
+      // What its routing table holds: observe compares it with the counts wanted now.
+      target.state.upstreams = Object.fromEntries(this.project.manifests.filter((other) => other.name !== manifest.name && other.routes.length > 0).map((other) => [other.name, this.replicasOf(other.name)]));
+    }
     const env = serviceEnvironment(
       this.project,
       manifest,

@@ -4,6 +4,7 @@ import { openRuntime } from '../../../runtime/select';
 import { buildStale } from '../../../stack/build';
 import { describePlan, planUp, stepsToRun } from '../../../stack/plan';
 import { loadProject } from '../../../stack/project';
+import { desiredReplicas } from '../../../stack/replicas';
 import type { CliContext } from '../../context';
 import type { UpOptions } from './command';
 
@@ -16,7 +17,7 @@ export async function run(options: UpOptions, context: CliContext): Promise<numb
   const runtime = await openRuntime(project, options.runtime);
   const kind = runtime.kind;
   const observation = await runtime.observe();
-  const plan = planUp(project.graph, options.services, observation.targets);
+  const plan = planUp(project.graph, options.services, observation.targets, desiredReplicas(project));
 
   if (options.dryRun) {
     if (context.json) context.stdout.write(`${JSON.stringify({ runtime: kind, plan })}\n`);
