@@ -6,9 +6,6 @@ export default defineConfig({
     include: ['test/**/*.test.ts', 'services/*/test/**/*.test.ts', 'services/*/src/**/*.test.ts'],
     // One broker and one database serve the whole run; on small machines files run one at a time.
     fileParallelism: false,
-    // kafkajs 2.2.4 sets negative timers; Node 22+ warns at each (harmless: it uses 1 ms). msctl
-    // and the services drop that one warning themselves; the test workers do it here.
-    execArgv: ['--disable-warning=TimeoutNegativeWarning'],
     testTimeout: 180_000,
     hookTimeout: 300_000,
     reporters: ['default', './test/support/summary-reporter.ts'],

@@ -121,7 +121,7 @@ async function measure(peer: string, poison: boolean, round: number): Promise<Ru
   const schema = `bench_${round}_${peer}_${poison ? 'p' : 'c'}`;
   const started = performance.now();
   const profile = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${peer}-${poison ? 'poison' : 'clean'}-${round}.cpuprofile`] : [];
-  const child = spawn(process.execPath, ['--disable-warning=TimeoutNegativeWarning', ...profile, peers[peer]!], {
+  const child = spawn(process.execPath, [...profile, peers[peer]!], {
     env: {
       PATH: process.env.PATH ?? '',
       SERVICE_NAME: 'analytics',

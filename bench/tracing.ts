@@ -73,7 +73,7 @@ const internalKeys = generateKeyPairSync('ed25519', {
 
 async function startService(mode: Mode, round: number): Promise<{ url: string; child: ChildProcess }> {
   const port = await findFreePort();
-  const child = spawn(process.execPath, ['--disable-warning=TimeoutNegativeWarning', join(repoRoot, 'services', 'data-processing', 'dist', 'main.js')], {
+  const child = spawn(process.execPath, [join(repoRoot, 'services', 'data-processing', 'dist', 'main.js')], {
     env: {
       PATH: process.env.PATH ?? '',
       SERVICE_NAME: 'data-processing',

@@ -27,15 +27,6 @@ import * as up from './commands/up/command';
 import { createContext } from './context';
 import { handleError, installInterruptHandler, signalExitCode } from './exit';
 
-/**
- * kafkajs 2.2.4 schedules a timer with a negative delay, which Node 22+ reports as
- * TimeoutNegativeWarning (harmless: Node uses 1 ms). Every other warning is still printed.
- */
-process.removeAllListeners('warning');
-process.on('warning', (warning) => {
-  if (warning.name !== 'TimeoutNegativeWarning') process.stderr.write(`${warning.name}: ${warning.message}\n`);
-});
-
 interface GlobalFlags {
   json: boolean;
   color: boolean;

@@ -165,17 +165,12 @@ export class LogFeed implements LogSource {
   }
 }
 
-/**
- * While the dashboard owns the screen, Node's warnings must not be written across it:
- * kafkajs sets a negative timeout now and then (TimeoutNegativeWarning, harmless: Node uses
- * 1 ms; the services run with --disable-warning for it). That one is dropped; others are
- * printed once the terminal is restored.
- */
+/** While the dashboard owns the screen, Node's warnings wait: they are printed once the terminal is restored. */
 function holdWarnings(): () => void {
   const original = process.listeners('warning');
   const held: Error[] = [];
   process.removeAllListeners('warning');
-  const hold = (warning: Error) => void (warning.name !== 'TimeoutNegativeWarning' && held.push(warning));
+  const hold = (warning: Error) => void held.push(warning);
   process.on('warning', hold);
   return () => {
     process.off('warning', hold);

@@ -25,9 +25,8 @@ export interface StackEndpoints {
  * - Young generation capped at 16 MB a semi-space (Node's default before V8 11): on a machine
  *   with much memory V8 now grows it to 64 MB each, and a service that saw one load run kept
  *   134 MB of new space committed for 15 MB of young objects.
- * - The warning is kafkajs 2.2.4's negative timer (harmless: Node uses 1 ms).
  */
-export const SERVICE_NODE_FLAGS = ['--disable-warning=TimeoutNegativeWarning', '--max-semi-space-size=16'];
+export const SERVICE_NODE_FLAGS = ['--max-semi-space-size=16'];
 
 /**
  * glibc's allocator, tuned for a service's few threads: at most two arenas (not eight per core),

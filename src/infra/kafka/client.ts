@@ -6,15 +6,9 @@ const { AssignerProtocol, ConfigResourceTypes, Kafka, logLevel, Partitioners } =
 type Kafka = InstanceType<typeof Kafka>;
 import { MsctlError } from '../../core/errors';
 
-/** Every kafkajs client of msctl's is made here, so that each process drops kafkajs' one noisy warning. */
-function kafkaClient(config: ConstructorParameters<typeof Kafka>[0]): Kafka {
-  silenceNegativeTimeoutWarning();
-  return new Kafka(config);
-}
-
 /** Creates the stack's topics that do not exist yet, each with its partitions; grows too-small ones; readies the group coordinator. */
 export async function createStackTopics(bootstrap: string, topics: Array<{ topic: string; partitions: number }>): Promise<void> {
-  const kafka = kafkaClient({ clientId: 'msctl-supervisor', brokers: [bootstrap], logLevel: logLevel.NOTHING });
+  const kafka = new Kafka({ clientId: 'msctl-supervisor', brokers: [bootstrap], logLevel: logLevel.NOTHING });
   const admin = kafka.admin();
   await admin.connect();
   try {
@@ -43,7 +37,7 @@ export async function createStackTopics(bootstrap: string, topics: Array<{ topic
 
 /** True once the broker answers metadata requests and has elected its controller. */
 export async function brokerIsReady(bootstrap: string): Promise<boolean> {
-  const admin = kafkaClient({
+  const admin = new Kafka({
     clientId: 'msctl-readiness',
     brokers: [bootstrap],
     logLevel: logLevel.NOTHING,
@@ -264,7 +258,7 @@ export function toMsctlError(error: unknown, brokers: string[]): unknown {
  * Every call maps connection failures to MsctlError('KAFKA_UNREACHABLE').
  */
 export async function connectTopicsKafka(brokers: string[], clientId = 'msctl-topics'): Promise<TopicsKafka> {
-  const kafka = kafkaClient({
+  const kafka = new Kafka({
     clientId,
     brokers,
     logLevel: logLevel.NOTHING,
@@ -373,23 +367,6 @@ export async function connectTopicsKafka(brokers: string[], clientId = 'msctl-to
       await Promise.allSettled([admin.disconnect(), producer?.disconnect()]);
     },
   };
-}
-
-let warningSilenced = false;
-/**
- * kafkajs 2.2.4 sets timers with a negative delay, which Node 22+ reports on stderr as
- * TimeoutNegativeWarning (harmless: Node uses 1 ms). A CLI must not print that at every run:
- * only this one warning is dropped, every other still shows.
- */
-function silenceNegativeTimeoutWarning(): void {
-  if (warningSilenced) return;
-  warningSilenced = true;
-  const emit = process.emitWarning.bind(process) as (...args: unknown[]) => void;
-  process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
-    const type = typeof rest[0] === 'string' ? rest[0] : (rest[0] as { type?: string } | undefined)?.type;
-    if (type === 'TimeoutNegativeWarning' || (warning instanceof Error && warning.name === 'TimeoutNegativeWarning')) return;
-    emit(warning, ...rest);
-  }) as typeof process.emitWarning;
 }
 
 function decodeAssignment(protocolType: string, buffer: Buffer): Record<string, number[]> {

@@ -39,7 +39,7 @@ export async function ensureWatcher(project: Project, scriptsDir = defaultScript
   if (!existsSync(script)) throw new MsctlError('INTERNAL', `msctl is not built: ${script} is missing`, 'run `npm run build`');
   await mkdir(join(project.stateDir, 'logs'), { recursive: true });
   const out = openSync(join(project.stateDir, 'logs', 'docker-watcher.log'), 'a');
-  const child = spawn(process.execPath, ['--disable-warning=TimeoutNegativeWarning', script, project.root], { detached: true, stdio: ['ignore', out, out], env: process.env });
+  const child = spawn(process.execPath, [script, project.root], { detached: true, stdio: ['ignore', out, out], env: process.env });
   closeSync(out);
   child.unref();
   await writeFile(watcherPidFile(project), `${child.pid}\n`);
