@@ -51,3 +51,6 @@ export function parseTimeOrAgo(text: string, flag: string, now: Date = new Date(
   }
   return new Date(now.getTime() - ms);
 }
+
+/** A duration as msctl says it in a sentence: "1.5 s". */
+export const formatSeconds = (ms: number): string => `${Math.round(ms / 100) / 10} s`;

@@ -11,7 +11,7 @@ import { stepsToRun, type UpPlan } from '../../stack/plan';
 import type { Project } from '../../stack/project';
 import { DEFAULT_TIMEOUT_SECONDS, type Breakage, type ChaosAction, type DownResult, type LogRequest, type LogSink, type Runtime, type RuntimeObservation, type RuntimeOpenOptions, type RuntimeUpOptions } from '../runtime';
 import type { StackStatus, TargetStatus } from '../types';
-import { secondsText } from '../words';
+import { formatSeconds } from '../../core/duration';
 import { downDocker, observeDocker, restartDocker, upDocker } from './converge';
 import { connectDocker } from './engine';
 import { followDockerLogs } from './logs';
@@ -77,7 +77,7 @@ export class DockerRuntime implements Runtime {
     if (action === 'pause') {
       await container.pause();
       return {
-        said: [`paused ${target.name} (docker pause) for ${secondsText(forMs)}`],
+        said: [`paused ${target.name} (docker pause) for ${formatSeconds(forMs)}`],
         restoredBy: 'msctl',
         restore: async () => {
           await container.unpause();
@@ -96,7 +96,7 @@ export class DockerRuntime implements Runtime {
       throw error;
     }
     return {
-      said: [`stopped ${target.name} (docker stop) for ${secondsText(forMs)}`],
+      said: [`stopped ${target.name} (docker stop) for ${formatSeconds(forMs)}`],
       restoredBy: 'msctl',
       restore: async () => {
         try {

@@ -19,7 +19,7 @@ import { buildStale } from '../../stack/build';
 import { isOurProcess, processTree, signalAll } from '../processes';
 import { DEFAULT_TIMEOUT_SECONDS, type Breakage, type ChaosAction, type DownResult, type LogRequest, type LogSink, type Runtime, type RuntimeObservation, type RuntimeOpenOptions, type RuntimeUpOptions } from '../runtime';
 import type { StackStatus, TargetStatus } from '../types';
-import { secondsText } from '../words';
+import { formatSeconds } from '../../core/duration';
 import { controlRequest, pingSupervisor, streamEvents } from './control';
 import { readLocalLogs } from './logs';
 import { observe, SUPERVISOR_MARKER, type Observation } from './observe';
@@ -258,7 +258,7 @@ export class LocalRuntime implements Runtime {
       const pids = processTree(pid);
       signalAll(pids, 'SIGSTOP');
       return {
-        said: [`paused ${target.name} (SIGSTOP to ${pids.length} process${pids.length === 1 ? '' : 'es'}) for ${secondsText(forMs)}`],
+        said: [`paused ${target.name} (SIGSTOP to ${pids.length} process${pids.length === 1 ? '' : 'es'}) for ${formatSeconds(forMs)}`],
         restoredBy: 'msctl',
         restore: async () => {
           signalAll(processTree(pid), 'SIGCONT');
@@ -267,7 +267,7 @@ export class LocalRuntime implements Runtime {
       };
     }
     await holdLocal(this.project, target.name, sink);
-    return { said: [`stopped ${target.name} for ${secondsText(forMs)}`], restoredBy: 'msctl', restore: resume };
+    return { said: [`stopped ${target.name} for ${formatSeconds(forMs)}`], restoredBy: 'msctl', restore: resume };
   }
 
   async traceEndpoint(): Promise<string | undefined> {
