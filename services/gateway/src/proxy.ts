@@ -88,6 +88,17 @@ export class UpstreamPools {
     });
   }
 
+  /** Instances no longer routed to: each pool closes once its requests in flight are answered. */
+  async retire(urls: string[]): Promise<void> {
+    await Promise.all(
+      urls.map((url) => {
+        const pool = this.pools.get(url);
+        this.pools.delete(url);
+        return pool?.close();
+      }),
+    );
+  }
+
   async close(): Promise<void> {
     await Promise.all([...this.pools.values()].map((pool) => pool.close()));
   }

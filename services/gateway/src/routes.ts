@@ -27,6 +27,15 @@ export const gatewayRoutesSchema = z
   })
   .pipe(z.array(gatewayRouteSchema).min(1, 'at least one route'));
 
+/** Where msctl sends the gateway a new routing table (see the gateway's service.ts). */
+export const CONTROL_ROUTES_PATH = '/_msctl/routes';
+
+/** A routing table as msctl sends it: a newer version replaces the one in use, an older one is ignored. */
+export const controlRoutesSchema = z.object({
+  version: z.number().int().positive(),
+  routes: z.array(gatewayRouteSchema).min(1, 'at least one route'),
+});
+
 export interface MatchedRoute {
   route: GatewayRoute;
   /** Path and query string as the upstream sees them. */

@@ -3,7 +3,9 @@ import {
   ASSERTION_HEADER,
   AccessTokenVerifier,
   AssertionSigner,
+  badRequest,
   CircuitOpenError,
+  ControlTokenVerifier,
   HttpError,
   InvalidTokenError,
   baseConfigSchema,
@@ -18,10 +20,10 @@ import {
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { CredentialVersions } from './credentials';
-import { UpstreamInstances } from './instances';
-import { OPENAPI_PATH, buildOpenApiDocument } from './openapi';
+import { OPENAPI_PATH } from './openapi';
 import { UpstreamFailure, UpstreamPools, requestHeaders, type UpstreamResponse } from './proxy';
-import { gatewayRoutesSchema, matchRoute, type MatchedRoute } from './routes';
+import { CONTROL_ROUTES_PATH, controlRoutesSchema, gatewayRoutesSchema, matchRoute, type MatchedRoute } from './routes';
+import { RoutingTable } from './routing';
 
 const configSchema = baseConfigSchema.extend({
   ...jwtConfigSchema.shape,
@@ -53,16 +55,17 @@ export const gatewayService: ServiceDefinition<GatewayConfig> = {
   edge: true,
   config: configSchema,
   async setup({ app, config, circuit, health, onClose }) {
-    const routes = config.GATEWAY_ROUTES;
     const pools = new UpstreamPools(config.UPSTREAM_TIMEOUT_MS);
     onClose(() => pools.close());
 
-    const instances = new UpstreamInstances(routes, circuit);
+    let table = new RoutingTable(config.GATEWAY_ROUTES, circuit);
+    table.replaceChecks(health, undefined);
     const signer = new AssertionSigner(config.INTERNAL_AUTH_PRIVATE_KEY);
     const tokens = new AccessTokenVerifier(config.JWT_SECRET);
+    const control = new ControlTokenVerifier(config.INTERNAL_AUTH_PRIVATE_KEY);
     const issuer = config.CREDENTIALS_UPSTREAM;
     const credentials = new CredentialVersions(async (subject) => {
-      const instance = instances.pick(issuer);
+      const instance = table.instances.pick(issuer);
       const assertion = await signer.sign(issuer, { subject, username: null, scope: '', clientIp: null });
       const answer = await instance.circuit.run(() =>
         pools.forward(instance.url, 'GET', '/users/me/credentials', { accept: 'application/json', [ASSERTION_HEADER]: assertion }, undefined),
@@ -72,19 +75,7 @@ export const gatewayService: ServiceDefinition<GatewayConfig> = {
       if (answer.statusCode !== 200 || typeof body.credentialsVersion !== 'number') throw new Error(`${issuer} answered ${answer.statusCode} for the credentials version`);
       return body.credentialsVersion;
     }, config.CREDENTIALS_CACHE_MS);
-    const checksVersions = routes.some((route) => route.upstream === issuer);
-    for (const instance of instances.all()) {
-      health.addCheck({
-        name: `${instance.label}:health`,
-        componentType: 'component',
-        critical: false,
-        probe: async () => {
-          const response = await fetch(new URL('/health', instance.url), { signal: AbortSignal.timeout(1_500) });
-          await response.body?.cancel();
-          if (!response.ok) throw new Error(`${instance.label} answered ${response.status}`);
-        },
-      });
-    }
+    const checksVersions = () => table.routes.some((route) => route.upstream === issuer);
 
     app.decorateRequest('auth', null);
     app.decorateRequest('matchedRoute', null);
@@ -93,7 +84,7 @@ export const gatewayService: ServiceDefinition<GatewayConfig> = {
 
     app.addHook('onRequest', async (request, reply) => {
       if (!request.url.startsWith('/api/')) return;
-      const match = matchRoute(routes, request.method, request.url);
+      const match = matchRoute(table.routes, request.method, request.url);
       if (!match) return;
       request.matchedRoute = match;
       if (match.isPublic) return;
@@ -124,8 +115,39 @@ export const gatewayService: ServiceDefinition<GatewayConfig> = {
     });
 
     // Public (no route prefix covers it), rate-limited like every other route.
-    const openapi = JSON.stringify(buildOpenApiDocument(routes));
-    app.get(OPENAPI_PATH, async (_request, reply) => reply.type('application/json').send(openapi));
+    app.get(OPENAPI_PATH, async (_request, reply) => reply.type('application/json').send(table.openapi));
+
+    /**
+     * msctl's blue-green switch: the new table takes effect for the next request, and the
+     * answer comes once every request in flight to an instance the table dropped has been
+     * answered, so that msctl may then stop that instance without failing one.
+     */
+    app.put(CONTROL_ROUTES_PATH, async (request, reply) => {
+      const [scheme, token] = (request.headers.authorization ?? '').split(' ');
+      try {
+        if (scheme?.toLowerCase() !== 'bearer' || !token) throw new InvalidTokenError('no control token');
+        await control.verify(token);
+      } catch (error) {
+        throw unauthorized(error instanceof InvalidTokenError ? error.message : undefined);
+      }
+      let body: unknown;
+      try {
+        body = JSON.parse((request.body as Buffer | undefined)?.toString('utf8') ?? '');
+      } catch {
+        throw badRequest('the routing table is not JSON');
+      }
+      const parsed = controlRoutesSchema.safeParse(body);
+      if (!parsed.success) throw badRequest('not a routing table', parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`));
+      if (parsed.data.version > table.version) {
+        const previous = table;
+        table = new RoutingTable(parsed.data.routes, circuit, parsed.data.version);
+        table.replaceChecks(health, previous);
+        const kept = table.urls();
+        await pools.retire([...previous.urls()].filter((url) => !kept.has(url)));
+        request.log.info({ version: table.version, upstreams: table.describe() }, 'routing table replaced');
+      }
+      return reply.send({ version: table.version, upstreams: table.describe() });
+    });
 
     /**
      * Refuses a user's token issued before their last password change, or after the account was
@@ -134,7 +156,7 @@ export const gatewayService: ServiceDefinition<GatewayConfig> = {
      */
     const assertCurrentCredentials = async (claims: TokenClaims, request: FastifyRequest, reply: FastifyReply) => {
       // A service client's token (no `ver`) has no password to change; it lives until it expires.
-      if (!checksVersions || claims.ver === undefined) return;
+      if (!checksVersions() || claims.ver === undefined) return;
       let current: boolean;
       try {
         current = await credentials.isCurrent(claims.sub, claims.ver);
@@ -164,7 +186,7 @@ export const gatewayService: ServiceDefinition<GatewayConfig> = {
         clientIp: request.ip,
       });
       delete headers.authorization;
-      const instance = instances.pick(upstream);
+      const instance = table.instances.pick(upstream);
       let answer: UpstreamResponse;
       try {
         answer = await instance.circuit.run(() =>

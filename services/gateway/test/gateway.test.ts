@@ -1,6 +1,7 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { ASSERTION_HEADER, AssertionVerifier, signAccessToken, startService, type CircuitSnapshot, type RunningService } from '@msctl/kit';
+import { generateKeyPairSync } from 'node:crypto';
+import { ASSERTION_HEADER, AssertionSigner, AssertionVerifier, signAccessToken, signControlToken, startService, type CircuitSnapshot, type RunningService } from '@msctl/kit';
 import { TEST_INTERNAL_KEYS, TEST_JWT_SECRET, asCaller, testEnv } from '@msctl/kit/testing';
 import { gatewayService } from '../src/service';
 
@@ -310,5 +311,85 @@ describe('gateway and revoked tokens', () => {
     } finally {
       lookupsFail = false;
     }
+  });
+});
+
+describe('the routing table msctl sends (blue-green switch)', () => {
+  /** Two instances of one upstream, as a restart starts the new one (green) on another port. */
+  let blue: FastifyInstance;
+  let green: FastifyInstance;
+  let blueSlowAnswered = 0;
+  // An upstream of its own: the tests above left echo's breaker open.
+  const echoRoute = (url: string) => ({ upstream: 'bg', urls: [url], prefix: '/api/bg', upstreamPath: '/echo', public: [] });
+  const put = (body: unknown, bearer: string | null) =>
+    fetch(`${gateway.url}/_msctl/routes`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json', ...(bearer ? { authorization: `Bearer ${bearer}` } : {}) },
+      body: JSON.stringify(body),
+    });
+
+  beforeAll(async () => {
+    green = Fastify();
+    green.all('/echo/*', async () => ({ instance: 'green' }));
+    await green.listen({ host: '127.0.0.1', port: 0 });
+    blue = Fastify();
+    blue.all('/echo/*', async () => ({ instance: 'blue' }));
+    blue.get('/slow/*', async () => {
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      blueSlowAnswered = Date.now();
+      return { instance: 'blue' };
+    });
+    await blue.listen({ host: '127.0.0.1', port: 0 });
+  });
+
+  afterAll(async () => {
+    await green?.close();
+    await blue?.close();
+  });
+
+  const urlOf = (server: FastifyInstance) => `http://127.0.0.1:${(server.server.address() as { port: number }).port}`;
+
+  it('refuses a table without a control token, with a forged one, or with a gateway assertion', async () => {
+    const other = generateKeyPairSync('ed25519', { privateKeyEncoding: { format: 'pem', type: 'pkcs8' }, publicKeyEncoding: { format: 'pem', type: 'spki' } });
+    const assertion = await new AssertionSigner(TEST_INTERNAL_KEYS.privateKey).sign('gateway', { subject: 'x', username: null, scope: '', clientIp: null });
+    const body = { version: 1, routes: [echoRoute('http://127.0.0.1:9')] };
+    for (const bearer of [null, await signControlToken(other.privateKey), assertion, token]) {
+      expect((await put(body, bearer)).status).toBe(401);
+    }
+    expect((await call('/api/bg/x')).status).toBe(404);
+  });
+
+  it('refuses what is not a routing table with 400', async () => {
+    const response = await put({ version: 1, routes: [{ upstream: 'echo' }] }, await signControlToken(TEST_INTERNAL_KEYS.privateKey));
+    expect(response.status).toBe(400);
+  });
+
+  it('routes the next request to the new instance, and answers once the old one has answered what it had', async () => {
+    const [blueUrl, greenUrl] = [urlOf(blue), urlOf(green)];
+    const slowRoute = { upstream: 'bg', urls: [blueUrl], prefix: '/api/slow', upstreamPath: '/slow', public: [] };
+    const control = await signControlToken(TEST_INTERNAL_KEYS.privateKey);
+    expect((await put({ version: 2, routes: [echoRoute(blueUrl), slowRoute] }, control)).status).toBe(200);
+    expect(await (await call('/api/bg/x')).json()).toEqual({ instance: 'blue' });
+    const inFlight = call('/api/slow/x');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const switched = await put({ version: 3, routes: [echoRoute(greenUrl), { ...slowRoute, urls: [greenUrl] }] }, control);
+    const switchedAt = Date.now();
+    expect(switched.status).toBe(200);
+    expect(await switched.json()).toEqual({ version: 3, upstreams: { bg: [greenUrl] } });
+    expect(switchedAt).toBeGreaterThanOrEqual(blueSlowAnswered);
+    expect(blueSlowAnswered).toBeGreaterThan(0);
+    expect((await inFlight).status).toBe(200);
+    expect(await (await call('/api/bg/now')).json()).toEqual({ instance: 'green' });
+    const health = (await (await fetch(`${gateway.url}/health`)).json()) as { checks: Record<string, unknown> };
+    expect(Object.keys(health.checks).filter((name) => name.startsWith('bg') || name.startsWith('echo'))).toEqual(['bg:health']);
+    expect(Object.keys(health.checks)).not.toContain('gone:health');
+  });
+
+  it('ignores a table older than the one in use', async () => {
+    const control = await signControlToken(TEST_INTERNAL_KEYS.privateKey);
+    const answer = await put({ version: 1, routes: [echoRoute('http://127.0.0.1:9')] }, control);
+    expect(answer.status).toBe(200);
+    expect(((await answer.json()) as { version: number }).version).toBe(3);
+    expect(await (await call('/api/bg/again')).json()).toEqual({ instance: 'green' });
   });
 });

@@ -200,3 +200,39 @@ export class AssertionVerifier {
     return caller;
   }
 }
+
+/*
+ * msctl's control token: how msctl tells a running gateway its new routing table (a restart
+ * moved an instance, a manifest gained a route). Signed with the internal key's private half,
+ * which only msctl and the gateway hold, so no upstream can forge one; short-lived.
+ */
+const CONTROL_ISSUER = 'msctl';
+const CONTROL_AUDIENCE = 'msctl-control:gateway';
+const CONTROL_TTL_SECONDS = 30;
+
+export function signControlToken(privateKeyPem: string, now = Date.now()): Promise<string> {
+  return new SignJWT({})
+    .setProtectedHeader({ alg: 'EdDSA', typ: 'JWT' })
+    .setIssuer(CONTROL_ISSUER)
+    .setAudience(CONTROL_AUDIENCE)
+    .setIssuedAt(Math.floor(now / 1000))
+    .setExpirationTime(Math.floor(now / 1000) + CONTROL_TTL_SECONDS)
+    .sign(createPrivateKey(privateKeyPem));
+}
+
+/** The gateway's side: the public half, derived from the private key it holds. */
+export class ControlTokenVerifier {
+  private readonly key: KeyObject;
+
+  constructor(privateKeyPem: string) {
+    this.key = createPublicKey(createPrivateKey(privateKeyPem));
+  }
+
+  async verify(token: string): Promise<void> {
+    try {
+      await jwtVerify(token, this.key, { issuer: CONTROL_ISSUER, audience: CONTROL_AUDIENCE, algorithms: ['EdDSA'], maxTokenAge: CONTROL_TTL_SECONDS });
+    } catch {
+      throw new InvalidTokenError('not a control token of this stack');
+    }
+  }
+}

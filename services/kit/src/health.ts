@@ -72,6 +72,12 @@ export class HealthReporter {
     this.checks.push(check);
   }
 
+  /** A dependency that is gone (the gateway's routing table dropped an instance). */
+  removeCheck(name: string): void {
+    const index = this.checks.findIndex((check) => check.name === name);
+    if (index !== -1) this.checks.splice(index, 1);
+  }
+
   markShuttingDown(): void {
     this.shuttingDown = true;
   }
