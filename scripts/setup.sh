@@ -20,6 +20,8 @@ command -v busybox >/dev/null 2>&1 || missing+=(busybox-static)
 # msctl export compose is checked with the Compose tool itself.
 command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+# The OpenTelemetry Python SDK for the test that sends msctl spans from another language.
+python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv)
 
 if ((${#missing[@]} > 0)); then
   if [[ $(id -u) -eq 0 ]]; then SUDO=(); elif command -v sudo >/dev/null 2>&1; then SUDO=(sudo); else
@@ -41,6 +43,20 @@ if [[ ! -x node_modules/.bin/node || package-lock.json -nt node_modules/.package
   npm ci --no-audit --no-fund --loglevel=error
 else
   log "npm dependencies are up to date"
+fi
+
+# A venv (git-ignored) with the pinned OpenTelemetry Python SDK and OTLP/HTTP protobuf exporter,
+# for test/traces/python/; reinstalled only when the pins change.
+venv=.cache/python-otel
+requirements=test/traces/python/requirements.txt
+if [[ ! -x $venv/bin/python ]] || ! cmp -s "$requirements" "$venv/requirements.txt"; then
+  log "installing the OpenTelemetry Python SDK into $venv"
+  rm -rf "$venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$requirements"
+  cp "$requirements" "$venv/requirements.txt"
+else
+  log "the OpenTelemetry Python SDK in $venv is up to date"
 fi
 
 log "Node $(node_modules/.bin/node --version) for msctl and its tests"

@@ -1,8 +1,10 @@
 /**
  * msctl's own small OTLP/HTTP trace receiver: `POST /v1/traces` with an
- * ExportTraceServiceRequest in JSON (what @opentelemetry/exporter-trace-otlp-http sends;
- * gzip and deflate accepted), stored bounded on disk by SpanWriter. Protobuf is refused with 415
- * and a message naming the JSON protocol.
+ * ExportTraceServiceRequest in protobuf (`application/x-protobuf`, the default of the Go, Java and
+ * Python exporters) or JSON (what @opentelemetry/exporter-trace-otlp-http sends), plain, gzip or
+ * deflate, stored bounded on disk by SpanWriter. A protobuf request gets its answer in protobuf
+ * (ExportTraceServiceResponse, or google.rpc.Status on failure), as the OTLP spec says; a JSON one
+ * in JSON.
  *
  * Only the stack's own services may write: every export carries `authorization: Bearer
  * <otlpToken>` (OTEL_EXPORTER_OTLP_HEADERS, see serviceEnvironment), anything else gets 401.
@@ -19,6 +21,7 @@ import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip, createInflate } from 'node:zlib';
 import { spansFromOtlp, type OtlpTraceRequest, type StoredSpan } from './otlp';
+import { decodeTraceRequest, encodeStatus, encodeTraceResponse, ProtobufDecodeError } from './otlp-proto';
 import { SpanWriter } from './store';
 
 export interface TraceReceiverOptions {
@@ -61,7 +64,27 @@ class HttpError extends Error {
   }
 }
 
-function reply(response: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+/** How a request's body is encoded, and so its answer. */
+type Format = 'json' | 'protobuf';
+
+/** The OTLP/HTTP content types: `application/x-protobuf` (also `application/protobuf`) or `application/json`. */
+function formatOf(contentType: string): Format | undefined {
+  const type = contentType.split(';')[0]!.trim().toLowerCase();
+  if (type === 'application/x-protobuf' || type === 'application/protobuf') return 'protobuf';
+  if (type.includes('json')) return 'json';
+  return undefined;
+}
+
+/**
+ * The answer in the request's own format: JSON (`{}` or `{ error }`), or protobuf (an empty
+ * ExportTraceServiceResponse, or google.rpc.Status on failure).
+ */
+function reply(response: ServerResponse, status: number, body: { error: string } | Record<string, never>, headers: Record<string, string> = {}, format: Format = 'json'): void {
+  if (format === 'protobuf') {
+    response.writeHead(status, { 'content-type': 'application/x-protobuf', ...headers });
+    response.end(status === 200 ? encodeTraceResponse() : encodeStatus(status, 'error' in body ? body.error : ''));
+    return;
+  }
   response.writeHead(status, { 'content-type': 'application/json', ...headers });
   response.end(JSON.stringify(body));
 }
@@ -134,30 +157,35 @@ export async function startTraceReceiver(options: TraceReceiverOptions): Promise
   const server = createServer((request, response) => {
     void (async () => {
       const path = (request.url ?? '/').split('?')[0];
-      if (request.method === 'GET' && path === '/health') return reply(response, 200, { status: 'pass', received });
+      if (request.method === 'GET' && path === '/health') {
+        response.writeHead(200, { 'content-type': 'application/json' });
+        return response.end(JSON.stringify({ status: 'pass', received }));
+      }
       if (path !== '/v1/traces') return reply(response, 404, { error: `no route ${request.method} ${path}; OTLP traces go to POST /v1/traces` });
       if (request.method !== 'POST') return reply(response, 405, { error: 'POST only' });
+      const type = String(request.headers['content-type'] ?? '');
+      const format = formatOf(type);
       // Refused before the body is read: an unknown sender costs no more than its headers.
       if (!authorized(request, expected)) {
-        return refuse(request, response, 401, { error: 'this receiver takes spans from its own stack only (authorization: Bearer <token>)' }, { 'www-authenticate': 'Bearer' });
+        return refuse(request, response, 401, { error: 'this receiver takes spans from its own stack only (authorization: Bearer <token>)' }, { 'www-authenticate': 'Bearer' }, format);
       }
-      const type = String(request.headers['content-type'] ?? '').toLowerCase();
-      if (!type.includes('json')) {
+      if (!format) {
         return refuse(request, response, 415, {
-          error: `unsupported content-type ${type || '(none)'}: this receiver takes OTLP/HTTP JSON (OTEL_EXPORTER_OTLP_PROTOCOL=http/json)`,
+          error: `unsupported content-type ${type || '(none)'}: this receiver takes OTLP/HTTP protobuf (application/x-protobuf) or JSON (application/json)`,
         });
       }
       try {
-        const parsed = JSON.parse((await readBody(request)).toString('utf8')) as OtlpTraceRequest;
+        const body = await readBody(request);
+        const parsed = format === 'protobuf' ? decodeTraceRequest(body) : (JSON.parse(body.toString('utf8')) as OtlpTraceRequest);
         const spans = spansFromOtlp(parsed);
         await writer.write(spans);
         received += spans.length;
         options.onSpans?.(spans);
-        reply(response, 200, {});
+        reply(response, 200, {}, {}, format);
       } catch (error) {
-        const status = error instanceof HttpError ? error.status : error instanceof SyntaxError ? 400 : 500;
-        if (request.readableEnded) reply(response, status, { error: (error as Error).message });
-        else refuse(request, response, status, { error: (error as Error).message });
+        const status = error instanceof HttpError ? error.status : error instanceof SyntaxError || error instanceof ProtobufDecodeError ? 400 : 500;
+        if (request.readableEnded) reply(response, status, { error: (error as Error).message }, {}, format);
+        else refuse(request, response, status, { error: (error as Error).message }, {}, format);
       }
     })();
   });
@@ -196,10 +224,10 @@ const LINGER_MS = 2_000;
  * reset a connection the client is still writing to, and a reset can destroy the answer before
  * the client reads it (a client sees EPIPE, not the 413).
  */
-function refuse(request: IncomingMessage, response: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+function refuse(request: IncomingMessage, response: ServerResponse, status: number, body: { error: string }, headers: Record<string, string> = {}, format: Format = 'json'): void {
   request.unpipe();
   request.resume();
-  reply(response, status, body, headers);
+  reply(response, status, body, headers, format);
   if (request.complete) return;
   const socket = request.socket;
   const timer = setTimeout(() => socket.destroy(), LINGER_MS);

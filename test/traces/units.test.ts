@@ -154,7 +154,7 @@ describe('the span store', () => {
 });
 
 describe('the receiver, fed by the kit’s own OTLP exporter', () => {
-  it('stores what a service exports over OTLP/HTTP JSON; refuses protobuf; takes gzip', async () => {
+  it('stores what a service exports over OTLP/HTTP JSON; refuses a body in neither JSON nor protobuf; takes gzip', async () => {
     const dir = await tempDir();
     const token = 'unit-test-token-'.repeat(3);
     const receiver = await startTraceReceiver({ dir, token });
@@ -170,8 +170,8 @@ describe('the receiver, fed by the kit’s own OTLP exporter', () => {
       expect(stored.map((s) => [s.name, s.service])).toEqual([['child', 'unit'], ['parent', 'unit']]);
       expect(stored[0]!.parentSpanId).toBe(parent.spanContext().spanId);
 
-      const protobuf = await fetch(`${receiver.url}/v1/traces`, { method: 'POST', headers: { 'content-type': 'application/x-protobuf', authorization: `Bearer ${token}` }, body: new Uint8Array([1, 2]) });
-      expect(protobuf.status).toBe(415);
+      const text = await fetch(`${receiver.url}/v1/traces`, { method: 'POST', headers: { 'content-type': 'text/plain', authorization: `Bearer ${token}` }, body: 'spans' });
+      expect(text.status).toBe(415);
       const body = { resourceSpans: [{ scopeSpans: [{ spans: [{ traceId: 'cd'.repeat(16), spanId: 'ef'.repeat(8), name: 'zipped', kind: 1 }] }] }] };
       const zipped = await fetch(`${receiver.url}/v1/traces`, {
         method: 'POST',
