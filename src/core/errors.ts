@@ -23,6 +23,7 @@ export type ErrorCode =
   | 'IMAGE_BUILD_FAILED'
   | 'KAFKA_UNREACHABLE'
   | 'UNKNOWN_TOPIC'
+  | 'TOPIC_EXISTS'
   | 'UNKNOWN_GROUP'
   /** topics groups reset-offsets: the group has members, which would overwrite the offsets. */
   | 'GROUP_ACTIVE'

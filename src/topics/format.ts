@@ -4,12 +4,15 @@
  *          when JSON; text otherwise; binary as base64 with "valueEncoding":"base64")
  *   pretty a coloured block per record: where, time, CloudEvent type, key, subject, data indented
  *   raw    the value bytes only, one per line (for pipes)
+ *   kcat   one line per record with the fields of kcat -J: topic, partition, offset, tstype, ts,
+ *          broker, headers (only when there are some: a flat array ["name","value",…]), key,
+ *          payload (key and payload as text, or null)
  */
 import type { ChalkInstance } from 'chalk';
 import type { TailMessage } from './message';
 import { textOf } from './message';
 
-export type TailFormat = 'pretty' | 'json' | 'raw';
+export type TailFormat = 'pretty' | 'json' | 'raw' | 'kcat';
 export type Formatter = (message: TailMessage) => string | Buffer;
 
 export interface JsonRecord {
@@ -70,6 +73,28 @@ export function jsonLine(m: TailMessage): string {
   return `{"topic":${JSON.stringify(m.topic)},"partition":${m.partition},"offset":${r.offset},"timestamp":${r.timestamp},"key":${keyPart},"headers":${headersJson(r.headers)},"value":${valuePart}}\n`;
 }
 
+/** What kcat -J tells beside the record: the broker it was read from, and the kind of timestamp. */
+export interface KcatContext {
+  leader(topic: string, partition: number): number;
+  /** `create` (CreateTime) or `logappend` (LogAppendTime: the topic's message.timestamp.type). */
+  timestampType(topic: string): 'create' | 'logappend';
+}
+
+const kcatText = (buffer: Buffer | null) => (buffer === null ? 'null' : JSON.stringify(buffer.toString('utf8')));
+
+/** One line as kcat -J prints it (with its newline). */
+export function kcatLine(m: TailMessage, context: KcatContext): string {
+  const r = m.record;
+  const headers: string[] = [];
+  for (const name in r.headers) {
+    const value = r.headers[name];
+    if (value === undefined) continue;
+    for (const v of Array.isArray(value) ? value : [value]) headers.push(JSON.stringify(name), kcatText(v));
+  }
+  const headerPart = headers.length > 0 ? `"headers":[${headers.join(',')}],` : '';
+  return `{"topic":${JSON.stringify(m.topic)},"partition":${m.partition},"offset":${r.offset},"tstype":"${context.timestampType(m.topic)}","ts":${r.timestamp},"broker":${context.leader(m.topic, m.partition)},${headerPart}"key":${kcatText(r.key)},"payload":${kcatText(r.value)}}\n`;
+}
+
 /** The value bytes and a newline. */
 export function rawLine(m: TailMessage): Buffer {
   const value = m.record.value;
@@ -119,8 +144,12 @@ export function prettyFormatter(c: ChalkInstance): Formatter {
   };
 }
 
-export function createFormatter(format: TailFormat, c: ChalkInstance): Formatter {
+export function createFormatter(format: TailFormat, c: ChalkInstance, kcat?: KcatContext): Formatter {
   if (format === 'json') return jsonLine;
+  if (format === 'kcat') {
+    if (!kcat) throw new Error('the kcat format needs the leaders and timestamp types of the topics');
+    return (m) => kcatLine(m, kcat);
+  }
   if (format === 'raw') return rawLine;
   return prettyFormatter(c);
 }

@@ -1,5 +1,6 @@
 /**
- * `topics produce`: values from arguments or stdin lines, keyed, with headers, optionally wrapped
+ * `topics produce`: values from arguments, stdin or a file, one message a line (a key before a
+ * delimiter as kcat -K, or a JSON object per line), keyed, with headers, optionally wrapped
  * in a CloudEvents 1.0 envelope. Lines are batched while a send is in flight (kafkajs has no
  * linger), so a pipe of a million lines goes in a few hundred requests; order is kept.
  */
@@ -10,6 +11,7 @@ import { requireTopics } from './inspect';
 
 export interface ProduceOptions {
   topic: string;
+  /** The key of every message without one of its own. */
   key?: string;
   /** `k=v` pairs; a repeated name sends the header several times. */
   headers: string[];
@@ -18,6 +20,55 @@ export interface ProduceOptions {
   partition?: number;
   /** Most messages per request (default 5000). */
   batchSize?: number;
+}
+
+/** One message to send, as read from a line. */
+export interface InputMessage {
+  value: string | null;
+  /** undefined: the --key of the command (or none). */
+  key?: string | null;
+  headers?: Record<string, string | string[]>;
+}
+
+/** How each input line becomes a message. */
+export type LineFormat = { kind: 'value' } | { kind: 'keyed'; delimiter: string } | { kind: 'jsonl' };
+
+const headerValues = (value: unknown): value is string | string[] => typeof value === 'string' || (Array.isArray(value) && value.every((v) => typeof v === 'string'));
+
+/**
+ * A line as a message. keyed: the text before the first delimiter is the key, the rest the value
+ * (no delimiter: the whole line is the value, without key, as kcat does). jsonl: an object with
+ * value (a string is sent as it is, anything else as its JSON, null as a tombstone), and optional
+ * key (string or null) and headers ({name: value or [values]}).
+ */
+export function parseLine(line: string, format: LineFormat, lineNumber: number): InputMessage {
+  if (format.kind === 'value') return { value: line };
+  if (format.kind === 'keyed') {
+    const at = line.indexOf(format.delimiter);
+    return at === -1 ? { value: line, key: null } : { key: line.slice(0, at), value: line.slice(at + format.delimiter.length) };
+  }
+  const bad = (why: string) =>
+    new MsctlError('USAGE', `line ${lineNumber}: ${why}`, 'with --jsonl each line is an object like {"key":"u-1","headers":{"trace":"t-1"},"value":{"hello":"world"}}');
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(line);
+  } catch (error) {
+    throw bad(`not JSON (${(error as Error).message})`);
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw bad('not a JSON object');
+  const { key, headers, value, ...rest } = parsed as Record<string, unknown>;
+  const unknown = Object.keys(rest);
+  if (unknown.length > 0) throw bad(`unknown field ${unknown.map((name) => `"${name}"`).join(', ')} (the fields are key, headers and value)`);
+  if (!('value' in parsed)) throw bad('no "value" field (null for a tombstone)');
+  if (key !== undefined && key !== null && typeof key !== 'string') throw bad('"key" must be a string or null');
+  if (headers !== undefined && (headers === null || typeof headers !== 'object' || Array.isArray(headers) || !Object.values(headers).every(headerValues))) {
+    throw bad('"headers" must be an object of strings (or arrays of strings)');
+  }
+  return {
+    value: value === null ? null : typeof value === 'string' ? value : JSON.stringify(value),
+    ...(key !== undefined ? { key } : {}),
+    ...(headers !== undefined ? { headers: headers as Record<string, string | string[]> } : {}),
+  };
 }
 
 export interface Produced {
@@ -67,7 +118,7 @@ export function cloudEvent(type: string, value: string, key: string | undefined,
 export async function produce(
   kafka: TopicsKafka,
   options: ProduceOptions,
-  source: AsyncIterable<string> | Iterable<string>,
+  source: AsyncIterable<InputMessage> | Iterable<InputMessage>,
   onSent: (results: Produced[]) => void | Promise<void>,
   signal?: AbortSignal,
 ): Promise<number> {
@@ -77,18 +128,21 @@ export async function produce(
   }
   const headers = parseHeaders(options.headers);
   if (options.cloudEvent !== undefined && headers['content-type'] === undefined) headers['content-type'] = 'application/cloudevents+json';
-  const hasHeaders = Object.keys(headers).length > 0;
   const partitionFor = kafka.partitioner(topic!);
-  const fixedPartition = options.partition ?? (options.key !== undefined ? partitionFor(options.key) : undefined);
   const batchSize = options.batchSize ?? 5_000;
-  const key = options.key ?? null;
 
-  const toMessage = (value: string): OutgoingMessage => ({
-    key,
-    value: options.cloudEvent !== undefined ? JSON.stringify(cloudEvent(options.cloudEvent, value, options.key)) : value,
-    ...(hasHeaders ? { headers } : {}),
-    partition: fixedPartition ?? partitionFor(null),
-  });
+  const toMessage = (input: InputMessage): OutgoingMessage => {
+    const key = input.key === undefined ? (options.key ?? null) : input.key;
+    const merged = input.headers === undefined ? headers : { ...headers, ...input.headers };
+    let value = input.value;
+    if (options.cloudEvent !== undefined && value !== null) value = JSON.stringify(cloudEvent(options.cloudEvent, value, key ?? undefined));
+    return {
+      key,
+      value,
+      ...(Object.keys(merged).length > 0 ? { headers: merged } : {}),
+      partition: options.partition ?? partitionFor(key),
+    };
+  };
 
   let queue: OutgoingMessage[] = [];
   let total = 0;
@@ -101,7 +155,7 @@ export async function produce(
     const results = batch.map((m): Produced => {
       const offset = next.get(m.partition) ?? base.get(m.partition) ?? -1;
       next.set(m.partition, offset + 1);
-      return { topic: options.topic, partition: m.partition, offset, key: options.key ?? null };
+      return { topic: options.topic, partition: m.partition, offset, key: m.key === null ? null : String(m.key) };
     });
     total += batch.length;
     await onSent(results);

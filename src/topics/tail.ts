@@ -1,12 +1,12 @@
 /**
- * `topics tail`: reads partitions directly (no consumer group: nothing is left behind on any
- * exit path, Ctrl-C included), from a start position, optionally until the end offsets seen at
+ * `topics tail`: reads partitions with the client's reader (its consumer group is its own and
+ * deleted on close, Ctrl-C included; nothing is committed), from a start position, optionally until the end offsets seen at
  * start (--exit), filters, formats and writes in one chunk per fetched batch.
  */
 import { MsctlError } from '../core/errors';
 import type { ReadPosition, TopicsKafka } from '../infra/kafka/client';
 import { startOffset, type FromSpec } from './from';
-import type { Formatter } from './format';
+import type { Formatter, KcatContext } from './format';
 import { requireTopics } from './inspect';
 import { TailMessage } from './message';
 
@@ -67,6 +67,21 @@ export async function resolvePositions(kafka: TopicsKafka, options: Pick<TailOpt
     }
   }
   return positions;
+}
+
+/** The leaders and timestamp types of the topics, for `--format kcat` (kcat names the broker it fetched from: the leader). */
+export async function kcatContext(kafka: TopicsKafka, names: string[]): Promise<KcatContext> {
+  const topics = await requireTopics(kafka, names);
+  const leaders = new Map(topics.flatMap((t) => t.partitions.map((p) => [`${t.name}:${p.partition}`, p.leader] as const)));
+  const types = new Map(
+    await Promise.all(
+      topics.map(async (t) => {
+        const type = (await kafka.topicConfigs(t.name)).find((e) => e.name === 'message.timestamp.type')?.value;
+        return [t.name, type === 'LogAppendTime' ? ('logappend' as const) : ('create' as const)] as const;
+      }),
+    ),
+  );
+  return { leader: (topic, partition) => leaders.get(`${topic}:${partition}`) ?? -1, timestampType: (topic) => types.get(topic) ?? 'create' };
 }
 
 export async function tail(kafka: TopicsKafka, options: TailOptions, io: TailIo): Promise<TailResult> {

@@ -5,10 +5,11 @@ import { MsctlError } from '../../src/core/errors';
 import type { FetchedRecord } from '../../src/infra/kafka/client';
 import { parseBrokers, resolveBrokers } from '../../src/topics/brokers';
 import { compileFilter, parseWhere, valueAt } from '../../src/topics/filter';
-import { jsonLine, prettyFormatter, rawLine } from '../../src/topics/format';
+import { deleteConfirmation, parseConfigs } from '../../src/topics/admin';
+import { jsonLine, kcatLine, prettyFormatter, rawLine } from '../../src/topics/format';
 import { parseFrom, startOffset } from '../../src/topics/from';
 import { TailMessage, decodeValue } from '../../src/topics/message';
-import { cloudEvent, parseHeaders } from '../../src/topics/produce';
+import { cloudEvent, parseHeaders, parseLine } from '../../src/topics/produce';
 import { similarNames } from '../../src/topics/similar';
 import type { Project } from '../../src/stack/project';
 
@@ -127,5 +128,63 @@ describe('names, headers, envelopes, brokers', () => {
       throw new MsctlError('USAGE', 'no msctl project at or above /x');
     };
     await expect(resolveBrokers(undefined, undefined, noProject)).rejects.toMatchObject({ code: 'USAGE', hint: expect.stringContaining('--brokers host:port') });
+  });
+});
+
+describe('produce lines', () => {
+  it('-K: the key is what comes before the first delimiter; a line without one has no key', () => {
+    const keyed = { kind: 'keyed', delimiter: '::' } as const;
+    expect(parseLine('u-1::{"a":"b::c"}', keyed, 1)).toEqual({ key: 'u-1', value: '{"a":"b::c"}' });
+    expect(parseLine('::v', keyed, 1)).toEqual({ key: '', value: 'v' });
+    expect(parseLine('just a value', keyed, 1)).toEqual({ key: null, value: 'just a value' });
+    expect(parseLine('k::v', { kind: 'value' }, 1)).toEqual({ value: 'k::v' });
+  });
+  it('--jsonl: key, headers and value; non-string values as their JSON, null as a tombstone; clear errors with the line', () => {
+    const jsonl = { kind: 'jsonl' } as const;
+    expect(parseLine('{"key":"k","headers":{"h":"1","r":["a","b"]},"value":{"x":1}}', jsonl, 1)).toEqual({ key: 'k', headers: { h: '1', r: ['a', 'b'] }, value: '{"x":1}' });
+    expect(parseLine('{"value":"text"}', jsonl, 1)).toEqual({ value: 'text' });
+    expect(parseLine('{"key":null,"value":null}', jsonl, 1)).toEqual({ key: null, value: null });
+    expect(() => parseLine('nope', jsonl, 3)).toThrow(/line 3: not JSON/);
+    expect(() => parseLine('[1]', jsonl, 1)).toThrow(/not a JSON object/);
+    expect(() => parseLine('{"key":"k"}', jsonl, 1)).toThrow(/no "value"/);
+    expect(() => parseLine('{"value":1,"payload":2}', jsonl, 1)).toThrow(/unknown field "payload"/);
+    expect(() => parseLine('{"value":1,"key":5}', jsonl, 1)).toThrow(/"key" must be/);
+    expect(() => parseLine('{"value":1,"headers":{"h":1}}', jsonl, 1)).toThrow(/"headers" must be/);
+  });
+});
+
+describe('topics create / delete', () => {
+  it('--config pairs: name=value, the last of a repeated name wins', () => {
+    expect(parseConfigs(['retention.ms=1000', 'cleanup.policy=compact,delete', 'retention.ms=2000'])).toEqual([
+      { name: 'retention.ms', value: '2000' },
+      { name: 'cleanup.policy', value: 'compact,delete' },
+    ]);
+    expect(() => parseConfigs(['retention.ms'])).toThrow(MsctlError);
+  });
+  it('delete asks on a terminal, refuses elsewhere, and --yes goes ahead anywhere', () => {
+    expect(deleteConfirmation({ yes: false, interactive: true })).toBe('ask');
+    expect(deleteConfirmation({ yes: false, interactive: false })).toBe('refuse');
+    expect(deleteConfirmation({ yes: true, interactive: false })).toBe('proceed');
+  });
+});
+
+describe('--format kcat', () => {
+  const context = { leader: () => 3, timestampType: () => 'create' as const };
+  it('prints kcat -J fields: headers as a flat array and only when present, key and payload as text', () => {
+    const m = message('{"a":1}', { key: Buffer.from('k'), headers: { h: Buffer.from('1'), r: [Buffer.from('a'), Buffer.from('b')] } });
+    expect(JSON.parse(kcatLine(m, context))).toEqual({
+      topic: 't',
+      partition: 1,
+      offset: 7,
+      tstype: 'create',
+      ts: 1_700_000_000_000,
+      broker: 3,
+      headers: ['h', '1', 'r', 'a', 'r', 'b'],
+      key: 'k',
+      payload: '{"a":1}',
+    });
+    const bare = JSON.parse(kcatLine(message(null), context));
+    expect(Object.keys(bare)).toEqual(['topic', 'partition', 'offset', 'tstype', 'ts', 'broker', 'key', 'payload']);
+    expect(bare).toMatchObject({ key: null, payload: null });
   });
 });

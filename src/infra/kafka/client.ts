@@ -1,10 +1,12 @@
 /** The CLI's access to a Kafka cluster (kafkajs lives here; the services have theirs in services/kit). */
-import kafkajs, { type Producer } from 'kafkajs';
+import { randomUUID } from 'node:crypto';
+import kafkajs, { type Admin, type PartitionAssigner, type Producer } from 'kafkajs';
 
 // kafkajs is CommonJS: Node's ESM loader sees only some of its exports by name, so take them from the default export.
 const { AssignerProtocol, ConfigResourceTypes, Kafka, logLevel, Partitioners } = kafkajs;
 type Kafka = InstanceType<typeof Kafka>;
 import { MsctlError } from '../../core/errors';
+import { sleep } from '../../core/sleep';
 
 /** Creates the stack's topics that do not exist yet, each with its partitions; grows too-small ones; readies the group coordinator. */
 export async function createStackTopics(bootstrap: string, topics: Array<{ topic: string; partitions: number }>): Promise<void> {
@@ -148,7 +150,7 @@ export interface ProducedPartition {
   baseOffset: number;
 }
 
-/** Reads partitions directly with fetch requests: no consumer group, nothing to clean up. */
+/** Reads partitions from given offsets (a consumer of a group of its own, deleted on close; nothing committed). */
 export interface PartitionReader {
   /**
    * The next records of every partition still to read. Resolves to null when every partition
@@ -164,6 +166,9 @@ export interface TopicsKafka {
   listTopics(): Promise<string[]>;
   describeTopics(topics: string[]): Promise<TopicInfo[]>;
   topicConfigs(topic: string): Promise<ConfigEntry[]>;
+  /** Creates a topic and waits for its leaders; the broker's refusals (bad config, replication factor) are MsctlError USAGE. */
+  createTopic(spec: { topic: string; partitions: number; replicationFactor?: number; configs: Array<{ name: string; value: string }> }): Promise<void>;
+  deleteTopics(topics: string[]): Promise<void>;
   /** Per partition: the first offset whose timestamp is ≥ `timestamp` (the end offset when none is). */
   offsetsForTime(topic: string, timestamp: number): Promise<Map<number, number>>;
   listGroups(): Promise<Array<{ groupId: string; protocolType: string }>>;
@@ -178,49 +183,6 @@ export interface TopicsKafka {
   close(): Promise<void>;
 }
 
-// kafkajs internals the reader uses (kafkajs 2.2.4; its consumer does the same calls).
-interface InternalBroker {
-  fetch(request: {
-    replicaId?: number;
-    isolationLevel: number;
-    maxWaitTime: number;
-    minBytes: number;
-    maxBytes: number;
-    topics: Array<{ topic: string; partitions: Array<{ partition: number; fetchOffset: string; maxBytes: number }> }>;
-  }): Promise<{
-    responses: Array<{
-      topicName: string;
-      partitions: Array<{
-        partition: number;
-        highWatermark: string;
-        lastStableOffset?: string;
-        abortedTransactions?: Array<{ producerId: string; firstOffset: string }>;
-        messages: Array<{
-          offset: string;
-          timestamp: string;
-          key: Buffer | null;
-          value: Buffer | null;
-          headers: Record<string, Buffer | Buffer[]>;
-          isControlRecord?: boolean;
-          batchContext?: { producerId?: string; inTransaction?: boolean };
-        }>;
-      }>;
-    }>;
-  }>;
-}
-interface InternalCluster {
-  connect(): Promise<void>;
-  disconnect(): Promise<void>;
-  refreshMetadata(): Promise<void>;
-  addMultipleTargetTopics(topics: string[]): Promise<void>;
-  findLeaderForPartitions(topic: string, partitions: number[]): Record<string, number[]>;
-  findBroker(args: { nodeId: string }): Promise<InternalBroker>;
-  fetchTopicsOffset(
-    topics: Array<{ topic: string; fromBeginning: boolean; partitions: Array<{ partition: number }> }>,
-  ): Promise<Array<{ topic: string; partitions: Array<{ partition: number; offset: string }> }>>;
-}
-
-const READ_COMMITTED = 1;
 /**
  * Fetch sizes of the reader. Small enough that one answer's decoded records stay in V8's young
  * generation (large fetches made tail spend ~40 % of its time in GC), large enough to amortise
@@ -228,8 +190,6 @@ const READ_COMMITTED = 1;
  */
 const PARTITION_FETCH_BYTES = Number(process.env.MSCTL_FETCH_PARTITION_BYTES) || 1 << 20;
 const FETCH_BYTES = Number(process.env.MSCTL_FETCH_BYTES) || 4 << 20;
-/** Errors after which the reader refreshes metadata and asks the (new) leader again. */
-const STALE_METADATA = new Set(['NOT_LEADER_FOR_PARTITION', 'NOT_LEADER_OR_FOLLOWER', 'LEADER_NOT_AVAILABLE', 'UNKNOWN_TOPIC_OR_PARTITION', 'FENCED_LEADER_EPOCH', 'UNKNOWN_LEADER_EPOCH', 'NOT_COORDINATOR']);
 
 function isConnectionFailure(error: unknown): boolean {
   for (let e = error as { name?: string; cause?: unknown; code?: string } | undefined, depth = 0; e && depth < 6; e = e.cause as typeof e, depth++) {
@@ -251,6 +211,15 @@ export function toMsctlError(error: unknown, brokers: string[]): unknown {
     );
   }
   return error;
+}
+
+/** A broker's answer to an admin request it refused (kafkajs' errors carry the protocol error's type and message), as USAGE. */
+function brokerRefusal(error: unknown, what: string, hint: string): unknown {
+  if (isConnectionFailure(error)) return error;
+  const errors = (error as { errors?: unknown[] }).errors ?? [error];
+  const refusals = errors.filter((e): e is { type: string; message: string } => typeof (e as { type?: unknown })?.type === 'string');
+  if (refusals.length === 0) return error;
+  return new MsctlError('USAGE', `${what}: ${refusals.map((e) => `${e.message} (${e.type})`).join('; ')}`, hint, { cause: error });
 }
 
 /**
@@ -314,6 +283,25 @@ export async function connectTopicsKafka(brokers: string[], clientId = 'msctl-to
           .map((entry) => ({ name: entry.configName, value: entry.configValue, isDefault: entry.isDefault, readOnly: entry.readOnly, sensitive: entry.isSensitive }))
           .sort((a, b) => a.name.localeCompare(b.name));
       }),
+    createTopic: (spec) =>
+      guard(async () => {
+        try {
+          await admin.createTopics({
+            waitForLeaders: true,
+            topics: [{ topic: spec.topic, numPartitions: spec.partitions, replicationFactor: spec.replicationFactor ?? -1, configEntries: spec.configs }],
+          });
+        } catch (error) {
+          throw brokerRefusal(error, `cannot create topic '${spec.topic}'`, 'check the names of --config (kafka-configs.sh --describe --all lists them) and that --replication-factor is at most the number of brokers');
+        }
+      }),
+    deleteTopics: (topics) =>
+      guard(async () => {
+        try {
+          await admin.deleteTopics({ topics });
+        } catch (error) {
+          throw brokerRefusal(error, `cannot delete ${topics.join(', ')}`, 'the broker must allow it (delete.topic.enable=true)');
+        }
+      }),
     offsetsForTime: (topic, timestamp) =>
       guard(async () => new Map((await admin.fetchTopicOffsetsByTimestamp(topic, timestamp)).map((o) => [o.partition, Number(o.offset)]))),
     listGroups: () => guard(async () => (await admin.listGroups()).groups.map((g) => ({ groupId: g.groupId, protocolType: g.protocolType }))),
@@ -352,7 +340,7 @@ export async function connectTopicsKafka(brokers: string[], clientId = 'msctl-to
       }),
     reader: (positions, options) =>
       guard(async () => {
-        const reader = await openReader(kafka, brokers, positions, options?.maxWaitMs ?? 500);
+        const reader = await openReader(kafka, admin, positions, options?.maxWaitMs ?? 500);
         readers.add(reader);
         return {
           next: () => guard(() => reader.next()),
@@ -379,156 +367,164 @@ function decodeAssignment(protocolType: string, buffer: Buffer): Record<string, 
   }
 }
 
-function createCluster(kafka: Kafka): InternalCluster {
-  const symbol = Object.getOwnPropertySymbols(kafka).find((s) => s.description === 'private:Kafka:createCluster');
-  const create = symbol && (kafka as unknown as Record<symbol, unknown>)[symbol];
-  if (typeof create !== 'function') {
-    throw new MsctlError('INTERNAL', 'this kafkajs version does not expose its cluster (msctl needs kafkajs 2.2.x)', 'reinstall with `npm ci`');
-  }
-  return (create as (options: object) => InternalCluster)({ metadataMaxAge: 300_000, allowAutoTopicCreation: false, isolationLevel: READ_COMMITTED });
-}
-
 interface Cursor extends ReadPosition {
   done: boolean;
 }
 
-/**
- * The group-less reader: fetch requests straight to each partition's leader, like a consumer
- * with assign(). The next fetch is sent as soon as the previous one answered, so decoding and
- * printing one batch overlaps with the broker serving the next.
- */
-async function openReader(kafka: Kafka, brokers: string[], positions: ReadPosition[], maxWaitMs: number): Promise<PartitionReader> {
-  const cluster = createCluster(kafka);
-  await cluster.connect();
-  const cursors: Cursor[] = positions.map((p) => ({ ...p, done: p.until !== undefined && p.offset >= p.until }));
-  await cluster.addMultipleTargetTopics([...new Set(positions.map((p) => p.topic))]);
-  let closed = false;
-  let pending: Promise<FetchedBatch[] | null> | undefined;
-  let failures = 0;
+/** Consumer groups of readers start with this; the rest is random, so readers never share one. */
+export const READER_GROUP_PREFIX = 'msctl-reader-';
 
-  /** Live cursors grouped by leader node id. */
-  const byLeader = (): Map<string, Cursor[]> => {
-    const groups = new Map<string, Cursor[]>();
-    const live = cursors.filter((c) => !c.done);
-    for (const topic of new Set(live.map((c) => c.topic))) {
-      const mine = live.filter((c) => c.topic === topic);
-      const leaders = cluster.findLeaderForPartitions(topic, mine.map((c) => c.partition));
-      for (const [nodeId, partitions] of Object.entries(leaders)) {
-        const list = groups.get(nodeId) ?? [];
-        for (const partition of partitions) list.push(mine.find((c) => c.partition === partition)!);
-        groups.set(nodeId, list);
-      }
+/** Hands the only member exactly the partitions the reader was asked for (kafkajs' public assigner interface). */
+function exactAssigner(cursors: Cursor[]): PartitionAssigner {
+  const name = 'msctl-exact';
+  return () => ({
+    name,
+    version: 0,
+    assign: async ({ members }) => {
+      const assignment: Record<string, number[]> = {};
+      for (const c of cursors) (assignment[c.topic] ??= []).push(c.partition);
+      return members.map((member, index) => ({
+        memberId: member.memberId,
+        memberAssignment: AssignerProtocol.MemberAssignment.encode({ version: 0, assignment: index === 0 ? assignment : {}, userData: Buffer.alloc(0) }),
+      }));
+    },
+    protocol: ({ topics }) => ({ name, metadata: AssignerProtocol.MemberMetadata.encode({ version: 0, topics, userData: Buffer.alloc(0) }) }),
+  });
+}
+
+/** Waits until the resolver handed to `arm` is called, or `ms` passed (the timer never outlives the wait). */
+async function waitAtMost(ms: number, arm: (resolve: () => void) => void): Promise<void> {
+  const woken = new AbortController();
+  arm(() => woken.abort());
+  await sleep(ms, woken.signal);
+}
+
+/** How many fetched batches wait for the caller before the consumer stops fetching (backpressure). */
+const QUEUED_BATCHES = 4;
+/** While the caller is slow, the consumer still heartbeats this often, so the group keeps it. */
+const HEARTBEAT_MS = 3_000;
+
+/**
+ * The reader: kafkajs has no public group-less consumer (no assign()), so this is a consumer of a
+ * group of its own with one member, which an assigner gives exactly the partitions asked for,
+ * which seeks to the start offsets on every join and never commits; the group is deleted on
+ * close. kafkajs' consumer fetches the next batch while the caller prints this one, and hides
+ * records of aborted transactions and control records (read_committed).
+ */
+async function openReader(kafka: Kafka, admin: Admin, positions: ReadPosition[], maxWaitMs: number): Promise<PartitionReader> {
+  const key = (topic: string, partition: number) => `${topic}\u0000${partition}`;
+  const cursors = new Map(positions.map((p): [string, Cursor] => [key(p.topic, p.partition), { ...p, done: p.until !== undefined && p.offset >= p.until }]));
+  const live = [...cursors.values()].filter((c) => !c.done);
+  if (live.length === 0) return { next: async () => null, close: async () => undefined };
+  const groupId = `${READER_GROUP_PREFIX}${randomUUID()}`;
+  const consumer = kafka.consumer({
+    groupId,
+    partitionAssigners: [exactAssigner(live)],
+    allowAutoTopicCreation: false,
+    readUncommitted: false,
+    maxWaitTimeInMs: maxWaitMs,
+    minBytes: 1,
+    maxBytes: FETCH_BYTES,
+    maxBytesPerPartition: PARTITION_FETCH_BYTES,
+    retry: { retries: 5, initialRetryTime: 200, maxRetryTime: 2_000, restartOnFailure: async () => false },
+  });
+  const queue: FetchedBatch[] = [];
+  let failure: unknown;
+  let closed = false;
+  let wake: (() => void) | undefined;
+  let room: (() => void) | undefined;
+  const notify = () => {
+    const resolve = wake;
+    wake = undefined;
+    resolve?.();
+  };
+  const allDone = () => live.every((c) => c.done);
+  const advance = (cursor: Cursor, next: number) => {
+    if (next > cursor.offset) cursor.offset = next;
+    if (!cursor.done && cursor.until !== undefined && cursor.offset >= cursor.until) {
+      cursor.done = true;
+      consumer.pause([{ topic: cursor.topic, partitions: [cursor.partition] }]);
+      notify();
     }
-    return groups;
   };
 
-  const fetchFrom = async (nodeId: string, list: Cursor[]): Promise<FetchedBatch[]> => {
-    const broker = await cluster.findBroker({ nodeId });
-    const topics = [...new Set(list.map((c) => c.topic))].map((topic) => ({
-      topic,
-      partitions: list.filter((c) => c.topic === topic).map((c) => ({ partition: c.partition, fetchOffset: String(c.offset), maxBytes: PARTITION_FETCH_BYTES })),
-    }));
-    let response: Awaited<ReturnType<typeof broker.fetch>>;
+  // (Re)joined: every partition starts where this reader is, not where the group would (it has no offsets).
+  consumer.on(consumer.events.GROUP_JOIN, () => {
+    for (const c of live) if (!c.done) consumer.seek({ topic: c.topic, partition: c.partition, offset: String(c.offset) });
+  });
+  // Batches of only control records or aborted records reach no handler; their end still moves the position (a
+  // transaction's commit marker is often the last offset of a partition).
+  consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
+    const cursor = cursors.get(key(payload.topic, payload.partition));
+    if (cursor && payload.lastOffset !== null) advance(cursor, Number(payload.lastOffset) + 1);
+  });
+  consumer.on(consumer.events.CRASH, ({ payload }) => {
+    failure = payload.error;
+    notify();
+  });
+
+  const guardJoin = async <T>(work: () => Promise<T>): Promise<T> => {
     try {
-      response = await broker.fetch({ replicaId: -1, isolationLevel: READ_COMMITTED, maxWaitTime: maxWaitMs, minBytes: 1, maxBytes: FETCH_BYTES, topics });
+      return await work();
     } catch (error) {
-      const e = error as { type?: string; name?: string; topic?: string; partition?: number };
-      if (e.name === 'KafkaJSOffsetOutOfRange' || e.type === 'OFFSET_OUT_OF_RANGE') {
-        // Retention removed what we were about to read: continue from the log start.
-        const cursor = list.find((c) => c.topic === e.topic && c.partition === e.partition) ?? list[0]!;
-        const [earliest, latest] = await Promise.all(
-          [true, false].map(async (fromBeginning) =>
-            Number((await cluster.fetchTopicsOffset([{ topic: cursor.topic, fromBeginning, partitions: [{ partition: cursor.partition }] }]))[0]?.partitions[0]?.offset ?? 0),
-          ),
-        );
-        cursor.offset = cursor.offset < earliest! ? earliest! : latest!;
-        if (cursor.until !== undefined && cursor.offset >= cursor.until) cursor.done = true;
-        return [];
-      }
+      await consumer.disconnect().catch(() => undefined);
       throw error;
     }
-    const batches: FetchedBatch[] = [];
-    for (const { topicName, partitions } of response.responses) {
-      for (const data of partitions) {
-        const cursor = list.find((c) => c.topic === topicName && c.partition === data.partition);
-        if (!cursor) continue;
+  };
+  await guardJoin(async () => {
+    await consumer.connect();
+    await consumer.subscribe({ topics: [...new Set(live.map((c) => c.topic))], fromBeginning: false });
+    await consumer.run({
+      autoCommit: false,
+      eachBatch: async ({ batch, heartbeat, isStale }) => {
+        const cursor = cursors.get(key(batch.topic, batch.partition));
+        if (!cursor || cursor.done || isStale() || closed) return;
         const from = cursor.offset;
         const until = cursor.until ?? Number.POSITIVE_INFINITY;
-        const aborted = abortedTracker(data.abortedTransactions);
         const records: FetchedRecord[] = [];
         let next = from;
-        for (const m of data.messages) {
+        for (const m of batch.messages) {
           const offset = Number(m.offset);
           if (offset < from) continue;
           if (offset >= until) break;
           next = offset + 1;
-          if (aborted ? aborted(m, offset) : m.isControlRecord) continue;
-          records.push({ offset, timestamp: Number(m.timestamp), key: m.key, value: m.value, headers: m.headers });
+          records.push({ offset, timestamp: Number(m.timestamp), key: m.key ?? null, value: m.value ?? null, headers: (m.headers ?? {}) as FetchedRecord['headers'] });
         }
-        cursor.offset = next;
-        if (cursor.offset >= until) cursor.done = true;
-        batches.push({ topic: topicName, partition: data.partition, records, highWatermark: Number(data.highWatermark) });
-      }
-    }
-    return batches;
-  };
-
-  const fetchRound = async (): Promise<FetchedBatch[] | null> => {
-    for (;;) {
-      if (closed) return [];
-      if (cursors.every((c) => c.done)) return null;
-      try {
-        const groups = byLeader();
-        const results = await Promise.all([...groups].map(([nodeId, list]) => fetchFrom(nodeId, list)));
-        failures = 0;
-        return results.flat();
-      } catch (error) {
-        const e = error as { type?: string; name?: string };
-        const stale = (e.type && STALE_METADATA.has(e.type)) || e.name === 'KafkaJSTopicMetadataNotLoaded' || e.name === 'KafkaJSBrokerNotFound' || e.name === 'KafkaJSError';
-        if (!stale || ++failures > 5) throw toMsctlError(error, brokers);
-        await new Promise((resolve) => setTimeout(resolve, 200 * failures));
-        await cluster.refreshMetadata().catch(() => undefined);
-      }
-    }
-  };
+        if (records.length > 0) queue.push({ topic: batch.topic, partition: batch.partition, records, highWatermark: Number(batch.highWatermark) });
+        advance(cursor, next);
+        notify();
+        while (queue.length >= QUEUED_BATCHES && !closed) {
+          await waitAtMost(HEARTBEAT_MS, (resolve) => (room = resolve));
+          await heartbeat();
+        }
+      },
+    });
+  });
 
   return {
     next: async () => {
-      const current = pending ?? fetchRound();
-      pending = undefined;
-      const result = await current;
-      // Prefetch: ask for the next batch now, while the caller prints this one.
-      if (result !== null && !closed && !cursors.every((c) => c.done)) {
-        pending = fetchRound();
-        pending.catch(() => undefined);
+      for (let waited = false; ; waited = true) {
+        if (failure !== undefined) throw failure;
+        if (queue.length > 0) {
+          const batches = queue.splice(0);
+          const resolve = room;
+          room = undefined;
+          resolve?.();
+          return batches;
+        }
+        if (allDone()) return null;
+        if (closed || waited) return [];
+        await waitAtMost(maxWaitMs * 2, (resolve) => (wake = resolve));
       }
-      return result;
     },
     close: async () => {
+      if (closed) return;
       closed = true;
-      await pending?.catch(() => undefined);
-      await cluster.disconnect().catch(() => undefined);
+      room?.();
+      await consumer.disconnect().catch(() => undefined);
+      // An empty group with no offsets is only dropped by the broker much later: delete it now.
+      await admin.deleteGroups([groupId]).catch(() => undefined);
     },
-  };
-}
-
-/**
- * read_committed: hides records of aborted transactions, as kafkajs' consumer does. Walking the
- * records in order, a producer is "aborting" from its aborted transaction's first offset until
- * its abort marker (a control record). Returns true for records to skip (control records too).
- */
-function abortedTracker(aborted: Array<{ producerId: string; firstOffset: string }> | undefined) {
-  if (!aborted || aborted.length === 0) return undefined;
-  const pending = aborted.map((a) => ({ producerId: a.producerId, firstOffset: Number(a.firstOffset) })).sort((a, b) => a.firstOffset - b.firstOffset);
-  const aborting = new Set<string>();
-  return (m: { isControlRecord?: boolean; batchContext?: { producerId?: string; inTransaction?: boolean } }, offset: number): boolean => {
-    while (pending.length > 0 && pending[0]!.firstOffset <= offset) aborting.add(pending.shift()!.producerId);
-    const producerId = String(m.batchContext?.producerId);
-    if (m.isControlRecord) {
-      aborting.delete(producerId);
-      return true;
-    }
-    return Boolean(m.batchContext?.inTransaction) && aborting.has(producerId);
   };
 }
 

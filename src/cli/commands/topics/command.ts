@@ -1,4 +1,4 @@
-/** `msctl topics list|describe|tail|produce|groups [reset-offsets]|dlq [replay]`: their flags and options. */
+/** `msctl topics list|describe|create|delete|tail|produce|groups [reset-offsets]|dlq [replay]`: their flags and options. */
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { type ActionFactory, wholeNumber, withGlobalOptions } from '../../command';
 
@@ -6,6 +6,8 @@ import { type ActionFactory, wholeNumber, withGlobalOptions } from '../../comman
 export type TopicsOptions =
   | { action: 'list'; brokers?: string; all: boolean }
   | { action: 'describe'; brokers?: string; topic: string }
+  | { action: 'create'; brokers?: string; topic: string; partitions: number; replicationFactor?: number; configs: string[] }
+  | { action: 'delete'; brokers?: string; topics: string[]; yes: boolean }
   | {
       action: 'tail';
       brokers?: string;
@@ -19,9 +21,24 @@ export type TopicsOptions =
       type?: string;
       where: string[];
       grep?: string;
-      format: 'pretty' | 'json' | 'raw';
+      format: 'pretty' | 'json' | 'raw' | 'kcat';
     }
-  | { action: 'produce'; brokers?: string; topic: string; values: string[]; key?: string; headers: string[]; cloudevent?: string; partition?: number }
+  | {
+      action: 'produce';
+      brokers?: string;
+      topic: string;
+      values: string[];
+      key?: string;
+      /** -K: each line is key<delimiter>value. */
+      keyDelimiter?: string;
+      /** Each line is a JSON object {key, headers, value}. */
+      jsonl: boolean;
+      /** Lines from this file instead of stdin. */
+      file?: string;
+      headers: string[];
+      cloudevent?: string;
+      partition?: number;
+    }
   | { action: 'groups'; brokers?: string; group?: string }
   | ({ action: 'dlq'; brokers?: string; topic?: string } & DeadLetterSelectors)
   | ({ action: 'dlq-replay'; brokers?: string; topic: string; dryRun: boolean } & DeadLetterSelectors)
@@ -77,13 +94,32 @@ const selectorsOf = (o: Record<string, unknown>): DeadLetterSelectors => ({
 });
 
 export function register(program: Command, action: ActionFactory<TopicsOptions>): void {
-  const topics = program.command('topics').description('Kafka topics: list, describe, tail, produce; consumer groups, lag and offsets; dead letters');
+  const topics = program.command('topics').description('Kafka topics: list, describe, create, delete, tail, produce; consumer groups, lag and offsets; dead letters');
   brokersOption(withGlobalOptions(topics.command('list').description('topics with partitions, replication and message count')))
     .option('--all', 'include internal topics (__consumer_offsets, …)')
     .action(action((_args, o) => ({ action: 'list' as const, brokers: o.brokers as string | undefined, all: Boolean(o.all) })));
   brokersOption(withGlobalOptions(topics.command('describe').description('per partition leader, replicas, ISR, start/end offsets; topic configs')))
     .argument('<topic>')
     .action(action(([topic], o) => ({ action: 'describe' as const, brokers: o.brokers as string | undefined, topic: topic as string })));
+  brokersOption(withGlobalOptions(topics.command('create').description('create a topic (as kafka-topics.sh --create)')))
+    .argument('<topic>')
+    .requiredOption('--partitions <n>', 'number of partitions', wholeNumber('--partitions'))
+    .option('--replication-factor <n>', "copies of each partition (default: the broker's default.replication.factor)", wholeNumber('--replication-factor'))
+    .option('--config <name=value>', 'a topic config, e.g. retention.ms=3600000 (repeatable)', collect)
+    .action(
+      action(([topic], o) => ({
+        action: 'create' as const,
+        brokers: o.brokers as string | undefined,
+        topic: topic as string,
+        partitions: o.partitions as number,
+        replicationFactor: o.replicationFactor as number | undefined,
+        configs: (o.config as string[] | undefined) ?? [],
+      })),
+    );
+  brokersOption(withGlobalOptions(topics.command('delete').description('delete topics and their messages; asks on a terminal, needs --yes elsewhere')))
+    .argument('<topics...>')
+    .option('-y, --yes', 'do not ask (required off a terminal, e.g. in CI)')
+    .action(action(([names], o) => ({ action: 'delete' as const, brokers: o.brokers as string | undefined, topics: names as string[], yes: Boolean(o.yes) })));
   brokersOption(withGlobalOptions(topics.command('tail').description('print messages as they arrive (no consumer group is created)')))
     .argument('<topics...>')
     .option('--from <position>', 'beginning | end | <offset> | -<n> (last n per partition) | ISO time | duration back (10m, 2h); default end, or beginning with --exit')
@@ -94,7 +130,9 @@ export function register(program: Command, action: ActionFactory<TopicsOptions>)
     .option('-t, --type <type>', 'only CloudEvents of this type')
     .option('-w, --where <field=value>', 'only JSON values whose dotted field equals the value, e.g. data.userId=u-1; field!=value negates (repeatable)', collect)
     .option('-g, --grep <regex>', 'only values matching this regular expression')
-    .addOption(new Option('-f, --format <format>', 'output format (--json means json)').choices(['pretty', 'json', 'raw']).default('pretty'))
+    .addOption(
+      new Option('--format <format>', 'output format: pretty, json (--json), raw (values only), kcat (the JSON of kcat -J)').choices(['pretty', 'json', 'raw', 'kcat']).default('pretty'),
+    )
     .action(
       action(([names], o) => ({
         action: 'tail' as const,
@@ -108,13 +146,16 @@ export function register(program: Command, action: ActionFactory<TopicsOptions>)
         type: o.type as string | undefined,
         where: (o.where as string[] | undefined) ?? [],
         grep: o.grep as string | undefined,
-        format: (o.json ? 'json' : o.format) as 'pretty' | 'json' | 'raw',
+        format: (o.json && o.format === 'pretty' ? 'json' : o.format) as 'pretty' | 'json' | 'raw' | 'kcat',
       })),
     );
-  brokersOption(withGlobalOptions(topics.command('produce').description('send values (arguments, or stdin lines) and print partition and offset of each')))
+  brokersOption(withGlobalOptions(topics.command('produce').description('send values (arguments, stdin or file lines) and print partition and offset of each')))
     .argument('<topic>')
-    .argument('[values...]', 'the values; without them, one message per stdin line')
+    .argument('[values...]', 'the values; without them, one message per line of stdin or --file')
     .option('-k, --key <key>', 'message key (also the CloudEvent subject)')
+    .option('-K, --key-delimiter <delimiter>', 'each line is key<delimiter>value, as kcat -K (no delimiter in a line: no key)')
+    .option('--jsonl', 'each line is a JSON object: {"key": …, "headers": {…}, "value": …}')
+    .option('--file <path>', 'read the lines from this file instead of stdin')
     .option('-H, --header <name=value>', 'a header (repeatable)', collect)
     .option('--cloudevent <type>', 'wrap each value in a CloudEvents 1.0 envelope of this type')
     .option('-p, --partition <n>', 'this partition (default: chosen by the key)', wholeNumber('--partition'))
@@ -125,6 +166,9 @@ export function register(program: Command, action: ActionFactory<TopicsOptions>)
         topic: topic as string,
         values: (values as string[] | undefined) ?? [],
         key: o.key as string | undefined,
+        keyDelimiter: o.keyDelimiter as string | undefined,
+        jsonl: Boolean(o.jsonl),
+        file: o.file as string | undefined,
         headers: (o.header as string[] | undefined) ?? [],
         cloudevent: o.cloudevent as string | undefined,
         partition: o.partition as number | undefined,

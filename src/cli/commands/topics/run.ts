@@ -1,7 +1,8 @@
 /**
- * `msctl topics list|describe|tail|produce|groups`: thin — resolve the broker, call src/topics,
+ * `msctl topics list|describe|create|delete|tail|produce|groups`: thin — resolve the broker, call src/topics,
  * render (tables, or one JSON document with --json; tail and produce stream JSON lines).
  */
+import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { MsctlError } from '../../../core/errors';
 import { connectTopicsKafka, type TopicsKafka } from '../../../infra/kafka/client';
@@ -12,8 +13,9 @@ import { parseFrom } from '../../../topics/from';
 import { deadLetterJson, readDeadLetters, replayDeadLetters, replaySet, type DeadLetter, type DeadLetterSelection } from '../../../topics/dlq';
 import { describeTopic, groupDetail, listGroups, listTopics, type GroupDetail, type GroupSummary, type TopicDescription, type TopicSummary } from '../../../topics/inspect';
 import { executeReset, parseTopicScope, planReset, type ResetPlan, type ResetTo } from '../../../topics/offsets';
-import { produce, type Produced } from '../../../topics/produce';
-import { tail } from '../../../topics/tail';
+import { createTopic, deleteConfirmation, topicsToDelete } from '../../../topics/admin';
+import { parseLine, produce, type InputMessage, type LineFormat, type Produced } from '../../../topics/produce';
+import { kcatContext, tail } from '../../../topics/tail';
 import type { CliContext } from '../../context';
 import type { DeadLetterSelectors, TopicsOptions } from './command';
 import { makeChalk } from '../../../ui/colors';
@@ -121,9 +123,30 @@ function streamWriter(stream: NodeJS.WriteStream): { write: (chunk: string | Buf
   };
 }
 
-async function* stdinLines(): AsyncGenerator<string> {
-  const lines = createInterface({ input: process.stdin, crlfDelay: Number.POSITIVE_INFINITY });
-  for await (const line of lines) if (line !== '') yield line;
+/** The non-empty lines of a stream, each with its line number. */
+async function* linesOf(input: NodeJS.ReadableStream): AsyncGenerator<[string, number]> {
+  const lines = createInterface({ input, crlfDelay: Number.POSITIVE_INFINITY });
+  let number = 0;
+  for await (const line of lines) {
+    number++;
+    if (line !== '') yield [line, number];
+  }
+}
+
+async function* messagesOf(lines: AsyncIterable<[string, number]>, format: LineFormat): AsyncGenerator<InputMessage> {
+  for await (const [line, number] of lines) yield parseLine(line, format, number);
+}
+
+/** A file to read lines from, opened before anything is sent (a missing file is a clear error, not a half-done produce). */
+async function openLines(path: string): Promise<NodeJS.ReadableStream> {
+  const stream = createReadStream(path);
+  await new Promise<void>((resolve, reject) => {
+    stream.once('open', () => resolve());
+    stream.once('error', (error: NodeJS.ErrnoException) =>
+      reject(new MsctlError('USAGE', `--file ${path}: ${error.code === 'ENOENT' ? 'no such file' : error.message}`, 'give the path of a file with one message per line')),
+    );
+  });
+  return stream;
 }
 
 async function runTail(kafka: TopicsKafka, options: Extract<TopicsOptions, { action: 'tail' }>, context: CliContext, c: Chalk): Promise<number> {
@@ -134,7 +157,15 @@ async function runTail(kafka: TopicsKafka, options: Extract<TopicsOptions, { act
   try {
     const result = await tail(
       kafka,
-      { topics: options.topics, partitions: options.partitions, from, exit: options.exit, max: options.max, filter, format: createFormatter(options.format, c) },
+      {
+        topics: options.topics,
+        partitions: options.partitions,
+        from,
+        exit: options.exit,
+        max: options.max,
+        filter,
+        format: createFormatter(options.format, c, options.format === 'kcat' ? await kcatContext(kafka, options.topics) : undefined),
+      },
       {
         write: out.write,
         signal: context.signal,
@@ -153,13 +184,50 @@ async function runTail(kafka: TopicsKafka, options: Extract<TopicsOptions, { act
   }
 }
 
-async function runProduce(kafka: TopicsKafka, options: Extract<TopicsOptions, { action: 'produce' }>, context: CliContext): Promise<number> {
-  let source: AsyncIterable<string> | Iterable<string> = options.values;
-  if (options.values.length === 0) {
-    if (process.stdin.isTTY) {
-      throw new MsctlError('USAGE', 'nothing to produce: give values, or pipe lines on stdin', `e.g. msctl topics produce ${options.topic} '{"hello":"world"}', or: cat events.jsonl | msctl topics produce ${options.topic}`);
+function lineFormat(options: Extract<TopicsOptions, { action: 'produce' }>): LineFormat {
+  if (options.keyDelimiter !== undefined) {
+    if (options.jsonl) throw new MsctlError('USAGE', '-K and --jsonl exclude each other', 'with --jsonl the key is the "key" field of each line');
+    if (options.key !== undefined) throw new MsctlError('USAGE', '-K and --key exclude each other', '-K takes each line\'s key from the line; --key gives every message the same key');
+    if (options.keyDelimiter === '') throw new MsctlError('USAGE', '-K needs a delimiter', 'e.g. -K: for lines like user-1:{"hello":"world"}');
+    return { kind: 'keyed', delimiter: options.keyDelimiter };
+  }
+  return options.jsonl ? { kind: 'jsonl' } : { kind: 'value' };
+}
+
+/** `topics delete`: asks on a terminal; off one (CI, a pipe) it needs --yes. */
+async function runDelete(kafka: TopicsKafka, options: Extract<TopicsOptions, { action: 'delete' }>, context: CliContext): Promise<number> {
+  const topics = await topicsToDelete(kafka, options.topics);
+  const what = topics.map((t) => `${t.name} (${t.messages} message${t.messages === 1 ? '' : 's'})`).join(', ');
+  const decision = deleteConfirmation({ yes: options.yes, interactive: process.stdin.isTTY === true && context.stderr.isTTY === true });
+  if (decision === 'refuse') {
+    throw new MsctlError('USAGE', `not deleting ${what}: nobody to confirm (stdin is not a terminal)`, `add --yes to delete without asking: msctl topics delete ${options.topics.join(' ')} --yes`);
+  }
+  if (decision === 'ask') {
+    const prompt = createInterface({ input: process.stdin, output: context.stderr });
+    const answer = await new Promise<string>((resolve) => prompt.question(`delete ${what}? This cannot be undone. [y/N] `, resolve)).finally(() => prompt.close());
+    if (!/^y(es)?$/i.test(answer.trim())) {
+      context.stderr.write('nothing deleted\n');
+      return 1;
     }
-    source = stdinLines();
+  }
+  await kafka.deleteTopics(topics.map((t) => t.name));
+  context.stdout.write(context.json ? `${JSON.stringify({ deleted: topics })}\n` : `deleted ${what}\n`);
+  return 0;
+}
+
+async function runProduce(kafka: TopicsKafka, options: Extract<TopicsOptions, { action: 'produce' }>, context: CliContext): Promise<number> {
+  const format = lineFormat(options);
+  let source: AsyncIterable<InputMessage> | Iterable<InputMessage>;
+  if (options.values.length > 0) {
+    if (options.file !== undefined) throw new MsctlError('USAGE', 'give values or --file, not both', `e.g. msctl topics produce ${options.topic} --file events.txt`);
+    source = options.values.map((value, i) => parseLine(value, format, i + 1));
+  } else if (options.file !== undefined) {
+    source = messagesOf(linesOf(await openLines(options.file)), format);
+  } else {
+    if (process.stdin.isTTY) {
+      throw new MsctlError('USAGE', 'nothing to produce: give values, --file, or pipe lines on stdin', `e.g. msctl topics produce ${options.topic} '{"hello":"world"}', or: cat events.jsonl | msctl topics produce ${options.topic}`);
+    }
+    source = messagesOf(linesOf(process.stdin), format);
   }
   const out = streamWriter(context.stdout);
   try {
@@ -273,6 +341,14 @@ export async function run(options: TopicsOptions, context: CliContext): Promise<
         print(topic, () => renderTopicDescription(topic, context.color));
         return 0;
       }
+      case 'create': {
+        await createTopic(kafka, { topic: options.topic, partitions: options.partitions, replicationFactor: options.replicationFactor, configs: options.configs });
+        const created = await describeTopic(kafka, options.topic);
+        print(created, () => `created ${created.name}: ${created.partitions} partition${created.partitions === 1 ? '' : 's'}, replication ${created.replication}\n`);
+        return 0;
+      }
+      case 'delete':
+        return await runDelete(kafka, options, context);
       case 'groups': {
         if (options.group !== undefined) {
           const group = await groupDetail(kafka, options.group);
