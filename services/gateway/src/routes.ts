@@ -27,9 +27,6 @@ export const gatewayRoutesSchema = z
   })
   .pipe(z.array(gatewayRouteSchema).min(1, 'at least one route'));
 
-/** Where msctl sends the gateway a new routing table (see the gateway's service.ts). */
-export const CONTROL_ROUTES_PATH = '/_msctl/routes';
-
 /** A routing table as msctl sends it: a newer version replaces the one in use, an older one is ignored. */
 export const controlRoutesSchema = z.object({
   version: z.number().int().positive(),

@@ -5,6 +5,7 @@ import {
   AssertionSigner,
   badRequest,
   CircuitOpenError,
+  CONTROL_ROUTES_PATH,
   ControlTokenVerifier,
   HttpError,
   InvalidTokenError,
@@ -22,7 +23,7 @@ import { z } from 'zod';
 import { CredentialVersions } from './credentials';
 import { OPENAPI_PATH } from './openapi';
 import { UpstreamFailure, UpstreamPools, requestHeaders, type UpstreamResponse } from './proxy';
-import { CONTROL_ROUTES_PATH, controlRoutesSchema, gatewayRoutesSchema, matchRoute, type MatchedRoute } from './routes';
+import { controlRoutesSchema, gatewayRoutesSchema, matchRoute, type MatchedRoute } from './routes';
 import { RoutingTable } from './routing';
 
 const configSchema = baseConfigSchema.extend({

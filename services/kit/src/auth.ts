@@ -209,6 +209,8 @@ export class AssertionVerifier {
 const CONTROL_ISSUER = 'msctl';
 const CONTROL_AUDIENCE = 'msctl-control:gateway';
 const CONTROL_TTL_SECONDS = 30;
+/** Where msctl sends a running gateway its new routing table. */
+export const CONTROL_ROUTES_PATH = '/_msctl/routes';
 
 export function signControlToken(privateKeyPem: string, now = Date.now()): Promise<string> {
   return new SignJWT({})

@@ -12,7 +12,7 @@ import { MsctlError } from '../../core/errors';
 import { terminalSafe } from '../../core/terminal-text';
 import { ProgressBus, type TargetPhase } from '../../core/events';
 import { serviceBundle } from '../../stack/build';
-import { stackTopics, type ServiceManifest } from '../../stack/manifest';
+import { gatewayRoutes, stackTopics, type ServiceManifest } from '../../stack/manifest';
 import type { PlanStep, UpPlan } from '../../stack/plan';
 import { manifestOf, type Project } from '../../stack/project';
 import type { StackSecrets } from '../../stack/secrets';
@@ -20,6 +20,7 @@ import { serviceDatabaseUrl } from '../../stack/database-roles';
 import { SERVICE_NODE_FLAGS, serviceEnvironment } from '../../stack/service-env';
 import { findFreePort, isPortFree, isProcessAlive } from '../../infra/ports';
 import { instanceIndex, instanceNames, serviceOfInstance } from '../../stack/replicas';
+import { sendGatewayRoutes } from '../gateway-routes';
 import { RotatingLogWriter } from './log-files';
 import { writeState, type StackState, type TargetState } from './state';
 
@@ -61,6 +62,8 @@ interface Target {
   recentLines: string[];
   stopping: boolean;
   restartTimer?: NodeJS.Timeout;
+  /** A new version is starting beside the running one: its exit is a failed start, not a crash. */
+  replacing?: boolean;
   backoffAttempt: number;
   healthySince?: number;
 }
@@ -199,14 +202,85 @@ export class Supervisor {
     await this.startTarget(name, timeoutSeconds);
   }
 
+  /**
+   * A service's instances are replaced one at a time, each without a request failing (see
+   * `replace`). The gateway and the infrastructure stop and start again: the gateway owns its
+   * public port, which two processes cannot share.
+   */
   async restart(name: string, timeoutSeconds: number): Promise<void> {
     const target = this.targets.get(name);
     if (!target || !this.isAlive(target)) {
       throw new MsctlError('NOT_RUNNING', `${name} is not running`, `start it with \`msctl up ${name}\``);
     }
+    if (target.manifest && !target.manifest.gateway && target.child) {
+      const instances = name === serviceOfInstance(name) ? instanceNames(name, this.replicasOf(name)) : [name];
+      for (const instance of instances) {
+        const each = this.targets.get(instance);
+        if (each?.child && this.isAlive(each)) await this.replace(each, timeoutSeconds);
+      }
+      return;
+    }
     await this.stopTarget(name);
     target.state.restarts += 1;
     await this.startTarget(name, timeoutSeconds);
+  }
+
+  /**
+   * Blue-green: the new process starts beside the running one, on another port, and must be
+   * healthy first; then every gateway routes to it (answering once the old one has answered
+   * what it had in flight), and the old one drains and stops. A consumer's group rebalances to
+   * the new member, and the old one commits its offsets as it leaves. A new version that does
+   * not become healthy is stopped, and the running one keeps serving.
+   */
+  private async replace(target: Target, timeoutSeconds: number): Promise<void> {
+    const manifest = target.manifest!;
+    const running = target.child!;
+    const { port, url, pid, startedAt, commandMarker } = target.state;
+    target.state.port = port !== manifest.port && (await (this.deps.isPortFree ?? isPortFree)(manifest.port)) ? manifest.port : await findFreePort();
+    target.replacing = true;
+    let exited: string | undefined;
+    try {
+      await this.spawnService(target);
+      target.child?.once('exit', (code, signal) => {
+        exited = `it exited (${signal ?? `code ${code}`})`;
+      });
+      await this.waitHealthy(target, (manifest.startTimeoutSeconds ?? timeoutSeconds) * 1000, () => exited);
+    } catch (error) {
+      const candidate = target.child;
+      target.child = running;
+      Object.assign(target.state, { port, url, pid, startedAt, commandMarker });
+      if (candidate && candidate !== running) candidate.kill('SIGKILL');
+      this.setPhase(target, 'healthy', 'the new version did not become healthy; the running one keeps serving');
+      const reason = error instanceof MsctlError ? error.message : (error as Error).message;
+      throw new MsctlError('UNHEALTHY', `${reason}; ${target.state.name} keeps running its previous version`, this.lastLinesHint(target));
+    } finally {
+      target.replacing = false;
+    }
+    await this.routeGateways();
+    await terminate(running);
+    target.state.restarts += 1;
+    this.saveState();
+  }
+
+  /**
+   * Tells each running gateway where every instance listens now. A gateway that cannot be told
+   * (it is starting, say) is restarted, so that it reads its routes afresh.
+   */
+  private async routeGateways(): Promise<void> {
+    const gateways = [...this.targets.values()].filter((target) => target.manifest?.gateway && target.child && target.state.phase === 'healthy');
+    if (gateways.length === 0) return;
+    const urls = new Map<string, string[]>();
+    for (const manifest of this.project.manifests) urls.set(manifest.name, await this.instanceUrls(manifest.name));
+    const routes = gatewayRoutes(this.project.manifests, (service) => urls.get(service) ?? []);
+    for (const gateway of gateways) {
+      try {
+        await sendGatewayRoutes(gateway.state.url!, routes, this.secrets.internalAuth.privateKey);
+      } catch (error) {
+        this.onLine(gateway, `msctl: cannot send the new routing table (${(error as Error).message}); restarting the gateway`);
+        await this.stopTarget(gateway.state.name);
+        await this.startTarget(gateway.state.name, 30);
+      }
+    }
   }
 
   /** Stops everything, dependents first: level by level in reverse start order, each level together. */
@@ -326,10 +400,12 @@ export class Supervisor {
     target.state.commandMarker = marker;
   }
 
-  /** Instance 1 listens on the manifest's port; the others on free ports, kept across restarts. */
+  /**
+   * Instance 1 starts on the manifest's port; the others on free ports. An instance keeps its
+   * port across crashes; a restart moves it (see `replace`).
+   */
   private async instancePort(target: Target): Promise<number> {
-    if (instanceIndex(target.state.name) === 1) return target.manifest!.port;
-    target.state.port ??= await findFreePort();
+    target.state.port ??= instanceIndex(target.state.name) === 1 ? target.manifest!.port : await findFreePort();
     return target.state.port;
   }
 
@@ -418,7 +494,7 @@ export class Supervisor {
     target.child = undefined;
     target.state.pid = undefined;
     target.state.lastExit = { code, signal, at: new Date(this.deps.now()).toISOString() };
-    if (target.stopping || this.shuttingDown) return;
+    if (target.stopping || this.shuttingDown || target.replacing) return;
     // A crash: restart with exponential backoff, counted.
     if (target.healthySince !== undefined && this.deps.now() - target.healthySince >= STABLE_AFTER_MS) target.backoffAttempt = 0;
     const delay = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** target.backoffAttempt);
@@ -433,11 +509,14 @@ export class Supervisor {
     }, delay);
   }
 
-  private async waitHealthy(target: Target, timeoutMs: number): Promise<void> {
+  /** `gone` says why waiting is pointless (the process exited), or nothing. */
+  private async waitHealthy(target: Target, timeoutMs: number, gone: () => string | undefined = () => undefined): Promise<void> {
     const deadline = this.deps.now() + timeoutMs;
     let last: HealthAnswer | undefined;
     for (;;) {
       if (target.state.phase === 'failed') throw new MsctlError('UNHEALTHY', `${target.state.name} failed: ${target.state.detail ?? ''}`, this.lastLinesHint(target));
+      const why = gone();
+      if (why) throw new MsctlError('UNHEALTHY', `${target.state.name} did not become healthy: ${why}`, this.lastLinesHint(target));
       if (target.child) {
         last = await this.deps.fetchHealth(`${target.state.url}${target.manifest!.healthPath}`).catch(() => undefined);
         if (last && last.httpStatus === 200) {
@@ -509,12 +588,7 @@ export class Supervisor {
       await target.infrastructure.stop();
       target.infrastructure = undefined;
     } else if (target.child) {
-      const child = target.child;
-      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-      await exited;
-      clearTimeout(timer);
+      await terminate(target.child);
     }
     target.state.pid = undefined;
     target.state.health = 'unknown';
@@ -542,4 +616,14 @@ export class Supervisor {
     await this.stateWrite;
     await rm(join(this.project.stateDir, 'state.json'), { force: true });
   }
+}
+
+/** SIGTERM, and SIGKILL if the process has not exited 15 s later: a service drains in less. */
+async function terminate(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+  await exited;
+  clearTimeout(timer);
 }
