@@ -13,6 +13,8 @@ export interface TargetStatus {
   state: string;
   health: HealthStatus;
   pid: number | null;
+  /** What `msctl ps -q` prints: the container id on docker, the pid (as text) on local; null when nothing runs. */
+  id?: string | null;
   port: number | null;
   uptimeSeconds: number | null;
   restarts: number;

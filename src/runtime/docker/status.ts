@@ -29,7 +29,7 @@ export async function dockerStatus(project: Project, now: () => number = Date.no
     order.map(async (name): Promise<TargetStatus> => {
       const info = containers.find((container) => targetOf(container) === name);
       if (!info) {
-        return { name, kind: project.graph.node(serviceOfInstance(name)).kind, state: 'stopped', health: 'unknown', pid: null, port: null, uptimeSeconds: null, restarts: 0, lastExit: null, checks: {}, circuits: {}, problems: {}, detail: null };
+        return { name, kind: project.graph.node(serviceOfInstance(name)).kind, state: 'stopped', health: 'unknown', pid: null, id: null, port: null, uptimeSeconds: null, restarts: 0, lastExit: null, checks: {}, circuits: {}, problems: {}, detail: null };
       }
       const inspect = await docker.getContainer(info.Id).inspect();
       const phase = phaseOf(info);
@@ -42,6 +42,7 @@ export async function dockerStatus(project: Project, now: () => number = Date.no
         state: phase,
         health: live?.status ?? (inspect.State.Health?.Status === 'healthy' ? 'pass' : inspect.State.Running ? 'unknown' : 'fail'),
         pid: inspect.State.Running ? inspect.State.Pid : null,
+        id: inspect.State.Running ? info.Id : null,
         port,
         uptimeSeconds: inspect.State.Running ? Math.max(0, Math.round((now() - Date.parse(inspect.State.StartedAt)) / 1000)) : null,
         restarts: inspect.RestartCount + (state.restarts[name] ?? 0),

@@ -22,6 +22,7 @@ export async function localStatus(project: Project, now: () => number = Date.now
       state: alive ? seen.phase : 'stopped',
       health: alive ? (saved?.health ?? 'unknown') : 'unknown',
       pid: alive ? (saved?.pid ?? null) : null,
+      id: alive && saved?.pid ? String(saved.pid) : null,
       port: saved?.port ?? null,
       uptimeSeconds: startedAt ? Math.max(0, Math.round((now() - startedAt) / 1000)) : null,
       restarts: saved?.restarts ?? 0,

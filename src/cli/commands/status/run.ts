@@ -1,3 +1,4 @@
+import { MsctlError } from '../../../core/errors';
 import { consumerGroupOf } from '../../../runtime/health';
 import { openRuntime } from '../../../runtime/select';
 import { keeperLine } from '../../../runtime/status';
@@ -40,6 +41,11 @@ export function renderStatus(status: StackStatus, color: boolean): string {
     }),
   );
   return `${c.bold(`${status.runtime} runtime`)} · ${status.project} · ${supervisor}\n${table}\n${problems.map((line) => `${line}\n`).join('')}`;
+}
+
+/** `msctl ps -q`: the id of each target that runs, one per line (nothing when nothing runs). */
+export function renderIds(status: StackStatus): string {
+  return status.targets.flatMap((target) => (target.id && target.state !== 'stopped' ? [`${target.id}\n`] : [])).join('');
 }
 
 /** What counts as a change for `status --watch` off a terminal: everything but the ticking uptime. */
@@ -96,6 +102,11 @@ export async function watchStatus(read: () => Promise<StackStatus>, options: Wat
 
 export async function run(options: StatusOptions, context: CliContext): Promise<number | void> {
   const project = await loadProject(context.projectDir);
+  if (options.quiet && options.watch) throw new MsctlError('USAGE', '--quiet and --watch do not go together', 'use msctl ps -q once, or msctl status --watch');
+  if (options.quiet) {
+    context.stdout.write(renderIds(await (await openRuntime(project)).status()));
+    return;
+  }
   if (!options.watch) {
     const status = await (await openRuntime(project)).status();
     context.stdout.write(context.json ? `${JSON.stringify(status)}\n` : renderStatus(status, context.color));
