@@ -53,3 +53,50 @@ export function prettyLine(line: string, c: ChalkInstance): string {
   return parts.join(' ');
 }
 
+
+/** A log line's JSON record (as pino writes one), or undefined for a line of plain text. */
+export function recordOf(text: string): Record<string, unknown> | undefined {
+  if (!text.startsWith('{')) return undefined;
+  try {
+    const value: unknown = JSON.parse(text);
+    return value && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+interface Line {
+  text: string;
+  time: Date | undefined;
+}
+
+/** When a line was written: the runtime's stamp, else its record's `time` (docker's output carries no stamp of its own). */
+export function timeOf(line: Line, record: Record<string, unknown> | undefined = recordOf(line.text)): Date | undefined {
+  if (line.time) return line.time;
+  const time = record?.time;
+  if (typeof time !== 'number' && typeof time !== 'string') return undefined;
+  const at = new Date(time);
+  return Number.isNaN(at.getTime()) ? undefined : at;
+}
+
+/** Which lines `msctl logs` prints, whichever runtime read them. */
+export interface LineSelection {
+  /** Only lines written at or before this time; a line whose time nothing tells is kept. */
+  until?: Date;
+  /** Only lines of this trace: their record's trace_id (as services/kit logs it) is it, or starts with it. */
+  trace?: string;
+}
+
+export function selectsLine(selection: LineSelection, line: Line): boolean {
+  if (selection.until === undefined && selection.trace === undefined) return true;
+  const record = recordOf(line.text);
+  if (selection.trace !== undefined) {
+    const traceId = record?.trace_id;
+    if (typeof traceId !== 'string' || !traceId.toLowerCase().startsWith(selection.trace.toLowerCase())) return false;
+  }
+  if (selection.until !== undefined) {
+    const at = timeOf(line, record);
+    if (at && at.getTime() > selection.until.getTime()) return false;
+  }
+  return true;
+}

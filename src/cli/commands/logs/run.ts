@@ -4,7 +4,9 @@
  * are pretty-printed (`HH:MM:SS.mmm LEVEL msg key=value…`) unless --raw. `--tail N` is per log;
  * `--since` takes an ISO time or 30s/10m/2h/1d. `-f` keeps printing new lines until Ctrl-C,
  * which ends the command with exit code 130 (interrupted, like `tail -f`).
- * With --json every line is one object: {"target","time","text"}.
+ * `--until` bounds them the other way; `--trace <id>` keeps one trace's lines across services;
+ * `-t` prints each line's time, `--no-log-prefix` drops the name. With --json every line is one
+ * object: {"target","time","record"} for a JSON record, {"target","time","text"} for plain text.
  */
 import { parseTimeOrAgo } from '../../../core/duration';
 import { MsctlError } from '../../../core/errors';
@@ -15,7 +17,7 @@ import { openRuntime } from '../../../runtime/select';
 import type { LogLine } from '../../../runtime/types';
 import type { CliContext } from '../../context';
 import type { LogsOptions } from './command';
-import { prettyLine } from '../../../ui/log-line';
+import { type LineSelection, prettyLine, recordOf, selectsLine, timeOf } from '../../../ui/log-line';
 import { colorForTarget, makeChalk } from '../../../ui/colors';
 
 export async function run(options: LogsOptions, context: CliContext): Promise<number> {
@@ -30,16 +32,26 @@ export async function run(options: LogsOptions, context: CliContext): Promise<nu
     );
   }
   const since = options.since !== undefined ? parseTimeOrAgo(options.since, '--since') : undefined;
+  const until = options.until !== undefined ? parseTimeOrAgo(options.until, '--until') : undefined;
+  if (options.trace !== undefined && !/^[0-9a-f]{1,32}$/i.test(options.trace)) {
+    throw new MsctlError('USAGE', `--trace ${options.trace}: not a trace id`, 'a trace id is up to 32 hex digits; `msctl traces` lists recent ones');
+  }
+  const selection: LineSelection = { ...(until ? { until } : {}), ...(options.trace !== undefined ? { trace: options.trace } : {}) };
   const selected = options.services.length > 0 ? [...new Set(options.services)] : known;
   const c = makeChalk(context.color && !context.json);
   let width = Math.max(...selected.map((name) => name.length));
   const print = (line: LogLine) => {
+    if (!selectsLine(selection, line)) return;
+    const record = recordOf(line.text);
+    const time = timeOf(line, record);
     if (context.json) {
-      context.stdout.write(`${JSON.stringify({ target: line.target, time: line.time?.toISOString() ?? null, text: line.text })}\n`);
-    } else {
-      const text = options.raw ? terminalSafe(line.text) : prettyLine(line.text, c);
-      context.stdout.write(`${c[colorForTarget(line.target)](line.target.padEnd(width))} | ${text}\n`);
+      context.stdout.write(`${JSON.stringify({ target: line.target, time: time?.toISOString() ?? null, ...(record ? { record } : { text: line.text }) })}\n`);
+      return;
     }
+    const text = options.raw ? terminalSafe(line.text) : prettyLine(line.text, c);
+    const prefix = options.logPrefix !== false ? `${c[colorForTarget(line.target)](line.target.padEnd(width))} | ` : '';
+    const stamp = options.timestamps ? `${c.dim(time?.toISOString() ?? '-'.padEnd(24))} ` : '';
+    context.stdout.write(`${prefix}${stamp}${text}\n`);
   };
   const runtime = await openRuntime(project);
   await runtime.logs(
