@@ -22,12 +22,15 @@ export type ToOptions<O> = (args: unknown[], opts: Record<string, unknown>) => O
 /** Makes the handler for a command's .action(): it converts what commander parsed, then runs the command. */
 export type ActionFactory<O> = (toOptions: ToOptions<O>) => (...args: unknown[]) => Promise<void>;
 
-/** The global options, on the program and on every command (so they work before or after the command name). */
-export function withGlobalOptions(command: Command, shortVerbose = true): Command {
+/**
+ * The global options, on the program and on every command (so they work before or after the command name).
+ * --verbose has no -v: one letter means one thing across msctl, and -v is Compose's `down -v` (--volumes).
+ */
+export function withGlobalOptions(command: Command): Command {
   return command
     .option('--json', 'print machine-readable JSON (errors too, as {"error":{…}})')
     .option('--no-color', 'no colours (NO_COLOR=1 does the same)')
-    .option(shortVerbose ? '-v, --verbose' : '--verbose', 'more detail; stack traces on errors')
+    .option('--verbose', 'more detail; stack traces on errors')
     .option('--project-dir <dir>', 'the project folder (default: found from the current folder upwards)');
 }
 

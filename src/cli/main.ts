@@ -1,31 +1,16 @@
 /**
- * msctl's entry: the commander program, its global flags, and every command registered from its
- * commands/<name>/command.ts. A command's run.ts is imported inside its action, so `msctl --help`
+ * msctl's entry: runs the commander program (program.ts: its global flags and every command
+ * registered from its commands/<name>/command.ts). A command's run.ts is imported inside its action, so `msctl --help`
  * and `--version` load none of ink, dockerode or kafkajs (the build keeps each command in a chunk
  * of its own). One exit handler (exit.ts) decides what an error looks like.
  */
 import chalk from 'chalk';
-import { Command } from 'commander';
-import pkg from '../../package.json' with { type: 'json' };
+import type { Command } from 'commander';
 import { EXIT_CODES } from '../core/errors';
-import { type ActionFactory, type CommandModule, withGlobalOptions } from './command';
-import * as chaos from './commands/chaos/command';
-import * as dashboard from './commands/dashboard/command';
-import * as doctor from './commands/doctor/command';
-import * as down from './commands/down/command';
-import * as exporter from './commands/export/command';
-import * as loadTest from './commands/load-test/command';
-import * as logs from './commands/logs/command';
-import * as restart from './commands/restart/command';
-import * as scaffold from './commands/scaffold/command';
-import * as scale from './commands/scale/command';
-import * as status from './commands/status/command';
-import * as token from './commands/token/command';
-import * as topics from './commands/topics/command';
-import * as traces from './commands/traces/command';
-import * as up from './commands/up/command';
+import type { ActionFactory, CommandModule } from './command';
 import { createContext } from './context';
 import { handleError, installInterruptHandler, signalExitCode } from './exit';
+import { buildProgram } from './program';
 
 interface GlobalFlags {
   json: boolean;
@@ -42,7 +27,7 @@ const colorAllowed = (env: NodeJS.ProcessEnv) => !env.NO_COLOR && chalk.level > 
 let flags: GlobalFlags = {
   json: beforeDashDash.includes('--json'),
   color: !beforeDashDash.includes('--no-color') && colorAllowed(process.env),
-  verbose: beforeDashDash.includes('--verbose') || beforeDashDash.includes('-v'),
+  verbose: beforeDashDash.includes('--verbose'),
   projectDir: undefined,
 };
 if (!flags.color) chalk.level = 0;
@@ -76,31 +61,7 @@ function actionOf<O>(load: () => Promise<CommandModule<O>>): ActionFactory<O> {
   };
 }
 
-const program = new Command('msctl')
-  .description('Start, inspect and debug an event-driven microservice stack (Kafka, PostgreSQL, services/*)')
-  .version(pkg.version, '-V, --version', 'print the version')
-  .enablePositionalOptions()
-  .exitOverride()
-  .showHelpAfterError('(run msctl --help for usage)');
-withGlobalOptions(program);
-
-// Every command declares itself (arguments, flags, help) in commands/<name>/command.ts; its run.ts
-// is reached only through the literal import() here, so the bundler keeps it in a chunk of its own.
-up.register(program, actionOf(() => import('./commands/up/run')));
-down.register(program, actionOf(() => import('./commands/down/run')));
-status.register(program, actionOf(() => import('./commands/status/run')));
-dashboard.register(program, actionOf(() => import('./commands/dashboard/run')));
-logs.register(program, actionOf(() => import('./commands/logs/run')));
-restart.register(program, actionOf(() => import('./commands/restart/run')));
-scale.register(program, actionOf(() => import('./commands/scale/run')));
-chaos.register(program, actionOf(() => import('./commands/chaos/run')));
-doctor.register(program, actionOf(() => import('./commands/doctor/run')));
-topics.register(program, actionOf(() => import('./commands/topics/run')));
-scaffold.register(program, actionOf(() => import('./commands/scaffold/run')));
-loadTest.register(program, actionOf(() => import('./commands/load-test/run')));
-exporter.register(program, actionOf(() => import('./commands/export/run')));
-traces.register(program, actionOf(() => import('./commands/traces/run')));
-token.register(program, actionOf(() => import('./commands/token/run')));
+const program = buildProgram(actionOf);
 
 try {
   await program.parseAsync(argv, { from: 'user' });

@@ -7,8 +7,8 @@ export interface DownOptions {
 }
 
 export function register(program: Command, action: ActionFactory<DownOptions>): void {
-  // -v is --volumes here, so --verbose has no short form.
-  withGlobalOptions(program.command('down').description('stop the stack in reverse dependency order'), false)
+  // -v is --volumes, as in `docker compose down -v`.
+  withGlobalOptions(program.command('down').description('stop the stack in reverse dependency order'))
     .option('-v, --volumes', 'also delete the data (Kafka, PostgreSQL, .msctl state)')
     .action(action((_args, o) => ({ volumes: Boolean(o.volumes) })));
 }

@@ -34,11 +34,12 @@ export function register(program: Command, action: ActionFactory<LoadTestOptions
       .description('load the running stack through the gateway (autocannon; --rate for a fixed arrival rate), judge SLOs (exit 3 when violated)'),
   )
     .argument('[scenario]', 'users | ingest | read | mixed, or a YAML/JSON scenario file', 'mixed')
-    .option('-d, --duration <duration>', 'how long to measure: 30s, 2m (a bare number is seconds)', durationSeconds('--duration'), 10)
+    // No -d (detach, as in `up -d`), -w (--where in topics) nor -c (psql's --command): one letter, one meaning across msctl.
+    .option('--duration <duration>', 'how long to measure: 30s, 2m (a bare number is seconds)', durationSeconds('--duration'), 10)
     .option('--warmup <seconds>', 'seconds of load before measuring (not counted)', wholeNumber('--warmup'), 0)
-    .option('-c, --connections <n>', 'concurrent connections', positiveNumber('--connections'), 10)
+    .option('--connections <n>', 'concurrent connections', positiveNumber('--connections'), 10)
     .option('-r, --rate <rps>', 'fixed arrival rate (open model, coordinated omission corrected) instead of the closed model', positiveNumber('--rate'))
-    .option('-w, --workers <n>', 'autocannon worker threads, to get past one core (closed model)', positiveNumber('--workers'))
+    .option('--workers <n>', 'autocannon worker threads, to get past one core (closed model)', positiveNumber('--workers'))
     .option('--users <n>', 'users signed up and logged in before the clock starts', positiveNumber('--users'), 10)
     .option('--timeout <seconds>', 'per-request timeout', positiveNumber('--timeout'), 10)
     .option('--slo <file>', 'SLO table (YAML/JSON); default: the built-in table')
