@@ -12,9 +12,12 @@ import * as completion from './commands/completion/command';
 import * as dashboard from './commands/dashboard/command';
 import * as doctor from './commands/doctor/command';
 import * as down from './commands/down/command';
+import * as env from './commands/env/command';
+import * as exec from './commands/exec/command';
 import * as exporter from './commands/export/command';
 import * as loadTest from './commands/load-test/command';
 import * as logs from './commands/logs/command';
+import * as psql from './commands/psql/command';
 import * as restart from './commands/restart/command';
 import * as scaffold from './commands/scaffold/command';
 import * as scale from './commands/scale/command';
@@ -51,6 +54,9 @@ export function buildProgram(actionOf: ActionOf): Command {
   exporter.register(program, actionOf(() => import('./commands/export/run')));
   traces.register(program, actionOf(() => import('./commands/traces/run')));
   token.register(program, actionOf(() => import('./commands/token/run')));
+  psql.register(program, actionOf(() => import('./commands/psql/run')));
+  env.register(program, actionOf(() => import('./commands/env/run')));
+  exec.register(program, actionOf(() => import('./commands/exec/run')));
   completion.register(program, actionOf(() => import('./commands/completion/run')));
   return program;
 }

@@ -29,6 +29,8 @@ export type ErrorCode =
   | 'GROUP_ACTIVE'
   /** traces: no stored trace has that id. */
   | 'TRACE_NOT_FOUND'
+  /** A program msctl hands over to (psql) is not installed. */
+  | 'TOOL_MISSING'
   | 'INTERNAL';
 
 export class MsctlError extends Error {

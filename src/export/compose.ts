@@ -144,7 +144,7 @@ export function composeExport(input: ComposeInput): ComposeExport {
     const count = replicas[manifest.name] ?? manifest.replicas;
     instancesOf.set(manifest.name, []);
     for (let instance = 1; instance <= count; instance++) {
-      const spec = serviceSpec(project, manifest, image, secrets, instance, replicas);
+      const spec = serviceSpec(project, manifest, image, secrets, instance, replicas, undefined, false);
       // Its own role, not the superuser the docker runtime's services use.
       if (spec.env.DATABASE_URL !== undefined) {
         const role = schemaFor(manifest.name);

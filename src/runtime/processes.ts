@@ -1,4 +1,5 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { constants as osConstants } from 'node:os';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isProcessAlive } from '../infra/ports';
@@ -77,4 +78,42 @@ export function signalAll(pids: number[], signal: NodeJS.Signals): void {
       // already gone
     }
   }
+}
+
+/**
+ * Runs a program on msctl's own stdin, stdout and stderr (`msctl exec`, `msctl psql`) and resolves
+ * to its exit code; one killed by a signal ends as a shell reports it, 128 + the signal's number.
+ * While it runs msctl steps aside as a shell does: Ctrl-C reaches the program from the terminal
+ * (psql cancels its query and goes on), so msctl's own interrupt handling is held back until it
+ * exits, and a SIGTERM sent to msctl is passed on. `notFound` is thrown when there is no such program.
+ */
+export function runAttached(program: string, args: readonly string[], options: { cwd?: string; env: Record<string, string | undefined>; notFound: () => Error }): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    const child = spawn(program, args, { cwd: options.cwd, env: options.env, stdio: 'inherit' });
+    const held = (['SIGINT', 'SIGTERM'] as const).map((signal) => ({ signal, listeners: process.listeners(signal) }));
+    const passOn = (signal: NodeJS.Signals) => {
+      if (signal === 'SIGTERM') child.kill(signal);
+    };
+    for (const { signal } of held) {
+      process.removeAllListeners(signal);
+      process.on(signal, passOn);
+    }
+    let restored = false;
+    const restore = () => {
+      if (restored) return;
+      restored = true;
+      for (const { signal, listeners } of held) {
+        process.off(signal, passOn);
+        for (const listener of listeners) process.on(signal, listener);
+      }
+    };
+    child.once('error', (error: NodeJS.ErrnoException) => {
+      restore();
+      reject(error.code === 'ENOENT' ? options.notFound() : error);
+    });
+    child.once('exit', (code, signal) => {
+      restore();
+      resolve(code ?? 128 + (signal ? (osConstants.signals[signal] ?? 0) : 0));
+    });
+  });
 }

@@ -67,6 +67,14 @@ export interface Breakage {
   restore?: () => Promise<string>;
 }
 
+/** `msctl exec`: a command run with a service's environment, wired to msctl's own stdin, stdout and stderr. */
+export interface ExecRequest {
+  /** The program and its arguments, run without a shell. */
+  command: string[];
+  /** Give the command a terminal (docker: an exec with Tty), when msctl's stdin is one. */
+  tty: boolean;
+}
+
 export interface Runtime {
   /** For what the user reads ("healthy on the docker runtime"); nothing branches on it. */
   readonly kind: RuntimeKind;
@@ -84,4 +92,8 @@ export interface Runtime {
   breakTarget(target: TargetStatus, action: ChaosAction, forMs: number, sink: ProgressSink): Promise<Breakage>;
   /** Where the services send their spans: msctl's receiver, or the collector the user named. */
   traceEndpoint(): Promise<string | undefined>;
+  /** The environment a service instance ("users", "users#2") is started with on this runtime, overrides included. */
+  environment(target: string): Promise<Record<string, string>>;
+  /** Runs a command with a service instance's environment (local: in its folder; docker: in its container); resolves to its exit code. */
+  exec(target: string, request: ExecRequest): Promise<number>;
 }

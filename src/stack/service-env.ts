@@ -1,5 +1,8 @@
+import { MsctlError } from '../core/errors';
+import { readEnvOverrides } from './env-overrides';
 import { gatewayRoutes, type ServiceManifest } from './manifest';
-import { readStackSettings, type Project } from './project';
+import { manifestOf, readStackSettings, type Project } from './project';
+import { instanceIndex, serviceOfInstance } from './replicas';
 import type { StackSecrets } from './secrets';
 
 export interface StackEndpoints {
@@ -106,4 +109,26 @@ export function serviceEnvironment(
     if (rateLimitPerSecond !== undefined) env.PUBLIC_LIMIT_PER_ADDRESS = String(rateLimitPerSecond * 60);
   }
   return env;
+}
+
+/**
+ * What a runtime starts a service instance with: serviceEnvironment, then the developer's
+ * overrides (services/<name>/.env, .msctl/env/<name>.env) on top. Both runtimes start services
+ * with it and `msctl env` shows it; the exports use serviceEnvironment alone. An override may
+ * replace anything but what the runtime needs to reach the service (RESERVED_KEYS), secrets and
+ * infrastructure addresses included: it is the developer's own machine, and `msctl env` marks it.
+ */
+export function runtimeEnvironment(...args: Parameters<typeof serviceEnvironment>): Record<string, string> {
+  const [project, manifest] = args;
+  return { ...serviceEnvironment(...args), ...readEnvOverrides(project, manifest).values };
+}
+
+/** The manifest of the service `target` names ("users", or one of its instances, "users#2"). */
+export function serviceOfTarget(project: Project, target: string): ServiceManifest {
+  const manifest = manifestOf(project, serviceOfInstance(target));
+  const index = instanceIndex(target);
+  if (manifest && Number.isInteger(index) && index >= 1) return manifest;
+  const services = project.manifests.map((m) => m.name).join(', ');
+  const infrastructure = project.graph.names.includes(target);
+  throw new MsctlError('USAGE', infrastructure ? `${target} is infrastructure, not a service` : `no service named ${target}`, `the services are: ${services}`);
 }

@@ -284,9 +284,10 @@ export async function restartDocker(project: Project, target: string, timeoutSec
   const state = await readDockerState(project);
   state.restarts[target] = (state.restarts[target] ?? 0) + 1;
   await writeDockerState(project, state);
-  if (manifest && image !== info.Image) {
-    const network = networkName(project.name);
-    const spec = serviceSpec(project, manifest, image, await ensureSecrets(project.stateDir), instanceIndex(target), desiredReplicas(project), await traceEndpoint(docker, project, network, state));
+  const network = networkName(project.name);
+  const spec = manifest && serviceSpec(project, manifest, image, await ensureSecrets(project.stateDir), instanceIndex(target), desiredReplicas(project), await traceEndpoint(docker, project, network, state));
+  // New code, or another definition (an env override edited, a setting): a new container, as `up` would make.
+  if (spec && (image !== info.Image || spec.labels[`${COMPOSE}.config-hash`] !== info.Labels[`${COMPOSE}.config-hash`])) {
     await docker.getContainer(info.Id).stop({ t: 15 }).catch(() => undefined);
     await startContainer(docker, spec, network, timeoutSeconds * 1000, sink, true);
   } else {

@@ -9,13 +9,17 @@ import { MsctlError } from '../../core/errors';
 import type { ProgressSink } from '../../core/events';
 import { stepsToRun, type UpPlan } from '../../stack/plan';
 import type { Project } from '../../stack/project';
-import { DEFAULT_TIMEOUT_SECONDS, type Breakage, type ChaosAction, type DownResult, type LogRequest, type LogSink, type Runtime, type RuntimeObservation, type RuntimeOpenOptions, type RuntimeUpOptions } from '../runtime';
+import { desiredReplicas, instanceIndex, serviceOfInstance } from '../../stack/replicas';
+import { ensureSecrets } from '../../stack/secrets';
+import { serviceOfTarget } from '../../stack/service-env';
+import { DEFAULT_TIMEOUT_SECONDS, type Breakage, type ChaosAction, type DownResult, type ExecRequest, type LogRequest, type LogSink, type Runtime, type RuntimeObservation, type RuntimeOpenOptions, type RuntimeUpOptions } from '../runtime';
 import type { StackStatus, TargetStatus } from '../types';
 import { formatSeconds } from '../../core/duration';
 import { downDocker, observeDocker, restartDocker, upDocker } from './converge';
 import { connectDocker } from './engine';
 import { followDockerLogs } from './logs';
 import { listContainers, otlpEndpointOf, readDockerState, targetOf } from './state';
+import { serviceSpec } from './spec';
 import { dockerStatus } from './status';
 import { ensureWatcher } from './watcher';
 
@@ -111,5 +115,63 @@ export class DockerRuntime implements Runtime {
 
   async traceEndpoint(): Promise<string | undefined> {
     return otlpEndpointOf(await readDockerState(this.project))?.endpoint;
+  }
+
+  /** The container's environment as `up` would create it now (serviceSpec): another one is re-created. */
+  async environment(target: string): Promise<Record<string, string>> {
+    const manifest = serviceOfTarget(this.project, target);
+    const [secrets, state] = await Promise.all([ensureSecrets(this.project.stateDir), readDockerState(this.project)]);
+    return serviceSpec(this.project, manifest, '', secrets, instanceIndex(target), desiredReplicas(this.project), otlpEndpointOf(state)).env;
+  }
+
+  /**
+   * A process in the target's container (the Engine's exec API), with the environment `msctl env`
+   * shows: an override edited since the container started reaches the command at once.
+   */
+  async exec(target: string, request: ExecRequest): Promise<number> {
+    serviceOfTarget(this.project, target);
+    if (request.command.length === 0) throw new MsctlError('USAGE', 'no command to run', `e.g. msctl exec ${target} -- node -e 'console.log(process.env.LOG_LEVEL)'`);
+    const engine = await connectDocker();
+    const info = (await listContainers(engine, this.project)).find((container) => targetOf(container) === target);
+    if (info?.State !== 'running') throw new MsctlError('NOT_RUNNING', `${target} is not running`, `start it with \`msctl up ${serviceOfInstance(target)}\``);
+    const env = await this.environment(target);
+    const exec = await engine.getContainer(info.Id).exec({
+      Cmd: request.command,
+      Env: Object.entries(env).map(([key, value]) => `${key}=${value}`),
+      AttachStdin: true,
+      AttachStdout: true,
+      AttachStderr: true,
+      Tty: request.tty,
+      ...(request.tty && process.stdout.columns ? { ConsoleSize: [process.stdout.rows, process.stdout.columns] as [number, number] } : {}),
+    });
+    const stream = await exec.start({ hijack: true, stdin: true, Tty: request.tty });
+    const ended = new Promise<void>((resolve, reject) => {
+      stream.once('end', resolve);
+      stream.once('close', resolve);
+      stream.once('error', reject);
+    });
+    // Without a TTY the Engine multiplexes stdout and stderr on one stream.
+    if (request.tty) stream.pipe(process.stdout);
+    else engine.modem.demuxStream(stream, process.stdout, process.stderr);
+    const stdin = process.stdin;
+    const raw = request.tty && stdin.isTTY;
+    const resize = () => void exec.resize({ h: process.stdout.rows, w: process.stdout.columns }).catch(() => undefined);
+    if (raw) {
+      stdin.setRawMode(true);
+      process.stdout.on('resize', resize);
+    }
+    stdin.pipe(stream);
+    try {
+      await ended;
+    } finally {
+      stdin.unpipe(stream);
+      stdin.pause();
+      if (raw) {
+        stdin.setRawMode(false);
+        process.stdout.off('resize', resize);
+      }
+    }
+    const { ExitCode } = await exec.inspect();
+    return ExitCode ?? 1;
   }
 }

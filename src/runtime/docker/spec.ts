@@ -10,7 +10,7 @@ import { manifestOf, type Project } from '../../stack/project';
 import type { StackSecrets } from '../../stack/secrets';
 import { instanceName, serviceOfInstance } from '../../stack/replicas';
 import { serviceDatabaseUrl } from '../../stack/database-roles';
-import { serviceEnvironment } from '../../stack/service-env';
+import { runtimeEnvironment, serviceEnvironment } from '../../stack/service-env';
 import { KAFKA_HEAP_SHAPE } from '../../infra/kafka/broker';
 import { LABEL, type InfrastructureImage } from './images';
 
@@ -159,9 +159,11 @@ export function serviceSpec(
   instance = 1,
   replicas: Record<string, number> = {},
   otlp?: TraceTarget,
+  /** The developer's env overrides: the runtime applies them, `msctl export compose` leaves them out. */
+  withOverrides = true,
 ): ContainerSpec {
   const superuserUrl = `postgres://${project.infrastructure.postgresUser}:${encodeURIComponent(secrets.postgresPassword)}@postgres:${POSTGRES_PORT}/postgres`;
-  const env = serviceEnvironment(
+  const env = (withOverrides ? runtimeEnvironment : serviceEnvironment)(
     project,
     manifest,
     {

@@ -12,12 +12,12 @@ import type { ProgressEvent, ProgressSink } from '../../core/events';
 import { terminatePid, waitForPortFree } from '../../infra/ports';
 import { planDown, stepsToRun, type ObservedTarget, type UpPlan } from '../../stack/plan';
 import { ensureStateDir, manifestOf, type Project } from '../../stack/project';
-import { desiredReplicas, serviceOfInstance } from '../../stack/replicas';
+import { desiredReplicas, instanceIndex, instanceNames, serviceOfInstance } from '../../stack/replicas';
 import { ensureSecrets } from '../../stack/secrets';
-import { SERVICE_ALLOCATOR_ENV } from '../../stack/service-env';
+import { SERVICE_ALLOCATOR_ENV, serviceOfTarget } from '../../stack/service-env';
 import { buildStale } from '../../stack/build';
-import { isOurProcess, processTree, signalAll } from '../processes';
-import { DEFAULT_TIMEOUT_SECONDS, type Breakage, type ChaosAction, type DownResult, type LogRequest, type LogSink, type Runtime, type RuntimeObservation, type RuntimeOpenOptions, type RuntimeUpOptions } from '../runtime';
+import { isOurProcess, processTree, runAttached, signalAll } from '../processes';
+import { DEFAULT_TIMEOUT_SECONDS, type Breakage, type ChaosAction, type DownResult, type ExecRequest, type LogRequest, type LogSink, type Runtime, type RuntimeObservation, type RuntimeOpenOptions, type RuntimeUpOptions } from '../runtime';
 import type { StackStatus, TargetStatus } from '../types';
 import { formatSeconds } from '../../core/duration';
 import { controlRequest, pingSupervisor, streamEvents } from './control';
@@ -26,6 +26,7 @@ import { observe, SUPERVISOR_MARKER, type Observation } from './observe';
 import { localStatus } from './status';
 import { readState, socketPath, stateFile, type StackState, type TargetState } from './state';
 import { NODE_FLAGS } from './node-flags';
+import { inheritedEnvironment, localServiceEnvironment } from './supervisor';
 
 /** After a kill -9 of the supervisor or a reboot: stops what is still ours, forgets the rest. */
 export async function cleanUpStale(project: Project, observation: Observation, sink: ProgressSink): Promise<void> {
@@ -272,6 +273,37 @@ export class LocalRuntime implements Runtime {
 
   async traceEndpoint(): Promise<string | undefined> {
     return (await readState(this.project.stateDir))?.supervisor.otlpEndpoint;
+  }
+
+  /** As the supervisor starts `target` (localServiceEnvironment), from its state: the ports and trace endpoint it chose. */
+  async environment(target: string): Promise<Record<string, string>> {
+    const manifest = serviceOfTarget(this.project, target);
+    const [secrets, state] = await Promise.all([ensureSecrets(this.project.stateDir), readState(this.project.stateDir)]);
+    // The port the supervisor gave the instance (a restart may move it); the manifest's until it ran.
+    const portOf = (instance: string) => state?.targets[instance]?.port ?? (instanceIndex(instance) === 1 ? manifestOf(this.project, serviceOfInstance(instance))?.port : undefined);
+    const port = portOf(target);
+    if (port === undefined) throw new MsctlError('NOT_RUNNING', `${target} is not running`, `start it with \`msctl scale ${manifest.name}=${instanceIndex(target)}\``);
+    const replicas = desiredReplicas(this.project);
+    const urls = new Map(
+      this.project.manifests.map((m) => [m.name, instanceNames(m.name, replicas[m.name] ?? 1).flatMap((instance) => portOf(instance) ?? []).map((p) => `http://127.0.0.1:${p}`)]),
+    );
+    const otlpEndpoint = state?.supervisor.otlpEndpoint;
+    // The supervisor sends no stack token to a collector the user named (OTEL_EXPORTER_OTLP_ENDPOINT).
+    const otlpIsExternal = otlpEndpoint !== undefined && otlpEndpoint === process.env.OTEL_EXPORTER_OTLP_ENDPOINT?.trim();
+    return localServiceEnvironment(this.project, manifest, secrets, { port, urls, otlpEndpoint, otlpIsExternal });
+  }
+
+  /** A child process in the service's folder, with what the supervisor would give the service, on msctl's own stdio. */
+  async exec(target: string, request: ExecRequest): Promise<number> {
+    const manifest = serviceOfTarget(this.project, target);
+    const env: Record<string, string> = { ...inheritedEnvironment(process.env), ...(process.env.TERM ? { TERM: process.env.TERM } : {}), ...(await this.environment(target)) };
+    const [program, ...args] = request.command;
+    if (!program) throw new MsctlError('USAGE', 'no command to run', `e.g. msctl exec ${target} -- node -e 'console.log(process.env.LOG_LEVEL)'`);
+    return runAttached(program, args, {
+      cwd: manifest.dir,
+      env,
+      notFound: () => new MsctlError('USAGE', `${program}: command not found`, `install it, or give its full path (PATH is ${env.PATH})`),
+    });
   }
 }
 

@@ -17,7 +17,7 @@ import type { PlanStep, UpPlan } from '../../stack/plan';
 import { manifestOf, type Project } from '../../stack/project';
 import type { StackSecrets } from '../../stack/secrets';
 import { serviceDatabaseUrl } from '../../stack/database-roles';
-import { SERVICE_NODE_FLAGS, serviceEnvironment } from '../../stack/service-env';
+import { runtimeEnvironment, SERVICE_NODE_FLAGS } from '../../stack/service-env';
 import { findFreePort, isPortFree, isProcessAlive } from '../../infra/ports';
 import { instanceIndex, instanceNames, serviceOfInstance } from '../../stack/replicas';
 import { sendGatewayRoutes } from '../gateway-routes';
@@ -86,9 +86,38 @@ export function serviceNodeOptions(env: NodeJS.ProcessEnv): { NODE_OPTIONS?: str
   return options ? { NODE_OPTIONS: options } : {};
 }
 
+/** What a service's process takes from msctl's own environment, besides its own (`msctl exec` too). */
+export const inheritedEnvironment = (env: NodeJS.ProcessEnv): Record<string, string> => ({ PATH: env.PATH ?? '', HOME: env.HOME ?? '', TZ: env.TZ ?? '', ...serviceNodeOptions(env) });
+
 export const kafkaBootstrap = (project: Project) => `127.0.0.1:${project.infrastructure.kafkaPort}`;
 export const postgresUrl = (project: Project, secrets: StackSecrets) =>
   `postgres://${project.infrastructure.postgresUser}:${encodeURIComponent(secrets.postgresPassword)}@127.0.0.1:${project.infrastructure.postgresPort}/postgres`;
+
+/**
+ * The environment of a service instance on the local runtime: the supervisor starts it with this,
+ * and `msctl env` / `msctl exec` (LocalRuntime.environment) show and use the same.
+ */
+export function localServiceEnvironment(
+  project: Project,
+  manifest: ServiceManifest,
+  secrets: StackSecrets,
+  instance: { port: number; urls: ReadonlyMap<string, string[]>; otlpEndpoint?: string | undefined; otlpIsExternal?: boolean | undefined },
+): Record<string, string> {
+  return runtimeEnvironment(
+    project,
+    manifest,
+    {
+      kafkaBootstrap: kafkaBootstrap(project),
+      postgresUrl: postgresUrl(project, secrets),
+      databaseUrl: (service) => serviceDatabaseUrl(postgresUrl(project, secrets), service, secrets),
+      serviceUrls: (service) => instance.urls.get(service) ?? [`http://127.0.0.1:${manifestOf(project, service)?.port ?? 0}`],
+      otlpEndpoint: instance.otlpEndpoint,
+      otlpIsExternal: instance.otlpIsExternal,
+    },
+    secrets,
+    { port: instance.port },
+  );
+}
 
 export class Supervisor {
   readonly bus = new ProgressBus();
@@ -432,24 +461,11 @@ export class Supervisor {
       // What its routing table holds: observe compares it with the counts wanted now.
       target.state.upstreams = Object.fromEntries(this.project.manifests.filter((other) => other.name !== manifest.name && other.routes.length > 0).map((other) => [other.name, this.replicasOf(other.name)]));
     }
-    const env = serviceEnvironment(
-      this.project,
-      manifest,
-      {
-        kafkaBootstrap: kafkaBootstrap(this.project),
-        postgresUrl: postgresUrl(this.project, this.secrets),
-        databaseUrl: (service) => serviceDatabaseUrl(postgresUrl(this.project, this.secrets), service, this.secrets),
-        serviceUrls: (service) => urls.get(service) ?? [`http://127.0.0.1:${manifestOf(this.project, service)?.port ?? 0}`],
-        otlpEndpoint: this.deps.otlpEndpoint,
-        otlpIsExternal: this.deps.otlpIsExternal,
-      },
-      this.secrets,
-      { port },
-    );
+    const env = localServiceEnvironment(this.project, manifest, this.secrets, { port, urls, otlpEndpoint: this.deps.otlpEndpoint, otlpIsExternal: this.deps.otlpIsExternal });
     const bundle = serviceBundle(manifest);
     const child = (this.deps.spawn ?? spawn)(this.deps.nodePath, [...SERVICE_NODE_FLAGS, bundle], {
       cwd: manifest.dir,
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', TZ: process.env.TZ ?? '', ...serviceNodeOptions(process.env), ...env },
+      env: { ...inheritedEnvironment(process.env), ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     target.child = child;
