@@ -10,6 +10,7 @@ import { type ActionFactory, type CommandModule, withGlobalOptions } from './com
 import * as chaos from './commands/chaos/command';
 import * as completion from './commands/completion/command';
 import * as dashboard from './commands/dashboard/command';
+import * as dev from './commands/dev/command';
 import * as doctor from './commands/doctor/command';
 import * as down from './commands/down/command';
 import * as env from './commands/env/command';
@@ -40,6 +41,7 @@ export function buildProgram(actionOf: ActionOf): Command {
   withGlobalOptions(program);
 
   up.register(program, actionOf(() => import('./commands/up/run')));
+  dev.register(program, actionOf(() => import('./commands/dev/run')));
   down.register(program, actionOf(() => import('./commands/down/run')));
   status.register(program, actionOf(() => import('./commands/status/run')));
   dashboard.register(program, actionOf(() => import('./commands/dashboard/run')));

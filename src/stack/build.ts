@@ -1,6 +1,6 @@
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import type { Plugin } from 'esbuild';
+import type { BuildOptions, Plugin } from 'esbuild';
 import { MsctlError } from '../core/errors';
 import type { ProgressSink } from '../core/events';
 import type { ServiceManifest } from './manifest';
@@ -41,27 +41,36 @@ export function isBundleStale(manifest: ServiceManifest, servicesDir: string): b
   return inputs.some((input) => newestMtime(input) > built);
 }
 
-/** Bundles one service into dist/main.js: one file that runs with plain node. */
-export async function bundleService(manifest: ServiceManifest): Promise<void> {
-  const { build } = await import('esbuild');
+/** How a service is bundled: one file that runs with plain node (`msctl dev` rebuilds with the same). */
+export function bundleOptions(manifest: ServiceManifest): BuildOptions {
+  return {
+    entryPoints: [serviceEntry(manifest)],
+    outfile: serviceBundle(manifest),
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node22',
+    sourcemap: 'linked',
+    logLevel: 'silent',
+    banner: { js: REQUIRE_SHIM },
+    plugins: [rawImportsPlugin],
+    // pg's optional native binding is never used.
+    external: ['pg-native'],
+  };
+}
+
+export function assertHasEntry(manifest: ServiceManifest): void {
   if (!existsSync(serviceEntry(manifest))) {
     throw new MsctlError('USAGE', `${manifest.name} has no src/main.ts`, `every service starts from services/${manifest.name}/src/main.ts`);
   }
+}
+
+/** Bundles one service into dist/main.js. */
+export async function bundleService(manifest: ServiceManifest): Promise<void> {
+  const { build } = await import('esbuild');
+  assertHasEntry(manifest);
   try {
-    await build({
-      entryPoints: [serviceEntry(manifest)],
-      outfile: serviceBundle(manifest),
-      bundle: true,
-      platform: 'node',
-      format: 'esm',
-      target: 'node22',
-      sourcemap: 'linked',
-      logLevel: 'silent',
-      banner: { js: REQUIRE_SHIM },
-      plugins: [rawImportsPlugin],
-      // pg's optional native binding is never used.
-      external: ['pg-native'],
-    });
+    await build(bundleOptions(manifest));
   } catch (error) {
     const messages = (error as { errors?: Array<{ text: string; location?: { file: string; line: number } }> }).errors ?? [];
     const first = messages[0];

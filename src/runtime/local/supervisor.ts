@@ -12,9 +12,10 @@ import { MsctlError } from '../../core/errors';
 import { terminalSafe } from '../../core/terminal-text';
 import { ProgressBus, type TargetPhase } from '../../core/events';
 import { serviceBundle } from '../../stack/build';
-import { gatewayRoutes, stackTopics, type ServiceManifest } from '../../stack/manifest';
+import { gatewayRoutes, loadManifests, stackTopics, type ServiceManifest } from '../../stack/manifest';
+import { DependencyGraph } from '../../stack/graph';
 import type { PlanStep, UpPlan } from '../../stack/plan';
-import { manifestOf, type Project } from '../../stack/project';
+import { manifestOf, stackNodes, type Project } from '../../stack/project';
 import type { StackSecrets } from '../../stack/secrets';
 import { serviceDatabaseUrl } from '../../stack/database-roles';
 import { runtimeEnvironment, SERVICE_NODE_FLAGS } from '../../stack/service-env';
@@ -241,6 +242,7 @@ export class Supervisor {
     if (!target || !this.isAlive(target)) {
       throw new MsctlError('NOT_RUNNING', `${name} is not running`, `start it with \`msctl up ${name}\``);
     }
+    await this.refreshManifests();
     if (target.manifest && !target.manifest.gateway && target.child) {
       const instances = name === serviceOfInstance(name) ? instanceNames(name, this.replicasOf(name)) : [name];
       for (const instance of instances) {
@@ -252,6 +254,19 @@ export class Supervisor {
     await this.stopTarget(name);
     target.state.restarts += 1;
     await this.startTarget(name, timeoutSeconds);
+  }
+
+  /**
+   * A service.json saved since the stack started (`msctl dev`): from this restart on, its port,
+   * routes and settings are the new ones, and the gateways' routing tables follow.
+   */
+  private async refreshManifests(): Promise<void> {
+    const manifests = await loadManifests(this.project.servicesDir);
+    this.project.manifests = manifests;
+    this.project.graph = new DependencyGraph(stackNodes(manifests));
+    for (const target of this.targets.values()) {
+      if (target.manifest) target.manifest = manifestOf(this.project, serviceOfInstance(target.state.name)) ?? target.manifest;
+    }
   }
 
   /**

@@ -12,6 +12,8 @@ export interface UpOptions {
   timeout: number;
   /** Docker runtime: build images locally instead of pulling the official ones. */
   offline: boolean;
+  /** Then reload what is saved, as `msctl dev` does; Ctrl-C stops the stack as `up` does. */
+  watch: boolean;
 }
 
 export function register(program: Command, action: ActionFactory<UpOptions>): void {
@@ -22,6 +24,7 @@ export function register(program: Command, action: ActionFactory<UpOptions>): vo
     .addOption(new Option('--runtime <runtime>', 'where to run the stack').choices(['auto', 'local', 'docker']).default('auto'))
     .option('--timeout <seconds>', 'per-service health timeout', positiveNumber('--timeout'), 90)
     .option('--offline', 'docker runtime: do not try to pull images; build them from this machine\'s toolchain')
+    .option('--watch', 'then rebuild and restart each service whose files are saved, as msctl dev does (Ctrl-C stops the stack)')
     .action(
       action(([services], o) => ({
         offline: Boolean(o.offline),
@@ -30,6 +33,7 @@ export function register(program: Command, action: ActionFactory<UpOptions>): vo
         dryRun: Boolean(o.dryRun),
         runtime: o.runtime as RuntimeChoice,
         timeout: o.timeout as number,
+        watch: Boolean(o.watch),
       })),
     );
 }

@@ -1,10 +1,9 @@
 import { MsctlError, EXIT_CODES, isMsctlError } from '../../../core/errors';
 import { ProgressBus } from '../../../core/events';
 import { openRuntime } from '../../../runtime/select';
-import { buildStale } from '../../../stack/build';
-import { describePlan, planUp, stepsToRun } from '../../../stack/plan';
+import { planStart, startStack } from '../../../runtime/start';
+import { describePlan, stepsToRun } from '../../../stack/plan';
 import { loadProject } from '../../../stack/project';
-import { desiredReplicas } from '../../../stack/replicas';
 import type { CliContext } from '../../context';
 import type { UpOptions } from './command';
 
@@ -12,17 +11,21 @@ export async function run(options: UpOptions, context: CliContext): Promise<numb
   if (!Number.isFinite(options.timeout) || options.timeout <= 0) {
     throw new MsctlError('USAGE', `--timeout ${options.timeout} is not a number of seconds`, 'e.g. --timeout 120');
   }
+  if (options.watch) {
+    if (options.detach || options.dryRun) throw new MsctlError('USAGE', `--watch cannot go with ${options.detach ? '--detach' : '--dry-run'}: it keeps running to reload what you save`, 'msctl up --watch, or msctl dev (which leaves the stack running when it stops)');
+    const dev = await import('../dev/run');
+    return dev.run({ services: options.services, runtime: options.runtime, timeout: options.timeout, offline: options.offline, typecheck: true, stopOnExit: true }, context);
+  }
   const project = await loadProject(context.projectDir);
   for (const name of options.services) project.graph.node(name);
   const runtime = await openRuntime(project, options.runtime);
   const kind = runtime.kind;
-  const observation = await runtime.observe();
-  const plan = planUp(project.graph, options.services, observation.targets, desiredReplicas(project));
+  const { plan, note } = await planStart(runtime, project, options.services);
 
   if (options.dryRun) {
     if (context.json) context.stdout.write(`${JSON.stringify({ runtime: kind, plan })}\n`);
     else {
-      if (observation.note) context.stdout.write(`note: ${observation.note}\n`);
+      if (note) context.stdout.write(`note: ${note}\n`);
       context.stdout.write(`runtime: ${kind}\n${describePlan(plan).join('\n')}\n`);
     }
     return EXIT_CODES.ok;
@@ -33,16 +36,11 @@ export async function run(options: UpOptions, context: CliContext): Promise<numb
   renderer.attach(bus);
   let dashboardShown = false;
   try {
-    const toRun = stepsToRun(plan);
-    if (toRun.length === 0) {
+    if (stepsToRun(plan).length === 0) {
       bus.emit({ type: 'message', level: 'info', text: `already running (${kind} runtime): ${plan.steps.map((step) => step.target).join(', ')}` });
-    } else {
-      const services = project.manifests.filter((manifest) => toRun.some((step) => step.target === manifest.name));
-      await buildStale(services, project.servicesDir, bus);
     }
-    // Also when nothing has to start: the runtime keeps a running stack kept (docker's watcher).
-    await runtime.up(plan, { timeoutSeconds: options.timeout, signal: context.signal, logs: !options.detach, offline: options.offline }, bus);
-    if (toRun.length > 0) {
+    const { started } = await startStack(runtime, project, plan, { timeoutSeconds: options.timeout, signal: context.signal, logs: !options.detach, offline: options.offline }, bus);
+    if (started) {
       const gateway = project.manifests.find((manifest) => manifest.gateway && plan.steps.some((step) => step.target === manifest.name));
       bus.emit({
         type: 'done',
