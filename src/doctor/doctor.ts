@@ -9,6 +9,8 @@ import { request } from 'node:http';
 import { homedir } from 'node:os';
 import { basename, delimiter, join } from 'node:path';
 import { isMsctlError } from '../core/errors';
+import type { StackStatus } from '../runtime/types';
+import type { InfrastructureSettings } from '../stack/project';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail';
 
@@ -43,7 +45,7 @@ export interface DoctorProbes {
   kafkaJars(): Promise<KafkaJarsProbe>;
   docker(): Promise<DockerProbe>;
   portFree(port: number): Promise<boolean>;
-  /** Ports this stack's own processes hold, as listed in `.msctl/state.json` (empty when none). */
+  /** Ports this stack's own processes hold: its state file's, and those of what its runtime reports running (empty when none). */
   msctlPorts(): Promise<Set<number>>;
   /** Bytes available to msctl on the file system of `dir`. */
   diskFree(dir: string): Promise<number>;
@@ -179,7 +181,7 @@ export async function runDoctor(input: DoctorInput, probes: DoctorProbes): Promi
     if (portsFree[i]) {
       checks.push({ name, status: 'ok', detail: `free (${p.what})` });
     } else if (msctlPorts.has(p.port)) {
-      checks.push({ name, status: 'ok', detail: `ok, used by msctl (${p.what})` });
+      checks.push({ name, status: 'ok', detail: `ok, held by this stack (${p.what})` });
     } else {
       checks.push({
         name,
@@ -248,6 +250,23 @@ export function pingDocker(env: NodeJS.ProcessEnv = process.env, timeoutMs = 2_0
 }
 
 /** Every port number listed in a state file, wherever it sits (keys named port/…Port/ports). */
+/**
+ * The ports a running stack holds, from its status: the broker's and its controller's while kafka
+ * runs, PostgreSQL's while it runs, each running service's. The controller's port is in no state
+ * file, so without this a healthy stack's own controller looked like a stranger's.
+ */
+export function stackPorts(status: StackStatus, infra: InfrastructureSettings): Set<number> {
+  const held = new Map<string, number[]>([
+    ['kafka', [infra.kafkaPort, infra.kafkaControllerPort]],
+    ['postgres', [infra.postgresPort]],
+  ]);
+  return new Set(
+    status.targets
+      .filter((target) => target.state !== 'stopped')
+      .flatMap((target) => [...(held.get(target.name) ?? []), ...(target.port === null ? [] : [target.port])]),
+  );
+}
+
 export function portsInState(state: unknown): Set<number> {
   const ports = new Set<number>();
   const visit = (value: unknown, key: string) => {
@@ -277,6 +296,8 @@ export interface SystemProbeOptions {
   env?: NodeJS.ProcessEnv;
   /** `.msctl/state.json` of the project, when there is one. */
   stateFile?: string;
+  /** The ports the project's running stack holds, as its runtime reports them (see stackPorts). */
+  stackPorts?: () => Promise<Set<number>>;
 }
 
 /** The real probes. Java and the Kafka jar lock are loaded only when asked. */
@@ -303,12 +324,11 @@ export function systemProbes(options: SystemProbeOptions = {}): DoctorProbes {
     docker: () => pingDocker(env),
     portFree: async (port) => (await import('../infra/ports')).isPortFree(port),
     msctlPorts: async () => {
-      if (!options.stateFile) return new Set();
-      try {
-        return portsInState(JSON.parse(await readFile(options.stateFile, 'utf8')));
-      } catch {
-        return new Set();
-      }
+      const [fromState, fromStatus] = await Promise.all([
+        options.stateFile ? readFile(options.stateFile, 'utf8').then((text) => portsInState(JSON.parse(text))).catch(() => new Set<number>()) : new Set<number>(),
+        options.stackPorts ? options.stackPorts().catch(() => new Set<number>()) : new Set<number>(),
+      ]);
+      return new Set([...fromState, ...fromStatus]);
     },
     diskFree: async (dir) => {
       const info = await statfs(dir);

@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { MsctlError } from '../../src/core/errors';
-import { pingDocker, portsInState, runDoctor, type DoctorProbes } from '../../src/doctor/doctor';
+import { pingDocker, portsInState, runDoctor, stackPorts, type DoctorProbes } from '../../src/doctor/doctor';
+import type { StackStatus, TargetStatus } from '../../src/runtime/types';
 import { renderDoctor } from '../../src/cli/commands/doctor/run';
 
 const GiB = 1024 ** 3;
@@ -80,7 +81,7 @@ describe('doctor core', () => {
 
   it("a port held by this stack's own processes is ok", async () => {
     const report = await runDoctor(input, probes({ portFree: async () => false, msctlPorts: async () => new Set([19092]) }));
-    expect(byName(report, 'port 19092')).toMatchObject({ status: 'ok', detail: 'ok, used by msctl (kafka)' });
+    expect(byName(report, 'port 19092')).toMatchObject({ status: 'ok', detail: 'ok, held by this stack (kafka)' });
     expect(byName(report, 'port 4000').status).toBe('fail');
   });
 
@@ -99,6 +100,18 @@ describe('doctor core', () => {
     expect([...portsInState({ supervisor: { pid: 1 }, targets: [{ name: 'users', port: 4001, pid: 7 }, { name: 'kafka', port: 19092, controllerPort: 19093 }], ports: [15432] })].sort()).toEqual([
       15432, 19092, 19093, 4001,
     ]);
+  });
+
+  it("a running stack's ports: broker and controller while kafka runs, PostgreSQL's, each running service's", () => {
+    const target = (name: string, state: string, port: number | null): TargetStatus => ({
+      name, kind: 'service', state, health: 'pass', pid: 1, port, uptimeSeconds: 1, restarts: 0, lastExit: null, checks: {}, circuits: {}, problems: {}, detail: null,
+    });
+    const status = (targets: TargetStatus[]): StackStatus => ({ runtime: 'local', project: '/p', supervisor: { state: 'running', pid: 1 }, healthy: true, targets });
+    const infra = { kafkaPort: 19092, kafkaControllerPort: 19093, postgresPort: 15432, postgresUser: 'msctl' };
+    expect([...stackPorts(status([target('kafka', 'running', 19092), target('postgres', 'running', null), target('users', 'healthy', 4001), target('notifications', 'stopped', 4003)]), infra)].sort((a, b) => a - b)).toEqual([
+      4001, 15432, 19092, 19093,
+    ]);
+    expect(stackPorts(status([target('kafka', 'stopped', null)]), infra).size).toBe(0);
   });
 
   it('renders a table with the fixes, without colour codes when colour is off', async () => {

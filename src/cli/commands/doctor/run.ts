@@ -1,14 +1,15 @@
 /** `msctl doctor`: the checks of src/doctor as a table (or --json); exit 1 when any check fails. */
 import { join, resolve } from 'node:path';
-import { runDoctor, systemProbes, type DoctorInput, type DoctorReport, type PortToCheck } from '../../../doctor/doctor';
+import { openRuntime } from '../../../runtime/select';
+import { runDoctor, stackPorts, systemProbes, type DoctorInput, type DoctorReport, type PortToCheck } from '../../../doctor/doctor';
 import { isMsctlError } from '../../../core/errors';
-import { loadProject, infrastructureSettings } from '../../../stack/project';
+import { loadProject, infrastructureSettings, type Project } from '../../../stack/project';
 import type { CliContext } from '../../context';
 import type { DoctorOptions } from './command';
 import { makeChalk } from '../../../ui/colors';
 import { formatTable } from '../../../ui/table';
 
-export async function doctorInput(projectDir: string | undefined, env: NodeJS.ProcessEnv = process.env): Promise<DoctorInput & { stateFile?: string }> {
+export async function doctorInput(projectDir: string | undefined, env: NodeJS.ProcessEnv = process.env): Promise<DoctorInput & { stateFile?: string; project?: Project }> {
   const infra = infrastructureSettings(env);
   const infraPorts: PortToCheck[] = [
     { port: infra.kafkaPort, what: 'kafka', env: 'MSCTL_KAFKA_PORT' },
@@ -21,6 +22,7 @@ export async function doctorInput(projectDir: string | undefined, env: NodeJS.Pr
       dir: project.root,
       ports: [...infraPorts, ...project.manifests.map((m) => ({ port: m.port, what: m.name }))],
       stateFile: join(project.stateDir, 'state.json'),
+      project,
     };
   } catch (error) {
     // An explicit --project-dir that is wrong is the user's mistake; no project found here is just a warning.
@@ -53,8 +55,10 @@ export function renderDoctor(report: DoctorReport, color: boolean): string {
 }
 
 export async function run(_options: DoctorOptions, context: CliContext): Promise<number> {
-  const { stateFile, ...input } = await doctorInput(context.projectDir);
-  const report = await runDoctor(input, systemProbes({ ...(stateFile ? { stateFile } : {}) }));
+  const { stateFile, project, ...input } = await doctorInput(context.projectDir);
+  // What the stack's runtime reports running is the stack's, on either runtime.
+  const ports = project ? async () => stackPorts(await (await openRuntime(project)).status(), project.infrastructure) : undefined;
+  const report = await runDoctor(input, systemProbes({ ...(stateFile ? { stateFile } : {}), ...(ports ? { stackPorts: ports } : {}) }));
   context.stdout.write(context.json ? `${JSON.stringify(report)}\n` : renderDoctor(report, context.color));
   return report.ok ? 0 : 1;
 }
