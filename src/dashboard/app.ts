@@ -1,12 +1,13 @@
 /**
  * The interactive shell around DashboardView: keys, terminal size, the log pane's feed.
- * Data comes from the poller's snapshots and the log feed; actions (restart, quit) are
- * callbacks. Still no network call in here.
+ * Data comes from the poller's snapshots, the log feed and loadTrace; actions (restart, quit)
+ * are callbacks. Still no network call or file read in here.
  */
 import { useInput, useWindowSize } from 'ink';
 import { createElement as h, useEffect, useState, useSyncExternalStore, type ReactElement } from 'react';
+import type { Trace } from '../traces/store';
 import type { DashboardSnapshot } from './snapshot';
-import { DashboardView } from './view';
+import { type DashboardOverlay, DashboardView } from './view';
 
 export interface SnapshotSource {
   subscribe(listener: () => void): () => void;
@@ -27,6 +28,8 @@ export interface DashboardAppProps {
   /** False when stdin is not a terminal: no keys. */
   interactive: boolean;
   onRestart(target: string): void;
+  /** The stored trace with this id (undefined: no longer stored), for `t`. */
+  loadTrace(traceId: string): Promise<Trace | undefined>;
   onQuit(reason: 'quit' | 'interrupted'): void;
   /** Fixed size (tests); default: the terminal's. */
   size?: { columns: number; rows: number };
@@ -40,6 +43,7 @@ export function DashboardApp(props: DashboardAppProps): ReactElement {
   const [selected, setSelected] = useState(0);
   const [showLogs, setShowLogs] = useState(false);
   const [group, setGroup] = useState<string | null>(null);
+  const [overlay, setOverlay] = useState<DashboardOverlay | null>(null);
   const count = snapshot.services.length;
   const index = count === 0 ? 0 : Math.min(selected, count - 1);
   const selectedName = snapshot.services[index]?.name ?? null;
@@ -51,7 +55,13 @@ export function DashboardApp(props: DashboardAppProps): ReactElement {
   useInput(
     (input, key) => {
       if (key.ctrl && input === 'c') return props.onQuit('interrupted');
+      if (key.escape && overlay) return setOverlay(null);
       if (input === 'q' || key.escape) return props.onQuit('quit');
+      if (input === '?') return setOverlay((shown) => (shown?.kind === 'keys' ? null : { kind: 'keys' }));
+      if (input === 't') {
+        if (overlay?.kind === 'trace' || !selectedName) return setOverlay(null);
+        return openTrace(selectedName);
+      }
       // Functional updates: several keys can arrive before the next render.
       if (key.upArrow || input === 'k') {
         setSelected((current) => Math.max(0, Math.min(current, count - 1) - 1));
@@ -71,5 +81,19 @@ export function DashboardApp(props: DashboardAppProps): ReactElement {
     { isActive: props.interactive },
   );
 
-  return h(DashboardView, { snapshot, width: size.columns, height: size.rows, color: props.color, selected: index, showLogs, logLines, selectedGroup: group });
+  /** The service's slowest trace of the window (the snapshot's), read once the pane shows it is coming. */
+  function openTrace(service: string): void {
+    const traceId = snapshot.slowestTraces.find((t) => t.service === service)?.traceId ?? null;
+    setOverlay({ kind: 'trace', service, traceId });
+    if (!traceId) return;
+    // Only into the pane that asked: it may have been closed, or opened for another trace since.
+    const settle = (outcome: Partial<Extract<DashboardOverlay, { kind: 'trace' }>>) =>
+      setOverlay((shown) => (shown?.kind === 'trace' && shown.traceId === traceId && !shown.trace ? { ...shown, ...outcome } : shown));
+    props.loadTrace(traceId).then(
+      (trace) => settle(trace ? { trace } : { missing: true }),
+      (error: unknown) => settle({ error: error instanceof Error ? error.message : String(error) }),
+    );
+  }
+
+  return h(DashboardView, { snapshot, width: size.columns, height: size.rows, color: props.color, selected: index, showLogs, logLines, selectedGroup: group, overlay });
 }

@@ -13,7 +13,7 @@ import { watchKafkaOffsets } from '../infra/kafka/client';
 import type { ProgressSink } from '../core/events';
 import type { Runtime } from '../runtime/runtime';
 import type { Project } from '../stack/project';
-import { listSegments } from '../traces/store';
+import { findTrace, listSegments, readSpans } from '../traces/store';
 import type { LogSource } from './app';
 import { keepAliveGet } from './http';
 import { DashboardPoller } from './poller';
@@ -236,6 +236,8 @@ export async function runDashboard(project: Project, runtime: Runtime, context: 
         color: context.color,
         interactive: stdin.isTTY === true,
         onRestart: restart,
+        // The segments written within the dashboard's trace window (and a little before it) hold the trace.
+        loadTrace: async (traceId: string) => findTrace(await readSpans(join(project.stateDir, 'traces'), { since: Date.now() - 10 * 60_000 }), traceId).trace,
         onQuit: (why) => resolveExit(why),
       }),
       // A terminal is a terminal even where CI=true is set (ink would otherwise draw only the last frame).

@@ -6,9 +6,11 @@
  */
 import { Box, Text } from 'ink';
 import { createElement as h, memo, useMemo, type ReactElement } from 'react';
-import { clockTime } from '../ui/colors';
+import { clockTime, makeChalk } from '../ui/colors';
 import { terminalSafe } from '../core/terminal-text';
 import { formatUptime } from '../ui/format';
+import type { Trace } from '../traces/store';
+import { renderWaterfall } from '../traces/waterfall';
 import { fit, formatBytes, formatMs, formatRate, formatRetry } from './format';
 import type { BreakerRow, BreakerState, ConsumerRow, DashboardSnapshot, DisplayState, GroupRow, KafkaView, ServiceRow, TopicRow } from './snapshot';
 
@@ -24,7 +26,30 @@ export interface DashboardViewProps {
   logLines: readonly string[];
   /** Group whose partitions are listed; default: a group of the selected service. */
   selectedGroup?: string | null;
+  /** A pane over the panels (`t`, `?`); null: none. */
+  overlay?: DashboardOverlay | null;
 }
+
+/**
+ * What `t` and `?` open over the panels: the list of keys, or the selected service's slowest
+ * recent trace (its id from the snapshot; `trace` once read, `missing` when it is no longer
+ * stored, `error` when it could not be read).
+ */
+export type DashboardOverlay =
+  | { kind: 'keys' }
+  | { kind: 'trace'; service: string; traceId: string | null; trace?: Trace; missing?: boolean; error?: string };
+
+/** Every key, as `?` lists them (and docs/dashboard.md). */
+export const DASHBOARD_KEYS: ReadonlyArray<{ keys: string; what: string }> = [
+  { keys: '↑/↓  k/j', what: 'select a service' },
+  { keys: 'l', what: 'show or hide the selected service’s log' },
+  { keys: 'g', what: 'list the partitions of the next consumer group' },
+  { keys: 't', what: 'the selected service’s slowest trace of the last 5 minutes, as a waterfall (t or Esc closes it)' },
+  { keys: 'r', what: 'restart the selected service' },
+  { keys: '?', what: 'this list (? or Esc closes it)' },
+  { keys: 'q  Esc', what: 'quit (Esc first closes an open trace or this list)' },
+  { keys: 'Ctrl-C', what: 'quit' },
+];
 
 type Color = 'green' | 'red' | 'yellow' | 'gray' | 'cyan';
 
@@ -239,6 +264,33 @@ function kafkaPanel(kafka: KafkaView, consumers: readonly ConsumerRow[], group: 
   return keyed('k', lines);
 }
 
+function keysPanel(width: number, color: boolean): ReactElement[] {
+  const keyWidth = Math.max(...DASHBOARD_KEYS.map((k) => [...k.keys].length));
+  return keyed('?', [
+    title('KEYS', width, color),
+    ...DASHBOARD_KEYS.map((k) => h(Line, { cells: [{ text: `  ${k.keys.padEnd(keyWidth)}  `, bold: true }, { text: k.what }], width, color })),
+  ]);
+}
+
+/** The trace pane: the waterfall `msctl traces <id>` draws, cut to `room` lines. */
+function tracePanel(overlay: Extract<DashboardOverlay, { kind: 'trace' }>, room: number, width: number, color: boolean): ReactElement[] {
+  const lines: ReactElement[] = [h(Line, { key: 'tt', cells: [{ text: `TRACE · the slowest of ${overlay.service} in the last 5 minutes`, bold: true, color: 'cyan' }], width, color })];
+  const say = (text: string) => lines.push(h(Line, { key: `ts${lines.length}`, cells: [{ text: `  ${text}` }], width, color }));
+  if (!overlay.traceId) say(`no trace of ${overlay.service} in the last 5 minutes: send it a request, or select another service`);
+  else if (overlay.error) say(`could not read trace ${overlay.traceId}: ${overlay.error}`);
+  else if (overlay.missing) say(`trace ${overlay.traceId} is no longer stored (the store keeps the most recent 64 MiB)`);
+  else if (!overlay.trace) say(`reading trace ${overlay.traceId}…`);
+  else {
+    const drawn = renderWaterfall(overlay.trace, { c: makeChalk(color), width }).split('\n');
+    const fits = Math.max(1, room - 2);
+    const cut = drawn.length > fits ? drawn.slice(0, fits - 1) : drawn;
+    // renderWaterfall made the senders' texts terminal-safe; its colours stay.
+    cut.forEach((text, i) => lines.push(h(Text, { key: `w${i}`, wrap: 'truncate-end' }, text)));
+    if (cut.length < drawn.length) say(`… ${drawn.length - cut.length} more lines: msctl traces ${overlay.traceId}`);
+  }
+  return lines;
+}
+
 export function DashboardView(props: DashboardViewProps): ReactElement {
   const { snapshot, color, selected, showLogs } = props;
   const width = Math.max(20, props.width);
@@ -275,7 +327,15 @@ export function DashboardView(props: DashboardViewProps): ReactElement {
     const slowest = snapshot.slowestTraces.map((t) => `${t.service} ${formatTraceMs(t.durationMs)} (${t.traceId.slice(0, 8)})`).join('  ');
     footer.push(h(Line, { key: 'st', cells: [{ text: 'SLOWEST TRACES (5m) ', bold: true, color: 'cyan' }, { text: slowest }], width, color }));
   }
-  footer.push(h(Line, { key: 'keys', cells: [{ text: '↑/↓ select  l logs  g group  r restart  q quit', color: 'gray' }], width, color }));
+  footer.push(h(Line, { key: 'keys', cells: [{ text: '↑/↓ select  l logs  g group  t trace  r restart  ? keys  q quit', color: 'gray' }], width, color }));
+
+  // A pane opened by a key takes the panels' place; the header and the footer stay.
+  const overlay = props.overlay;
+  if (overlay) {
+    const room = height - 1 - footer.length;
+    const pane = overlay.kind === 'keys' ? keysPanel(width, color) : tracePanel(overlay, room, width, color);
+    return h(Box, { flexDirection: 'column', width }, header, ...pane.slice(0, room), ...footer);
+  }
 
   // Never taller than the terminal (ink would then clear the screen at every frame): the
   // panels lower down give way first, the services stay.

@@ -2,7 +2,8 @@
  * `msctl dashboard` in a real terminal (tmux) against a real stack (a throwaway project on free
  * ports, local runtime): every service healthy and every circuit CLOSED; PostgreSQL stopped →
  * users' postgres circuit OPEN and users degraded/unhealthy; PostgreSQL started again → CLOSED;
- * `q` exits 0 and gives the terminal back. Also the off-terminal paths of the built binary:
+ * `?` lists the keys and `t` draws the selected service's slowest trace; `q` exits 0 and gives the
+ * terminal back. Also the off-terminal paths of the built binary:
  * the one-line refusal, `dashboard --json` and `status --watch` as lines.
  */
 import { execa, execaSync } from 'execa';
@@ -179,6 +180,25 @@ describe('msctl dashboard in a real terminal (tmux)', () => {
     }, 60_000);
     expect((await fetch(`http://127.0.0.1:${throwaway.ports.users}/health`)).status).toBe(200);
   }, 150_000);
+
+  it('? lists the keys; t draws the gateway’s slowest recent trace as a waterfall; Esc and t close them', async () => {
+    tmux('send-keys', '-t', session, '?');
+    await waitForScreen('the list of keys', (current) => (/^KEYS/m.test(current) && /^\s+t\s+the selected service’s slowest trace/m.test(current) ? current : undefined));
+    tmux('send-keys', '-t', session, 'Escape');
+    await waitForScreen('the panels again', (current) => (current.includes('CIRCUIT BREAKERS') ? current : undefined));
+    // The sign-ups above went through the gateway: select it and open its trace.
+    const rows = lines(screen()).filter((line) => /^[ ›] \S+\s+local\s/.test(line));
+    const steps = rows.findIndex((line) => /^[ ›] gateway\s/.test(line)) - rows.findIndex((line) => line.startsWith('›'));
+    // Arrows: ink reads several in one read as several keys (letters would arrive as one "jjj").
+    if (steps !== 0) tmux('send-keys', '-t', session, ...Array<string>(Math.abs(steps)).fill(steps > 0 ? 'Down' : 'Up'));
+    await waitForScreen('the gateway selected', (current) => (lines(current).some((line) => /^› gateway\s/.test(line)) ? current : undefined));
+    tmux('send-keys', '-t', session, 't');
+    const text = await waitForScreen('the gateway’s slowest trace', (current) => (/^trace [\da-f]{32}\s/m.test(current) && current.includes('TRACE · the slowest of gateway') ? current : undefined));
+    expect(lines(text).some((line) => /^gateway\s+POST \/api\/users/.test(line))).toBe(true);
+    for (const line of lines(text)) expect([...line].length).toBeLessThanOrEqual(160);
+    tmux('send-keys', '-t', session, 't');
+    await waitForScreen('the panels again', (current) => (current.includes('CIRCUIT BREAKERS') ? current : undefined));
+  });
 
   it('q exits 0 and gives the terminal back', async () => {
     tmux('send-keys', '-t', session, 'q');

@@ -7,7 +7,9 @@ import { cleanup } from 'ink-testing-library';
 import { DashboardApp, type LogSource, type SnapshotSource } from '../../src/dashboard/app';
 import { stripAnsi } from '../../src/ui/colors';
 import type { DashboardSnapshot } from '../../src/dashboard/snapshot';
-import { DashboardView, type DashboardViewProps } from '../../src/dashboard/view';
+import { DASHBOARD_KEYS, DashboardView, type DashboardViewProps } from '../../src/dashboard/view';
+import type { StoredSpan } from '../../src/traces/otlp';
+import type { Trace } from '../../src/traces/store';
 import { snapshot } from './fixtures';
 
 afterEach(() => cleanup());
@@ -144,6 +146,57 @@ describe('dashboard frames', () => {
   });
 });
 
+const TRACE_ID = '00f067aa0ba902b7aa3ce929d0e0e473';
+const span = (over: Partial<StoredSpan>): StoredSpan => ({ traceId: TRACE_ID, spanId: '01'.repeat(8), name: 'op', kind: 'server', service: 'gateway', start: 1_000, end: 1_100, status: 'unset', attributes: {}, ...over });
+/** A sign-up's trace: the gateway's request, the users service under it (failed), and `extra` spans more. */
+const signUpTrace = (extra = 0): Trace => ({
+  traceId: TRACE_ID,
+  spans: [
+    span({ name: 'POST /api/users' }),
+    span({ spanId: '02'.repeat(8), parentSpanId: '01'.repeat(8), service: 'users', name: 'POST /users', start: 1_010, end: 1_090, status: 'error', statusMessage: 'duplicate username' }),
+    ...Array.from({ length: extra }, (_, i) => span({ spanId: (100 + i).toString(16).padStart(16, '0'), parentSpanId: '02'.repeat(8), service: 'users', name: `INSERT ${i}`, start: 1_020 + i, end: 1_021 + i })),
+  ],
+});
+
+describe('the panes opened by keys', () => {
+  it('? lists every key with what it does, in place of the panels; the footer names ? and t', () => {
+    const text = frame({ snapshot: snapshot(), overlay: { kind: 'keys' } });
+    expect(text).toContain('KEYS');
+    const listed = text.split('\n');
+    for (const { keys, what } of DASHBOARD_KEYS) expect(listed.some((line) => line.trim().startsWith(keys) && line.includes(what.slice(0, 30))), keys).toBe(true);
+    expect(DASHBOARD_KEYS.map((k) => k.keys)).toEqual(expect.arrayContaining(['t', '?', 'l', 'g', 'r']));
+    expect(text).not.toContain('CIRCUIT BREAKERS');
+    expect(text).toContain('t trace');
+    expect(text).toContain('? keys');
+  });
+
+  it('t: the waterfall of the selected service’s slowest trace, as msctl traces draws it, failure included', () => {
+    const text = frame({ snapshot: snapshot(), width: 120, overlay: { kind: 'trace', service: 'users', traceId: TRACE_ID, trace: signUpTrace() } });
+    expect(text).toContain('TRACE · the slowest of users in the last 5 minutes');
+    expect(text).toContain(`trace ${TRACE_ID}`);
+    const users = text.split('\n').find((line) => /^users\s/.test(line)) ?? '';
+    expect(users).toMatch(/✗ POST \/users/);
+    expect(text).toMatch(/^gateway\s+POST \/api\/users\s+0\.00ms\s+100ms\s+█/m);
+    expect(text).toContain('↳ duplicate username');
+    expect(text).not.toContain('SERVICES');
+  });
+
+  it('t on a trace taller than the terminal: the top of it, and how to see the rest; never taller than the terminal', () => {
+    const text = frame({ snapshot: snapshot(), height: 20, overlay: { kind: 'trace', service: 'users', traceId: TRACE_ID, trace: signUpTrace(40) } });
+    expect(text.split('\n').length).toBeLessThanOrEqual(20);
+    expect(text).toContain('POST /api/users');
+    expect(text).toMatch(new RegExp(`… \\d+ more lines: msctl traces ${TRACE_ID}`));
+  });
+
+  it('t says why there is no waterfall: no trace in the window, reading, gone from the store, unreadable', () => {
+    const pane = (overlay: DashboardViewProps['overlay']) => frame({ snapshot: snapshot(), overlay });
+    expect(pane({ kind: 'trace', service: 'postgres', traceId: null })).toContain('no trace of postgres in the last 5 minutes');
+    expect(pane({ kind: 'trace', service: 'users', traceId: TRACE_ID })).toContain(`reading trace ${TRACE_ID}`);
+    expect(pane({ kind: 'trace', service: 'users', traceId: TRACE_ID, missing: true })).toContain('is no longer stored');
+    expect(pane({ kind: 'trace', service: 'users', traceId: TRACE_ID, error: 'EACCES' })).toContain(`could not read trace ${TRACE_ID}: EACCES`);
+  });
+});
+
 describe('DashboardApp keys', () => {
   const source = (snap: DashboardSnapshot): SnapshotSource => ({ subscribe: () => () => undefined, getSnapshot: () => snap });
   const logs = (): LogSource & { followed: Array<string | null> } => {
@@ -158,7 +211,7 @@ describe('DashboardApp keys', () => {
     const restarts: string[] = [];
     const quits: string[] = [];
     const feed = logs();
-    const app = render(h(DashboardApp, { source: source(snapshot()), logs: feed, color: false, interactive: true, onRestart: (t) => restarts.push(t), onQuit: (r) => quits.push(r), size: { columns: 100, rows: 50 } }));
+    const app = render(h(DashboardApp, { source: source(snapshot()), logs: feed, color: false, interactive: true, onRestart: (t) => restarts.push(t), onQuit: (r) => quits.push(r), loadTrace: async () => undefined, size: { columns: 100, rows: 50 } }));
     // ink takes stdin in an effect after the first frame; from then on each key is read as written.
     await until(() => expect(app.stdin.listenerCount('readable')).toBeGreaterThan(0));
     expect(row(stripAnsi(app.lastFrame()!), 'postgres').startsWith('›')).toBe(true);
@@ -177,5 +230,47 @@ describe('DashboardApp keys', () => {
     app.stdin.write('q');
     await until(() => expect(quits).toEqual(['quit']));
     expect(restarts).toEqual(['kafka']);
+  });
+
+  it('t opens the selected service’s slowest trace and closes it; ? opens the keys; Esc closes a pane, then quits', async () => {
+    const quits: string[] = [];
+    const asked: string[] = [];
+    const snap = snapshot({ slowestTraces: [{ service: 'users', traceId: TRACE_ID, operation: 'gateway: POST /api/users', durationMs: 100 }] });
+    const app = render(
+      h(DashboardApp, {
+        source: source(snap),
+        logs: logs(),
+        color: false,
+        interactive: true,
+        onRestart: () => undefined,
+        onQuit: (r) => quits.push(r),
+        loadTrace: async (id) => {
+          asked.push(id);
+          return signUpTrace();
+        },
+        size: { columns: 120, rows: 50 },
+      }),
+    );
+    await until(() => expect(app.stdin.listenerCount('readable')).toBeGreaterThan(0));
+    app.stdin.write('t'); // postgres is selected: it has no trace
+    await until(() => expect(app.lastFrame()).toContain('no trace of postgres in the last 5 minutes'));
+    expect(asked).toEqual([]);
+    app.stdin.write('t');
+    await until(() => expect(app.lastFrame()).toContain('SERVICES'));
+    app.stdin.write('\u001b[B\u001b[B'); // users
+    await until(() => expect(row(app.lastFrame()!, 'users').startsWith('›')).toBe(true));
+    app.stdin.write('t');
+    await until(() => expect(app.lastFrame()).toContain(`trace ${TRACE_ID}`));
+    expect(asked).toEqual([TRACE_ID]);
+    expect(app.lastFrame()).toMatch(/✗ POST \/users/);
+    app.stdin.write('t');
+    await until(() => expect(app.lastFrame()).toContain('SERVICES'));
+    app.stdin.write('?');
+    await until(() => expect(app.lastFrame()).toContain('KEYS'));
+    app.stdin.write('\u001b');
+    await until(() => expect(app.lastFrame()).toContain('SERVICES'));
+    expect(quits).toEqual([]);
+    app.stdin.write('\u001b');
+    await until(() => expect(quits).toEqual(['quit']));
   });
 });
