@@ -184,3 +184,27 @@ describe('the tail reader', () => {
     expect((await readerGroups()).filter((g) => !before.includes(g))).toEqual([]);
   });
 });
+
+describe('the tail reader and transactions', () => {
+  it('shows committed transactions only and --exit ends although the log ends with a commit marker', async () => {
+    const topic = await created('reader_txn', 1);
+    const producer = kafka.producer({ transactionalId: uniqueName('txn'), idempotent: true, maxInFlightRequests: 1 });
+    await producer.connect();
+    try {
+      const committed = await producer.transaction();
+      await committed.send({ topic, messages: [{ key: 'k', value: 'kept-1' }, { key: 'k', value: 'kept-2' }] });
+      await committed.commit();
+      const aborted = await producer.transaction();
+      await aborted.send({ topic, messages: [{ key: 'k', value: 'dropped' }] });
+      await aborted.abort();
+      const last = await producer.transaction();
+      await last.send({ topic, messages: [{ key: 'k', value: 'kept-3' }] });
+      await last.commit();
+    } finally {
+      await producer.disconnect();
+    }
+    const tailed = await topics(['tail', topic, '--exit', '--format', 'raw'], { timeout: 30_000 });
+    expect(tailed.exitCode, String(tailed.stderr)).toBe(0);
+    expect(String(tailed.stdout).split('\n').filter(Boolean)).toEqual(['kept-1', 'kept-2', 'kept-3']);
+  });
+});

@@ -456,7 +456,7 @@ async function openReader(kafka: Kafka, admin: Admin, positions: ReadPosition[],
   // transaction's commit marker is often the last offset of a partition).
   consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
     const cursor = cursors.get(key(payload.topic, payload.partition));
-    if (cursor && payload.lastOffset !== null) advance(cursor, Number(payload.lastOffset) + 1);
+    if (cursor && payload.batchSize === 0 && payload.lastOffset !== null) advance(cursor, Number(payload.lastOffset) + 1);
   });
   consumer.on(consumer.events.CRASH, ({ payload }) => {
     failure = payload.error;
@@ -468,6 +468,7 @@ async function openReader(kafka: Kafka, admin: Admin, positions: ReadPosition[],
       return await work();
     } catch (error) {
       await consumer.disconnect().catch(() => undefined);
+      await admin.deleteGroups([groupId]).catch(() => undefined);
       throw error;
     }
   };
@@ -482,16 +483,15 @@ async function openReader(kafka: Kafka, admin: Admin, positions: ReadPosition[],
         const from = cursor.offset;
         const until = cursor.until ?? Number.POSITIVE_INFINITY;
         const records: FetchedRecord[] = [];
-        let next = from;
         for (const m of batch.messages) {
           const offset = Number(m.offset);
           if (offset < from) continue;
           if (offset >= until) break;
-          next = offset + 1;
           records.push({ offset, timestamp: Number(m.timestamp), key: m.key ?? null, value: m.value ?? null, headers: (m.headers ?? {}) as FetchedRecord['headers'] });
         }
         if (records.length > 0) queue.push({ topic: batch.topic, partition: batch.partition, records, highWatermark: Number(batch.highWatermark) });
-        advance(cursor, next);
+        // Past what was fetched, control records and aborted records included: kafkajs fetches on from there.
+        advance(cursor, Number(batch.lastOffset()) + 1);
         notify();
         while (queue.length >= QUEUED_BATCHES && !closed) {
           await waitAtMost(HEARTBEAT_MS, (resolve) => (room = resolve));
