@@ -55,7 +55,8 @@ describe('msctl (built)', () => {
   it('--help lists the commands and exits 0', async () => {
     const result = await msctl(['--help']);
     expect(result.exitCode).toBe(0);
-    for (const command of ['up', 'down', 'status', 'logs', 'restart', 'doctor']) expect(result.stdout).toMatch(new RegExp(`^  ${command} `, 'm'));
+    for (const command of ['up', 'down', 'status\\|ps', 'logs', 'restart', 'doctor', 'completion']) expect(result.stdout).toMatch(new RegExp(`^  ${command} `, 'm'));
+    expect(result.stdout).not.toContain('__complete');
     for (const option of ['--json', '--no-color', '--verbose', '--project-dir']) expect(result.stdout).toContain(option);
   });
 
