@@ -11,10 +11,11 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { msctl, repoRoot } from '../support/cli';
 import { stackForThisFile } from '../support/running-stack';
+import { msctlOnTerminal } from '../support/terminal';
 
 const stack = stackForThisFile();
 /** With --project-dir before `--`: what follows it belongs to the command. */
-const exec = (args: string[]) => msctl(['exec', '--project-dir', stack.project().dir, ...args], { env: stack.project().env });
+const exec = (args: string[], input?: string) => msctl(['exec', '--project-dir', stack.project().dir, ...args], { env: stack.project().env, ...(input === undefined ? {} : { input }) });
 const secretsOf = async () => JSON.parse(await readFile(join(stack.project().dir, '.msctl', 'secrets.json'), 'utf8')) as { jwtSecret: string; otlpToken: string };
 const payloadOf = (token: string) => JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()) as { sub: string; username: string };
 const environOf = async (pid: number) => Object.fromEntries((await readFile(`/proc/${pid}/environ`, 'utf8')).split('\0').filter(Boolean).map((entry) => [entry.slice(0, entry.indexOf('=')), entry.slice(entry.indexOf('=') + 1)]));
@@ -102,6 +103,11 @@ describe('msctl exec <service> -- <command>', () => {
     const result = await exec(['users', '--', 'node', '-e', 'console.log(process.env.SERVICE_NAME, process.env.DATABASE_SCHEMA, process.cwd()); process.exit(7)']);
     expect(result.exitCode, String(result.stderr)).toBe(7);
     expect(String(result.stdout).trim()).toBe(`users users ${join(stack.project().dir, 'services', 'users')}`);
+    const tty = await msctlOnTerminal(['exec', '--project-dir', stack.project().dir, 'users', '--', 'node', '-e', 'process.stdout.write(`tty=${process.stdout.isTTY}`); process.exit(4)'], stack.project().env);
+    expect(tty.exitCode, String(tty.stderr)).toBe(4);
+    expect(String(tty.stdout)).toContain('tty=true');
+    const echoed = await exec(['users', '--', 'node', '-e', 'process.stdin.pipe(process.stdout)'], 'from the terminal');
+    expect(String(echoed.stdout)).toBe('from the terminal');
     const missing = await exec(['users', '--', 'no-such-program-here']);
     expect(missing.exitCode).toBe(2);
     expect(String(missing.stderr)).toMatch(/no-such-program-here: command not found/);

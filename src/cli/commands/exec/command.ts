@@ -16,8 +16,7 @@ export function register(program: Command, action: ActionFactory<ExecOptions>): 
       .usage('[options] <service> -- <command...>'),
   )
     .argument('<service>', 'the service, or one of its instances (users#2)')
+    // msctl's options go anywhere before `--`, as kubectl exec's do; everything after it is the command's.
     .argument('<command...>', 'the command and its arguments, after --')
-    .passThroughOptions()
-    // Options after the service belong to the command; commander keeps the `--` that marks them.
-    .action(action(([target, command]) => ({ target: target as string, command: (command as string[])[0] === '--' ? (command as string[]).slice(1) : (command as string[]) })));
+    .action(action(([target, command]) => ({ target: target as string, command: command as string[] })));
 }
