@@ -401,6 +401,8 @@ async function waitAtMost(ms: number, arm: (resolve: () => void) => void): Promi
 
 /** How many fetched batches wait for the caller before the consumer stops fetching (backpressure). */
 const QUEUED_BATCHES = 4;
+/** The fetch wait of a bounded read (see openReader). */
+const BOUNDED_WAIT_MS = 50;
 /** While the caller is slow, the consumer still heartbeats this often, so the group keeps it. */
 const HEARTBEAT_MS = 3_000;
 
@@ -422,7 +424,9 @@ async function openReader(kafka: Kafka, admin: Admin, positions: ReadPosition[],
     partitionAssigners: [exactAssigner(live)],
     allowAutoTopicCreation: false,
     readUncommitted: false,
-    maxWaitTimeInMs: maxWaitMs,
+    // A bounded read (every partition has an end) has data until a partition is done and paused; then a
+    // long wait only delays the end, as disconnect waits for the fetch in flight.
+    maxWaitTimeInMs: live.every((c) => c.until !== undefined) ? Math.min(maxWaitMs, BOUNDED_WAIT_MS) : maxWaitMs,
     minBytes: 1,
     maxBytes: FETCH_BYTES,
     maxBytesPerPartition: PARTITION_FETCH_BYTES,
