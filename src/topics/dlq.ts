@@ -1,6 +1,6 @@
 /**
  * `topics dlq`: the dead letters the consumers set aside (see services/kit/src/dead-letter.ts
- * for the contract), read with the group-less reader; and `topics dlq replay`: chosen ones sent
+ * for the contract), read with the client's reader (nothing committed); and `topics dlq replay`: chosen ones sent
  * back to their source topic, value, key and headers as they were, so that consumers, which are
  * idempotent by event id, apply each once, however often it is replayed.
  */

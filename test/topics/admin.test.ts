@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { READER_GROUP_PREFIX } from '../../src/infra/kafka/client';
-import { msctl } from '../support/cli';
+import { msctl, repoRoot } from '../support/cli';
 import { uniqueName } from '../support/infra-env';
 
 const bootstrap = inject('kafkaBootstrap');
@@ -182,6 +182,25 @@ describe('the tail reader', () => {
     const one = await topics(['tail', topic, '--exit', '-p', '1', '--json']);
     expect(lines<Tailed>(one.stdout).every((r) => r.partition === 1)).toBe(true);
     expect((await readerGroups()).filter((g) => !before.includes(g))).toEqual([]);
+  });
+});
+
+describe('the tail reader while it follows', () => {
+  it('reads through a group of its own, which `topics groups` does not list, and deletes it on Ctrl-C', async () => {
+    const topic = await created('reader_follow', 1);
+    const before = await readerGroups();
+    const child = execa(process.execPath, [join(repoRoot, 'bin', 'msctl.js'), 'topics', 'tail', topic, '--json', '--brokers', bootstrap], { reject: false, env: { NO_COLOR: '1' } });
+    let mine: string[] = [];
+    for (let i = 0; i < 100 && mine.length === 0; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      mine = (await readerGroups()).filter((g) => !before.includes(g));
+    }
+    expect(mine).toHaveLength(1);
+    const listed = JSON.parse(String((await topics(['groups', '--json'])).stdout)) as { groups: Array<{ groupId: string }> };
+    expect(listed.groups.map((g) => g.groupId)).not.toContain(mine[0]);
+    child.kill('SIGINT');
+    expect((await child).exitCode).toBe(130);
+    expect(await readerGroups()).not.toContain(mine[0]);
   });
 });
 

@@ -57,7 +57,7 @@ export async function brokerIsReady(bootstrap: string): Promise<boolean> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The CLI's Kafka client for `msctl topics`: admin look-ups, a producer, and a group-less reader.
+// The CLI's Kafka client for `msctl topics`: admin look-ups, a producer, and a reader that commits nothing.
 // ---------------------------------------------------------------------------------------------
 
 /** A record as read from a partition (offsets and timestamps fit a JS number). */
@@ -304,7 +304,11 @@ export async function connectTopicsKafka(brokers: string[], clientId = 'msctl-to
       }),
     offsetsForTime: (topic, timestamp) =>
       guard(async () => new Map((await admin.fetchTopicOffsetsByTimestamp(topic, timestamp)).map((o) => [o.partition, Number(o.offset)]))),
-    listGroups: () => guard(async () => (await admin.listGroups()).groups.map((g) => ({ groupId: g.groupId, protocolType: g.protocolType }))),
+    // The readers' own groups (a tail running elsewhere) are msctl's plumbing, not groups a user runs.
+    listGroups: () =>
+      guard(async () =>
+        (await admin.listGroups()).groups.filter((g) => !g.groupId.startsWith(READER_GROUP_PREFIX)).map((g) => ({ groupId: g.groupId, protocolType: g.protocolType })),
+      ),
     describeGroups: (groupIds) =>
       guard(async () => {
         if (groupIds.length === 0) return [];

@@ -120,7 +120,7 @@ export function register(program: Command, action: ActionFactory<TopicsOptions>)
     .argument('<topics...>')
     .option('-y, --yes', 'do not ask (required off a terminal, e.g. in CI)')
     .action(action(([names], o) => ({ action: 'delete' as const, brokers: o.brokers as string | undefined, topics: names as string[], yes: Boolean(o.yes) })));
-  brokersOption(withGlobalOptions(topics.command('tail').description('print messages as they arrive (no consumer group is created)')))
+  brokersOption(withGlobalOptions(topics.command('tail').description('print messages as they arrive (commits nothing, leaves no consumer group behind)')))
     .argument('<topics...>')
     .option('--from <position>', 'beginning | end | <offset> | -<n> (last n per partition) | ISO time | duration back (10m, 2h); default end, or beginning with --exit')
     .option('--exit', 'stop at the end offsets seen at start instead of following')
