@@ -34,6 +34,16 @@ export interface RuntimeUpOptions {
   offline?: boolean;
 }
 
+export interface RestartOptions {
+  timeoutSeconds?: number;
+  /**
+   * Only the service's bundle changed (`msctl dev` has just built it): a runtime that packages
+   * code (docker's images) may put the new bundle into the new instance instead of building a
+   * new image.
+   */
+  bundleOnly?: boolean;
+}
+
 export interface DownResult {
   stopped: string[];
   dataRemoved: boolean;
@@ -84,8 +94,12 @@ export interface Runtime {
   /** Every log line and state change until the signal aborts (`up` without -d). */
   attach(sink: ProgressSink, signal: AbortSignal): Promise<void>;
   down(options: { volumes: boolean }, sink: ProgressSink): Promise<DownResult>;
-  /** Stops and starts one target, gated on health; a service whose sources changed is rebuilt first. */
-  restart(target: string, sink: ProgressSink, options?: { timeoutSeconds?: number }): Promise<void>;
+  /**
+   * Restarts one target, gated on health; a service whose sources changed is rebuilt first. A
+   * service (not the gateway) is replaced without downtime: its new instance is healthy and
+   * routed to before the old one drains and stops; if the new one fails, the old one keeps serving.
+   */
+  restart(target: string, sink: ProgressSink, options?: RestartOptions): Promise<void>;
   status(): Promise<StackStatus>;
   logs(request: LogRequest, sink: LogSink): Promise<void>;
   /** Chaos: breaks a running target; `forMs` only words what is said. */

@@ -2,10 +2,11 @@
  * The docker runtime end to end, through the built binary and a real dockerd: images built
  * from this machine's toolchain (no registry here), Compose labels the docker CLI sees, the
  * advertised-listeners trap (kcat on the host reads what a container produced), a container
- * killed from outside comes back and is counted, `down` and `down -v` leave nothing.
+ * killed from outside comes back and is counted, `msctl dev` reloads a saved edit without
+ * building an image and without a failed request, `down` and `down -v` leave nothing.
  */
 import { execa } from 'execa';
-import { readFile } from 'node:fs/promises';
+import { cp, readFile, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -26,7 +27,8 @@ const events = (stdout: unknown) => String(stdout).split('\n').filter((line) => 
 
 beforeAll(async () => {
   daemon = await ensureDockerDaemon();
-  project = await createThrowawayProject(repoRoot);
+  // With sources: msctl dev rebuilds users in a test below.
+  project = await createThrowawayProject(repoRoot, { sources: true });
   name = project.dir.split('/').at(-1)!.toLowerCase();
 }, 120_000);
 
@@ -180,6 +182,60 @@ describe('msctl on the docker runtime', () => {
     expect((await paused).exitCode).toBe(0);
     expect(await docker(['inspect', '-f', '{{.State.Paused}}', `${name}-analytics-1`])).toBe('false');
     await eventually(async () => ((await fetch(`http://127.0.0.1:${project.ports.analytics}/health`, { signal: AbortSignal.timeout(2_000) })).ok ? true : undefined), 30_000, 'analytics to answer again');
+  });
+
+  it('dev reloads a saved edit into a new container, without building an image and without a failed request', async () => {
+    const imagesOf = async () => (await docker(['images', '-q', '--filter', 'label=dev.msctl.service=users'])).split('\n').filter(Boolean).sort();
+    const imagesBefore = await imagesOf();
+    const dev = execa(process.execPath, [`${repoRoot}/bin/msctl.js`, 'dev', 'users', '--json', '--project-dir', project.dir], {
+      env: { ...project.env, NO_COLOR: '1', MSCTL_RUNTIME: 'docker' },
+      reject: false,
+      stdin: 'ignore',
+    });
+    const source = join(project.dir, 'services', 'users', 'src', 'service.ts');
+    const original = await readFile(source, 'utf8');
+    let out = '';
+    dev.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    const devEvents = () => out.split('\n').filter((line) => line.startsWith('{"type":')).map((line) => JSON.parse(line) as { type: string; service?: string; step?: string; output?: string });
+    try {
+      await eventually(async () => (devEvents().some((event) => event.type === 'watching') ? true : undefined), 300_000, 'msctl dev to watch');
+      const gateway = `http://127.0.0.1:${project.ports.gateway}`;
+      const signUp = (username: string) =>
+        fetch(`${gateway}/api/users`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username, email: `${username}@example.test`, password: 'a long enough password' }) });
+      expect((await signUp('dev_twice')).status).toBe(201);
+      const login = await fetch(`${gateway}/api/auth/token`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'dev_twice', password: 'a long enough password' }) });
+      const { accessToken } = (await login.json()) as { accessToken: string };
+      // Requests all along the reload, under the per-client limit: every one is answered, by the old code or the new.
+      let load = true;
+      const answers: number[] = [];
+      const requests = (async () => {
+        while (load) {
+          answers.push((await fetch(`${gateway}/api/users/me`, { headers: { authorization: `Bearer ${accessToken}` } })).status);
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+      })();
+      const reloads = () => devEvents().filter((event) => (event.type === 'reloaded' || event.type === 'failed') && event.service === 'users').length;
+      await writeFile(source, original.replace('is already taken`', 'is taken, says the new container`'));
+      await eventually(async () => (reloads() === 1 ? true : undefined), 300_000, 'users to reload');
+      load = false;
+      await requests;
+      expect(devEvents().filter((event) => event.type === 'failed')).toEqual([]);
+      expect(((await (await signUp('dev_twice')).json()) as { message: string }).message).toBe('this username is taken, says the new container');
+      expect(answers.length).toBeGreaterThan(0);
+      expect(answers.filter((code) => code !== 200)).toEqual([]);
+      expect(await imagesOf()).toEqual(imagesBefore);
+      expect(await docker(['ps', '-a', '--filter', `name=${name}-users-1`, '--format', '{{.Names}}'])).toBe(`${name}-users-1`);
+    } finally {
+      dev.kill('SIGINT');
+      await dev;
+    }
+    // Back to the code and the bundle the image was built from (a bundle built here names this
+    // folder's paths in its comments): the tests below expect up to reuse the images.
+    await writeFile(source, original);
+    const bundle = join(project.dir, 'services', 'users', 'dist', 'main.js');
+    await cp(join(repoRoot, 'services', 'users', 'dist'), join(project.dir, 'services', 'users', 'dist'), { recursive: true });
+    const now = new Date(Date.now() + 1_000);
+    await utimes(bundle, now, now);
   });
 
   it('logs come through the Engine API like the local runtime', async () => {

@@ -3,7 +3,7 @@
  * temp folder, each on a free port, with Kafka and PostgreSQL on free ports too. A stack
  * started there never collides with one the developer runs.
  */
-import { chmod, cp, mkdir, mkdtemp, readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises';
+import { chmod, cp, mkdir, mkdtemp, readFile, readdir, rm, symlink, utimes, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -70,4 +70,10 @@ async function copySources(repoRoot: string, dir: string): Promise<void> {
   }
   await symlink(join(dir, 'services', 'kit'), join(modules, '@msctl', 'kit'));
   await symlink(join(repoRoot, 'node_modules', '.bin'), join(modules, '.bin'));
+  // The bundles were built from these sources: copied after them, they are not stale.
+  const now = new Date();
+  for (const name of await readdir(join(dir, 'services'))) {
+    const bundle = join(dir, 'services', name, 'dist', 'main.js');
+    if (existsSync(bundle)) await utimes(bundle, now, now);
+  }
 }

@@ -15,14 +15,15 @@ import { stepsToRun, type ObservedTarget, type UpPlan } from '../../stack/plan';
 import { buildStale } from '../../stack/build';
 import { ensureStateDir, manifestOf, type Project } from '../../stack/project';
 import { provisionStackRoles } from '../../stack/database-roles';
-import { ensureSecrets } from '../../stack/secrets';
-import { stackTopics } from '../../stack/manifest';
+import { ensureSecrets, type StackSecrets } from '../../stack/secrets';
+import { gatewayRoutes, stackTopics, type ServiceManifest } from '../../stack/manifest';
 import { desiredReplicas, instanceIndex, instanceNames, serviceOfInstance } from '../../stack/replicas';
+import { sendGatewayRoutes } from '../gateway-routes';
 import { postgresUrl } from '../local/supervisor';
 import { connectDocker, type Docker } from './engine';
-import { ensureKafkaImage, ensureNodeBase, ensurePostgresImage, ensureServiceImage, LABEL, type InfrastructureImage } from './images';
+import { bundleFiles, ensureKafkaImage, ensureNodeBase, ensurePostgresImage, ensureServiceImage, LABEL, type InfrastructureImage } from './images';
 import { lastLogLines } from './logs';
-import { COMPOSE, createOptions, kafkaSpec, networkName, postgresSpec, serviceSpec, stackVolumes, type ContainerSpec } from './spec';
+import { COMPOSE, containerName, createOptions, kafkaSpec, networkName, postgresSpec, serviceSpec, stackVolumes, type ContainerSpec } from './spec';
 import { listContainers, otlpEndpointOf, phaseOf, projectFilter, readDockerState, stateFile, targetOf, traceEndpoint, writeDockerState } from './state';
 import { ensureWatcher, stopWatcher } from './watcher';
 
@@ -270,11 +271,20 @@ export async function downDocker(project: Project, options: { volumes: boolean }
  * built (sources newer than the bundle, or a bundle rebuilt since) runs the new code: a new image,
  * and a container created from it.
  */
-export async function restartDocker(project: Project, target: string, timeoutSeconds: number, sink: ProgressSink): Promise<void> {
+export async function restartDocker(project: Project, target: string, timeoutSeconds: number, sink: ProgressSink, options: { bundleOnly: boolean } = { bundleOnly: false }): Promise<void> {
   const docker = await connectDocker();
-  const info = (await listContainers(docker, project)).find((container) => targetOf(container) === target);
-  if (info?.State !== 'running') throw new MsctlError('NOT_RUNNING', `${target} is not running`, `start it with \`msctl up ${target}\``);
+  const containers = await listContainers(docker, project);
   const manifest = manifestOf(project, serviceOfInstance(target));
+  if (manifest && !manifest.gateway && target === manifest.name) {
+    // Every instance of the service, one after the other.
+    const instances = containers.filter((container) => serviceOfInstance(targetOf(container) ?? '') === manifest.name && container.State === 'running');
+    if (instances.length === 0) throw new MsctlError('NOT_RUNNING', `${target} is not running`, `start it with \`msctl up ${target}\``);
+    for (const instance of instances) await replaceContainer(docker, project, instance, manifest, timeoutSeconds, sink, options);
+    return;
+  }
+  const info = containers.find((container) => targetOf(container) === target);
+  if (info?.State !== 'running') throw new MsctlError('NOT_RUNNING', `${target} is not running`, `start it with \`msctl up ${target}\``);
+  if (manifest && !manifest.gateway) return replaceContainer(docker, project, info, manifest, timeoutSeconds, sink, options);
   let image = info.Image;
   if (manifest) {
     await buildStale([manifest], project.servicesDir, sink);
@@ -295,4 +305,62 @@ export async function restartDocker(project: Project, target: string, timeoutSec
     await waitHealthy(docker, { target, name: info.Names[0]!.replace(/^\//, '') } as ContainerSpec, timeoutSeconds * 1000, sink);
   }
   sink.emit({ type: 'target', target, phase: 'healthy' });
+}
+
+/**
+ * Blue-green for a container: a new one, from the new image (or, for `msctl dev`, the running
+ * image with the new bundle copied in), beside the running one; once it is healthy the gateway
+ * routes to it (and answers once the old one has answered what it had in flight), then the old
+ * one stops (SIGTERM: it drains) and the new one takes its name. Its port on 127.0.0.1 is a new
+ * one, since the old container held the service's own while both ran (`msctl status` shows it).
+ */
+async function replaceContainer(docker: Docker, project: Project, info: Dockerode.ContainerInfo, manifest: ServiceManifest, timeoutSeconds: number, sink: ProgressSink, options: { bundleOnly: boolean }): Promise<void> {
+  const target = targetOf(info)!;
+  await buildStale([manifest], project.servicesDir, sink);
+  const image = options.bundleOnly ? info.Image : await ensureServiceImage(docker, project.name, manifest, await ensureNodeBase(docker, sink), sink);
+  const network = networkName(project.name);
+  const secrets = await ensureSecrets(project.stateDir);
+  const state = await readDockerState(project);
+  const spec = serviceSpec(project, manifest, image, secrets, instanceIndex(target), desiredReplicas(project), await traceEndpoint(docker, project, network, state));
+  const next: ContainerSpec = { ...spec, name: `${spec.name}-next`, ports: Object.fromEntries(Object.keys(spec.ports).map((port) => [port, 0])) };
+  await docker.getContainer(next.name).remove({ force: true }).catch(() => undefined);
+  sink.emit({ type: 'target', target, phase: 'starting', detail: `${next.name} (${image})${options.bundleOnly ? ', with the new bundle' : ''}` });
+  const container = await docker.createContainer(createOptions(next, network) as Dockerode.ContainerCreateOptions);
+  try {
+    if (options.bundleOnly) await container.putArchive(bundleFiles(manifest).archive(), { path: '/' });
+    await container.start();
+    await waitHealthy(docker, next, (manifest.startTimeoutSeconds ?? timeoutSeconds) * 1000, sink);
+  } catch (error) {
+    await container.remove({ force: true }).catch(() => undefined);
+    sink.emit({ type: 'target', target, phase: 'healthy', detail: 'the new version did not become healthy; the running one keeps serving' });
+    const reason = (error as Error).message;
+    throw new MsctlError('UNHEALTHY', `${reason}; ${target} keeps running its previous version`, (error as MsctlError).hint ?? `msctl logs ${target}`);
+  }
+  const address = (await container.inspect()).NetworkSettings.Networks[network]?.IPAddress;
+  // By address: the new container's own name goes when it takes the old one's.
+  if (address) await routeDockerGateways(docker, project, secrets, target, `http://${address}:${manifest.port}`);
+  await docker.getContainer(info.Id).stop({ t: 15 }).catch(() => undefined);
+  await docker.getContainer(info.Id).remove({ force: true });
+  await container.rename({ name: spec.name });
+  state.restarts[target] = (state.restarts[target] ?? 0) + 1;
+  await writeDockerState(project, state);
+  sink.emit({ type: 'target', target, phase: 'healthy' });
+}
+
+/** Sends every running gateway container the routing table with `target` at `url`. */
+async function routeDockerGateways(docker: Docker, project: Project, secrets: StackSecrets, target: string, url: string): Promise<void> {
+  const gateways = project.manifests.filter((manifest) => manifest.gateway);
+  if (gateways.length === 0) return;
+  const replicas = desiredReplicas(project);
+  const routes = gatewayRoutes(project.manifests, (service) =>
+    instanceNames(service, replicas[service] ?? manifestOf(project, service)?.replicas ?? 1).map((instance) =>
+      instance === target ? url : `http://${containerName(project.name, service, instanceIndex(instance))}:${manifestOf(project, service)?.port ?? 0}`,
+    ),
+  );
+  for (const info of await listContainers(docker, project)) {
+    const gateway = gateways.find((manifest) => serviceOfInstance(targetOf(info) ?? '') === manifest.name);
+    const port = info.Ports.find((published) => published.IP === '127.0.0.1')?.PublicPort;
+    if (!gateway || info.State !== 'running' || !port) continue;
+    await sendGatewayRoutes(`http://127.0.0.1:${port}`, routes, secrets.internalAuth.privateKey);
+  }
 }

@@ -145,6 +145,14 @@ export async function ensureNodeBase(docker: Docker, sink: ProgressSink, nodePat
 }
 
 /** One service: its bundle on the Node base, tagged by the bundle's content. */
+/** Where a service's bundle lives in its image: what `msctl dev` copies into a new container. */
+export function bundleFiles(manifest: ServiceManifest): Rootfs {
+  const bundle = serviceBundle(manifest);
+  const rootfs = new Rootfs().file('/app/main.js', bundle, 0o644);
+  if (existsSync(`${bundle}.map`)) rootfs.file('/app/main.js.map', `${bundle}.map`, 0o644);
+  return rootfs;
+}
+
 export async function ensureServiceImage(docker: Docker, project: string, manifest: ServiceManifest, baseTag: string, sink: ProgressSink): Promise<string> {
   const bundle = serviceBundle(manifest);
   if (!existsSync(bundle)) throw new MsctlError('USAGE', `${manifest.name} is not built (${bundle} is missing)`, 'run `npm run build`');
@@ -153,8 +161,7 @@ export async function ensureServiceImage(docker: Docker, project: string, manife
   const tag = `msctl/${project}-${manifest.name}:${short(hash)}`;
   if (await imageExists(docker, tag)) return tag;
   sink.emit({ type: 'target', target: manifest.name, phase: 'building', detail: `image ${tag}` });
-  const rootfs = new Rootfs().file('/app/main.js', bundle, 0o644);
-  if (existsSync(`${bundle}.map`)) rootfs.file('/app/main.js.map', `${bundle}.map`, 0o644);
+  const rootfs = bundleFiles(manifest);
   const dockerfile = [
     `FROM ${baseTag}`,
     'COPY rootfs/ /',

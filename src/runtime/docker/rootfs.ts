@@ -124,12 +124,21 @@ export class Rootfs {
 
   /** A build context: the Dockerfile and rootfs/ with every entry (owned by root). */
   context(dockerfile: string): Readable {
+    return this.pack((path) => `rootfs${path}`, dockerfile);
+  }
+
+  /** The entries alone, as the Engine's archive upload takes them (extracted at /). */
+  archive(): Readable {
+    return this.pack((path) => path.slice(1));
+  }
+
+  private pack(nameOf: (path: string) => string, dockerfile?: string): Readable {
     const tar = createPack();
     const entries = [...this.entries].sort(([a], [b]) => a.localeCompare(b));
     const write = async () => {
-      tar.entry({ name: 'Dockerfile', mode: 0o644 }, dockerfile);
+      if (dockerfile !== undefined) tar.entry({ name: 'Dockerfile', mode: 0o644 }, dockerfile);
       for (const [path, entry] of entries) {
-        const name = `rootfs${path}`;
+        const name = nameOf(path);
         if (entry.kind === 'dir') tar.entry({ name, type: 'directory', mode: entry.mode, uid: entry.owner ?? 0, gid: entry.owner ?? 0 });
         else if (entry.kind === 'symlink') tar.entry({ name, type: 'symlink', linkname: entry.target });
         else if (entry.kind === 'text') tar.entry({ name, mode: entry.mode }, entry.content);

@@ -12,7 +12,7 @@ import type { Project } from '../../stack/project';
 import { desiredReplicas, instanceIndex, serviceOfInstance } from '../../stack/replicas';
 import { ensureSecrets } from '../../stack/secrets';
 import { serviceOfTarget } from '../../stack/service-env';
-import { DEFAULT_TIMEOUT_SECONDS, type Breakage, type ChaosAction, type DownResult, type ExecRequest, type LogRequest, type LogSink, type Runtime, type RuntimeObservation, type RuntimeOpenOptions, type RuntimeUpOptions } from '../runtime';
+import { DEFAULT_TIMEOUT_SECONDS, type Breakage, type ChaosAction, type DownResult, type ExecRequest, type LogRequest, type LogSink, type RestartOptions, type Runtime, type RuntimeObservation, type RuntimeOpenOptions, type RuntimeUpOptions } from '../runtime';
 import type { StackStatus, TargetStatus } from '../types';
 import { formatSeconds } from '../../core/duration';
 import { downDocker, observeDocker, restartDocker, upDocker } from './converge';
@@ -50,8 +50,8 @@ export class DockerRuntime implements Runtime {
     return downDocker(this.project, options, sink);
   }
 
-  restart(target: string, sink: ProgressSink, options: { timeoutSeconds?: number } = {}): Promise<void> {
-    return restartDocker(this.project, target, options.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS, sink);
+  restart(target: string, sink: ProgressSink, options: RestartOptions = {}): Promise<void> {
+    return restartDocker(this.project, target, options.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS, sink, { bundleOnly: options.bundleOnly ?? false });
   }
 
   status(): Promise<StackStatus> {
@@ -59,10 +59,11 @@ export class DockerRuntime implements Runtime {
   }
 
   async logs(request: LogRequest, sink: LogSink): Promise<void> {
-    // The Engine's output carries no time of its own: lines come per container, as they are.
+    // Lines come per container, as they are, each with the Engine's stamp as its time.
     sink.snapshot([], request.targets);
-    await followDockerLogs(this.project, (target, text) => sink.line({ target, text, time: undefined }), request.signal, {
+    await followDockerLogs(this.project, (target, text, time) => sink.line({ target, text, time }), request.signal, {
       follow: request.follow,
+      timestamps: true,
       targets: request.targets,
       ...(request.tail !== undefined ? { tail: request.tail } : {}),
       ...(request.since ? { since: request.since } : {}),

@@ -229,7 +229,8 @@ export function createOptions(spec: ContainerSpec, network: string): Record<stri
     },
     HostConfig: {
       NetworkMode: network,
-      PortBindings: Object.fromEntries(Object.entries(spec.ports).map(([container, host]) => [`${container}/tcp`, [{ HostIp: '127.0.0.1', HostPort: String(host) }]])),
+      // Host port 0: one the Engine picks (a replacement's, while the old container holds the service's own).
+      PortBindings: Object.fromEntries(Object.entries(spec.ports).map(([container, host]) => [`${container}/tcp`, [{ HostIp: '127.0.0.1', HostPort: host === 0 ? '' : String(host) }]])),
       Binds: Object.entries(spec.volumes).map(([volume, path]) => `${volume}:${path}`),
       RestartPolicy: { Name: 'unless-stopped' },
       Init: false,
