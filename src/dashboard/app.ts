@@ -7,7 +7,7 @@ import { useInput, useWindowSize } from 'ink';
 import { createElement as h, useEffect, useState, useSyncExternalStore, type ReactElement } from 'react';
 import type { Trace } from '../traces/store';
 import type { DashboardSnapshot } from './snapshot';
-import { type DashboardOverlay, DashboardView } from './view';
+import { type BuildLine, type DashboardOverlay, DashboardView } from './view';
 
 export interface SnapshotSource {
   subscribe(listener: () => void): () => void;
@@ -33,11 +33,24 @@ export interface DashboardAppProps {
   onQuit(reason: 'quit' | 'interrupted'): void;
   /** Fixed size (tests); default: the terminal's. */
   size?: { columns: number; rows: number };
+  /** `msctl dev`'s line per watched service. */
+  builds?: BuildSource;
 }
+
+export interface BuildSource {
+  subscribe(listener: () => void): () => void;
+  getLines(): readonly BuildLine[];
+}
+
+const NONE: readonly BuildLine[] = [];
+// The same array every time: useSyncExternalStore renders again whenever the snapshot is another object.
+const NO_BUILDS: BuildSource = { subscribe: () => () => undefined, getLines: () => NONE };
 
 export function DashboardApp(props: DashboardAppProps): ReactElement {
   const snapshot = useSyncExternalStore(props.source.subscribe, props.source.getSnapshot);
   const logLines = useSyncExternalStore(props.logs.subscribe, props.logs.getLines);
+  const builds = props.builds ?? NO_BUILDS;
+  const buildLines = useSyncExternalStore(builds.subscribe, builds.getLines);
   const windowSize = useWindowSize();
   const size = props.size ?? windowSize;
   const [selected, setSelected] = useState(0);
@@ -95,5 +108,5 @@ export function DashboardApp(props: DashboardAppProps): ReactElement {
     );
   }
 
-  return h(DashboardView, { snapshot, width: size.columns, height: size.rows, color: props.color, selected: index, showLogs, logLines, selectedGroup: group, overlay });
+  return h(DashboardView, { snapshot, width: size.columns, height: size.rows, color: props.color, selected: index, showLogs, logLines, selectedGroup: group, overlay, builds: buildLines });
 }

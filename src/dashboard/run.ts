@@ -14,7 +14,7 @@ import type { ProgressSink } from '../core/events';
 import type { Runtime } from '../runtime/runtime';
 import type { Project } from '../stack/project';
 import { findTrace, listSegments, readSpans } from '../traces/store';
-import type { LogSource } from './app';
+import type { BuildSource, LogSource } from './app';
 import { keepAliveGet } from './http';
 import { DashboardPoller } from './poller';
 import { RecentTraces, type TraceFiles } from './traces';
@@ -24,6 +24,8 @@ export interface DashboardRunOptions {
   signal?: AbortSignal;
   /** Poll period in ms (default 1000); Kafka is read every max(2000, 2 × interval). */
   intervalMs?: number;
+  /** `msctl dev`: a line per watched service, above the recent changes. */
+  builds?: BuildSource;
 }
 
 export type DashboardExit = 'quit' | 'interrupted' | 'aborted';
@@ -239,6 +241,7 @@ export async function runDashboard(project: Project, runtime: Runtime, context: 
         // The segments written within the dashboard's trace window (and a little before it) hold the trace.
         loadTrace: async (traceId: string) => findTrace(await readSpans(join(project.stateDir, 'traces'), { since: Date.now() - 10 * 60_000 }), traceId).trace,
         onQuit: (why) => resolveExit(why),
+        ...(options.builds ? { builds: options.builds } : {}),
       }),
       // A terminal is a terminal even where CI=true is set (ink would otherwise draw only the last frame).
       // Incremental: a frame rewrites only the lines that changed (the clock, a figure), not the screen.

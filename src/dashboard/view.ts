@@ -28,6 +28,28 @@ export interface DashboardViewProps {
   selectedGroup?: string | null;
   /** A pane over the panels (`t`, `?`); null: none. */
   overlay?: DashboardOverlay | null;
+  /** `msctl dev`: each watched service's last build and restart. */
+  builds?: readonly BuildLine[];
+}
+
+/** One service's line in `msctl dev`'s panel: what its last save did; `detail`, the compiler's first lines. */
+export interface BuildLine {
+  service: string;
+  text: string;
+  tone: 'ok' | 'busy' | 'error';
+  detail?: readonly string[];
+}
+
+const BUILD_TONE = { ok: 'green', busy: 'yellow', error: 'red' } as const;
+
+function buildsPanel(builds: readonly BuildLine[], width: number, color: boolean): ReactElement[] {
+  const name = Math.max(...builds.map((line) => line.service.length));
+  const lines = [h(Line, { key: 'bt', cells: [{ text: 'DEV', bold: true, color: 'cyan' }, { text: '  save a file to rebuild and restart what it affects' }], width, color })];
+  for (const line of builds) {
+    lines.push(h(Line, { key: `b${line.service}`, cells: [{ text: `  ${line.service.padEnd(name)}  `, bold: true }, { text: line.text, color: BUILD_TONE[line.tone] }], width, color }));
+    (line.detail ?? []).slice(0, 3).forEach((text, i) => lines.push(h(Line, { key: `b${line.service}${i}`, cells: [{ text: `    ${text}`, color: 'gray' }], width, color })));
+  }
+  return lines;
 }
 
 /**
@@ -318,7 +340,7 @@ export function DashboardView(props: DashboardViewProps): ReactElement {
   // Recent changes: the newest that fit, up to five lines (two when the log pane is open).
   const changeLines = Math.max(1, Math.min(showLogs ? 2 : 5, height - lines.length - 3));
   const recent = snapshot.changes.slice(-changeLines).map((c) => `${clockTime(c.at)} ${c.text}`);
-  const footer: ReactElement[] = [];
+  const footer: ReactElement[] = props.builds && props.builds.length > 0 ? buildsPanel(props.builds, width, color) : [];
   footer.push(h(Line, { key: 'ct', cells: [{ text: 'RECENT CHANGES', bold: true, color: 'cyan' }, { text: snapshot.changes.length === 0 ? '  none yet' : '' }], width, color }));
   recent.forEach((text, i) =>
     footer.push(h(Line, { key: `c${i}`, cells: [{ text: `  ${text}`, color: /\b(OPEN|unhealthy|failed|stopped|dead-lettered)\b/.test(text) ? 'red' : /\b(HALF-OPEN|degraded|restart|stalled)/.test(text) ? 'yellow' : undefined }], width, color })),

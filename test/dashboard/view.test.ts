@@ -10,6 +10,7 @@ import type { DashboardSnapshot } from '../../src/dashboard/snapshot';
 import { DASHBOARD_KEYS, DashboardView, type DashboardViewProps } from '../../src/dashboard/view';
 import type { StoredSpan } from '../../src/traces/otlp';
 import type { Trace } from '../../src/traces/store';
+import { DevBoard } from '../../src/dev/format';
 import { snapshot } from './fixtures';
 
 afterEach(() => cleanup());
@@ -272,5 +273,25 @@ describe('DashboardApp keys', () => {
     expect(quits).toEqual([]);
     app.stdin.write('\u001b');
     await until(() => expect(quits).toEqual(['quit']));
+  });
+});
+
+describe('msctl dev on the dashboard', () => {
+  it('a DEV panel: a line per watched service with its last build, and a failed one with the compiler’s first lines', () => {
+    const board = new DevBoard(['gateway', 'users']);
+    board.apply({ type: 'reloaded', service: 'gateway', kinds: ['kit'], buildMs: 41.2, typecheckMs: 702, restartMs: 1_430 });
+    board.apply({
+      type: 'failed',
+      service: 'users',
+      step: 'typecheck',
+      output: "services/users/src/service.ts:240:14 - error TS2322: Type 'string' is not assignable to type 'number'.\n\n240 export const broken: number = 'x';\n",
+    });
+    const lines = frame({ snapshot: snapshot(), builds: board.getLines(), width: 140 }).split('\n');
+    const at = lines.findIndex((line) => line.startsWith('DEV'));
+    expect(at).toBeGreaterThan(0);
+    expect(lines[at + 1]!.trim()).toBe('gateway  rebuilt in 41 ms · type-checked in 702 ms · restarted healthy in 1.4 s');
+    expect(lines[at + 2]!.trim()).toBe('users    does not type-check; the running version keeps serving');
+    expect(lines[at + 3]!.trim()).toBe("services/users/src/service.ts:240:14 - error TS2322: Type 'string' is not assignable to type 'number'.");
+    expect(lines.findIndex((line) => line.startsWith('RECENT CHANGES'))).toBeGreaterThan(at + 3);
   });
 });

@@ -6,7 +6,7 @@
 import { EXIT_CODES } from '../../../core/errors';
 import { ProgressBus } from '../../../core/events';
 import { Bundler, TypeChecker } from '../../../dev/build';
-import { devEventJson, formatDevEvent } from '../../../dev/format';
+import { DevBoard, devEventJson, formatDevEvent } from '../../../dev/format';
 import { type DevEvent, runDevLoop } from '../../../dev/loop';
 import { watchSources } from '../../../dev/watch';
 import { openRuntime } from '../../../runtime/select';
@@ -33,14 +33,30 @@ export async function run(options: DevOptions, context: CliContext): Promise<num
 
   const watched = project.manifests.filter((manifest) => plan.steps.some((step) => step.target === manifest.name)).map((manifest) => manifest.name);
   const width = Math.max(...watched.map((name) => name.length));
-  const emit = (event: DevEvent) => context.stdout.write(context.json ? `${devEventJson(event)}\n` : formatDevEvent(event, context.color, width));
-  const buildOptions = { color: context.color && !context.json };
+  // On a terminal the dashboard takes the screen, with a line per watched service; off one, lines.
+  const onScreen = context.isTTY && !context.json && process.stdin.isTTY === true;
+  const board = new DevBoard(watched);
+  const emit = (event: DevEvent) => {
+    if (onScreen) board.apply(event);
+    else context.stdout.write(context.json ? `${devEventJson(event)}\n` : formatDevEvent(event, context.color, width));
+  };
+  // The loop ends with Ctrl-C, or when the dashboard is closed.
+  const stop = new AbortController();
+  const signal = AbortSignal.any([context.signal, stop.signal]);
+  // The dashboard draws its own colours: the compilers' would garble its lines.
+  const buildOptions = { color: context.color && !context.json && !onScreen };
   const bundler = new Bundler(buildOptions);
   const checker = new TypeChecker(project, buildOptions);
   const typecheck = options.typecheck && checker.available();
   emit({ type: 'watching', services: watched, typecheck });
   // The restarts' own progress (phases of the new instance) is the runtime's business: quiet here.
   const quiet = new ProgressBus();
+  const screen = onScreen
+    ? import('../../../dashboard/run').then(async ({ runDashboard }) => {
+        await runDashboard(project, runtime, context, { signal, builds: board });
+        stop.abort();
+      })
+    : Promise.resolve();
   try {
     await runDevLoop({
       project,
@@ -48,17 +64,21 @@ export async function run(options: DevOptions, context: CliContext): Promise<num
       watch: (onPaths) => watchSources(project, watched, onPaths),
       bundle: (manifest) => bundler.build(manifest),
       typecheck: (manifest) => (typecheck ? checker.check(manifest) : Promise.resolve({ ok: true, ms: 0 })),
-      restart: (service) => runtime.restart(service, quiet, { timeoutSeconds: options.timeout }),
+      // The bundle is built: docker copies it into the new container rather than building an image.
+      restart: (service) => runtime.restart(service, quiet, { timeoutSeconds: options.timeout, bundleOnly: true }),
       reloadProject: () => loadProject(project.root),
       emit,
-      signal: context.signal,
+      signal,
     });
+    await screen;
   } finally {
     await bundler.dispose();
   }
+  // Ctrl-C is 130, as for every command; `q` in the dashboard is a plain end.
+  const exitCode = context.signal.aborted ? EXIT_CODES.interrupted : EXIT_CODES.ok;
   if (!options.stopOnExit) {
     context.stderr.write('stopped watching; the stack keeps running (msctl down stops it)\n');
-    return EXIT_CODES.interrupted;
+    return exitCode;
   }
   const stopping = new ProgressBus();
   const plain = context.renderer();
@@ -66,5 +86,5 @@ export async function run(options: DevOptions, context: CliContext): Promise<num
   const result = await runtime.down({ volumes: false }, stopping);
   stopping.emit({ type: 'done', ok: true, text: `stopped ${result.stopped.join(', ') || 'nothing'} (interrupted)` });
   await plain.close();
-  return EXIT_CODES.interrupted;
+  return exitCode;
 }
