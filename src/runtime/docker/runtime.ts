@@ -59,11 +59,10 @@ export class DockerRuntime implements Runtime {
   }
 
   async logs(request: LogRequest, sink: LogSink): Promise<void> {
-    // Lines come per container, as they are, each with the Engine's stamp as its time.
+    // The Engine's output carries no time of its own: lines come per container, as they are.
     sink.snapshot([], request.targets);
-    await followDockerLogs(this.project, (target, text, time) => sink.line({ target, text, time }), request.signal, {
+    await followDockerLogs(this.project, (target, text) => sink.line({ target, text, time: undefined }), request.signal, {
       follow: request.follow,
-      timestamps: true,
       targets: request.targets,
       ...(request.tail !== undefined ? { tail: request.tail } : {}),
       ...(request.since ? { since: request.since } : {}),
