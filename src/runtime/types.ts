@@ -64,6 +64,6 @@ export interface LogLine {
   target: string;
   /** The line as the process wrote it (stamp removed). */
   text: string;
-  /** When it was written; undefined when nothing told (docker's output carries no time). */
+  /** When it was written (local: the supervisor's stamp; docker: the Engine's); undefined when nothing told. */
   time: Date | undefined;
 }

@@ -70,15 +70,6 @@ interface Line {
   time: Date | undefined;
 }
 
-/** When a line was written: the runtime's stamp, else its record's `time` (docker's output carries no stamp of its own). */
-export function timeOf(line: Line, record: Record<string, unknown> | undefined = recordOf(line.text)): Date | undefined {
-  if (line.time) return line.time;
-  const time = record?.time;
-  if (typeof time !== 'number' && typeof time !== 'string') return undefined;
-  const at = new Date(time);
-  return Number.isNaN(at.getTime()) ? undefined : at;
-}
-
 /** Which lines `msctl logs` prints, whichever runtime read them. */
 export interface LineSelection {
   /** Only lines written at or before this time; a line whose time nothing tells is kept. */
@@ -88,15 +79,10 @@ export interface LineSelection {
 }
 
 export function selectsLine(selection: LineSelection, line: Line): boolean {
-  if (selection.until === undefined && selection.trace === undefined) return true;
-  const record = recordOf(line.text);
   if (selection.trace !== undefined) {
-    const traceId = record?.trace_id;
+    const traceId = recordOf(line.text)?.trace_id;
     if (typeof traceId !== 'string' || !traceId.toLowerCase().startsWith(selection.trace.toLowerCase())) return false;
   }
-  if (selection.until !== undefined) {
-    const at = timeOf(line, record);
-    if (at && at.getTime() > selection.until.getTime()) return false;
-  }
+  if (selection.until !== undefined && line.time && line.time.getTime() > selection.until.getTime()) return false;
   return true;
 }

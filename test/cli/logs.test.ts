@@ -7,7 +7,8 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { recordOf, selectsLine, timeOf } from '../../src/ui/log-line';
+import { splitDockerStamp } from '../../src/runtime/docker/logs';
+import { recordOf, selectsLine } from '../../src/ui/log-line';
 import { msctl } from '../support/cli';
 
 const TRACE = '4bf92f3577b34da6a3ce929d0e0e4736';
@@ -25,9 +26,7 @@ describe('which lines are printed', () => {
     const until = new Date('2025-05-01T10:00:02.000Z');
     expect(selectsLine({ until }, at('2025-05-01T10:00:02.000Z', 'on time'))).toBe(true);
     expect(selectsLine({ until }, at('2025-05-01T10:00:02.001Z', 'late'))).toBe(false);
-    // docker: no stamp of the runtime's, the record's time decides
-    expect(selectsLine({ until }, { text: pino('2025-05-01T10:00:03.000Z', 'late'), time: undefined })).toBe(false);
-    expect(selectsLine({ until }, { text: 'kafka says something', time: undefined })).toBe(true);
+    expect(selectsLine({ until }, { text: 'no stamp', time: undefined })).toBe(true);
   });
 
   it('--trace keeps the records of that trace, by id or its start, in any case', () => {
@@ -39,13 +38,16 @@ describe('which lines are printed', () => {
     expect(selectsLine({ trace: TRACE }, { text: `plain ${TRACE}`, time: undefined })).toBe(false);
   });
 
-  it("a line's record and time", () => {
+  it("a line's record", () => {
     expect(recordOf('{"a":1}')).toEqual({ a: 1 });
     expect(recordOf('[1]')).toBeUndefined();
     expect(recordOf('{not json')).toBeUndefined();
-    expect(timeOf({ text: pino('2025-05-01T10:00:00.000Z', 'm'), time: undefined })).toEqual(new Date('2025-05-01T10:00:00.000Z'));
-    expect(timeOf({ text: pino('2025-05-01T10:00:00.000Z', 'm'), time: new Date(0) })).toEqual(new Date(0));
-    expect(timeOf({ text: 'plain', time: undefined })).toBeUndefined();
+  });
+
+  it("docker: the Engine's stamp is the line's time, cut off its text", () => {
+    expect(splitDockerStamp('2025-05-01T10:00:00.123456789Z [KafkaServer id=1] started')).toEqual({ text: '[KafkaServer id=1] started', time: new Date('2025-05-01T10:00:00.123Z') });
+    expect(splitDockerStamp('2025-05-01T10:00:00Z {"msg":"x"}')).toEqual({ text: '{"msg":"x"}', time: new Date('2025-05-01T10:00:00Z') });
+    expect(splitDockerStamp('no stamp here')).toEqual({ text: 'no stamp here', time: undefined });
   });
 });
 

@@ -59,10 +59,11 @@ export class DockerRuntime implements Runtime {
   }
 
   async logs(request: LogRequest, sink: LogSink): Promise<void> {
-    // The Engine's output carries no time of its own: lines come per container, as they are.
+    // Lines come per container, as they are, each with the Engine's stamp as its time.
     sink.snapshot([], request.targets);
-    await followDockerLogs(this.project, (target, text) => sink.line({ target, text, time: undefined }), request.signal, {
+    await followDockerLogs(this.project, (target, text, time) => sink.line({ target, text, time }), request.signal, {
       follow: request.follow,
+      timestamps: true,
       targets: request.targets,
       ...(request.tail !== undefined ? { tail: request.tail } : {}),
       ...(request.since ? { since: request.since } : {}),

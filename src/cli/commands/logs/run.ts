@@ -17,7 +17,7 @@ import { openRuntime } from '../../../runtime/select';
 import type { LogLine } from '../../../runtime/types';
 import type { CliContext } from '../../context';
 import type { LogsOptions } from './command';
-import { type LineSelection, prettyLine, recordOf, selectsLine, timeOf } from '../../../ui/log-line';
+import { type LineSelection, prettyLine, recordOf, selectsLine } from '../../../ui/log-line';
 import { colorForTarget, makeChalk } from '../../../ui/colors';
 
 export async function run(options: LogsOptions, context: CliContext): Promise<number> {
@@ -43,14 +43,13 @@ export async function run(options: LogsOptions, context: CliContext): Promise<nu
   const print = (line: LogLine) => {
     if (!selectsLine(selection, line)) return;
     const record = recordOf(line.text);
-    const time = timeOf(line, record);
     if (context.json) {
-      context.stdout.write(`${JSON.stringify({ target: line.target, time: time?.toISOString() ?? null, ...(record ? { record } : { text: line.text }) })}\n`);
+      context.stdout.write(`${JSON.stringify({ target: line.target, time: line.time?.toISOString() ?? null, ...(record ? { record } : { text: line.text }) })}\n`);
       return;
     }
     const text = options.raw ? terminalSafe(line.text) : prettyLine(line.text, c);
     const prefix = options.logPrefix !== false ? `${c[colorForTarget(line.target)](line.target.padEnd(width))} | ` : '';
-    const stamp = options.timestamps ? `${c.dim(time?.toISOString() ?? '-'.padEnd(24))} ` : '';
+    const stamp = options.timestamps ? `${c.dim(line.time?.toISOString() ?? '-'.padEnd(24))} ` : '';
     context.stdout.write(`${prefix}${stamp}${text}\n`);
   };
   const runtime = await openRuntime(project);
