@@ -70,6 +70,24 @@ describe('msctl topics create / delete (real broker)', () => {
     expect(String(again.stderr)).not.toMatch(/\n\s+at /);
   });
 
+  it('delete on a terminal asks, and deletes only on yes', async () => {
+    const topic = await created('admin_delete_tty');
+    // script(1) runs msctl on a pseudo-terminal and types our answer into it.
+    const onTerminal = (answer: string) =>
+      execa('script', ['-qec', [process.execPath, join(repoRoot, 'bin', 'msctl.js'), 'topics', 'delete', topic, '--brokers', bootstrap].join(' '), '/dev/null'], {
+        input: `${answer}\n`,
+        reject: false,
+        env: { NO_COLOR: '1', MSCTL_RUNTIME: 'local' },
+      });
+    const declined = await onTerminal('n');
+    expect(String(declined.stdout)).toMatch(new RegExp(`delete ${topic} \\(0 messages\\)\\? .*\\[y/N\\]`));
+    expect(declined.exitCode).toBe(1);
+    expect(await admin.listTopics()).toContain(topic);
+    const accepted = await onTerminal('y');
+    expect(accepted.exitCode, String(accepted.stdout)).toBe(0);
+    expect(await admin.listTopics()).not.toContain(topic);
+  });
+
   it('refuses a config the broker does not know, without a stack trace', async () => {
     const result = await topics(['create', uniqueName('admin_badconfig'), '--partitions', '1', '--config', 'no.such.config=1']);
     expect(result.exitCode).toBe(2);
