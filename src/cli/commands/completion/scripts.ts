@@ -35,8 +35,12 @@ fi
 
 const fish = `# msctl completion for fish: msctl completion fish > ~/.config/fish/completions/msctl.fish
 function __msctl_complete
-    set -l tokens (commandline -opc) (commandline -ct)
-    $tokens[1] __complete -- $tokens[2..-1] 2>/dev/null
+    set -l tokens (commandline -opc)
+    set -l command $tokens[1]
+    set -e tokens[1]
+    # Quoted: an empty word being typed is still a word.
+    set -l current (commandline -ct)
+    $command __complete -- $tokens "$current" 2>/dev/null
 end
 complete -c msctl -f -a '(__msctl_complete)'
 `;
