@@ -26,7 +26,10 @@ describe('flag letters', () => {
         meanings.set(option.short, seen);
       }
     }
-    const longNames = (short: string) => new Set([...meanings.get(short)!].map((where) => where.split(' in ')[0]));
+    // Names a letter may have for one meaning: -n is how many to print, as Compose's `logs -n`
+    // (lines from the end), `topics tail -n` (messages, then stop) and `traces -n` (traces).
+    const sameMeaning: Record<string, string[]> = { '-n': ['--tail', '--max', '--limit'] };
+    const longNames = (short: string) => new Set([...meanings.get(short)!].map((where) => where.split(' in ')[0]).map((long) => (sameMeaning[short]?.includes(long!) ? sameMeaning[short]!.join('|') : long)));
     const clashes = [...meanings.keys()].filter((short) => longNames(short).size > 1).map((short) => `${short}: ${[...meanings.get(short)!].join('; ')}`);
     expect(clashes).toEqual([]);
   });

@@ -79,7 +79,7 @@ const deadLetterSelectors = (command: Command) =>
     .option('--group <group>', 'only dead letters of this consumer group')
     .addOption(new Option('--class <class>', 'only dead letters of this class').choices(['data', 'invalid-event', 'rejected', 'handler']))
     .option('-k, --key <key>', 'only records with this key')
-    .option('-t, --type <type>', 'only CloudEvents of this type')
+    .option('--type <type>', 'only CloudEvents of this type')
     .option('-w, --where <field=value>', 'only JSON values whose dotted field equals the value, e.g. data.userId=u-1; field!=value negates (repeatable)', collect)
     .option('-g, --grep <regex>', 'only values matching this regular expression')
     .option('-n, --max <n>', 'at most n dead letters (the oldest first)', wholeNumber('--max'));
@@ -127,7 +127,7 @@ export function register(program: Command, action: ActionFactory<TopicsOptions>)
     .option('-n, --max <n>', 'stop after n printed messages', wholeNumber('--max'))
     .option('-p, --partition <n>', 'only this partition (repeatable, or 0,2)', collectPartitions)
     .option('-k, --key <key>', 'only messages with this key')
-    .option('-t, --type <type>', 'only CloudEvents of this type')
+    .option('--type <type>', 'only CloudEvents of this type')
     .option('-w, --where <field=value>', 'only JSON values whose dotted field equals the value, e.g. data.userId=u-1; field!=value negates (repeatable)', collect)
     .option('-g, --grep <regex>', 'only values matching this regular expression')
     .addOption(
