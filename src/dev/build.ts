@@ -18,6 +18,8 @@ export interface StepResult {
   ms: number;
   /** The compiler's report of what failed, ready to print. */
   output?: string;
+  /** A bundle built but not yet written: written only once the save also type-checks. */
+  write?: () => Promise<void>;
 }
 
 export interface BuildOptions {
@@ -36,12 +38,16 @@ export class Bundler {
     assertHasEntry(manifest);
     let context = this.contexts.get(manifest.name);
     if (!context) {
-      context = esbuild.context(bundleOptions(manifest));
+      // In memory: a save that does not type-check must not reach the bundle a crashed service restarts from.
+      context = esbuild.context({ ...bundleOptions(manifest), write: false });
       this.contexts.set(manifest.name, context);
     }
     try {
-      await (await context).rebuild();
-      return { ok: true, ms: performance.now() - started };
+      const { outputFiles = [] } = await (await context).rebuild();
+      const write = async () => {
+        await Promise.all(outputFiles.map(async (file) => (await mkdir(dirname(file.path), { recursive: true }), await writeFile(file.path, file.contents))));
+      };
+      return { ok: true, ms: performance.now() - started, write };
     } catch (error) {
       const errors = (error as { errors?: Message[] }).errors ?? [];
       const output =

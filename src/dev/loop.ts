@@ -72,6 +72,7 @@ export async function runDevLoop(deps: DevLoopDeps): Promise<void> {
       if (!ready || deps.signal.aborted) continue;
       const started = now();
       try {
+        await ready.bundle.write?.();
         await deps.restart(ready.entry.service);
       } catch (error) {
         deps.emit({ type: 'failed', service: ready.entry.service, step: 'restart', output: describeError(error) });

@@ -132,6 +132,14 @@ describe('msctl (built)', () => {
     expect(JSON.parse(json.stdout)).toEqual({ error: { code: 'USAGE', message: "unknown command 'nosuch'" } });
   });
 
+  it('up --watch keeps running to reload saves: with -d or --dry-run it is a usage error, before anything starts', async () => {
+    for (const flag of ['-d', '--dry-run']) {
+      const result = await msctl(['up', '--watch', flag]);
+      expect(result.exitCode).toBe(2);
+      expect(result.stderr).toContain(`--watch cannot go with ${flag === '-d' ? '--detach' : '--dry-run'}`);
+    }
+  });
+
   it('doctor --json prints the checks as JSON; the exit code follows ok', async () => {
     const result = await msctl(['doctor', '--json']);
     const report = JSON.parse(result.stdout) as { ok: boolean; checks: Array<{ name: string; status: string; detail: string; fix?: string }> };

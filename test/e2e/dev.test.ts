@@ -9,7 +9,7 @@ import { createInterface } from 'node:readline';
 import { execa, type ResultPromise } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DevEvent } from '../../src/dev/loop';
-import { msctl, repoRoot } from '../support/cli';
+import { msctl, repoRoot, statusOf } from '../support/cli';
 import { gatewayClient } from '../support/gateway-client';
 import { createThrowawayProject, type ThrowawayProject } from '../support/throwaway-project';
 
@@ -105,6 +105,21 @@ describe('msctl dev on the local runtime', () => {
     expect((failed as { output: string }).output).toMatch(/service\.ts:\d+:\d+/);
     await writeFile(usersSource(), good);
     await next((event) => event.type === 'reloaded' && event.service === 'users');
+  });
+
+  it('a route added to a service.json: the service restarts, and the gateway routes it without a restart', async () => {
+    const gatewayPid = async () => (await statusOf(project.dir, project.env)).targets.find((target) => target.name === 'gateway')!.pid;
+    const before = await gatewayPid();
+    const people = () => client.post('/api/people', { username: 'twice', email: 'twice@example.test', password: 'correct horse battery staple' });
+    expect((await people()).status).toBe(404);
+    const file = join(project.dir, 'services', 'users', 'service.json');
+    const manifest = JSON.parse(await readFile(file, 'utf8')) as { routes: Array<Record<string, unknown>> };
+    manifest.routes.push({ prefix: '/api/people', upstreamPath: '/users', public: ['POST /api/people'] });
+    await writeFile(file, JSON.stringify(manifest, null, 2));
+    expect(await next((event) => event.type === 'reloaded' && event.service === 'users')).toMatchObject({ kinds: ['manifest'] });
+    // users' own answer to a sign-up that exists: the gateway sent it there.
+    expect((await people()).status).toBe(409);
+    expect(await gatewayPid()).toBe(before);
   });
 
   it('a kit edit rebuilds and restarts all five', async () => {

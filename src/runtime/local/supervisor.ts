@@ -288,7 +288,8 @@ export class Supervisor {
       target.child?.once('exit', (code, signal) => {
         exited = `it exited (${signal ?? `code ${code}`})`;
       });
-      await this.waitHealthy(target, (manifest.startTimeoutSeconds ?? timeoutSeconds) * 1000, () => exited);
+      // Polled often: the old instance serves meanwhile, and a reload waits on this.
+      await this.waitHealthy(target, (manifest.startTimeoutSeconds ?? timeoutSeconds) * 1000, () => exited, 50);
     } catch (error) {
       const candidate = target.child;
       target.child = running;
@@ -541,7 +542,7 @@ export class Supervisor {
   }
 
   /** `gone` says why waiting is pointless (the process exited), or nothing. */
-  private async waitHealthy(target: Target, timeoutMs: number, gone: () => string | undefined = () => undefined): Promise<void> {
+  private async waitHealthy(target: Target, timeoutMs: number, gone: () => string | undefined = () => undefined, pollMs = 200): Promise<void> {
     const deadline = this.deps.now() + timeoutMs;
     let last: HealthAnswer | undefined;
     for (;;) {
@@ -562,7 +563,7 @@ export class Supervisor {
         this.setPhase(target, 'failed', message);
         throw new MsctlError('UNHEALTHY', message, this.lastLinesHint(target));
       }
-      await new Promise((resolve) => setTimeout(resolve, 200));
+      await new Promise((resolve) => setTimeout(resolve, pollMs));
     }
   }
 
