@@ -261,7 +261,9 @@ export class Supervisor {
    * routes and settings are the new ones, and the gateways' routing tables follow.
    */
   private async refreshManifests(): Promise<void> {
-    const manifests = await loadManifests(this.project.servicesDir);
+    // The services the stack runs, each as its service.json now says; one whose file is gone stays as it was.
+    const saved = await loadManifests(this.project.servicesDir);
+    const manifests = this.project.manifests.map((current) => saved.find((manifest) => manifest.name === current.name) ?? current);
     this.project.manifests = manifests;
     this.project.graph = new DependencyGraph(stackNodes(manifests));
     for (const target of this.targets.values()) {
@@ -303,6 +305,8 @@ export class Supervisor {
     }
     await this.routeGateways();
     await terminate(running);
+    // How the old process ended, as for any stop (its exit is no longer the target's child's).
+    target.state.lastExit = { code: running.exitCode, signal: running.signalCode, at: new Date(this.deps.now()).toISOString() };
     target.state.restarts += 1;
     this.saveState();
   }
@@ -652,7 +656,7 @@ export class Supervisor {
 
 /** SIGTERM, and SIGKILL if the process has not exited 15 s later: a service drains in less. */
 async function terminate(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
+  if (typeof child.exitCode === 'number' || typeof child.signalCode === 'string') return;
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   child.kill('SIGTERM');
   const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
