@@ -45,7 +45,10 @@ export class Bundler {
     try {
       const { outputFiles = [] } = await (await context).rebuild();
       const write = async () => {
-        await Promise.all(outputFiles.map(async (file) => (await mkdir(dirname(file.path), { recursive: true }), await writeFile(file.path, file.contents))));
+        for (const file of outputFiles) {
+          await mkdir(dirname(file.path), { recursive: true });
+          await writeFile(file.path, file.contents);
+        }
       };
       return { ok: true, ms: performance.now() - started, write };
     } catch (error) {

@@ -17,13 +17,13 @@ import { ensureStateDir, manifestOf, type Project } from '../../stack/project';
 import { provisionStackRoles } from '../../stack/database-roles';
 import { ensureSecrets, type StackSecrets } from '../../stack/secrets';
 import { gatewayRoutes, stackTopics, type ServiceManifest } from '../../stack/manifest';
-import { desiredReplicas, instanceIndex, instanceNames, serviceOfInstance } from '../../stack/replicas';
+import { desiredReplicas, instanceIndex, instanceName, instanceNames, serviceOfInstance } from '../../stack/replicas';
 import { sendGatewayRoutes } from '../gateway-routes';
 import { postgresUrl } from '../local/supervisor';
 import { connectDocker, type Docker } from './engine';
 import { bundleFiles, ensureKafkaImage, ensureNodeBase, ensurePostgresImage, ensureServiceImage, LABEL, type InfrastructureImage } from './images';
 import { lastLogLines } from './logs';
-import { COMPOSE, containerName, createOptions, kafkaSpec, networkName, postgresSpec, serviceSpec, stackVolumes, type ContainerSpec } from './spec';
+import { COMPOSE, createOptions, instanceUrls, kafkaSpec, networkName, postgresSpec, serviceSpec, stackVolumes, type ContainerSpec } from './spec';
 import { listContainers, otlpEndpointOf, phaseOf, projectFilter, readDockerState, stateFile, targetOf, traceEndpoint, writeDockerState } from './state';
 import { ensureWatcher, stopWatcher } from './watcher';
 
@@ -352,11 +352,7 @@ async function routeDockerGateways(docker: Docker, project: Project, secrets: St
   const gateways = project.manifests.filter((manifest) => manifest.gateway);
   if (gateways.length === 0) return;
   const replicas = desiredReplicas(project);
-  const routes = gatewayRoutes(project.manifests, (service) =>
-    instanceNames(service, replicas[service] ?? manifestOf(project, service)?.replicas ?? 1).map((instance) =>
-      instance === target ? url : `http://${containerName(project.name, service, instanceIndex(instance))}:${manifestOf(project, service)?.port ?? 0}`,
-    ),
-  );
+  const routes = gatewayRoutes(project.manifests, (service) => instanceUrls(project, service, replicas).map((each, i) => (instanceName(service, i + 1) === target ? url : each)));
   for (const info of await listContainers(docker, project)) {
     const gateway = gateways.find((manifest) => serviceOfInstance(targetOf(info) ?? '') === manifest.name);
     const port = info.Ports.find((published) => published.IP === '127.0.0.1')?.PublicPort;

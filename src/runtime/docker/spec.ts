@@ -146,6 +146,12 @@ export interface TraceTarget {
   external: boolean;
 }
 
+/** Where the other containers reach each instance of `service`: by container name, on its port. */
+export function instanceUrls(project: Project, service: string, replicas: Record<string, number>): string[] {
+  const port = manifestOf(project, service)?.port ?? 0;
+  return Array.from({ length: replicas[service] ?? manifestOf(project, service)?.replicas ?? 1 }, (_, i) => `http://${containerName(project.name, service, i + 1)}:${port}`);
+}
+
 /**
  * One instance of a service. Instance 1 publishes the service's port on 127.0.0.1; the others
  * are reached inside the network by container name (the gateway balances across them).
@@ -170,8 +176,7 @@ export function serviceSpec(
       kafkaBootstrap: `kafka:${KAFKA_INTERNAL_PORT}`,
       postgresUrl: superuserUrl,
       databaseUrl: (service) => serviceDatabaseUrl(superuserUrl, service, secrets),
-      serviceUrls: (service) =>
-        Array.from({ length: replicas[service] ?? manifestOf(project, service)?.replicas ?? 1 }, (_, i) => `http://${containerName(project.name, service, i + 1)}:${manifestOf(project, service)?.port ?? 0}`),
+      serviceUrls: (service) => instanceUrls(project, service, replicas),
       ...(otlp ? { otlpEndpoint: otlp.endpoint, otlpIsExternal: otlp.external } : {}),
     },
     secrets,

@@ -1,7 +1,8 @@
 /** `msctl dev [services...]` (and `msctl up --watch`): its flags and options. */
-import { type Command, Option } from 'commander';
+import type { Command } from 'commander';
 import type { RuntimeChoice } from '../../../runtime/select';
-import { type ActionFactory, positiveNumber, withGlobalOptions } from '../../command';
+import { type ActionFactory, withGlobalOptions } from '../../command';
+import { startOptionsOf, withStartOptions } from '../up/command';
 
 export interface DevOptions {
   services: string[];
@@ -16,22 +17,19 @@ export interface DevOptions {
 }
 
 export function register(program: Command, action: ActionFactory<DevOptions>): void {
-  withGlobalOptions(
-    program
-      .command('dev')
-      .description('start the stack as up does, then rebuild and restart (without downtime) each service whose code, kit, migrations, service.json or .env you save'),
+  withStartOptions(
+    withGlobalOptions(
+      program
+        .command('dev')
+        .description('start the stack as up does, then rebuild and restart (without downtime) each service whose code, kit, migrations, service.json or .env you save'),
+    ),
   )
     .argument('[services...]', 'only these services (and what they need) are started and watched')
-    .addOption(new Option('--runtime <runtime>', 'where to run the stack').choices(['auto', 'local', 'docker']).default('auto'))
-    .option('--timeout <seconds>', 'per-service health timeout', positiveNumber('--timeout'), 90)
-    .option('--offline', "docker runtime: do not try to pull images; build them from this machine's toolchain")
     .option('--no-typecheck', 'only bundle each save (esbuild), without type-checking it first')
     .action(
       action(([services], o) => ({
+        ...startOptionsOf(o),
         services: (services as string[] | undefined) ?? [],
-        runtime: o.runtime as RuntimeChoice,
-        timeout: o.timeout as number,
-        offline: Boolean(o.offline),
         typecheck: o.typecheck !== false,
         stopOnExit: false,
       })),
