@@ -23,7 +23,11 @@ import { MsctlError } from '../core/errors';
 import { PLACEHOLDERS } from './template';
 import type { RequestTemplate } from './types';
 
-export const BUILT_IN_SCENARIOS = ['users', 'ingest', 'read', 'mixed'] as const;
+/**
+ * Each of users, ingest, notifications and analytics is one row of the seed's SLO table alone;
+ * read is both reads at once (3 : 1), mixed everything.
+ */
+export const BUILT_IN_SCENARIOS = ['users', 'ingest', 'notifications', 'analytics', 'read', 'mixed'] as const;
 export type BuiltInScenario = (typeof BUILT_IN_SCENARIOS)[number];
 
 /** Events per batch request in the ingest scenario. */
@@ -89,6 +93,10 @@ export function builtInScenario(name: BuiltInScenario, runId: string): RequestTe
       return [templates.usersMe(139), templates.usersPatch(60), templates.signUp(1)];
     case 'ingest':
       return [templates.ingestSingle(runId, 4), templates.ingestBatch(runId, 1)];
+    case 'notifications':
+      return [templates.notifications(1)];
+    case 'analytics':
+      return [templates.summary(1)];
     case 'read':
       return [templates.summary(1), templates.notifications(3)];
     case 'mixed':

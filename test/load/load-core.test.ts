@@ -73,6 +73,22 @@ describe('request generator', () => {
     expect(batches).toBe(10);
   });
 
+
+  it("notifications and analytics are each one row of the seed's table alone; read is both, 3 : 1", () => {
+    const groupsOf = (scenario: 'notifications' | 'analytics' | 'read') => {
+      const generator = createGenerator(plan(builtInScenario(scenario, 'r')), () => undefined);
+      const counts: Record<string, number> = {};
+      for (let i = 0; i < 40; i++) {
+        const request = generator.next();
+        expect(request.method).toBe('GET');
+        counts[request.group] = (counts[request.group] ?? 0) + 1;
+      }
+      return counts;
+    };
+    expect(groupsOf('notifications')).toEqual({ notifications: 40 });
+    expect(groupsOf('analytics')).toEqual({ analytics: 40 });
+    expect(groupsOf('read')).toEqual({ notifications: 30, analytics: 10 });
+  });
   it('as autocannon hooks: reports answers with their group and accepted events; after measureUntil only drains', () => {
     const answers: Array<[string, number, number]> = [];
     const generator = createGenerator({ ...plan(builtInScenario('ingest', 'r')), measureUntil: Date.now() + 60_000 }, (group, status, _latency, accepted) => answers.push([group, status, accepted]));

@@ -4,7 +4,7 @@ import { type ActionFactory, durationSeconds, positiveNumber, wholeNumber, withG
 
 /** `msctl load-test [scenario]`. */
 export interface LoadTestOptions {
-  /** users | ingest | read | mixed, or a YAML/JSON scenario file. */
+  /** users | ingest | notifications | analytics | read | mixed, or a YAML/JSON scenario file. */
   scenario: string;
   /** Seconds measured. */
   duration: number;
@@ -33,7 +33,7 @@ export function register(program: Command, action: ActionFactory<LoadTestOptions
       .command('load-test')
       .description('load the running stack through the gateway (autocannon; --rate for a fixed arrival rate), judge SLOs (exit 3 when violated)'),
   )
-    .argument('[scenario]', 'users | ingest | read | mixed, or a YAML/JSON scenario file', 'mixed')
+    .argument('[scenario]', 'users | ingest | notifications | analytics | read | mixed, or a YAML/JSON scenario file', 'mixed')
     // No -d (detach, as in `up -d`), -w (--where in topics) nor -c (psql's --command): one letter, one meaning across msctl.
     .option('--duration <duration>', 'how long to measure: 30s, 2m (a bare number is seconds)', durationSeconds('--duration'), 10)
     .option('--warmup <seconds>', 'seconds of load before measuring (not counted)', wholeNumber('--warmup'), 0)
