@@ -5,13 +5,16 @@
  *
  *   gateway-vs-direct       GET /api/users/me through the gateway vs GET /users/me on the users
  *                           service itself (same generator, same connections, same duration)
+ *   gateway-vs-bare-proxy   the same through the gateway vs through bench/bare-proxy.ts, the least a
+ *                           Node proxy does (node:http + undici): the floor for the gateway's ratio
  *   ingest-vs-kafkajs       POST /api/events batches of 50 through msctl (gateway → data-processing
  *                           → Kafka acks=all) vs a raw kafkajs producer sending batches of 50,
- *                           idempotent, acks=all, to the same broker, as many sends in flight
+ *                           idempotent, acks=all, into the same topic (events.raw, so that the
+ *                           pipeline behind it works on both alike), as many sends in flight
  *   generator-vs-autocannon `msctl load-test` (a one-request custom scenario) vs the plain
  *                           autocannon CLI (`npx autocannon`) on the same URL, token and connections
  *   seed-table              every row of the seed's SLO table (src/load/slo.ts) measured with
- *                           `msctl load-test <users|ingest|read> --json` and the default SLOs,
+ *                           `msctl load-test <users|ingest|notifications|analytics> --json` and the default SLOs,
  *                           beside the seed's figure; the generator's own CPU is measured too
  *
  *   npm run bench [-- --rounds 3 --seconds 5 --connections 16 --only seed-table,gateway-vs-direct]
@@ -37,7 +40,10 @@ import type { LoadResult, Plan, RequestTemplate, SloCheck } from '../src/load/ty
 import { ASSERTION_HEADER, AssertionSigner } from '../services/kit/src/auth';
 import { writeStackSettings } from '../src/stack/project';
 import { ensureSecrets } from '../src/stack/secrets';
+import { connectTopicsKafka } from '../src/infra/kafka/client';
+import { findFreePort } from '../src/infra/ports';
 import { createThrowawayProject, type ThrowawayProject } from '../test/support/throwaway-project';
+import { drain } from './lag';
 import { cpuSecondsOf } from './proc';
 
 const repoRoot = process.cwd();
@@ -212,8 +218,11 @@ async function closedRun(baseUrl: string, templates: RequestTemplate[], identiti
 
 // --------------------------------------------------------------------------- seed table
 
-/** Which built-in scenario measures each group of the seed's table (`read` mixes notifications 3 : analytics 1). */
-const SEED_SCENARIOS: Record<string, BuiltInScenario> = { users: 'users', ingest: 'ingest', notifications: 'read', analytics: 'read' };
+/**
+ * Which built-in scenario measures each group of the seed's table: each row alone, as the table
+ * states them (`msctl load-test read` runs both reads at once, sharing the cores).
+ */
+const SEED_SCENARIOS: Record<string, BuiltInScenario> = { users: 'users', ingest: 'ingest', notifications: 'notifications', analytics: 'analytics' };
 const UNITS: Record<SloCheck['metric'], string> = { rps: 'req/s', eventsPerSecond: 'events/s', p50Ms: 'ms', p90Ms: 'ms', p99Ms: 'ms', p999Ms: 'ms', maxErrorRate: '' };
 
 interface SeedRow {
@@ -314,7 +323,7 @@ function seedRowLine(row: SeedRow): string {
 
 // ----------------------------------------------------------------------------- SUMMARY.md
 
-const PAIRS = ['gateway-vs-direct', 'ingest-vs-kafkajs', 'generator-vs-autocannon'] as const;
+const PAIRS = ['gateway-vs-direct', 'gateway-vs-bare-proxy', 'ingest-vs-kafkajs', 'generator-vs-autocannon'] as const;
 const BENCHMARKS = [...PAIRS, 'seed-table'] as const;
 
 /** Rewrites SUMMARY.md from every result file in bench/results (the other scripts call it after writing theirs). */
@@ -391,8 +400,8 @@ async function main() {
       return { perSecond: recorder.ok / s, p50Ms: latency.p50, p99Ms: latency.p99 };
     };
 
-    // 1. gateway vs direct
-    if (selected('gateway-vs-direct')) {
+    // 1. gateway vs direct, and vs a bare Node proxy
+    if (selected('gateway-vs-direct') || selected('gateway-vs-bare-proxy')) {
       const me: RequestTemplate = { name: 'me', group: 'me', weight: 1, method: 'GET', path: '/api/users/me', headers: { authorization: 'Bearer {{token}}' } };
       // Straight to users, a request must carry what the gateway would add: its assertion, minted
       // here with the stack's own key (as the gateway does, one per user, reused).
@@ -405,7 +414,34 @@ async function main() {
       );
       const direct: RequestTemplate = { name: 'me', group: 'me', weight: 1, method: 'GET', path: '/users/me', headers: { [ASSERTION_HEADER]: '{{token}}' } };
       await closedRun(gateway, [me], identities); // warm-up, not recorded
-      results.push(
+      if (selected('gateway-vs-bare-proxy')) {
+        // The floor for any Node proxy on these cores: the gateway's own work is what lies above it.
+        const port = await findFreePort();
+        const proxy = execa(process.execPath, [join(repoRoot, 'scripts', 'run-ts.mjs'), join(repoRoot, 'bench', 'bare-proxy.ts'), String(port), `http://127.0.0.1:${project.ports.users}`, '/api'], { cwd: repoRoot, reject: false });
+        await new Promise<void>((resolve, reject) => {
+          proxy.stdout!.once('data', () => resolve());
+          void proxy.then((ended) => reject(new Error(`bare-proxy exited: ${ended.stderr}`)));
+        });
+        const viaProxy: RequestTemplate = { ...me, headers: { authorization: 'Bearer {{token}}' } };
+        try {
+          await closedRun(`http://127.0.0.1:${port}`, [viaProxy], directIdentities); // warm-up, not recorded
+          results.push(
+            summarizePair(
+              await pair(
+                'gateway-vs-bare-proxy',
+                `GET /api/users/me through the gateway vs through a bare Node proxy (node:http + one undici Pool, bench/bare-proxy.ts: no token check, breaker, metrics, logs or tracing) to the same users service; msctl's generator, ${connections} connections, ${seconds} s`,
+                'req/s',
+                ['gateway', async () => measureOf(await closedRun(gateway, [me], identities))],
+                ['bare proxy', async () => measureOf(await closedRun(`http://127.0.0.1:${port}`, [viaProxy], directIdentities))],
+              ),
+            ),
+          );
+        } finally {
+          proxy.kill();
+          await proxy;
+        }
+      }
+      if (selected('gateway-vs-direct')) results.push(
         summarizePair(
           await pair(
             'gateway-vs-direct',
@@ -431,12 +467,6 @@ async function main() {
       };
       const ingestConnections = 8;
       const kafka = new Kafka({ clientId: 'msctl-bench', brokers: [kafkaBroker], logLevel: logLevel.NOTHING });
-      const admin = kafka.admin();
-      await admin.connect();
-      const rawMeta = await admin.fetchTopicMetadata({ topics: ['events.raw'] });
-      const partitions = rawMeta.topics[0]!.partitions.length;
-      await admin.createTopics({ waitForLeaders: true, topics: [{ topic: 'bench.kafkajs', numPartitions: partitions }] });
-      await admin.disconnect();
       const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
       await producer.connect();
       const rawProducer = async (): Promise<Measure> => {
@@ -455,7 +485,9 @@ async function main() {
                 value: JSON.stringify({ specversion: '1.0', id, source: '/bench', type: 'bench.ingest', time: new Date().toISOString(), subject, datacontenttype: 'application/json', data: { seq: ++seq, i } }),
               };
             });
-            await producer.send({ topic: 'bench.kafkajs', acks: -1, messages });
+            // Into events.raw, as ingest's are: the pipeline downstream (data-processing,
+            // analytics, notifications, PostgreSQL) does the same work for both sides.
+            await producer.send({ topic: 'events.raw', acks: -1, messages });
             recorder.record('ingest', 202, performance.now() - t0, BATCH_SIZE);
           }
         };
@@ -469,20 +501,27 @@ async function main() {
         const latency = recorder.latency();
         return { perSecond: recorder.events / s, p50Ms: latency.p50, p99Ms: latency.p99 };
       };
-      await throughMsctl();
-      await rawProducer();
+      // Neither side may start while the pipeline still works off the other's events.
+      const topics = await connectTopicsKafka([kafkaBroker], 'msctl-bench-lag');
+      const drained = (measure: () => Promise<Measure>) => async () => {
+        if (!(await drain(topics))) throw new Error('the pipeline did not work off its backlog within 120 s');
+        return measure();
+      };
+      await drained(throughMsctl)();
+      await drained(rawProducer)();
       results.push(
         summarizePair(
           await pair(
             'ingest-vs-kafkajs',
-            `events/s in batches of ${BATCH_SIZE}, ${ingestConnections} in flight: POST /api/events through msctl (gateway → data-processing → Kafka, acks=all) vs a raw kafkajs idempotent producer (acks=all) on the same broker; latency per batch`,
+            `events/s in batches of ${BATCH_SIZE}, ${ingestConnections} in flight: POST /api/events through msctl (gateway → data-processing → Kafka, acks=all) vs a raw kafkajs idempotent producer (acks=all) into the same topic (events.raw) of the same broker, so that the same pipeline consumes both; latency per batch`,
             'events/s',
-            ['msctl ingest', throughMsctl],
-            ['raw kafkajs', rawProducer],
+            ['msctl ingest', drained(throughMsctl)],
+            ['raw kafkajs', drained(rawProducer)],
           ),
         ),
       );
       await producer.disconnect();
+      await topics.close();
     }
 
     // 3. msctl's load generator vs the autocannon CLI on the same target

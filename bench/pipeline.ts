@@ -25,7 +25,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import { connectTopicsKafka, type TopicsKafka } from '../src/infra/kafka/client';
 import { builtInScenario } from '../src/load/scenarios';
-import { groupDetail } from '../src/topics/inspect';
+import { WATCHED, drain, lagOf } from './lag';
 import { arg, loadTest, log, machine, resultsDir, slope, withThrowawayStack, writeSummary, type Msctl } from './load';
 
 const seconds = arg('seconds', 60);
@@ -44,32 +44,6 @@ const eventsPerRequest = (() => {
   const events = (body: string | undefined) => (JSON.parse(body ?? '{}') as { events?: unknown[] }).events?.length ?? 1;
   return templates.reduce((sum, t) => sum + t.weight * events(t.body), 0) / templates.reduce((sum, t) => sum + t.weight, 0);
 })();
-
-const WATCHED = [
-  { group: 'data-processing', topic: 'events.raw' },
-  { group: 'analytics', topic: 'events.processed' },
-  { group: 'notifications', topic: 'events.processed' },
-];
-
-async function lagOf(kafka: TopicsKafka): Promise<Record<string, number>> {
-  const lags = await Promise.all(
-    WATCHED.map(async ({ group, topic }) => {
-      const detail = await groupDetail(kafka, group);
-      // A partition with nothing committed yet still has its whole log to read.
-      return [group, detail.partitions.filter((p) => p.topic === topic).reduce((sum, p) => sum + (p.lag ?? p.end), 0)] as const;
-    }),
-  );
-  return Object.fromEntries(lags);
-}
-
-async function drain(kafka: TopicsKafka, timeoutMs = 120_000): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (Object.values(await lagOf(kafka)).every((lag) => lag === 0)) return true;
-    if (Date.now() > deadline) return false;
-    await sleep(1_000);
-  }
-}
 
 async function attempt(msctl: Msctl, kafka: TopicsKafka, eventsPerSecond: number) {
   const requestsPerSecond = Math.round((eventsPerSecond / eventsPerRequest) * 10) / 10;
