@@ -34,19 +34,18 @@ export function traceHttpServer(app: FastifyInstance, tracing: Tracing): void {
     const route = request.routeOptions.url;
     if (route !== undefined && UNTRACED_ROUTES.has(route)) return done();
     const parent = extractContext(request.headers);
-    const span = tracing.tracer.startSpan(
-      `${request.method} ${operationPath(route, request.url)}`,
-      {
-        kind: SpanKind.SERVER,
-        attributes: {
-          'http.request.method': request.method,
-          'url.path': request.url.split('?')[0] ?? request.url,
-          ...(route ? { 'http.route': route } : {}),
-          'http.request.id': String(request.id),
-        },
-      },
-      parent,
-    );
+    // Named and described only once sampled: most requests are not (the sampler looks at the
+    // parent alone), and their span records nothing.
+    const span = tracing.tracer.startSpan(request.method, { kind: SpanKind.SERVER }, parent);
+    if (span.isRecording()) {
+      span.updateName(`${request.method} ${operationPath(route, request.url)}`);
+      span.setAttributes({
+        'http.request.method': request.method,
+        'url.path': request.url.split('?')[0] ?? request.url,
+        ...(route ? { 'http.route': route } : {}),
+        'http.request.id': String(request.id),
+      });
+    }
     const ctx = withTracing(trace.setSpan(parent, span), tracing);
     active.set(request, { span, ctx });
     void reply.header(TRACE_ID_HEADER, span.spanContext().traceId);
