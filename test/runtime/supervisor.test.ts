@@ -5,14 +5,14 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { observe } from '../../src/runtime/local/observe';
 import { readState, type TargetState } from '../../src/runtime/local/state';
-import { Supervisor, type HealthAnswer, type SupervisorDeps } from '../../src/runtime/local/supervisor';
+import { Supervisor, serviceNodeFlags, serviceNodeOptions, type HealthAnswer, type SupervisorDeps } from '../../src/runtime/local/supervisor';
 import { DependencyGraph } from '../../src/stack/graph';
 import type { ServiceManifest } from '../../src/stack/manifest';
 import type { UpPlan } from '../../src/stack/plan';
@@ -378,6 +378,25 @@ describe('Supervisor: exits in the state', () => {
     expect((await readState(w.project.stateDir))!.targets.users!.lastExit).toEqual({ code: 0, signal: null, at });
   });
 
+  it('rewrites state.json when a target changed, not on every health poll', async () => {
+    installFakeClock();
+    const w = world();
+    w.supervisor.start();
+    await w.supervisor.up(plan, 90);
+    await vi.advanceTimersByTimeAsync(2_000);
+    await w.supervisor.flushState();
+    const file = join(w.project.stateDir, 'state.json');
+    const written = statSync(file).mtimeMs;
+    await vi.advanceTimersByTimeAsync(5_000); // five polls, all healthy again
+    await w.supervisor.flushState();
+    expect(statSync(file).mtimeMs).toBe(written);
+
+    w.control.healthStatus = 503;
+    await vi.advanceTimersByTimeAsync(1_000);
+    await w.supervisor.flushState();
+    expect((await readState(w.project.stateDir))!.targets.users!.phase).toBe('unhealthy');
+  });
+
   it("records a crash's exit code, and the signal's name when a signal ended it", async () => {
     installFakeClock();
     const w = world();
@@ -448,5 +467,15 @@ describe('a stale pid in the state file', () => {
     const observation = await observe(project);
     expect(observation.supervisor).toBe('stale');
     expect(observation.targets.get('users')).toEqual({ name: 'users', phase: 'stopped' });
+  });
+});
+
+describe('serviceNodeFlags', () => {
+  it("leaves out msctl's own flag when MSCTL_SERVICE_NODE_OPTIONS sets it: the command line would win over NODE_OPTIONS", () => {
+    expect(serviceNodeFlags({})).toEqual(['--max-semi-space-size=16', '--expose-gc']);
+    expect(serviceNodeFlags({ MSCTL_SERVICE_NODE_OPTIONS: '--cpu-prof --cpu-prof-dir=/tmp/p' })).toEqual(['--max-semi-space-size=16', '--expose-gc']);
+    expect(serviceNodeFlags({ MSCTL_SERVICE_NODE_OPTIONS: '--enable-source-maps --max-semi-space-size=64' })).toEqual(['--expose-gc']);
+    expect(serviceNodeFlags({ MSCTL_SERVICE_NODE_OPTIONS: '--no-expose-gc' })).toEqual(['--max-semi-space-size=16']);
+    expect(serviceNodeOptions({ MSCTL_SERVICE_NODE_OPTIONS: ' --max-semi-space-size=64 ' })).toEqual({ NODE_OPTIONS: '--max-semi-space-size=64' });
   });
 });

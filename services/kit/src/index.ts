@@ -11,6 +11,7 @@ export * from './http-errors';
 export * from './idempotency';
 export * from './kafka';
 export * from './logger';
+export * from './memory';
 export * from './metrics';
 export * from './outbox';
 export * from './records';

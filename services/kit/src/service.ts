@@ -1,3 +1,4 @@
+import { releaseMemoryWhenIdle } from './memory';
 import type { FastifyInstance } from 'fastify';
 import type { z } from 'zod';
 import { AssertionVerifier, internalVerifierConfigSchema } from './auth';
@@ -319,6 +320,9 @@ export async function runService<Config extends BaseConfig>(definition: ServiceD
   };
   process.once('SIGTERM', () => shutdown('SIGTERM'));
   process.once('SIGINT', () => shutdown('SIGINT'));
+  releaseMemoryWhenIdle({
+    onRelease: ({ ms, heapBefore, heapAfter }) => running.context.logger.debug({ ms, heapBefore, heapAfter }, 'load over: memory released'),
+  });
 }
 
 export { baseConfigSchema, kafkaConfigSchema, postgresConfigSchema };

@@ -20,6 +20,7 @@ import { controlRequestSchemas, readControlRequest } from './requests';
 import { socketPath } from './state';
 import { Supervisor, kafkaBootstrap, postgresUrl, type HealthAnswer } from './supervisor';
 import { startTraceReceiver } from '../../traces/receiver';
+import { releaseMemoryWhenIdle } from '../../../services/kit/src/memory';
 
 async function fetchHealth(url: string): Promise<HealthAnswer> {
   const response = await fetch(url, { signal: AbortSignal.timeout(2_000) });
@@ -67,6 +68,8 @@ async function main(): Promise<void> {
     socket,
   );
   supervisor.start();
+  // After a load run the supervisor, too, holds what it grew to while relaying logs and spans.
+  releaseMemoryWhenIdle();
   let operations = 0;
 
   const runOperation = (response: ServerResponse, name: string, work: () => Promise<void>, after?: () => Promise<void>) => {

@@ -88,6 +88,17 @@ export function serviceNodeOptions(env: NodeJS.ProcessEnv): { NODE_OPTIONS?: str
 }
 
 /** What a service's process takes from msctl's own environment, besides its own (`msctl exec` too). */
+/**
+ * msctl's flags for a service's Node, less any the user's MSCTL_SERVICE_NODE_OPTIONS sets: a
+ * flag on the command line wins over the same one in NODE_OPTIONS, so ours would silently undo
+ * theirs (`--max-semi-space-size=64`).
+ */
+export function serviceNodeFlags(env: NodeJS.ProcessEnv): string[] {
+  // `--no-expose-gc` names the same flag as `--expose-gc`.
+  const own = (env.MSCTL_SERVICE_NODE_OPTIONS ?? '').split(/\s+/).map((option) => option.split('=')[0]!.replace(/^--no-/, '--'));
+  return SERVICE_NODE_FLAGS.filter((flag) => !own.includes(flag.split('=')[0]!));
+}
+
 export const inheritedEnvironment = (env: NodeJS.ProcessEnv): Record<string, string> => ({ PATH: env.PATH ?? '', HOME: env.HOME ?? '', TZ: env.TZ ?? '', ...serviceNodeOptions(env) });
 
 export const kafkaBootstrap = (project: Project) => `127.0.0.1:${project.infrastructure.kafkaPort}`;
@@ -127,6 +138,8 @@ export class Supervisor {
   private healthTimer: NodeJS.Timeout | undefined;
   private stateWrite: Promise<void> = Promise.resolve();
   private stateDirty = false;
+  /** The targets as last written: a health poll that changed nothing rewrites nothing. */
+  private writtenTargets = '';
   private queue: Promise<unknown> = Promise.resolve();
   private shuttingDown = false;
   /** Instances per service, as last asked for (up or scale). */
@@ -483,7 +496,7 @@ export class Supervisor {
     }
     const env = localServiceEnvironment(this.project, manifest, this.secrets, { port, urls, otlpEndpoint: this.deps.otlpEndpoint, otlpIsExternal: this.deps.otlpIsExternal });
     const bundle = serviceBundle(manifest);
-    const child = (this.deps.spawn ?? spawn)(this.deps.nodePath, [...SERVICE_NODE_FLAGS, bundle], {
+    const child = (this.deps.spawn ?? spawn)(this.deps.nodePath, [...serviceNodeFlags(process.env), bundle], {
       cwd: manifest.dir,
       env: { ...inheritedEnvironment(process.env), ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -640,7 +653,15 @@ export class Supervisor {
     this.stateDirty = true;
     this.stateWrite = this.stateWrite.then(async () => {
       this.stateDirty = false;
-      await writeState(this.project.stateDir, this.snapshot()).catch(() => undefined);
+      const state = this.snapshot();
+      const targets = JSON.stringify(state.targets);
+      if (targets === this.writtenTargets) return;
+      await writeState(this.project.stateDir, state).then(
+        () => {
+          this.writtenTargets = targets;
+        },
+        () => undefined,
+      );
     });
   }
 
