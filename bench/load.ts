@@ -406,12 +406,14 @@ async function main() {
       // Straight to users, a request must carry what the gateway would add: its assertion, minted
       // here with the stack's own key (as the gateway does, one per user, reused).
       const signer = new AssertionSigner((await ensureSecrets(join(project.dir, '.msctl'))).internalAuth.privateKey);
-      const directIdentities = await Promise.all(
-        identities.map(async (identity) => ({
-          ...identity,
-          token: await signer.sign('users', { subject: identity.userId, username: null, scope: '', clientIp: '127.0.0.1' }),
-        })),
-      );
+      // Minted for each round: an assertion lives 60 s, and the rounds of both pairs take longer.
+      const directIdentities = () =>
+        Promise.all(
+          identities.map(async (identity) => ({
+            ...identity,
+            token: await signer.sign('users', { subject: identity.userId, username: null, scope: '', clientIp: '127.0.0.1' }),
+          })),
+        );
       const direct: RequestTemplate = { name: 'me', group: 'me', weight: 1, method: 'GET', path: '/users/me', headers: { [ASSERTION_HEADER]: '{{token}}' } };
       await closedRun(gateway, [me], identities); // warm-up, not recorded
       if (selected('gateway-vs-bare-proxy')) {
@@ -424,7 +426,7 @@ async function main() {
         });
         const viaProxy: RequestTemplate = { ...me, headers: { authorization: 'Bearer {{token}}' } };
         try {
-          await closedRun(`http://127.0.0.1:${port}`, [viaProxy], directIdentities); // warm-up, not recorded
+          await closedRun(`http://127.0.0.1:${port}`, [viaProxy], await directIdentities()); // warm-up, not recorded
           results.push(
             summarizePair(
               await pair(
@@ -432,7 +434,7 @@ async function main() {
                 `GET /api/users/me through the gateway vs through a bare Node proxy (node:http + one undici Pool, bench/bare-proxy.ts: no token check, breaker, metrics, logs or tracing) to the same users service; msctl's generator, ${connections} connections, ${seconds} s`,
                 'req/s',
                 ['gateway', async () => measureOf(await closedRun(gateway, [me], identities))],
-                ['bare proxy', async () => measureOf(await closedRun(`http://127.0.0.1:${port}`, [viaProxy], directIdentities))],
+                ['bare proxy', async () => measureOf(await closedRun(`http://127.0.0.1:${port}`, [viaProxy], await directIdentities()))],
               ),
             ),
           );
@@ -448,7 +450,7 @@ async function main() {
             `GET /api/users/me through the gateway vs GET /users/me on the users service; msctl's generator, ${connections} connections, ${seconds} s`,
             'req/s',
             ['gateway', async () => measureOf(await closedRun(gateway, [me], identities))],
-            ['direct', async () => measureOf(await closedRun(`http://127.0.0.1:${project.ports.users}`, [direct], directIdentities))],
+            ['direct', async () => measureOf(await closedRun(`http://127.0.0.1:${project.ports.users}`, [direct], await directIdentities()))],
           ),
         ),
       );
