@@ -19,6 +19,16 @@ if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
   process.exit(0);
 }
 
+// The dashboard stays up for hours and allocates a little on every frame, for which V8 grows
+// its young generation to 32 MB; it runs with that capped instead. The same process starts
+// over with the flag (execve, before anything has loaded or touched the terminal): 141 → 118 MB
+// of RSS, the same CPU.
+const DASHBOARD_NODE_FLAG = '--max-semi-space-size=4';
+const semiSpaceSet = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)].some((flag) => flag.startsWith('--max-semi-space-size'));
+if (args.includes('dashboard') && !semiSpaceSet && typeof process.execve === 'function') {
+  process.execve(process.execPath, [process.execPath, ...process.execArgv, DASHBOARD_NODE_FLAG, fileURLToPath(import.meta.url), ...args]);
+}
+
 const cli = new URL('../dist/cli.js', import.meta.url);
 if (!existsSync(fileURLToPath(cli))) {
   process.stderr.write(`msctl is not built yet (${fileURLToPath(cli)} is missing): run \`npm run build\` in the project first.\n`);

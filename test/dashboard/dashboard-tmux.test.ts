@@ -6,6 +6,7 @@
  * terminal back. Also the off-terminal paths of the built binary:
  * the one-line refusal, `dashboard --json` and `status --watch` as lines.
  */
+import { readFileSync } from 'node:fs';
 import { execa, execaSync } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually } from '@msctl/kit/testing';
@@ -85,6 +86,8 @@ describe('msctl dashboard off a terminal', () => {
       for (const part of parts) snapshots.push(JSON.parse(part) as DashboardSnapshot);
     });
     await eventually(async () => (snapshots.length >= 3 ? true : undefined), 30_000, 'three snapshots');
+    // The launcher started the same process over with the young generation capped (bin/msctl.js).
+    expect(readFileSync(`/proc/${child.pid}/cmdline`, 'utf8').split('\0')).toContain('--max-semi-space-size=4');
     child.kill('SIGINT');
     const result = await child;
     expect(result.exitCode).toBe(130);
