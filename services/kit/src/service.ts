@@ -321,8 +321,8 @@ export async function runService<Config extends BaseConfig>(definition: ServiceD
   process.once('SIGTERM', () => shutdown('SIGTERM'));
   process.once('SIGINT', () => shutdown('SIGINT'));
   releaseMemoryWhenIdle({
-    onRelease: ({ ms, heapBefore, heapAfter }) => running.context.logger.debug({ ms, heapBefore, heapAfter }, 'load over: memory released'),
-  });
+    onRelease: ({ ms, heapBefore, heapAfter }) => running.context.logger.debug({ ms, heapBefore, heapAfter }, 'quiet again: memory released'),
+  }).spell();
 }
 
 export { baseConfigSchema, kafkaConfigSchema, postgresConfigSchema };

@@ -28,7 +28,7 @@ describe('releasing memory once load is over', () => {
     const gc = vi.fn();
     const released: number[] = [];
     const readings = [0.7, 0.01, /* after the collection */ 0.2, 0.01, 0.01];
-    const stop = releaseMemoryWhenIdle({ gc, intervalMs: 1_000, utilization: () => readings.shift() ?? 0, onRelease: ({ ms }) => released.push(ms) });
+    const { stop } = releaseMemoryWhenIdle({ gc, intervalMs: 1_000, utilization: () => readings.shift() ?? 0, onRelease: ({ ms }) => released.push(ms) });
     await vi.advanceTimersByTimeAsync(1_000);
     expect(gc).not.toHaveBeenCalled();
     await vi.advanceTimersByTimeAsync(1_000);
@@ -38,6 +38,20 @@ describe('releasing memory once load is over', () => {
     await vi.advanceTimersByTimeAsync(3_000);
     expect(gc).toHaveBeenCalledTimes(1);
     stop();
-    expect(releaseMemoryWhenIdle({ gc: undefined })).toBeTypeOf('function');
+    expect(releaseMemoryWhenIdle({ gc: undefined }).stop).toBeTypeOf('function');
+  });
+
+  it('spell(): what the loop did not see as busy (a start-up, an operation that waited) counts as a spell', async () => {
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+    const gc = vi.fn();
+    const release = releaseMemoryWhenIdle({ gc, intervalMs: 1_000, utilization: () => 0.01 });
+    await vi.advanceTimersByTimeAsync(3_000);
+    expect(gc).not.toHaveBeenCalled();
+    release.spell();
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(gc).toHaveBeenCalledTimes(1);
+    await vi.advanceTimersByTimeAsync(3_000);
+    expect(gc).toHaveBeenCalledTimes(1);
+    release.stop();
   });
 });

@@ -68,8 +68,9 @@ async function main(): Promise<void> {
     socket,
   );
   supervisor.start();
-  // After a load run the supervisor, too, holds what it grew to while relaying logs and spans.
-  releaseMemoryWhenIdle();
+  // After a load run the supervisor, too, holds what it grew to while relaying logs and spans;
+  // and after an operation (starting a stack mostly waits, so the loop never looks busy).
+  const memory = releaseMemoryWhenIdle();
   let operations = 0;
 
   const runOperation = (response: ServerResponse, name: string, work: () => Promise<void>, after?: () => Promise<void>) => {
@@ -84,7 +85,10 @@ async function main(): Promise<void> {
           supervisor.bus.emit({ type: 'done', ok: false, text: `${(error as Error).message}${hint}`, operation });
         },
       )
-      .then(() => after?.());
+      .then(() => {
+        memory.spell();
+        return after?.();
+      });
   };
 
   const shutdown = async () => {
