@@ -87,7 +87,6 @@ export function serviceNodeOptions(env: NodeJS.ProcessEnv): { NODE_OPTIONS?: str
   return options ? { NODE_OPTIONS: options } : {};
 }
 
-/** What a service's process takes from msctl's own environment, besides its own (`msctl exec` too). */
 /**
  * msctl's flags for a service's Node, less any the user's MSCTL_SERVICE_NODE_OPTIONS sets: a
  * flag on the command line wins over the same one in NODE_OPTIONS, so ours would silently undo
@@ -99,6 +98,7 @@ export function serviceNodeFlags(env: NodeJS.ProcessEnv): string[] {
   return SERVICE_NODE_FLAGS.filter((flag) => !own.includes(flag.split('=')[0]!));
 }
 
+/** What a service's process takes from msctl's own environment, besides its own (`msctl exec` too). */
 export const inheritedEnvironment = (env: NodeJS.ProcessEnv): Record<string, string> => ({ PATH: env.PATH ?? '', HOME: env.HOME ?? '', TZ: env.TZ ?? '', ...serviceNodeOptions(env) });
 
 export const kafkaBootstrap = (project: Project) => `127.0.0.1:${project.infrastructure.kafkaPort}`;
