@@ -39,6 +39,17 @@ export class CredentialVersions {
     this.pending.delete(subject);
   }
 
+  /** The version the issuer said a change left: remembered as a lookup's answer would be, without one. */
+  learn(subject: string, version: number | null): void {
+    this.pending.delete(subject);
+    this.remember(subject, version);
+  }
+
+  private remember(subject: string, version: number | null): void {
+    if (this.known.size >= 100_000) this.known.clear();
+    this.known.set(subject, { version, at: this.now() });
+  }
+
   private fetch(subject: string): Promise<number | null> {
     const running = this.pending.get(subject);
     if (running) return running;
@@ -47,8 +58,7 @@ export class CredentialVersions {
         // Only a lookup that was not forgotten while it ran may be remembered.
         if (this.pending.get(subject) !== pending) return version;
         this.pending.delete(subject);
-        if (this.known.size >= 100_000) this.known.clear();
-        this.known.set(subject, { version, at: this.now() });
+        this.remember(subject, version);
         return version;
       },
       (error: unknown) => {

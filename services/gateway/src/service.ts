@@ -6,6 +6,7 @@ import {
   badRequest,
   CircuitOpenError,
   CONTROL_ROUTES_PATH,
+  CREDENTIALS_VERSION_HEADER,
   ControlTokenVerifier,
   HttpError,
   InvalidTokenError,
@@ -201,9 +202,14 @@ export const gatewayService: ServiceDefinition<GatewayConfig> = {
         }
       }
       // This instance stops accepting the old tokens at once; others within CREDENTIALS_CACHE_MS.
+      // The issuer's answer says which version the change left (a name change leaves the same):
+      // remembered, so the user's next request needs no lookup; without it, asked again.
+      const told = answer.headers[CREDENTIALS_VERSION_HEADER];
       if (auth && upstream === issuer && (request.method === 'PATCH' || request.method === 'DELETE') && answer.statusCode < 300) {
-        credentials.forget(auth.sub);
+        if (typeof told === 'string' && /^\d+$/.test(told)) credentials.learn(auth.sub, Number(told));
+        else credentials.forget(auth.sub);
       }
+      if (told !== undefined) delete answer.headers[CREDENTIALS_VERSION_HEADER];
       return reply.status(answer.statusCode).headers(answer.headers).send(answer.body);
     });
   },

@@ -111,4 +111,23 @@ describe('CredentialVersions', () => {
     expect(await credentials.isCurrent('ada', 1)).toBe(false);
     expect(answers).toHaveLength(2);
   });
+
+  it('learn: the version told is remembered for ttlMs without a lookup, and a lookup under way is not', async () => {
+    const answers: Array<(version: number) => void> = [];
+    let now = 0;
+    const credentials = new CredentialVersions(() => new Promise<number>((resolve) => answers.push(resolve)), 1_000, () => now);
+    const before = credentials.isCurrent('ada', 1);
+    credentials.learn('ada', 2);
+    expect(await credentials.isCurrent('ada', 1)).toBe(false);
+    expect(await credentials.isCurrent('ada', 2)).toBe(true);
+    answers[0]!(1);
+    expect(await before).toBe(true);
+    expect(await credentials.isCurrent('ada', 2)).toBe(true);
+    expect(answers).toHaveLength(1);
+    now = 1_000;
+    const later = credentials.isCurrent('ada', 2);
+    expect(answers).toHaveLength(2);
+    answers[1]!(2);
+    expect(await later).toBe(true);
+  });
 });

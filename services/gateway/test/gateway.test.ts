@@ -1,7 +1,7 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { generateKeyPairSync } from 'node:crypto';
-import { ASSERTION_HEADER, AssertionSigner, AssertionVerifier, signAccessToken, signControlToken, startService, type CircuitSnapshot, type RunningService } from '@msctl/kit';
+import { ASSERTION_HEADER, CREDENTIALS_VERSION_HEADER, AssertionSigner, AssertionVerifier, signAccessToken, signControlToken, startService, type CircuitSnapshot, type RunningService } from '@msctl/kit';
 import { TEST_INTERNAL_KEYS, TEST_JWT_SECRET, asCaller, testEnv } from '@msctl/kit/testing';
 import { gatewayService } from '../src/service';
 
@@ -240,9 +240,12 @@ describe('gateway and revoked tokens', () => {
       return version === undefined ? reply.status(404).send({ error: 'not_found' }) : { credentialsVersion: version };
     });
     users.get('/users/me', async (request) => ({ id: subjectOf(request) }));
-    users.patch('/users/:id', async (request) => {
+    users.patch('/users/:id', async (request, reply) => {
       const subject = subjectOf(request);
-      versions.set(subject, (versions.get(subject) ?? 0) + 1);
+      const version = (versions.get(subject) ?? 0) + 1;
+      versions.set(subject, version);
+      // As users answers; an issuer that does not say is asked again instead.
+      if (!subject.startsWith('u-untold')) void reply.header(CREDENTIALS_VERSION_HEADER, String(version));
       return { id: subject };
     });
     users.delete('/users/:id', async (request, reply) => {
@@ -275,10 +278,26 @@ describe('gateway and revoked tokens', () => {
     versions.set('u-patch', 1);
     const old = await tokenFor('u-patch', 1);
     expect((await send(old)).status).toBe(200);
-    expect((await send(old, 'PATCH', '/api/users/u-patch')).status).toBe(200);
+    const changed = await fetch(`${revoking.url}/api/users/u-patch`, { method: 'PATCH', headers: { authorization: `Bearer ${old}` } });
+    expect(changed.status).toBe(200);
+    // The version users' answer told is the gateway's own business.
+    expect(changed.headers.get(CREDENTIALS_VERSION_HEADER)).toBeNull();
+    await changed.text();
     expect(versions.get('u-patch')).toBe(2);
+    const asked = lookups.filter((subject) => subject === 'u-patch').length;
     expectRevoked(await send(old));
     expect((await send(await tokenFor('u-patch', 2))).status).toBe(200);
+    // Learnt from the answer: nothing asked after the change.
+    expect(lookups.filter((subject) => subject === 'u-patch')).toHaveLength(asked);
+  });
+
+  it('an answer that does not tell the version: the next request asks users again', async () => {
+    versions.set('u-untold', 1);
+    const old = await tokenFor('u-untold', 1);
+    expect((await send(old)).status).toBe(200);
+    expect((await send(old, 'PATCH', '/api/users/u-untold')).status).toBe(200);
+    expectRevoked(await send(old));
+    expect(lookups.filter((subject) => subject === 'u-untold')).toHaveLength(2);
   });
 
   it('refuses the token of a deleted user with 401 as soon as it relayed the delete', async () => {

@@ -109,6 +109,11 @@ export const hasScope = (scope: string | undefined, wanted: string): boolean => 
 /** The header that carries the gateway's assertion to an upstream. */
 export const ASSERTION_HEADER = 'x-msctl-assertion';
 export const ASSERTION_ISSUER = 'msctl-gateway';
+/**
+ * On the issuer's answer to a change of a user's account: the credentials version the change
+ * left. The gateway remembers it rather than asking again; clients never see it.
+ */
+export const CREDENTIALS_VERSION_HEADER = 'x-msctl-credentials-version';
 export const assertionAudience = (service: string) => `msctl-internal:${service}`;
 /** Long enough to be reused across many requests, short enough that a leaked one soon dies. */
 const ASSERTION_TTL_SECONDS = 60;

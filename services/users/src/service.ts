@@ -5,6 +5,7 @@ import {
   baseConfigSchema,
   badRequest,
   conflict,
+  CREDENTIALS_VERSION_HEADER,
   createCloudEvent,
   changeWithEvent,
   enqueueEvent,
@@ -210,7 +211,7 @@ export const usersService: ServiceDefinition<UsersConfig> = {
       return toPublic(row, subject.toLowerCase() === id);
     });
 
-    app.patch<{ Params: { id: string } }>('/users/:id', async (request) => {
+    app.patch<{ Params: { id: string } }>('/users/:id', async (request, reply) => {
       const id = parseId(request.params.id);
       assertOwner(request, id);
       const { currentPassword, ...changes } = updateSchema.parse(request.body ?? {});
@@ -238,6 +239,7 @@ export const usersService: ServiceDefinition<UsersConfig> = {
         values,
       ).catch(asConflict);
       if (!row) throw notFound('no such user');
+      void reply.header(CREDENTIALS_VERSION_HEADER, String(row.credentials_version));
       return toPublic(row);
     });
 

@@ -1,6 +1,6 @@
 import { Kafka, logLevel, type Consumer } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { startService, verifyAccessToken, type CloudEvent, type RunningService } from '@msctl/kit';
+import { CREDENTIALS_VERSION_HEADER, startService, verifyAccessToken, type CloudEvent, type RunningService } from '@msctl/kit';
 import { TEST_JWT_SECRET, asCaller, eventually, testEnv, uniqueSuffix } from '@msctl/kit/testing';
 import { usersService, type UsersConfig } from '../src/service';
 
@@ -279,11 +279,15 @@ describe('credentials', () => {
     expect(await credentials()).toEqual({ credentialsVersion: 1 });
     expect(await tokenVersion(input.password)).toBe(1);
 
-    expect((await call('PATCH', `/users/${user.id}`, { displayName: 'Not a credential' }, asUser(user.id))).status).toBe(200);
+    // Each change's answer says the version it left, for the gateway to remember.
+    const renamed = await call('PATCH', `/users/${user.id}`, { displayName: 'Not a credential' }, asUser(user.id));
+    expect(renamed.status).toBe(200);
+    expect(renamed.headers.get(CREDENTIALS_VERSION_HEADER)).toBe('1');
     expect(await credentials()).toEqual({ credentialsVersion: 1 });
 
     const changed = await call('PATCH', `/users/${user.id}`, { password: 'a-new-password', currentPassword: input.password }, asUser(user.id));
     expect(changed.status).toBe(200);
+    expect(changed.headers.get(CREDENTIALS_VERSION_HEADER)).toBe('2');
     expect(await credentials()).toEqual({ credentialsVersion: 2 });
     expect(await tokenVersion('a-new-password')).toBe(2);
   });
