@@ -248,12 +248,26 @@ export async function connectTopicsKafka(brokers: string[], clientId = 'msctl-to
   let producerReady: Promise<Producer> | undefined;
   const readers = new Set<PartitionReader>();
 
+  /**
+   * kafkajs keeps one metadata for the client: a metadata lookup replaces it with the topics it
+   * asked for, and an offset lookup reads the leaders of its topic from it twice. Lookups run
+   * side by side (the lag of several groups at once) can so find their topic gone from it, a
+   * TypeError inside kafkajs. So the admin's calls take turns.
+   */
+  let turn: Promise<unknown> = Promise.resolve();
+  const adminCall = <T>(work: () => Promise<T>): Promise<T> => {
+    const done = turn.then(() => guard(work));
+    turn = done.catch(() => undefined);
+    return done;
+  };
+
   const describeTopics = (topics: string[]) =>
-    guard(async () => {
+    adminCall(async () => {
       if (topics.length === 0) return [];
       const metadata = await admin.fetchTopicMetadata({ topics });
       // The metadata answer is not in the order asked: offsets are matched by name.
-      const offsets = new Map(await Promise.all(metadata.topics.map(async (topic) => [topic.name, await admin.fetchTopicOffsets(topic.name)] as const)));
+      const offsets = new Map<string, Array<{ partition: number; low: string; high: string }>>();
+      for (const topic of metadata.topics) offsets.set(topic.name, await admin.fetchTopicOffsets(topic.name));
       return metadata.topics.map((topic): TopicInfo => {
         const byPartition = new Map(offsets.get(topic.name)!.map((o) => [o.partition, o]));
         return {
@@ -274,17 +288,17 @@ export async function connectTopicsKafka(brokers: string[], clientId = 'msctl-to
 
   return {
     brokers,
-    listTopics: () => guard(() => admin.listTopics()),
+    listTopics: () => adminCall(() => admin.listTopics()),
     describeTopics,
     topicConfigs: (topic) =>
-      guard(async () => {
+      adminCall(async () => {
         const result = await admin.describeConfigs({ includeSynonyms: false, resources: [{ type: ConfigResourceTypes.TOPIC, name: topic }] });
         return (result.resources[0]?.configEntries ?? [])
           .map((entry) => ({ name: entry.configName, value: entry.configValue, isDefault: entry.isDefault, readOnly: entry.readOnly, sensitive: entry.isSensitive }))
           .sort((a, b) => a.name.localeCompare(b.name));
       }),
     createTopic: (spec) =>
-      guard(async () => {
+      adminCall(async () => {
         try {
           await admin.createTopics({
             waitForLeaders: true,
@@ -295,7 +309,7 @@ export async function connectTopicsKafka(brokers: string[], clientId = 'msctl-to
         }
       }),
     deleteTopics: (topics) =>
-      guard(async () => {
+      adminCall(async () => {
         try {
           await admin.deleteTopics({ topics });
         } catch (error) {
@@ -303,14 +317,14 @@ export async function connectTopicsKafka(brokers: string[], clientId = 'msctl-to
         }
       }),
     offsetsForTime: (topic, timestamp) =>
-      guard(async () => new Map((await admin.fetchTopicOffsetsByTimestamp(topic, timestamp)).map((o) => [o.partition, Number(o.offset)]))),
+      adminCall(async () => new Map((await admin.fetchTopicOffsetsByTimestamp(topic, timestamp)).map((o) => [o.partition, Number(o.offset)]))),
     // The readers' own groups (a tail running elsewhere) are msctl's plumbing, not groups a user runs.
     listGroups: () =>
-      guard(async () =>
+      adminCall(async () =>
         (await admin.listGroups()).groups.filter((g) => !g.groupId.startsWith(READER_GROUP_PREFIX)).map((g) => ({ groupId: g.groupId, protocolType: g.protocolType })),
       ),
     describeGroups: (groupIds) =>
-      guard(async () => {
+      adminCall(async () => {
         if (groupIds.length === 0) return [];
         const { groups } = await admin.describeGroups(groupIds);
         return groups.map((g) => ({
@@ -322,11 +336,11 @@ export async function connectTopicsKafka(brokers: string[], clientId = 'msctl-to
         }));
       }),
     committedOffsets: (groupId) =>
-      guard(async () =>
+      adminCall(async () =>
         (await admin.fetchOffsets({ groupId })).map((t) => ({ topic: t.topic, partitions: t.partitions.map((p) => ({ partition: p.partition, offset: Number(p.offset) })) })),
       ),
     setOffsets: (groupId, topic, partitions) =>
-      guard(() => admin.setOffsets({ groupId, topic, partitions: partitions.map((p) => ({ partition: p.partition, offset: String(p.offset) })) })),
+      adminCall(() => admin.setOffsets({ groupId, topic, partitions: partitions.map((p) => ({ partition: p.partition, offset: String(p.offset) })) })),
     partitioner: (topic) => {
       const partition = Partitioners.DefaultPartitioner();
       const partitionMetadata = topic.partitions.map((p) => ({ partitionId: p.partition, leader: p.leader, replicas: p.replicas, isr: p.isr, partitionErrorCode: 0 }));
