@@ -266,7 +266,7 @@ export async function connectTopicsKafka(brokers: string[], clientId = 'msctl-to
       if (topics.length === 0) return [];
       const metadata = await admin.fetchTopicMetadata({ topics });
       // The metadata answer is not in the order asked: offsets are matched by name.
-      const offsets = new Map<string, Array<{ partition: number; low: string; high: string }>>();
+      const offsets = new Map<string, Awaited<ReturnType<typeof admin.fetchTopicOffsets>>>();
       for (const topic of metadata.topics) offsets.set(topic.name, await admin.fetchTopicOffsets(topic.name));
       return metadata.topics.map((topic): TopicInfo => {
         const byPartition = new Map(offsets.get(topic.name)!.map((o) => [o.partition, o]));
