@@ -82,7 +82,7 @@ export async function bundleService(manifest: ServiceManifest): Promise<void> {
 /** Builds the stale ones among `manifests`, reporting each; returns the names built. */
 export async function buildStale(manifests: ServiceManifest[], servicesDir: string, sink: ProgressSink, force = false): Promise<string[]> {
   const stale = manifests.filter((manifest) => force || isBundleStale(manifest, servicesDir));
-  await Promise.all(
+  const results = await Promise.allSettled(
     stale.map(async (manifest) => {
       sink.emit({ type: 'target', target: manifest.name, phase: 'building' });
       const started = Date.now();
@@ -90,5 +90,8 @@ export async function buildStale(manifests: ServiceManifest[], servicesDir: stri
       sink.emit({ type: 'target', target: manifest.name, phase: 'built', detail: `${Date.now() - started} ms` });
     }),
   );
+  // Every build has ended before the first failure is told: none still writes its bundle after.
+  const failed = results.find((result) => result.status === 'rejected');
+  if (failed) throw failed.reason;
   return stale.map((manifest) => manifest.name);
 }

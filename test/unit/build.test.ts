@@ -78,5 +78,8 @@ describe('buildStale', () => {
     const failure = buildStale(manifests, servicesDir, sink);
     await expect(failure).rejects.toThrow(MsctlError);
     await expect(failure).rejects.toMatchObject({ code: 'USAGE', message: expect.stringMatching(/^alpha does not build: .+ at .*alpha\/src\/main\.ts:1$/) });
+    // The failure is told once the other builds have ended: none writes its bundle afterwards.
+    expect(built()).toEqual(['beta']);
+    expect(run(manifests[1]!)).toBe('hello from beta');
   });
 });
