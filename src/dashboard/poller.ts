@@ -5,7 +5,7 @@
  * nothing else polls. The outside world (status, fetch, Kafka, clock) is injected.
  */
 import type { KafkaOffsetsReading } from '../infra/kafka/client';
-import type { StackStatus } from '../runtime/types';
+import type { HealthDocument, StackStatus } from '../runtime/types';
 import {
   breakerRows,
   changesBetween,
@@ -16,7 +16,6 @@ import {
   readMetrics,
   trafficBetween,
   type DashboardSnapshot,
-  type HealthAnswer,
   type KafkaReadingAt,
   type KafkaView,
   type MetricsReading,
@@ -209,9 +208,9 @@ export class DashboardPoller {
         if (!alive) return { target, health: undefined, metrics: undefined };
         const base = `http://127.0.0.1:${target.port}`;
         const [healthText, metricsText] = await Promise.all([this.get(`${base}${this.options.healthPaths?.[target.name] ?? '/health'}`), this.get(`${base}/metrics`)]);
-        let health: HealthAnswer | undefined;
+        let health: HealthDocument | undefined;
         try {
-          health = healthText === undefined ? undefined : (JSON.parse(healthText) as HealthAnswer);
+          health = healthText === undefined ? undefined : (JSON.parse(healthText) as HealthDocument);
         } catch {
           health = undefined;
         }

@@ -1,74 +1,8 @@
 /**
- * The metric maths of the dashboard, as pure functions: a minimal parser of the Prometheus
- * text exposition format (only what prom-client writes: `name{l="v",…} value`, comments
- * skipped), and rates and quantiles from the difference of two scrapes.
+ * The metric maths of the dashboard, as pure functions over parsed samples (core/prometheus):
+ * sums, histograms, and rates and quantiles from the difference of two scrapes.
  */
-
-export interface Sample {
-  name: string;
-  labels: Readonly<Record<string, string>>;
-  value: number;
-}
-
-const unescapeLabel = (value: string) => value.replace(/\\(["\\n])/g, (_, c: string) => (c === 'n' ? '\n' : c));
-
-function parseValue(text: string): number {
-  if (text === '+Inf' || text === 'Inf') return Number.POSITIVE_INFINITY;
-  if (text === '-Inf') return Number.NEGATIVE_INFINITY;
-  if (text === 'NaN') return Number.NaN;
-  return Number(text);
-}
-
-/** Every sample of a Prometheus text exposition. Malformed lines are skipped, never thrown on. */
-export function parsePrometheus(text: string): Sample[] {
-  const samples: Sample[] = [];
-  for (const raw of text.split('\n')) {
-    const line = raw.trim();
-    if (line === '' || line.startsWith('#')) continue;
-    const nameEnd = line.search(/[{\s]/);
-    if (nameEnd <= 0) continue;
-    const name = line.slice(0, nameEnd);
-    const labels: Record<string, string> = {};
-    let rest = line.slice(nameEnd);
-    if (rest.startsWith('{')) {
-      let i = 1;
-      let ok = false;
-      while (i < rest.length) {
-        while (rest[i] === ' ' || rest[i] === ',') i++;
-        if (rest[i] === '}') {
-          ok = true;
-          i++;
-          break;
-        }
-        const eq = rest.indexOf('=', i);
-        if (eq === -1 || rest[eq + 1] !== '"') break;
-        const key = rest.slice(i, eq).trim();
-        let j = eq + 2;
-        let value = '';
-        while (j < rest.length && rest[j] !== '"') {
-          if (rest[j] === '\\' && j + 1 < rest.length) {
-            value += rest.slice(j, j + 2);
-            j += 2;
-          } else {
-            value += rest[j];
-            j++;
-          }
-        }
-        if (j >= rest.length) break;
-        labels[key] = unescapeLabel(value);
-        i = j + 1;
-      }
-      if (!ok) continue;
-      rest = rest.slice(i);
-    }
-    const [valueText] = rest.trim().split(/\s+/);
-    if (valueText === undefined || valueText === '') continue;
-    const value = parseValue(valueText);
-    if (Number.isNaN(value) && valueText !== 'NaN') continue;
-    samples.push({ name, labels, value });
-  }
-  return samples;
-}
+import { parseSampleValue, type Sample } from '../core/prometheus';
 
 export type LabelFilter = (labels: Readonly<Record<string, string>>) => boolean;
 
@@ -94,7 +28,7 @@ export function histogramOf(samples: readonly Sample[], name: string, filter: La
   const byLe = new Map<number, number>();
   for (const sample of samples) {
     if (sample.name !== `${name}_bucket` || sample.labels.le === undefined || !filter(sample.labels)) continue;
-    const le = parseValue(sample.labels.le);
+    const le = parseSampleValue(sample.labels.le);
     if (Number.isNaN(le)) continue;
     byLe.set(le, (byLe.get(le) ?? 0) + sample.value);
   }

@@ -5,8 +5,9 @@
  */
 import type { KafkaOffsetsReading } from '../infra/kafka/client';
 import { consumerGroupOf } from '../runtime/health';
-import type { StackStatus, TargetStatus } from '../runtime/types';
-import { histogramDelta, histogramOf, histogramQuantile, parsePrometheus, ratePerSecond, sumOf, type Histogram, type Sample } from './prometheus';
+import type { HealthDocument, StackStatus, TargetStatus } from '../runtime/types';
+import { parsePrometheus, type Sample } from '../core/prometheus';
+import { histogramDelta, histogramOf, histogramQuantile, ratePerSecond, sumOf, type Histogram } from './prometheus';
 
 export type DisplayState = 'starting' | 'healthy' | 'degraded' | 'unhealthy' | 'restarting' | 'stopping' | 'stopped' | 'failed';
 export type BreakerState = 'closed' | 'open' | 'half-open';
@@ -129,12 +130,6 @@ export function slowestPerService(traces: ReadonlyArray<{ traceId: string; root:
 
 // ---------------------------------------------------------------- /health and /metrics
 
-export interface HealthAnswer {
-  status?: string;
-  checks?: Record<string, Array<{ status?: string; output?: string; observedValue?: number; deadLetters5m?: number }>>;
-  circuits?: Array<{ name: string; state: string; stats?: { failures?: number; rejects?: number }; retryInMs?: number }>;
-}
-
 /** One scrape of a service's /metrics, reduced to what the dashboard needs. */
 export interface MetricsReading {
   at: number;
@@ -220,7 +215,7 @@ export function displayState(target: Pick<TargetStatus, 'state' | 'health'>, liv
 
 const asBreakerState = (state: string): BreakerState => (state === 'open' || state === 'half-open' ? state : 'closed');
 
-export function breakerRows(service: string, health: HealthAnswer | undefined, fallback: Record<string, string>): BreakerRow[] {
+export function breakerRows(service: string, health: HealthDocument | undefined, fallback: Record<string, string>): BreakerRow[] {
   if (health?.circuits) {
     return health.circuits.map((circuit) => ({
       service,
@@ -234,7 +229,7 @@ export function breakerRows(service: string, health: HealthAnswer | undefined, f
   return Object.entries(fallback).map(([name, state]) => ({ service, name, state: asBreakerState(state), failures: null, rejects: null, retryInMs: null }));
 }
 
-export function consumerRows(service: string, health: HealthAnswer | undefined): ConsumerRow[] {
+export function consumerRows(service: string, health: HealthDocument | undefined): ConsumerRow[] {
   const rows: ConsumerRow[] = [];
   for (const [check, results] of Object.entries(health?.checks ?? {})) {
     const group = consumerGroupOf(check);

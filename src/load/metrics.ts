@@ -7,29 +7,7 @@
 import { consumerGroupOf, summarizeHealth } from '../runtime/health';
 import type { HealthDocument } from '../runtime/types';
 import type { BreakerChange, ServiceSide } from './types';
-
-export interface Sample {
-  name: string;
-  labels: Record<string, string>;
-  value: number;
-}
-
-/** Parses the Prometheus text exposition format (what prom-client renders). */
-export function parsePrometheus(text: string): Sample[] {
-  const samples: Sample[] = [];
-  for (const line of text.split('\n')) {
-    if (line === '' || line.startsWith('#')) continue;
-    const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})?\s+(\S+)/.exec(line);
-    if (!match) continue;
-    const labels: Record<string, string> = {};
-    if (match[3]) {
-      for (const label of match[3].matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) labels[label[1]!] = label[2]!.replace(/\\(.)/g, (_, c: string) => (c === 'n' ? '\n' : c));
-    }
-    const value = Number(match[4]);
-    if (!Number.isNaN(value)) samples.push({ name: match[1]!, labels, value });
-  }
-  return samples;
-}
+import { parsePrometheus, type Sample } from '../core/prometheus';
 
 /** Not load served: probes, scrapes, and 404s without a route (the load generator's drain requests among them). */
 const NOT_SERVED = new Set(['/health', '/metrics', 'unmatched']);

@@ -44,8 +44,9 @@ export type HealthStatus = 'pass' | 'warn' | 'fail' | 'unknown';
 
 export interface HealthDocument {
   status?: string;
-  checks?: Record<string, Array<{ status?: string; output?: string }>>;
-  circuits?: Array<{ name: string; state: string }>;
+  /** A consumer's check also says how far behind it is (observedValue) and what it dead-lettered lately. */
+  checks?: Record<string, Array<{ status?: string; output?: string; observedValue?: number; deadLetters5m?: number }>>;
+  circuits?: Array<{ name: string; state: string; stats?: { failures?: number; rejects?: number }; retryInMs?: number }>;
 }
 
 /** The health document reduced to what the runtimes keep per target. */

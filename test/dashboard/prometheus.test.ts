@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { histogramDelta, histogramOf, histogramQuantile, parsePrometheus, ratePerSecond, sumOf } from '../../src/dashboard/prometheus';
+import { parsePrometheus } from '../../src/core/prometheus';
+import { histogramDelta, histogramOf, histogramQuantile, ratePerSecond, sumOf } from '../../src/dashboard/prometheus';
 import { readMetrics, trafficBetween } from '../../src/dashboard/snapshot';
 
 /** A scrape in prom-client's format: one route with a histogram, the dashboard's own /health, a breaker, memory. */
