@@ -8,13 +8,6 @@ export function formatRate(perSecond: number | null): string {
   return `${(perSecond / 1000).toFixed(0)}k`;
 }
 
-export function formatMs(ms: number | null): string {
-  if (ms === null) return '-';
-  if (ms < 10) return `${ms.toFixed(1)}ms`;
-  if (ms < 1000) return `${Math.round(ms)}ms`;
-  return `${(ms / 1000).toFixed(1)}s`;
-}
-
 export function formatBytes(bytes: number | null): string {
   if (bytes === null) return '-';
   const mib = bytes / (1024 * 1024);
@@ -26,12 +19,4 @@ export function formatBytes(bytes: number | null): string {
 export function formatRetry(ms: number | null): string {
   if (ms === null) return '';
   return `retry in ${Math.max(0, Math.ceil(ms / 1000))}s`;
-}
-
-/** Exactly `width` columns: padded, or cut with an ellipsis. */
-export function fit(text: string, width: number, align: 'left' | 'right' = 'left'): string {
-  const chars = [...text];
-  if (chars.length > width) return width <= 1 ? chars.slice(0, width).join('') : `${chars.slice(0, width - 1).join('')}…`;
-  const pad = ' '.repeat(width - chars.length);
-  return align === 'right' ? pad + text : text + pad;
 }

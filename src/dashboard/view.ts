@@ -11,7 +11,8 @@ import { terminalSafe } from '../core/terminal-text';
 import { formatUptime } from '../ui/format';
 import type { Trace } from '../traces/store';
 import { renderWaterfall } from '../traces/waterfall';
-import { fit, formatBytes, formatMs, formatRate, formatRetry } from './format';
+import { fit, formatMs } from '../ui/format';
+import { formatBytes, formatRate, formatRetry } from './format';
 import type { BreakerRow, BreakerState, ConsumerRow, DashboardSnapshot, DisplayState, GroupRow, KafkaView, ServiceRow, TopicRow } from './snapshot';
 
 export interface DashboardViewProps {

@@ -6,9 +6,13 @@
  */
 import type { ChalkInstance } from 'chalk';
 import { colorForTarget } from '../ui/colors';
+import { fit, formatMs } from '../ui/format';
 import { terminalSafe } from '../core/terminal-text';
 import type { StoredSpan } from './otlp';
 import { rootOf, summarize, type Trace } from './store';
+
+/** A span's times keep three digits: a 0.42 ms hop and a 420 ms one both read. */
+const spanMs = (ms: number) => formatMs(ms, 3);
 
 export interface WaterfallRow {
   span: StoredSpan;
@@ -54,17 +58,6 @@ export function waterfallRows(trace: Trace): WaterfallRow[] {
   return rows;
 }
 
-export function formatMs(ms: number): string {
-  const abs = Math.abs(ms);
-  if (abs >= 10_000) return `${(ms / 1000).toFixed(1)}s`;
-  if (abs >= 1_000) return `${(ms / 1000).toFixed(2)}s`;
-  if (abs >= 100) return `${ms.toFixed(0)}ms`;
-  if (abs >= 10) return `${ms.toFixed(1)}ms`;
-  return `${ms.toFixed(2)}ms`;
-}
-
-const clip = (text: string, width: number) => ([...text].length <= width ? text.padEnd(width) : `${[...text].slice(0, width - 1).join('')}…`);
-
 export interface WaterfallOptions {
   /** Terminal columns (default 120). */
   width?: number;
@@ -98,7 +91,7 @@ export function renderWaterfall(received: Trace, options: WaterfallOptions): str
 
   const lines: string[] = [];
   lines.push(
-    `${c.bold(`trace ${summary.traceId}`)}  ${formatMs(summary.durationMs)}  ${summary.spanCount} spans  ${summary.services.length} services` +
+    `${c.bold(`trace ${summary.traceId}`)}  ${spanMs(summary.durationMs)}  ${summary.spanCount} spans  ${summary.services.length} services` +
       (summary.errors > 0 ? `  ${c.red(`${summary.errors} error${summary.errors === 1 ? '' : 's'}`)}` : ''),
   );
   lines.push(c.dim(`started ${summary.start}  root ${summary.root}`));
@@ -106,13 +99,13 @@ export function renderWaterfall(received: Trace, options: WaterfallOptions): str
   lines.push(
     c.bold(
       `${'SERVICE'.padEnd(serviceWidth)} ${'OPERATION'.padEnd(operationWidth)} ${'START'.padStart(numberWidth)} ${'DURATION'.padStart(numberWidth)} ` +
-        `0${' '.repeat(Math.max(0, barWidth - 1 - formatMs(total).length))}${formatMs(total)}`,
+        `0${' '.repeat(Math.max(0, barWidth - 1 - spanMs(total).length))}${spanMs(total)}`,
     ),
   );
   for (const row of rows) {
     const failed = row.span.status === 'error';
     const marker = failed ? '✗ ' : '  ';
-    const operation = clip(`${' '.repeat(row.depth * 2)}${marker}${row.span.name}`, operationWidth);
+    const operation = fit(`${' '.repeat(row.depth * 2)}${marker}${row.span.name}`, operationWidth);
     const from = Math.min(barWidth - 1, Math.floor(row.offsetMs * scale));
     const length = Math.max(1, Math.min(barWidth - from, Math.round(row.durationMs * scale)));
     let gap = 0;
@@ -123,10 +116,10 @@ export function renderWaterfall(received: Trace, options: WaterfallOptions): str
     }
     const paint = failed ? c.red : c[colorForTarget(row.span.service)];
     const bar = ' '.repeat(gapFrom) + c.dim('·'.repeat(gap)) + paint('█'.repeat(length)) + ' '.repeat(Math.max(0, barWidth - gapFrom - gap - length));
-    const queued = row.queueMs !== undefined ? c.yellow(`  queued ${formatMs(Math.max(0, row.queueMs))}`) : '';
+    const queued = row.queueMs !== undefined ? c.yellow(`  queued ${spanMs(Math.max(0, row.queueMs))}`) : '';
     lines.push(
-      `${c[colorForTarget(row.span.service)](clip(row.span.service, serviceWidth))} ${failed ? c.red(operation) : operation} ` +
-        `${formatMs(row.offsetMs).padStart(numberWidth)} ${formatMs(row.durationMs).padStart(numberWidth)} ${bar}${queued}`.trimEnd(),
+      `${c[colorForTarget(row.span.service)](fit(row.span.service, serviceWidth))} ${failed ? c.red(operation) : operation} ` +
+        `${spanMs(row.offsetMs).padStart(numberWidth)} ${spanMs(row.durationMs).padStart(numberWidth)} ${bar}${queued}`.trimEnd(),
     );
     if (failed) {
       const why = [row.span.statusMessage, ...(row.span.exceptions ?? [])].filter((text, i, all) => text && all.indexOf(text) === i).join('; ');
@@ -139,7 +132,7 @@ export function renderWaterfall(received: Trace, options: WaterfallOptions): str
     lines.push(
       c.dim(
         `Kafka hops: ${hops
-          .map((row) => `${row.span.name.replace(/^process /, '')} → ${row.span.service} queued ${formatMs(Math.max(0, row.queueMs!))}`)
+          .map((row) => `${row.span.name.replace(/^process /, '')} → ${row.span.service} queued ${spanMs(Math.max(0, row.queueMs!))}`)
           .join(', ')}`,
       ),
     );

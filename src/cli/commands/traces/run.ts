@@ -10,7 +10,8 @@ import { MsctlError } from '../../../core/errors';
 import { terminalSafe } from '../../../core/terminal-text';
 import { loadProject, readStackSettings } from '../../../stack/project';
 import { listSegments, listTraces, readSpans, findTrace, summarize } from '../../../traces/store';
-import { formatMs, renderWaterfall, waterfallRows } from '../../../traces/waterfall';
+import { renderWaterfall, waterfallRows } from '../../../traces/waterfall';
+import { formatMs } from '../../../ui/format';
 import type { CliContext } from '../../context';
 import type { TracesOptions } from './command';
 import { clockTime, colorForTarget, makeChalk } from '../../../ui/colors';
@@ -96,7 +97,7 @@ export async function run(options: TracesOptions, context: CliContext): Promise<
     `${c[colorForTarget(trace.rootService)](terminalSafe(trace.rootService))}: ${terminalSafe(trace.rootOperation)}`,
     trace.services.map((service) => c[colorForTarget(service)](terminalSafe(service))).join(','),
     String(trace.spanCount),
-    formatMs(trace.durationMs),
+    formatMs(trace.durationMs, 3),
     trace.errors > 0 ? c.red(String(trace.errors)) : '0',
   ]);
   context.stdout.write(
