@@ -25,6 +25,7 @@ import { connectTopicsKafka, createStackTopics } from '../src/infra/kafka/client
 import { startKafka } from '../src/infra/kafka/broker';
 import { startPostgres } from '../src/infra/postgres/server';
 import { findFreePort } from '../src/infra/ports';
+import { sleep } from '../src/core/sleep';
 
 const repoRoot = process.cwd();
 const arg = (name: string, fallback: number) => {
@@ -153,7 +154,7 @@ async function measure(peer: string, poison: boolean, round: number): Promise<Ru
         secondsFromStart = (now - started) / 1000;
         break;
       }
-      await new Promise((r) => setTimeout(r, 50));
+      await sleep(50);
     }
     const summary = await fetch(`http://127.0.0.1:${port}/analytics/summary`)
       .then((r) => r.json() as Promise<{ byType: Record<string, number> }>)

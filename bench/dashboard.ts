@@ -22,7 +22,7 @@ import { appendFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { sleep } from '../src/core/sleep';
 import { createThrowawayProject } from '../test/support/throwaway-project';
 import { cpuSecondsOf, statFields } from './proc';
 

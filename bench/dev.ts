@@ -14,6 +14,7 @@ import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { createThrowawayProject } from '../test/support/throwaway-project';
+import { sleep } from '../src/core/sleep';
 
 const repoRoot = process.cwd();
 const roundsArg = process.argv.indexOf('--rounds');
@@ -44,7 +45,7 @@ async function saveAndWait(marker: string): Promise<number> {
   const deadline = saved + 60_000;
   while (!(await conflictMessage()).includes(marker)) {
     if (performance.now() > deadline) throw new Error(`the gateway never answered with ${marker}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await sleep(20);
   }
   return Math.round(performance.now() - saved);
 }
@@ -72,13 +73,13 @@ try {
   createInterface({ input: dev.stdout! }).on('line', (line) => line.startsWith('{"type":') && events.push(JSON.parse(line)));
   while (!events.some((event) => event.type === 'watching')) {
     if (devExited) throw new Error(`msctl dev exited: ${String((await dev).stderr)}`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    await sleep(200);
   }
   await conflictMessage();
   for (let round = 0; round < rounds; round++) {
     result.dev.push(await saveAndWait(`dev ${round}`));
     // Its restart is over once the event says so; the next save starts from a settled stack.
-    while (events.filter((event) => event.type === 'reloaded').length <= round) await new Promise((resolve) => setTimeout(resolve, 50));
+    while (events.filter((event) => event.type === 'reloaded').length <= round) await sleep(50);
   }
   result.devSteps = events.filter((event) => event.type === 'reloaded') as Reloaded[];
   dev.kill('SIGINT');
@@ -90,7 +91,7 @@ try {
     await writeFile(source, original.replace('is already taken`', `is already taken (${marker})\``));
     const restarted = await msctl(['restart', 'users']);
     if (restarted.exitCode !== 0) throw new Error(`msctl restart failed: ${String(restarted.stderr)}`);
-    while (!(await conflictMessage()).includes(marker)) await new Promise((resolve) => setTimeout(resolve, 20));
+    while (!(await conflictMessage()).includes(marker)) await sleep(20);
     result.restart.push(Math.round(performance.now() - started));
   }
 } finally {

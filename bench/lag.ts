@@ -3,7 +3,7 @@
  * notifications on events.processed), and waiting for it to reach 0, so that a benchmark run
  * inherits no backlog from the one before it.
  */
-import { setTimeout as sleep } from 'node:timers/promises';
+import { sleep } from '../src/core/sleep';
 import type { TopicsKafka } from '../src/infra/kafka/client';
 import { groupDetail } from '../src/topics/inspect';
 

@@ -21,7 +21,7 @@
  * Writes bench/results/pipeline.json and rewrites bench/results/SUMMARY.md.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { sleep } from '../src/core/sleep';
 import { join } from 'node:path';
 import { connectTopicsKafka, type TopicsKafka } from '../src/infra/kafka/client';
 import { builtInScenario } from '../src/load/scenarios';

@@ -24,6 +24,7 @@ import type { StackStatus } from '../src/runtime/types';
 import { writeStackSettings } from '../src/stack/project';
 import { createThrowawayProject } from '../test/support/throwaway-project';
 import { cpuSecondsOf, statFields } from './proc';
+import { sleep } from '../src/core/sleep';
 
 const repoRoot = process.cwd();
 const flag = (name: string, fallback: string) => {
@@ -269,7 +270,7 @@ try {
     const to = from + result.durationSeconds * 1e6;
     const cpu = sampler.between(from, to);
     const requests = result.totals.requests;
-    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    await sleep(2_000);
     const rssAfterMb = sampler.rss();
     results.push({
       rssAfterMb,

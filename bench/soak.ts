@@ -14,7 +14,7 @@
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { sleep } from '../src/core/sleep';
 import type { StackStatus } from '../src/runtime/types';
 import { arg, loadTest, log, machine, resultsDir, slope, withThrowawayStack, writeSummary, type Msctl } from './load';
 
@@ -76,8 +76,7 @@ const outcome = await withThrowawayStack(async ({ msctl }) => {
   const sampler = (async () => {
     for (let next = sampleSeconds; ; next += sampleSeconds) {
       // Counted from the start, so that the time a reading takes does not shift the next one.
-      const waited = await sleep(Math.max(0, started + next * 1000 - Date.now()), true, { signal: finished.signal }).catch(() => false);
-      if (!waited) return;
+      if (await sleep(Math.max(0, started + next * 1000 - Date.now()), finished.signal)) return;
       samples.push({ second: Math.round((Date.now() - started) / 1000), memory: await memory(before.targets, supervisorPid) });
     }
   })();

@@ -21,6 +21,7 @@ import { startKafka } from '../src/infra/kafka/broker';
 import { findFreePort } from '../src/infra/ports';
 import { startTraceReceiver } from '../src/traces/receiver';
 import { readSpans } from '../src/traces/store';
+import { sleep } from '../src/core/sleep';
 
 const repoRoot = process.cwd();
 const arg = (name: string, fallback: number) => {
@@ -94,7 +95,7 @@ async function startService(mode: Mode, round: number): Promise<{ url: string; c
     const ok = await fetch(`${url}/health`).then((r) => r.ok, () => false);
     if (ok) return { url, child };
     if (Date.now() > deadline) throw new Error('data-processing did not get healthy');
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    await sleep(200);
   }
 }
 

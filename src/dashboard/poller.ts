@@ -5,6 +5,7 @@
  * nothing else polls. The outside world (status, fetch, Kafka, clock) is injected.
  */
 import type { KafkaOffsetsReading } from '../infra/kafka/client';
+import { sleep } from '../core/sleep';
 import type { HealthDocument, StackStatus } from '../runtime/types';
 import {
   breakerRows,
@@ -158,22 +159,15 @@ export class DashboardPoller {
   /** Polls every interval until stop() (or the signal aborts). */
   start(signal?: AbortSignal): void {
     if (this.loop) return;
-    let timer: NodeJS.Timeout | undefined;
-    let stopped = false;
+    const stopped = new AbortController();
     const run = async () => {
-      while (!stopped) {
+      while (!stopped.signal.aborted) {
         const started = this.now();
         await this.tick({ waitForKafka: false }).catch(() => undefined);
-        if (stopped) break;
-        await new Promise<void>((resolve) => {
-          timer = setTimeout(resolve, Math.max(50, this.intervalMs - (this.now() - started)));
-        });
+        if (await sleep(Math.max(50, this.intervalMs - (this.now() - started)), stopped.signal)) break;
       }
     };
-    const stop = () => {
-      stopped = true;
-      clearTimeout(timer);
-    };
+    const stop = () => stopped.abort();
     this.loop = { stop };
     signal?.addEventListener('abort', stop, { once: true });
     void run();

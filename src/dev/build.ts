@@ -95,7 +95,8 @@ export class TypeChecker {
     });
     const ms = performance.now() - started;
     if (result.exitCode === 0) return { ok: true, ms };
-    return { ok: false, ms, output: `${String(result.stdout).trimEnd()}\n${String(result.stderr).trimEnd()}`.trim() + '\n' };
+    const output = `${String(result.stdout).trimEnd()}\n${String(result.stderr).trimEnd()}`.trim();
+    return { ok: false, ms, output: `${output}\n` };
   }
 
   private async writeConfig(manifest: ServiceManifest): Promise<string> {

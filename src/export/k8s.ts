@@ -26,7 +26,7 @@ import { stackTopics, type ServiceManifest } from '../stack/manifest';
 import { serviceRoles } from '../stack/database-roles';
 import type { Project } from '../stack/project';
 import type { StackSecrets } from '../stack/secrets';
-import { schemaFor, serviceEnvironment } from '../stack/service-env';
+import { serviceEnvironment } from '../stack/service-env';
 
 export type K8sObject = { apiVersion: string; kind: string; metadata: { name: string; [key: string]: unknown }; [key: string]: unknown };
 

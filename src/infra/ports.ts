@@ -3,6 +3,7 @@ import { randomInt } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { MsctlError } from '../core/errors';
+import { sleep } from '../core/sleep';
 
 /** True when nothing listens on host:port (checked by binding it for a moment). */
 export function isPortFree(port: number, host = '127.0.0.1'): Promise<boolean> {
@@ -67,7 +68,7 @@ export async function waitForPortFree(port: number, timeoutMs = 10_000, host = '
   for (;;) {
     if (await isPortFree(port, host)) return true;
     if (Date.now() >= deadline) return false;
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
   }
 }
 
@@ -112,7 +113,7 @@ export async function terminatePid(pid: number, signal: NodeJS.Signals = 'SIGTER
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (!isProcessAlive(pid)) return;
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
   }
   try {
     process.kill(pid, 'SIGKILL');
@@ -120,5 +121,5 @@ export async function terminatePid(pid: number, signal: NodeJS.Signals = 'SIGTER
     return;
   }
   const killDeadline = Date.now() + 5_000;
-  while (isProcessAlive(pid) && Date.now() < killDeadline) await new Promise((r) => setTimeout(r, 50));
+  while (isProcessAlive(pid) && Date.now() < killDeadline) await sleep(50);
 }

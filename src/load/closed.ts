@@ -15,6 +15,7 @@ import { BroadcastChannel } from 'node:worker_threads';
 import type { Recorder } from './recorder';
 import { createGenerator } from './template';
 import type { Plan } from './types';
+import { sleep } from '../core/sleep';
 
 export interface DriveOptions {
   baseUrl: string;
@@ -157,7 +158,7 @@ export async function driveWorkers(options: DriveOptions & { workers: number }):
       () => undefined,
     );
     // Messages the workers posted last are still in flight: let them land.
-    await new Promise((resolve) => setTimeout(resolve, 250));
+    await sleep(250);
     const durationSeconds = Math.max(options.durationSeconds, (lastAnswer - started) / 1000);
     // Connection errors happen in the workers; autocannon's totals are the only count of them.
     const missing = result.errors - options.recorder.errors;

@@ -13,6 +13,7 @@ import { Recorder } from './recorder';
 import { builtInScenario, ingestTypes, isBuiltIn, loadCustomScenario } from './scenarios';
 import { DEFAULT_SLOS, evaluateSlos, type SloTable } from './slo';
 import type { GroupResult, Identity, IngestCheck, LoadResult, Plan, RequestTemplate, SecondSample } from './types';
+import { sleep } from '../core/sleep';
 
 export type LoadEvent =
   | { type: 'phase'; text: string }
@@ -53,14 +54,14 @@ export interface LoadTestDeps {
   healthFetcher: Fetcher;
   /** Restarts the gateway with a new per-client limit (per-stack setting). */
   raiseRateLimit?: (perSecond: number) => Promise<void>;
-  sleep: (ms: number) => Promise<void>;
+  sleep: (ms: number) => Promise<unknown>;
 }
 
 export const defaultDeps: LoadTestDeps = {
   fetch: (...args) => fetch(...args),
   metricsFetcher: httpFetcher,
   healthFetcher,
-  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+  sleep,
 };
 
 const PASSWORD = 'load-test-password';

@@ -3,6 +3,7 @@ import type { KafkaOffsetsReading } from '../../src/infra/kafka/client';
 import { DashboardPoller, type FetchLike } from '../../src/dashboard/poller';
 import { health, metricsText, stackStatus, target } from './fixtures';
 import type { StackStatus } from '../../src/runtime/types';
+import { sleep } from '../../src/core/sleep';
 
 /** A fake world: the status, each port's /health and /metrics, Kafka offsets, and a clock. */
 function world() {
@@ -231,7 +232,7 @@ describe('DashboardPoller', () => {
     });
     const woken: number[] = [];
     poller.subscribe((s) => woken.push(s.slowestTraces.length));
-    const settle = () => new Promise((resolve) => setTimeout(resolve, 0));
+    const settle = () => sleep(0);
     await poller.tick();
     await settle();
     now += 5_000;

@@ -16,6 +16,7 @@ import type { StackStatus } from '../../src/runtime/types';
 import { msctl, repoRoot } from '../support/cli';
 import { ensureDockerDaemon, removeDockerStack, type DaemonHandle } from '../support/docker-daemon';
 import { createThrowawayProject, type ThrowawayProject } from '../support/throwaway-project';
+import { sleep } from '../../src/core/sleep';
 
 let daemon: DaemonHandle;
 let project: ThrowawayProject;
@@ -211,7 +212,7 @@ describe('msctl on the docker runtime', () => {
       const requests = (async () => {
         while (load) {
           answers.push((await fetch(`${gateway}/api/users/me`, { headers: { authorization: `Bearer ${accessToken}` } })).status);
-          await new Promise((resolve) => setTimeout(resolve, 20));
+          await sleep(20);
         }
       })();
       const reloads = () => devEvents().filter((event) => (event.type === 'reloaded' || event.type === 'failed') && event.service === 'users').length;

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { LoadResult } from '../../src/load/types';
 import { stackForThisFile } from '../support/running-stack';
+import { sleep } from '../../src/core/sleep';
 
 const stack = stackForThisFile();
 
@@ -46,6 +47,6 @@ async function waitFor(condition: () => Promise<boolean>, timeoutMs = 60_000): P
   const deadline = Date.now() + timeoutMs;
   while (!(await condition())) {
     if (Date.now() > deadline) throw new Error('timed out waiting');
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    await sleep(200);
   }
 }

@@ -16,6 +16,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { eventually, uniqueSuffix } from '@msctl/kit/testing';
 import { repoRoot } from '../support/cli';
 import { stackForThisFile } from '../support/running-stack';
+import { sleep } from '../../src/core/sleep';
 
 const stack = stackForThisFile();
 const { run, status, gateway } = stack;
@@ -64,7 +65,7 @@ function loadLoop(send: (n: number) => Promise<Response>, everyMs: number) {
       void outcomes[index]!.then((outcome) => {
         ended[index] = outcome;
       });
-      await new Promise((resolve) => setTimeout(resolve, everyMs));
+      await sleep(everyMs);
     }
   })();
   return {

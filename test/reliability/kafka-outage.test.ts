@@ -15,6 +15,7 @@ import { describe, expect, it } from 'vitest';
 import { eventually, uniqueSuffix } from '@msctl/kit/testing';
 import { repoRoot } from '../support/cli';
 import { stackForThisFile } from '../support/running-stack';
+import { sleep } from '../../src/core/sleep';
 
 const stack = stackForThisFile();
 const { gateway, post } = stack;
@@ -52,7 +53,7 @@ describe('Kafka outage', () => {
             (error: unknown) => void unexpected.push((error as Error).name),
           ),
         );
-        await new Promise((resolve) => setTimeout(resolve, 40));
+        await sleep(40);
       }
     })();
 

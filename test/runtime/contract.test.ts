@@ -18,6 +18,7 @@ import { desiredReplicas, saveReplicas } from '../../src/stack/replicas';
 import { repoRoot } from '../support/cli';
 import { ensureDockerDaemon, removeDockerStack, type DaemonHandle } from '../support/docker-daemon';
 import { createThrowawayProject, type ThrowawayProject } from '../support/throwaway-project';
+import { sleep } from '../../src/core/sleep';
 
 const scriptsDir = join(repoRoot, 'dist');
 const TIMEOUT = 600_000;
@@ -133,7 +134,7 @@ for (const kind of ['local', 'docker'] as const satisfies readonly RuntimeKind[]
       expect(answer.status).toBe(200);
       // The runtime sees it healthy again once its next health check passes (docker's may have failed meanwhile).
       const deadline = Date.now() + 120_000;
-      while (byName(await runtime.status()).users?.state !== 'healthy' && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 500));
+      while (byName(await runtime.status()).users?.state !== 'healthy' && Date.now() < deadline) await sleep(500);
       expect(byName(await runtime.status()).users?.state).toBe('healthy');
     }, TIMEOUT);
 
@@ -159,7 +160,7 @@ for (const kind of ['local', 'docker'] as const satisfies readonly RuntimeKind[]
       const keeper = (await runtime.status()).supervisor.pid!;
       process.kill(keeper, 'SIGKILL');
       const deadline = Date.now() + 10_000;
-      while (isProcessAlive(keeper) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+      while (isProcessAlive(keeper) && Date.now() < deadline) await sleep(100);
       expect((await runtime.status()).supervisor.state).toBe('stale');
       const plan = planUp(project.graph, ['users'], (await runtime.observe()).targets);
       await runtime.up(plan, { timeoutSeconds: 180 }, new ProgressBus());

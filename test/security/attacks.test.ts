@@ -12,6 +12,7 @@ import { ASSERTION_HEADER, AssertionSigner, assertionAudience } from '../../serv
 import { ensureSecrets } from '../../src/stack/secrets';
 import { TEST_PASSWORD } from '../support/gateway-client';
 import { stackForThisFile } from '../support/running-stack';
+import { sleep } from '../../src/core/sleep';
 
 const stack = stackForThisFile();
 const UPSTREAMS = ['users', 'data-processing', 'notifications', 'analytics'] as const;
@@ -209,7 +210,7 @@ describe('attacks on a running stack', () => {
         const response = await api('/api/users/me', bystander.token);
         bystanderStatuses.push(response.status);
         await response.body?.cancel();
-        await new Promise((resolve) => setTimeout(resolve, 50));
+        await sleep(50);
       }
     };
     const watching = bystanderLoop();

@@ -18,6 +18,7 @@ import { NODE_FLAGS } from '../../src/runtime/local/supervisor';
 import { loadProject, stateDirMode, type Project } from '../../src/stack/project';
 import { repoRoot } from '../support/cli';
 import { createThrowawayProject, type ThrowawayProject } from '../support/throwaway-project';
+import { sleep } from '../../src/core/sleep';
 
 let throwaway: ThrowawayProject;
 let project: Project;
@@ -41,7 +42,7 @@ beforeAll(async () => {
   const deadline = Date.now() + 30_000;
   while (!(await pingSupervisor(socket))) {
     if (supervisor.exitCode !== null || Date.now() > deadline) throw new Error(`the supervisor did not start:\n${output}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await sleep(100);
   }
 });
 

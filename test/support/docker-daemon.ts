@@ -9,6 +9,7 @@ import { existsSync, openSync, closeSync } from 'node:fs';
 import { dockerAnswers } from '../../src/runtime/docker/engine';
 import { terminatePid } from '../../src/infra/ports';
 import type { ThrowawayProject } from './throwaway-project';
+import { sleep } from '../../src/core/sleep';
 
 export interface DaemonHandle {
   startedHere: boolean;
@@ -28,7 +29,7 @@ export async function ensureDockerDaemon(): Promise<DaemonHandle> {
   while (Date.now() < deadline) {
     if (await dockerAnswers()) return { startedHere: true, stop: () => terminatePid(child.pid!, 'SIGTERM', 20_000) };
     if (child.exitCode !== null) break;
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    await sleep(500);
   }
   throw new Error('dockerd did not answer within 60 s: see /tmp/msctl-test-dockerd.log');
 }

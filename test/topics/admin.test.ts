@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { READER_GROUP_PREFIX } from '../../src/infra/kafka/client';
 import { msctl, repoRoot } from '../support/cli';
 import { uniqueName } from '../support/infra-env';
+import { sleep } from '../../src/core/sleep';
 
 const bootstrap = inject('kafkaBootstrap');
 const kafka = new Kafka({ clientId: 'topics-admin-test', brokers: [bootstrap], logLevel: logLevel.NOTHING });
@@ -210,7 +211,7 @@ describe('the tail reader while it follows', () => {
     const child = execa(process.execPath, [join(repoRoot, 'bin', 'msctl.js'), 'topics', 'tail', topic, '--json', '--brokers', bootstrap], { reject: false, env: { NO_COLOR: '1' } });
     let mine: string[] = [];
     for (let i = 0; i < 100 && mine.length === 0; i++) {
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      await sleep(100);
       mine = (await readerGroups()).filter((g) => !before.includes(g));
     }
     expect(mine).toHaveLength(1);

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { join } from 'node:path';
 import { msctl, repoRoot } from '../support/cli';
 import { uniqueName } from '../support/infra-env';
+import { sleep } from '../../src/core/sleep';
 
 const bootstrap = inject('kafkaBootstrap');
 const kafka = new Kafka({ clientId: 'topics-test', brokers: [bootstrap], logLevel: logLevel.NOTHING });
@@ -237,7 +238,7 @@ describe('msctl topics (real broker)', () => {
     });
     await producer.disconnect();
     // Idle connections for a while: kafkajs unpatched re-arms a negative timer on each, and Node warns.
-    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    await sleep(2_000);
     child.kill('SIGINT');
     const result = await child;
     expect(result.exitCode).toBe(130);

@@ -17,6 +17,7 @@ import { SpanWriter, findTrace, groupTraces, listSegments, listTraces, readSpans
 import { renderWaterfall, waterfallRows } from '../../src/traces/waterfall';
 import { makeChalk } from '../../src/ui/colors';
 import { parseDuration } from '../../src/core/duration';
+import { sleep } from '../../src/core/sleep';
 
 const dirs: string[] = [];
 const tempDir = async () => {
@@ -202,7 +203,7 @@ describe('kit tracing', () => {
     });
     let ids: ReturnType<typeof activeTraceIds> = {};
     app.post('/things/:id', async () => {
-      await new Promise((resolve) => setTimeout(resolve, 1));
+      await sleep(1);
       ids = activeTraceIds();
       return { ok: true };
     });

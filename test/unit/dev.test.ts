@@ -4,6 +4,7 @@ import { type DevEvent, runDevLoop } from '../../src/dev/loop';
 import type { StepResult } from '../../src/dev/build';
 import type { ServiceManifest } from '../../src/stack/manifest';
 import type { Project } from '../../src/stack/project';
+import { sleep } from '../../src/core/sleep';
 
 const servicesDir = '/p/services';
 const dirs = { servicesDir, envDir: '/p/.msctl/env' };
@@ -77,9 +78,18 @@ function harness(steps: { bundle?: (service: string) => StepResult; typecheck?: 
     now: () => (clock += 10),
   });
   const settle = async (count: number) => {
-    for (let i = 0; i < 200 && events.filter((event) => event.type === 'reloaded' || event.type === 'failed').length < count; i++) await new Promise((resolve) => setTimeout(resolve, 5));
+    for (let i = 0; i < 200 && events.filter((event) => event.type === 'reloaded' || event.type === 'failed').length < count; i++) await sleep(5);
   };
-  return { events, restarted, fire: (paths: string[]) => fire(paths), settle, stop: async () => (controller.abort(), await done) };
+  return {
+    events,
+    restarted,
+    fire: (paths: string[]) => fire(paths),
+    settle,
+    stop: async () => {
+      controller.abort();
+      await done;
+    },
+  };
 }
 
 describe('the dev loop', () => {
@@ -117,7 +127,7 @@ describe('the dev loop', () => {
       restart: async (service) => {
         running += 1;
         overlapping ||= running > 1;
-        await new Promise((resolve) => setTimeout(resolve, 5));
+        await sleep(5);
         running -= 1;
         if (service === 'users') throw new Error('users did not become healthy: it exited (code 1)');
       },

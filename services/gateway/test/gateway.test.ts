@@ -4,6 +4,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { ASSERTION_HEADER, CREDENTIALS_VERSION_HEADER, AssertionSigner, AssertionVerifier, signAccessToken, signControlToken, startService, type CircuitSnapshot, type RunningService } from '@msctl/kit';
 import { TEST_INTERNAL_KEYS, TEST_JWT_SECRET, asCaller, testEnv } from '@msctl/kit/testing';
 import { gatewayService } from '../src/service';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 /** A real HTTP upstream that echoes what the gateway sent it. */
 let upstream: FastifyInstance;
@@ -205,7 +206,6 @@ describe('gateway and revoked tokens', () => {
   const lookups: string[] = [];
   let lookupsFail = false;
   const usersVerifier = new AssertionVerifier(TEST_INTERNAL_KEYS.publicKey, 'users');
-  const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
   const tokenFor = (sub: string, ver?: number) => signAccessToken({ sub, username: sub, ver }, TEST_JWT_SECRET, 60);
   const send = async (bearer: string, method = 'GET', path = '/api/users/me') => {
@@ -354,7 +354,7 @@ describe('the routing table msctl sends (blue-green switch)', () => {
     blue = Fastify();
     blue.all('/echo/*', async () => ({ instance: 'blue' }));
     blue.get('/slow/*', async () => {
-      await new Promise((resolve) => setTimeout(resolve, 400));
+      await sleep(400);
       blueSlowAnswered = Date.now();
       return { instance: 'blue' };
     });
@@ -390,7 +390,7 @@ describe('the routing table msctl sends (blue-green switch)', () => {
     expect((await put({ version: 2, routes: [echoRoute(blueUrl), slowRoute] }, control)).status).toBe(200);
     expect(await (await call('/api/bg/x')).json()).toEqual({ instance: 'blue' });
     const inFlight = call('/api/slow/x');
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await sleep(100);
     const switched = await put({ version: 3, routes: [echoRoute(greenUrl), { ...slowRoute, urls: [greenUrl] }] }, control);
     const switchedAt = Date.now();
     expect(switched.status).toBe(200);

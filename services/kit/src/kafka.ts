@@ -10,6 +10,7 @@ import type { ServiceMetrics } from './metrics';
 import type { OutgoingMessage } from './records';
 import type { Tracing } from './tracing';
 import { traceProduce } from './tracing-kafka';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 export interface KafkaConnection {
   brokers: string[];
@@ -89,7 +90,7 @@ export async function ensureTopics(kafka: Kafka, topics: TopicSpec[], timeoutMs 
         .catch(() => topics);
       if (leaderless.length === 0) return;
       if (Date.now() > deadline) throw new Error(`Kafka topics without a leader after ${timeoutMs} ms: ${leaderless.map((t) => ('name' in t ? t.name : t.topic)).join(', ')}`);
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      await sleep(100);
     }
   } finally {
     await admin.disconnect();

@@ -8,6 +8,7 @@ import type { Logger } from './logger';
 import type { ServiceMetrics } from './metrics';
 import type { Tracing } from './tracing';
 import { traceHttpServer } from './tracing-http';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 export interface ServerOptions {
   logger: Logger;
@@ -159,7 +160,7 @@ export async function drainHttp(app: FastifyInstance, { quietMs = CLIENT_IDLE_MS
   const openConnections = () => new Promise<number>((resolve) => app.server.getConnections((error, count) => resolve(error ? 0 : count)));
   while (performance.now() - started < maxMs) {
     if ((await openConnections()) === 0 || performance.now() - lifecycle.lastRequestAt >= quietMs) return;
-    await new Promise((resolve) => setTimeout(resolve, Math.min(25, quietMs)));
+    await sleep(Math.min(25, quietMs));
   }
 }
 

@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { CircuitRegistry } from '../src/circuit-breaker';
 import { EventProducer } from '../src/kafka';
 import { ServiceMetrics } from '../src/metrics';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 function fakeKafka() {
   const requests: Array<{ messages: number; ack: () => void }> = [];
@@ -22,8 +23,8 @@ function fakeKafka() {
   return { kafka, requests };
 }
 
-const wait = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-const settle = () => wait(5);
+
+const settle = () => sleep(5);
 
 describe('EventProducer batching', () => {
   it('sends what queued during a request as one request once it is acknowledged, and settles each caller with its batch', async () => {
@@ -61,7 +62,7 @@ describe('EventProducer batching', () => {
     void producer.send('t', [{ key: 'k', value: 'v' }]);
     await settle();
     void producer.send('t', [{ key: 'k', value: 'v' }]);
-    await wait(60);
+    await sleep(60);
     expect(requests).toHaveLength(2);
     for (const request of requests) request.ack();
     await producer.close();

@@ -9,6 +9,7 @@ import { CircuitRegistry } from '../src/circuit-breaker';
 import { HealthReporter } from '../src/health';
 import { ServiceMetrics } from '../src/metrics';
 import { createServer } from '../src/server';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 async function serverLogging(level: string) {
   const lines: Array<{ level: number; msg: string; method?: string; url?: string; statusCode?: number }> = [];
@@ -24,7 +25,7 @@ async function serverLogging(level: string) {
   app.get('/things', async () => ({ ok: true }));
   app.post('/things', async () => ({ ok: true }));
   app.get('/slow', async () => {
-    await new Promise((resolve) => setTimeout(resolve, 80));
+    await sleep(80);
     return { ok: true };
   });
   const requests = (line: (typeof lines)[number]) => line.msg === 'request' || line.msg === 'slow request';

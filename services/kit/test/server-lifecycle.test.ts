@@ -10,6 +10,7 @@ import { HealthReporter } from '../src/health';
 import { createLogger } from '../src/logger';
 import { ServiceMetrics } from '../src/metrics';
 import { createServer, drainHttp } from '../src/server';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 const breakerOptions = { timeoutMs: 100, resetMs: 10_000, errorThresholdPercent: 50, volumeThreshold: 1 };
 const cleanups: Array<() => Promise<unknown> | unknown> = [];
@@ -96,7 +97,7 @@ describe('a request that arrives once close() has begun', () => {
     const late = client.request({ method: 'GET', path: '/fast' });
     await hold.started;
     const closing = app.close();
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await sleep(20);
     hold.release();
     expect((await held).statusCode).toBe(200);
     const answer = await late;

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { CREDENTIALS_VERSION_HEADER, startService, verifyAccessToken, type CloudEvent, type RunningService } from '@msctl/kit';
 import { TEST_JWT_SECRET, asCaller, eventually, testEnv, uniqueSuffix } from '@msctl/kit/testing';
 import { usersService, type UsersConfig } from '../src/service';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 interface SeenMessage {
   key: string | null;
@@ -343,7 +344,6 @@ describe('tokens', () => {
 });
 
 describe('log-in back-off (LOGIN_FREE_FAILURES=2, LOGIN_BACKOFF_MAX_MS=2000)', () => {
-  const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
   it('past the free failures an account refuses even the right password with 429 until its back-off ends, which doubles', async () => {
     const input = newUser();

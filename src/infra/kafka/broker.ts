@@ -13,6 +13,7 @@ import { MsctlError } from '../../core/errors';
 import { findJava } from '../java';
 import { assertPortFree, isProcessAlive, terminatePid } from '../ports';
 import { ensureKafkaJars, type KafkaJarsProgress } from './jars';
+import { sleep } from '../../core/sleep';
 
 export interface KafkaProgress {
   step: 'jars' | 'format' | 'start' | 'ready';
@@ -225,7 +226,7 @@ export async function waitForBroker(bootstrap: string, timeoutMs: number, exited
     } catch (error) {
       lastError = error;
     }
-    await new Promise((r) => setTimeout(r, 200));
+    await sleep(200);
   }
   throw lastError instanceof Error ? lastError : new Error('timeout');
 }

@@ -10,6 +10,7 @@
  */
 import pg from 'pg';
 import { MsctlError } from '../../core/errors';
+import { sleep } from '../../core/sleep';
 
 export interface DatabaseRole {
   /** The role's name, and the name of the schema it owns. */
@@ -157,7 +158,7 @@ async function connect(url: string, waitMs = 15_000): Promise<pg.Client> {
       const code = (error as { code?: string }).code ?? '';
       const transient = NOT_READY.has(code) || ['ECONNREFUSED', 'ECONNRESET'].includes(code) || /Connection terminated/i.test((error as Error).message);
       if (!transient || Date.now() > deadline) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 250));
+      await sleep(250);
     }
   }
 }

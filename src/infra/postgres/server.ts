@@ -26,6 +26,7 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { MsctlError } from '../../core/errors';
 import { assertPortFree, isProcessAlive, terminatePid, waitForPortFree } from '../ports';
+import { sleep } from '../../core/sleep';
 
 export interface StartPostgresOptions {
   dataDir: string;
@@ -250,7 +251,7 @@ async function waitForConnection(url: string, timeoutMs: number, exitedEarly: ()
       lastError = error;
       await client.end().catch(() => {});
     }
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
   }
   throw lastError instanceof Error ? lastError : new Error('timeout');
 }

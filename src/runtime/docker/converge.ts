@@ -26,6 +26,7 @@ import { lastLogLines } from './logs';
 import { COMPOSE, createOptions, instanceUrls, kafkaSpec, networkName, postgresSpec, serviceSpec, stackVolumes, type ContainerSpec } from './spec';
 import { listContainers, otlpEndpointOf, phaseOf, projectFilter, readDockerState, stateFile, targetOf, traceEndpoint, writeDockerState } from './state';
 import { ensureWatcher, stopWatcher } from './watcher';
+import { sleep } from '../../core/sleep';
 
 export async function observeDocker(docker: Docker, project: Project): Promise<Map<string, ObservedTarget>> {
   const observed = new Map<string, ObservedTarget>();
@@ -107,7 +108,7 @@ async function waitHealthy(docker: Docker, spec: ContainerSpec, timeoutMs: numbe
       break;
     }
     if (Date.now() > deadline) break;
-    await new Promise((resolve) => setTimeout(resolve, 250));
+    await sleep(250);
   }
   const lines = await lastLogLines(docker, spec.name);
   const message = `${spec.target} did not become healthy within ${Math.round(timeoutMs / 1000)} s${lastOutput ? `; last health check: ${lastOutput.slice(0, 200)}` : ''}`;

@@ -24,9 +24,10 @@ import { controlRequest, pingSupervisor, streamEvents } from './control';
 import { readLocalLogs } from './logs';
 import { observe, SUPERVISOR_MARKER, type Observation } from './observe';
 import { localStatus } from './status';
-import { readState, socketPath, stateFile, type StackState, type TargetState } from './state';
+import { readState, socketPath, stateFile, type TargetState } from './state';
 import { NODE_FLAGS } from './node-flags';
 import { inheritedEnvironment, localServiceEnvironment } from './supervisor';
+import { sleep } from '../../core/sleep';
 
 /** After a kill -9 of the supervisor or a reboot: stops what is still ours, forgets the rest. */
 export async function cleanUpStale(project: Project, observation: Observation, sink: ProgressSink): Promise<void> {
@@ -72,7 +73,7 @@ export async function launchSupervisor(project: Project, scriptsDir = defaultScr
   while (Date.now() < deadline) {
     if (await pingSupervisor(socket)) return;
     if (child.exitCode !== null) break;
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await sleep(100);
   }
   const log = await readFile(logFile, 'utf8').catch(() => '');
   throw new MsctlError('INTERNAL', `the supervisor did not start:\n${log.split('\n').slice(-15).join('\n')}`, `see ${logFile}`);
@@ -162,7 +163,7 @@ export async function downLocal(project: Project, options: { volumes: boolean },
     const pid = observation.state!.supervisor.pid;
     await operate(project, '/down', {}, sink);
     const deadline = Date.now() + 10_000;
-    while (isOurProcess(pid, SUPERVISOR_MARKER) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    while (isOurProcess(pid, SUPERVISOR_MARKER) && Date.now() < deadline) await sleep(50);
   } else if (observation.supervisor === 'stale') {
     await cleanUpStale(project, observation, sink);
   }
@@ -202,7 +203,7 @@ export class LocalRuntime implements Runtime {
     this.observation = await observe(this.project);
     if (this.observation.supervisor !== 'stale') return { targets: withOutdatedRoutes(this.project, this.observation) };
     // Its leftovers are stopped before anything starts: the plan starts everything afresh.
-    const targets = new Map([...this.observation.targets].map(([name, target]) => [name, { name, phase: 'stopped' as const }]));
+    const targets = new Map([...this.observation.targets.keys()].map((name) => [name, { name, phase: 'stopped' as const }]));
     return { targets, note: 'the previous supervisor is gone; its leftovers would be stopped first' };
   }
 

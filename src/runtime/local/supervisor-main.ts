@@ -21,6 +21,7 @@ import { socketPath } from './state';
 import { Supervisor, kafkaBootstrap, postgresUrl, type HealthAnswer } from './supervisor';
 import { startTraceReceiver } from '../../traces/receiver';
 import { releaseMemoryWhenIdle } from '../../../services/kit/src/memory';
+import { sleep } from '../../core/sleep';
 
 async function fetchHealth(url: string): Promise<HealthAnswer> {
   const response = await fetch(url, { signal: AbortSignal.timeout(2_000) });
@@ -133,7 +134,7 @@ async function main(): Promise<void> {
         if (request.method === 'POST' && url.pathname === '/down') {
           return runOperation(response, 'down', shutdown, async () => {
             // Let the last events reach the clients, then go.
-            await new Promise((resolve) => setTimeout(resolve, 200));
+            await sleep(200);
             server.close();
             await rm(socket, { force: true });
             process.exit(0);

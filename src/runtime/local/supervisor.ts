@@ -24,6 +24,7 @@ import { instanceIndex, instanceNames, serviceOfInstance } from '../../stack/rep
 import { sendGatewayRoutes } from '../gateway-routes';
 import { RotatingLogWriter } from './log-files';
 import { writeState, type StackState, type TargetState } from './state';
+import { sleep } from '../../core/sleep';
 
 export interface InfrastructureHandle {
   pid: number;
@@ -580,7 +581,7 @@ export class Supervisor {
         this.setPhase(target, 'failed', message);
         throw new MsctlError('UNHEALTHY', message, this.lastLinesHint(target));
       }
-      await new Promise((resolve) => setTimeout(resolve, pollMs));
+      await sleep(pollMs);
     }
   }
 

@@ -8,6 +8,7 @@ import { Kafka, logLevel, type Admin, type Producer } from 'kafkajs';
 import pino from 'pino';
 import { inject } from 'vitest';
 import { ASSERTION_HEADER, AssertionSigner } from '../auth';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 export function uniqueSuffix(): string {
   return randomBytes(4).toString('hex');
@@ -80,7 +81,7 @@ export async function eventually<T>(probe: () => Promise<T | undefined>, timeout
     if (Date.now() > deadline) {
       throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? `: ${String(lastError)}` : ''}`);
     }
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await sleep(100);
   }
 }
 
