@@ -11,6 +11,7 @@
  * open exactly the paths the manifests' `needs` describe (network-policies.ts).
  * Pure: project in, objects and YAML text out.
  */
+import { KAFKA_PORT, k8sNames, type K8sNames, type K8sObject, type Profile } from './k8s-names';
 import { kafkaClientPeers, NAMESPACES, networkPolicies, POSTGRES_PORT } from './network-policies';
 import { observabilityEnvironment, observabilityFiles } from './observability';
 import type { IScaledObject } from '@kubernetes-models/keda/keda.sh/v1alpha1/ScaledObject';
@@ -28,8 +29,6 @@ import type { Project } from '../stack/project';
 import type { StackSecrets } from '../stack/secrets';
 import { serviceEnvironment } from '../stack/service-env';
 
-export type K8sObject = { apiVersion: string; kind: string; metadata: { name: string; [key: string]: unknown }; [key: string]: unknown };
-
 export interface K8sOptions {
   /** Images are `<registry>/<project>-<service>:<tag>`; default `msctl`, the docker runtime's names. */
   registry?: string;
@@ -46,8 +45,6 @@ export interface K8sFile {
   /** The objects in the file (a kustomization counts as one). */
   objects: Array<Record<string, unknown>>;
 }
-
-export type Profile = 'dev' | 'prod';
 
 /** The numbers that differ between the overlays. Base = one replica each, the seed's resources. */
 export const PROFILES = {
@@ -75,61 +72,10 @@ export const SHUTDOWN_TIMEOUT_MS = 10_000;
 export const PRE_STOP_SECONDS = 5;
 /** preStop + the service's drain + a margin, at least 30 s. */
 export const TERMINATION_GRACE_SECONDS = Math.max(30, PRE_STOP_SECONDS + Math.ceil(SHUTDOWN_TIMEOUT_MS / 1000) + 10);
-export const KAFKA_PORT = 9092;
 export const POSTGRES_DATABASE = 'app';
 /** Consumer lag per replica at which KEDA adds one. */
 export const LAG_THRESHOLD = 50;
 export const CPU_TARGET_PERCENT = 70;
-
-/** A Kubernetes name (DNS-1123 label) from anything. */
-export const k8sName = (value: string) =>
-  value
-    .toLowerCase()
-    .replace(/[^a-z0-9-]+/g, '-')
-    .replace(/^[^a-z]+/, '')
-    .replace(/-+$/, '')
-    .slice(0, 50) || 'msctl';
-
-export interface K8sNames {
-  project: string;
-  namespace: Record<Profile, string>;
-  kafka: string;
-  kafkaBootstrap: (namespace?: string) => string;
-  nodePool: string;
-  postgres: string;
-  postgresHost: string;
-  /** The Secret the operator of the cluster creates with JWT_SECRET (not written by msctl). */
-  secret: string;
-  /** The Secret with the gateway's private internal-auth key (`private-key`; not written by msctl). */
-  internalAuthSecret: string;
-  /** The Secret with its public half (`public-key`), for every other service (not written by msctl). */
-  internalAuthPublicSecret: string;
-  /** A service's own database role (basic-auth: `username`, `password`; not written by msctl). */
-  databaseSecret: (service: string) => string;
-  configMap: (service: string) => string;
-  image: (service: string) => string;
-  topic: (topic: string) => string;
-}
-
-export function k8sNames(project: Project): K8sNames {
-  const p = k8sName(project.name);
-  return {
-    project: p,
-    namespace: { dev: `${p}-dev`, prod: p },
-    kafka: p,
-    kafkaBootstrap: (namespace) => `${p}-kafka-bootstrap${namespace ? `.${namespace}.svc` : ''}:${KAFKA_PORT}`,
-    nodePool: 'dual-role',
-    postgres: `${p}-postgres`,
-    postgresHost: `${p}-postgres-rw`,
-    secret: `${p}-secrets`,
-    internalAuthSecret: `${p}-internal-auth`,
-    internalAuthPublicSecret: `${p}-internal-auth-public`,
-    databaseSecret: (service) => `${p}-db-${k8sName(service)}`,
-    configMap: (service) => `${service}-config`,
-    image: (service) => `msctl/${project.name}-${service}`,
-    topic: (topic) => k8sName(topic.replaceAll('.', '-').replaceAll('_', '-')),
-  };
-}
 
 /** A service only consumed by HTTP gets an HPA; a consumer scales on lag (and CPU) through KEDA. */
 export const isConsumer = (manifest: ServiceManifest) => manifest.consumes.length > 0;

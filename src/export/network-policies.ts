@@ -20,7 +20,7 @@ import type { INetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1/Netw
 import type { INetworkPolicyPeer } from 'kubernetes-models/networking.k8s.io/v1/NetworkPolicyPeer';
 import type { INetworkPolicyPort } from 'kubernetes-models/networking.k8s.io/v1/NetworkPolicyPort';
 import type { Project } from '../stack/project';
-import { KAFKA_PORT, type K8sNames, type K8sObject } from './k8s';
+import { KAFKA_PORT, type K8sNames, type K8sObject } from './k8s-names';
 import { observabilityEnvironment } from './observability';
 
 export const POSTGRES_PORT = 5432;
