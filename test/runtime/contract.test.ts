@@ -2,7 +2,8 @@
  * What every runtime must do, tested once against the Runtime interface and run over both
  * implementations (local processes, docker containers) on a real Kafka, PostgreSQL and dockerd:
  * up gated on health, up again keeps what runs, restart runs code changed since the last start,
- * logs, chaos break and restore, the keeper coming back after it was killed, down.
+ * logs (then following), a service's environment and exec, chaos break and restore, scale
+ * through the plan, the keeper coming back after it was killed, down.
  */
 import { readFile, writeFile, mkdir, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -114,12 +115,52 @@ for (const kind of ['local', 'docker'] as const satisfies readonly RuntimeKind[]
     it('logs: the last lines of a target, then new ones while following', async () => {
       const snapshot: LogLine[] = [];
       let present: string[] = [];
-      const abort = new AbortController();
-      await runtime.logs({ targets: ['users'], tail: 5, follow: false, signal: abort.signal }, { snapshot: (lines, targets) => { snapshot.push(...lines); present = targets; }, line: (line) => snapshot.push(line) });
+      await runtime.logs({ targets: ['users'], tail: 5, follow: false, signal: new AbortController().signal }, { snapshot: (lines, targets) => { snapshot.push(...lines); present = targets; }, line: (line) => snapshot.push(line) });
       expect(present).toEqual(['users']);
       expect(snapshot.length).toBeGreaterThan(0);
       expect(snapshot.length).toBeLessThanOrEqual(5);
       expect(snapshot.every((line) => line.target === 'users')).toBe(true);
+
+      // Following: a refusal the service logs after the snapshot arrives as a new line.
+      const followed: LogLine[] = [];
+      const abort = new AbortController();
+      let snapshotTaken!: () => void;
+      const taken = new Promise<void>((resolve) => (snapshotTaken = resolve));
+      const following = runtime.logs({ targets: ['users'], tail: 0, follow: true, signal: abort.signal }, { snapshot: () => snapshotTaken(), line: (line) => followed.push(line) });
+      try {
+        await taken;
+        const path = `/contract-follow-${kind}-${Date.now()}`;
+        const port = byName(await runtime.status()).users!.port!;
+        const deadline = Date.now() + 30_000;
+        // Asked again until its line arrives: docker's follow stream may attach a moment after the snapshot.
+        while (!followed.some((line) => line.text.includes(path)) && Date.now() < deadline) {
+          expect((await fetch(`http://127.0.0.1:${port}${path}`)).status).toBe(401);
+          await sleep(500);
+        }
+        expect(followed.find((line) => line.text.includes(path))?.target).toBe('users');
+      } finally {
+        abort.abort();
+        await following;
+      }
+    }, TIMEOUT);
+
+    it('environment: what an instance runs with, on this runtime', async () => {
+      const env = await runtime.environment('users');
+      expect(env.SERVICE_NAME).toBe('users');
+      expect(env.DATABASE_SCHEMA).toBe('users');
+      expect(env.DATABASE_URL).toMatch(/^postgres(ql)?:\/\//);
+      expect(env.KAFKA_BROKERS).toMatch(/:\d+$/);
+      expect(env.INTERNAL_AUTH_PUBLIC_KEY).toContain('PUBLIC KEY');
+      // users signs no assertions: only the gateway holds the private half.
+      expect(env.INTERNAL_AUTH_PRIVATE_KEY).toBeUndefined();
+      await expect(runtime.environment('nope')).rejects.toThrow(/nope/);
+    }, TIMEOUT);
+
+    it('exec runs a command with that environment and answers its exit code', async () => {
+      const env = await runtime.environment('users');
+      const check = `process.exit(process.env.DATABASE_SCHEMA === 'users' && process.env.PORT === ${JSON.stringify(env.PORT)} ? 7 : 3)`;
+      expect(await runtime.exec('users', { command: ['node', '-e', check], tty: false })).toBe(7);
+      await expect(runtime.exec('users', { command: [], tty: false })).rejects.toThrow(/no command/);
     }, TIMEOUT);
 
     it('chaos: a paused service is silent until restored, then answers again', async () => {
