@@ -3,7 +3,8 @@
  * receive a Runtime from openRuntime (select.ts) and call it; none of them knows which one runs
  * underneath, as Compose's commands call its backend's Service interface. There are two: local
  * processes under a detached supervisor (local/), and containers through the Docker Engine API
- * (docker/).
+ * (docker/). Scaling is no operation of its own: the wanted counts are part of the plan that
+ * `up` executes (start.ts: scaleStack), as Compose's scale sets replicas and converges.
  */
 import type { ProgressSink } from '../core/events';
 import type { ObservedTarget, UpPlan } from '../stack/plan';

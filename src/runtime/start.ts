@@ -1,12 +1,13 @@
 /**
- * What `up` and `dev` do to start a stack: observe, plan, build what is stale among the services
- * the plan starts, and have the runtime execute the plan.
+ * What `up`, `dev` and `scale` do to converge a stack, on whichever runtime: observe, plan, build
+ * what is stale among the services the plan starts, and have the runtime execute the plan.
  */
+import { MsctlError } from '../core/errors';
 import type { ProgressSink } from '../core/events';
 import { buildStale } from '../stack/build';
-import { type UpPlan, planUp, stepsToRun } from '../stack/plan';
+import { type UpPlan, isAlive, planUp, stepsToRun } from '../stack/plan';
 import type { Project } from '../stack/project';
-import { desiredReplicas } from '../stack/replicas';
+import { desiredReplicas, saveReplicas, serviceOfInstance } from '../stack/replicas';
 import type { Runtime, RuntimeUpOptions } from './runtime';
 
 export interface StartResult {
@@ -31,4 +32,22 @@ export async function startStack(runtime: Runtime, project: Project, plan: UpPla
   // Also when nothing has to start: the runtime keeps a running stack kept (docker's watcher).
   await runtime.up(plan, options, sink);
   return { plan, started: toRun.length > 0 };
+}
+
+/**
+ * `msctl scale`, as Compose's scale sets replicas and converges: records the wanted counts
+ * (.msctl/replicas.json, which every later `up` honours), then executes the plan of every
+ * service that runs, so that what depends on the scaled ones (a gateway's routes) converges too.
+ */
+export async function scaleStack(runtime: Runtime, project: Project, wanted: Record<string, number>, options: RuntimeUpOptions, sink: ProgressSink): Promise<UpPlan> {
+  await saveReplicas(project, { ...desiredReplicas(project), ...wanted });
+  const observed = (await runtime.observe()).targets;
+  const running = new Set([...observed.values()].filter(isAlive).map((target) => serviceOfInstance(target.name)));
+  for (const service of Object.keys(wanted)) {
+    if (!running.has(service)) throw new MsctlError('NOT_RUNNING', `${service} is not running`, `start it with \`msctl up ${service}\`; the new count is kept for it`);
+  }
+  const services = [...running].filter((name) => project.graph.names.includes(name) && project.graph.node(name).kind === 'service');
+  const plan = planUp(project.graph, services, observed, desiredReplicas(project));
+  await runtime.up(plan, options, sink);
+  return plan;
 }

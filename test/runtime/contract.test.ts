@@ -11,11 +11,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ProgressBus, type ProgressEvent } from '../../src/core/events';
 import type { Runtime } from '../../src/runtime/runtime';
 import { openRuntime } from '../../src/runtime/select';
+import { scaleStack } from '../../src/runtime/start';
 import type { LogLine, RuntimeKind, StackStatus } from '../../src/runtime/types';
 import { isProcessAlive } from '../../src/infra/ports';
 import { planUp } from '../../src/stack/plan';
 import { loadProject, type Project } from '../../src/stack/project';
-import { desiredReplicas, saveReplicas } from '../../src/stack/replicas';
 import { repoRoot } from '../support/cli';
 import { ensureDockerDaemon, removeDockerStack, type DaemonHandle } from '../support/docker-daemon';
 import { createThrowawayProject, type ThrowawayProject } from '../support/throwaway-project';
@@ -180,12 +180,7 @@ for (const kind of ['local', 'docker'] as const satisfies readonly RuntimeKind[]
     }, TIMEOUT);
 
     it('scale converges through the plan: the missing instance starts, then the surplus one stops', async () => {
-      const converge = async (users: number) => {
-        await saveReplicas(project, { ...desiredReplicas(project), users });
-        const plan = planUp(project.graph, ['users'], (await runtime.observe()).targets, desiredReplicas(project));
-        await runtime.up(plan, { timeoutSeconds: 180 }, new ProgressBus());
-        return plan.steps.find((step) => step.target === 'users');
-      };
+      const converge = async (users: number) => (await scaleStack(runtime, project, { users }, { timeoutSeconds: 180 }, new ProgressBus())).steps.find((step) => step.target === 'users');
       expect(await converge(2)).toMatchObject({ action: 'scale', instances: { start: ['users#2'], stop: [] } });
       let users = (await runtime.status()).targets.filter((target) => target.name.startsWith('users'));
       expect(users.map((target) => [target.name, target.state])).toEqual([
