@@ -11,6 +11,7 @@
  * open exactly the paths the manifests' `needs` describe (network-policies.ts).
  * Pure: project in, objects and YAML text out.
  */
+import { DEFAULT_TIMEOUT_SECONDS } from '../runtime/runtime';
 import { KAFKA_PORT, k8sNames, type K8sNames, type K8sObject, type Profile } from './k8s-names';
 import { kafkaClientPeers, NAMESPACES, networkPolicies, POSTGRES_PORT } from './network-policies';
 import { observabilityEnvironment, observabilityFiles } from './observability';
@@ -154,7 +155,7 @@ function probe(manifest: ServiceManifest, timing: { periodSeconds: number; timeo
 function serviceObjects(project: Project, manifest: ServiceManifest, names: K8sNames): K8sObject[] {
   const name = manifest.name;
   const labels = { ...selectorOf(names.project, name), 'app.kubernetes.io/component': manifest.gateway ? 'gateway' : 'service' };
-  const startSeconds = manifest.startTimeoutSeconds ?? 90;
+  const startSeconds = manifest.startTimeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS;
   const configMap: IConfigMap & K8sObject = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: names.configMap(name), labels }, data: configEnvironment(project, manifest, names) };
   const deployment: IDeployment & K8sObject = {
     apiVersion: 'apps/v1',

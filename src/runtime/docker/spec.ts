@@ -12,6 +12,7 @@ import { instanceName, serviceOfInstance } from '../../stack/replicas';
 import { serviceDatabaseUrl } from '../../stack/database-roles';
 import { runtimeEnvironment, serviceEnvironment } from '../../stack/service-env';
 import { KAFKA_HEAP_SHAPE } from '../../infra/kafka/broker';
+import { DEFAULT_TIMEOUT_SECONDS } from '../runtime';
 import { LABEL, type InfrastructureImage } from './images';
 
 export const COMPOSE = 'com.docker.compose';
@@ -201,7 +202,7 @@ export function serviceSpec(
       intervalMs: 1_000,
       timeoutMs: 3_000,
       retries: 3,
-      startPeriodMs: (manifest.startTimeoutSeconds ?? 90) * 1000,
+      startPeriodMs: (manifest.startTimeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS) * 1000,
     },
     aliases: [manifest.name],
     },

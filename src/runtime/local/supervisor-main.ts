@@ -14,6 +14,7 @@ import { provisionStackRoles } from '../../stack/database-roles';
 import { ensureSecrets } from '../../stack/secrets';
 import { createStackTopics } from '../../infra/kafka/client';
 import { summarizeHealth } from '../health';
+import { DEFAULT_TIMEOUT_SECONDS } from '../runtime';
 import type { HealthDocument } from '../types';
 import { SUBSCRIBED } from './control';
 import { controlRequestSchemas, readControlRequest } from './requests';
@@ -117,11 +118,11 @@ async function main(): Promise<void> {
         }
         if (request.method === 'POST' && url.pathname === '/up') {
           const body = await readControlRequest(request, requests, 'up');
-          return runOperation(response, 'up', () => supervisor.up(body.plan, body.timeoutSeconds ?? 90, body.replicas ?? {}));
+          return runOperation(response, 'up', () => supervisor.up(body.plan, body.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS, body.replicas ?? {}));
         }
         if (request.method === 'POST' && url.pathname === '/restart') {
           const body = await readControlRequest(request, requests, 'restart');
-          return runOperation(response, 'restart', () => supervisor.restart(body.target, body.timeoutSeconds ?? 90));
+          return runOperation(response, 'restart', () => supervisor.restart(body.target, body.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS));
         }
         if (request.method === 'POST' && url.pathname === '/hold') {
           const body = await readControlRequest(request, requests, 'hold');
@@ -129,7 +130,7 @@ async function main(): Promise<void> {
         }
         if (request.method === 'POST' && url.pathname === '/resume') {
           const body = await readControlRequest(request, requests, 'resume');
-          return runOperation(response, 'resume', () => supervisor.resume(body.target, body.timeoutSeconds ?? 90));
+          return runOperation(response, 'resume', () => supervisor.resume(body.target, body.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS));
         }
         if (request.method === 'POST' && url.pathname === '/down') {
           return runOperation(response, 'down', shutdown, async () => {

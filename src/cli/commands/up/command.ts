@@ -1,6 +1,7 @@
 /** `msctl up [services...]`: its flags and options. */
 import { type Command, Option } from 'commander';
 import type { RuntimeChoice } from '../../../runtime/select';
+import { DEFAULT_TIMEOUT_SECONDS } from '../../../runtime/runtime';
 import { type ActionFactory, positiveNumber, withGlobalOptions } from '../../command';
 
 export interface UpOptions {
@@ -8,7 +9,7 @@ export interface UpOptions {
   detach: boolean;
   dryRun: boolean;
   runtime: RuntimeChoice;
-  /** Per-service health timeout in seconds (default 90). */
+  /** Per-service health timeout in seconds (default DEFAULT_TIMEOUT_SECONDS). */
   timeout: number;
   /** Docker runtime: build images locally instead of pulling the official ones. */
   offline: boolean;
@@ -37,7 +38,7 @@ export function register(program: Command, action: ActionFactory<UpOptions>): vo
 export function withStartOptions(command: Command): Command {
   return command
     .addOption(new Option('--runtime <runtime>', 'where to run the stack').choices(['auto', 'local', 'docker']).default('auto'))
-    .option('--timeout <seconds>', 'per-service health timeout', positiveNumber('--timeout'), 90)
+    .option('--timeout <seconds>', 'per-service health timeout', positiveNumber('--timeout'), DEFAULT_TIMEOUT_SECONDS)
     .option('--offline', "docker runtime: do not try to pull images; build them from this machine's toolchain");
 }
 
