@@ -6,7 +6,7 @@
 import type { Result } from 'execa';
 import pg from 'pg';
 import { afterAll, beforeAll, expect } from 'vitest';
-import { postgresUrl } from '../../src/runtime/local/supervisor';
+import { superuserUrl } from '../../src/stack/endpoints';
 import { loadProject } from '../../src/stack/project';
 import { ensureSecrets } from '../../src/stack/secrets';
 import type { StackStatus } from '../../src/runtime/types';
@@ -62,7 +62,7 @@ export function stackForThisFile(): RunningStack {
     drained: (group: string, timeoutMs?: number) => drained((args) => run(['topics', ...args]), group, timeoutMs),
     query: async <Row extends pg.QueryResultRow>(sql: string, params: unknown[] = []) => {
       const project = await loadProject(current().dir, { ...process.env, ...current().env });
-      const db = new pg.Client({ connectionString: postgresUrl(project, await ensureSecrets(project.stateDir)) });
+      const db = new pg.Client({ connectionString: superuserUrl(project, await ensureSecrets(project.stateDir)) });
       await db.connect();
       try {
         return (await db.query<Row>(sql, params)).rows;

@@ -19,7 +19,7 @@ import { ensureSecrets, type StackSecrets } from '../../stack/secrets';
 import { gatewayRoutes, stackTopics, type ServiceManifest } from '../../stack/manifest';
 import { desiredReplicas, instanceIndex, instanceName, instanceNames, serviceOfInstance } from '../../stack/replicas';
 import { sendGatewayRoutes } from '../gateway-routes';
-import { postgresUrl } from '../local/supervisor';
+import { superuserUrl } from '../../stack/endpoints';
 import { connectDocker, type Docker } from './engine';
 import { bundleFiles, ensureKafkaImage, ensureNodeBase, ensurePostgresImage, ensureServiceImage, LABEL, type InfrastructureImage } from './images';
 import { lastLogLines } from './logs';
@@ -188,7 +188,7 @@ export async function upDocker(project: Project, plan: UpPlan, options: DockerUp
   // Through the port published on 127.0.0.1, once PostgreSQL is healthy (started now or before)
   // and before the first service that connects to it.
   let databaseRoles: Promise<void> | undefined;
-  const provisionRoles = () => (databaseRoles ??= provisionStackRoles(project, secrets, postgresUrl(project, secrets)));
+  const provisionRoles = () => (databaseRoles ??= provisionStackRoles(project, secrets, superuserUrl(project, secrets)));
   for (const level of [...new Set(plan.steps.map((step) => step.level))].sort((a, b) => a - b)) {
     const scaling = plan.steps.filter((step) => step.level === level && step.action === 'scale');
     // A consumer that grows needs a partition per instance, before its new instances join the group.

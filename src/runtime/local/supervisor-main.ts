@@ -12,6 +12,7 @@ import { startPostgres } from '../../infra/postgres/server';
 import { ensureStateDir, loadProject } from '../../stack/project';
 import { provisionStackRoles } from '../../stack/database-roles';
 import { ensureSecrets } from '../../stack/secrets';
+import { kafkaBootstrap, superuserUrl } from '../../stack/endpoints';
 import { createStackTopics } from '../../infra/kafka/client';
 import { summarizeHealth } from '../health';
 import { DEFAULT_TIMEOUT_SECONDS } from '../runtime';
@@ -19,7 +20,7 @@ import type { HealthDocument } from '../types';
 import { SUBSCRIBED } from './control';
 import { controlRequestSchemas, readControlRequest } from './requests';
 import { socketPath } from './state';
-import { Supervisor, kafkaBootstrap, postgresUrl, type HealthAnswer } from './supervisor';
+import { Supervisor, type HealthAnswer } from './supervisor';
 import { startTraceReceiver } from '../../traces/receiver';
 import { releaseMemoryWhenIdle } from '../../../services/kit/src/memory';
 import { sleep } from '../../core/sleep';
@@ -58,7 +59,7 @@ async function main(): Promise<void> {
         startKafka({ dataDir: join(p.stateDir, 'data', 'kafka'), port: p.infrastructure.kafkaPort, controllerPort: p.infrastructure.kafkaControllerPort, logFile }),
       startPostgres: (p, s, logFile) =>
         startPostgres({ dataDir: join(p.stateDir, 'data', 'postgres', 'data'), port: p.infrastructure.postgresPort, user: p.infrastructure.postgresUser, password: s.postgresPassword, logFile }),
-      provisionDatabaseRoles: (p, s) => provisionStackRoles(p, s, postgresUrl(p, s)),
+      provisionDatabaseRoles: (p, s) => provisionStackRoles(p, s, superuserUrl(p, s)),
       createTopics: (p, topics) => createStackTopics(kafkaBootstrap(p), topics),
       fetchHealth,
       nodePath: process.execPath,

@@ -18,6 +18,7 @@ import type { PlanStep, UpPlan } from '../../stack/plan';
 import { manifestOf, stackNodes, type Project } from '../../stack/project';
 import type { StackSecrets } from '../../stack/secrets';
 import { serviceDatabaseUrl } from '../../stack/database-roles';
+import { kafkaBootstrap, superuserUrl } from '../../stack/endpoints';
 import { runtimeEnvironment, SERVICE_NODE_FLAGS } from '../../stack/service-env';
 import { findFreePort, isPortFree, isProcessAlive } from '../../infra/ports';
 import { instanceIndex, instanceNames, serviceOfInstance } from '../../stack/replicas';
@@ -102,10 +103,6 @@ export function serviceNodeFlags(env: NodeJS.ProcessEnv): string[] {
 /** What a service's process takes from msctl's own environment, besides its own (`msctl exec` too). */
 export const inheritedEnvironment = (env: NodeJS.ProcessEnv): Record<string, string> => ({ PATH: env.PATH ?? '', HOME: env.HOME ?? '', TZ: env.TZ ?? '', ...serviceNodeOptions(env) });
 
-export const kafkaBootstrap = (project: Project) => `127.0.0.1:${project.infrastructure.kafkaPort}`;
-export const postgresUrl = (project: Project, secrets: StackSecrets) =>
-  `postgres://${project.infrastructure.postgresUser}:${encodeURIComponent(secrets.postgresPassword)}@127.0.0.1:${project.infrastructure.postgresPort}/postgres`;
-
 /**
  * The environment of a service instance on the local runtime: the supervisor starts it with this,
  * and `msctl env` / `msctl exec` (LocalRuntime.environment) show and use the same.
@@ -121,8 +118,8 @@ export function localServiceEnvironment(
     manifest,
     {
       kafkaBootstrap: kafkaBootstrap(project),
-      postgresUrl: postgresUrl(project, secrets),
-      databaseUrl: (service) => serviceDatabaseUrl(postgresUrl(project, secrets), service, secrets),
+      postgresUrl: superuserUrl(project, secrets),
+      databaseUrl: (service) => serviceDatabaseUrl(superuserUrl(project, secrets), service, secrets),
       serviceUrls: (service) => instance.urls.get(service) ?? [`http://127.0.0.1:${manifestOf(project, service)?.port ?? 0}`],
       otlpEndpoint: instance.otlpEndpoint,
       otlpIsExternal: instance.otlpIsExternal,

@@ -7,7 +7,7 @@
  */
 import { MsctlError } from '../../../core/errors';
 import { isPortFree } from '../../../infra/ports';
-import { postgresUrl } from '../../../runtime/local/supervisor';
+import { superuserUrl } from '../../../stack/endpoints';
 import { runAttached } from '../../../runtime/processes';
 import { serviceDatabaseUrl, serviceRoles } from '../../../stack/database-roles';
 import { loadProject } from '../../../stack/project';
@@ -40,7 +40,7 @@ export async function run(options: PsqlOptions, context: CliContext): Promise<nu
   const port = project.infrastructure.postgresPort;
   if (await isPortFree(port)) throw new MsctlError('NOT_RUNNING', `PostgreSQL is not running (nothing listens on 127.0.0.1:${port})`, 'start the stack with `msctl up -d`');
   const secrets = await ensureSecrets(project.stateDir);
-  const superuser = postgresUrl(project, secrets);
+  const superuser = superuserUrl(project, secrets);
   const url = new URL(service === undefined ? superuser : serviceDatabaseUrl(superuser, service, secrets));
   const { args, env } = psqlInvocation(url, service === undefined ? undefined : schemaFor(service), options.command);
   return runAttached('psql', args, { env: { ...process.env, ...env }, notFound: () => new MsctlError('TOOL_MISSING', 'psql is not installed (msctl psql runs the system\'s psql)', INSTALL_HINT) });
