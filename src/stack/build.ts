@@ -1,5 +1,5 @@
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import type { BuildOptions, Plugin } from 'esbuild';
 import { MsctlError } from '../core/errors';
 import type { ProgressSink } from '../core/events';
@@ -46,6 +46,9 @@ export function bundleOptions(manifest: ServiceManifest): BuildOptions {
   return {
     entryPoints: [serviceEntry(manifest)],
     outfile: serviceBundle(manifest),
+    // The paths esbuild writes into the bundle are relative to this, not to the folder msctl runs
+    // from: the same sources give the same bytes, so docker's content-tagged image stays the same.
+    absWorkingDir: dirname(manifest.dir),
     bundle: true,
     platform: 'node',
     format: 'esm',

@@ -4,7 +4,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { mkdir, mkdtemp, rm, utimes, writeFile } from 'node:fs/promises';
-import { statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -46,6 +46,12 @@ afterEach(async () => {
 const built = () => events.filter((event) => event.type === 'target' && event.phase === 'built').map((event) => (event as { target: string }).target).sort();
 
 describe('buildStale', () => {
+  it('names the modules in a bundle from the services folder, not from where msctl runs, so a bundle is the same from any folder', async () => {
+    await buildStale(manifests, servicesDir, sink);
+    const named = readFileSync(serviceBundle(manifests[0]!), 'utf8').split('\n').filter((line) => line.startsWith('// '));
+    expect(named).toEqual(['// kit/src/index.ts', '// alpha/src/main.ts']);
+  });
+
   it('builds what has no bundle, then nothing while the sources are older than their bundles', async () => {
     expect(await buildStale(manifests, servicesDir, sink)).toEqual(['alpha', 'beta']);
     expect(built()).toEqual(['alpha', 'beta']);
