@@ -11,6 +11,7 @@ export interface Sample {
 
 const unescapeLabel = (value: string) => value.replace(/\\(["\\n])/g, (_, c: string) => (c === 'n' ? '\n' : c));
 
+/** A sample's value, or a bucket's `le`: +Inf, -Inf and NaN as Prometheus writes them. */
 export function parseSampleValue(text: string): number {
   if (text === '+Inf' || text === 'Inf') return Number.POSITIVE_INFINITY;
   if (text === '-Inf') return Number.NEGATIVE_INFINITY;
