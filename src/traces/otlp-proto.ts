@@ -2,9 +2,11 @@
  * OTLP/HTTP protobuf (`application/x-protobuf`, the default of the Go, Java and Python
  * exporters) decoded into the same shape as OTLP/JSON, so spansFromOtlp reads both. The message
  * definitions are the official opentelemetry-proto files (./proto), parsed by protobufjs on the
- * first protobuf export: a stack whose services all send JSON never pays for it.
+ * first protobuf export. protobufjs itself is loaded then too: a stack whose services all send
+ * JSON (msctl's own do) never pays for it, in the supervisor's memory (~4 MB) or its start.
  */
-import protobuf from 'protobufjs';
+import { createRequire } from 'node:module';
+import type protobufjs from 'protobufjs';
 import serviceProto from './proto/opentelemetry/proto/collector/trace/v1/trace_service.proto?raw';
 import commonProto from './proto/opentelemetry/proto/common/v1/common.proto?raw';
 import resourceProto from './proto/opentelemetry/proto/resource/v1/resource.proto?raw';
@@ -18,15 +20,16 @@ import type { OtlpTraceRequest } from './otlp';
 const statusProto = 'syntax = "proto3"; package google.rpc; message Status { int32 code = 1; string message = 2; }';
 
 interface Messages {
-  request: protobuf.Type;
-  response: protobuf.Type;
-  status: protobuf.Type;
+  request: protobufjs.Type;
+  response: protobufjs.Type;
+  status: protobufjs.Type;
 }
 
 let messages: Messages | undefined;
 
 function load(): Messages {
   if (messages) return messages;
+  const protobuf = createRequire(import.meta.url)('protobufjs') as typeof protobufjs;
   const root = new protobuf.Root();
   for (const source of [commonProto, resourceProto, traceProto, serviceProto, statusProto]) protobuf.parse(source, root);
   root.resolveAll();
@@ -48,7 +51,7 @@ export class ProtobufDecodeError extends Error {}
  */
 export function decodeTraceRequest(body: Uint8Array): OtlpTraceRequest {
   const { request } = load();
-  let message: protobuf.Message;
+  let message: protobufjs.Message;
   try {
     message = request.decode(body);
   } catch (error) {

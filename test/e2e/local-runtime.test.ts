@@ -4,7 +4,7 @@
  * throwaway project folder on free ports, with its own Kafka and PostgreSQL, so it never
  * collides with a stack the developer runs.
  */
-import { mkdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -74,6 +74,19 @@ describe('msctl up / status / logs / restart / down on the local runtime', () =>
       const summary = (await (await fetch(`${gateway}/api/analytics/summary`, { headers: { authorization: `Bearer ${accessToken}` } })).json()) as { byType: Record<string, number> };
       return summary.byType['e2e.local'] === 2 ? true : undefined;
     }, 30_000, 'analytics to count two events');
+  });
+
+  it('runs the supervisor and the services with the memory settings docs/performance.md measured', async () => {
+    const current = await status();
+    const settings = async (pid: number) => {
+      const [cmdline, environ] = await Promise.all([readFile(`/proc/${pid}/cmdline`, 'utf8'), readFile(`/proc/${pid}/environ`, 'utf8')]);
+      const variables = new Map(environ.split('\0').map((entry) => [entry.slice(0, entry.indexOf('=')), entry.slice(entry.indexOf('=') + 1)]));
+      return { flags: cmdline.split('\0').filter((word) => word.startsWith('--')), threshold: variables.get('MALLOC_MMAP_THRESHOLD_'), arenas: variables.get('MALLOC_ARENA_MAX') };
+    };
+    // The supervisor's heap was fragmented by its 64 KiB pipe reads until blocks that size were mapped on their own.
+    expect(await settings(current.supervisor.pid!)).toEqual({ flags: ['--max-semi-space-size=16', '--expose-gc'], threshold: '65536', arenas: '2' });
+    const users = current.targets.find((target) => target.name === 'users')!;
+    expect(await settings(users.pid!)).toEqual({ flags: ['--max-semi-space-size=16', '--expose-gc'], threshold: '262144', arenas: '2' });
   });
 
   it('up again is harmless: it reports what already runs and keeps the same processes', async () => {
