@@ -14,6 +14,7 @@ import {
   type ConsumerRow,
   displayState,
   kafkaView,
+  METRICS_PATH,
   readMetrics,
   trafficBetween,
   type DashboardSnapshot,
@@ -201,7 +202,7 @@ export class DashboardPoller {
         const alive = target.kind === 'service' && target.port !== null && target.pid !== null && !['stopped', 'failed'].includes(target.state);
         if (!alive) return { target, health: undefined, metrics: undefined };
         const base = `http://127.0.0.1:${target.port}`;
-        const [healthText, metricsText] = await Promise.all([this.get(`${base}${this.options.healthPaths?.[target.name] ?? '/health'}`), this.get(`${base}/metrics`)]);
+        const [healthText, metricsText] = await Promise.all([this.get(`${base}${this.options.healthPaths?.[target.name] ?? '/health'}`), this.get(`${base}${METRICS_PATH}`)]);
         let health: HealthDocument | undefined;
         try {
           health = healthText === undefined ? undefined : (JSON.parse(healthText) as HealthDocument);

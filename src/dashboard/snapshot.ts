@@ -143,7 +143,14 @@ export interface MetricsReading {
 const isTraffic = (labels: Readonly<Record<string, string>>) => labels.route !== '/health' && labels.route !== '/metrics';
 
 /** The metric families readMetrics uses; a service's /metrics holds many more (runtime, GC, pools). */
-const READ_FAMILIES = ['http_request_duration_seconds_', 'process_resident_memory_bytes', 'kafka_messages_consumed_total'];
+const READ_FAMILIES = ['http_request_duration_seconds', 'process_resident_memory_bytes', 'kafka_messages_consumed_total'];
+
+/**
+ * The scrape's path: the kit's services answer only the families named, so a poll each second
+ * does not have every runtime and GC series collected; a service that ignores the query answers
+ * them all, and readMetrics keeps what it reads.
+ */
+export const METRICS_PATH = `/metrics?${READ_FAMILIES.map((family) => `name=${family}`).join('&')}`;
 
 /** Only the lines of the families read, so the cost of a scrape does not grow with every series a service exports. */
 function linesRead(text: string): string {

@@ -27,7 +27,7 @@ function world() {
     state.urls.push(url);
     const port = Number(new URL(url).port);
     if (state.down.has(port)) throw new Error('ECONNREFUSED');
-    const body = url.endsWith('/metrics') ? state.metrics.get(port) : JSON.stringify(state.health.get(port));
+    const body = new URL(url).pathname === '/metrics' ? state.metrics.get(port) : JSON.stringify(state.health.get(port));
     if (body === undefined) throw new Error('ECONNREFUSED');
     return { ok: true, status: 200, text: async () => body };
   };
@@ -48,10 +48,11 @@ function world() {
 }
 
 describe('DashboardPoller', () => {
-  it('polls each running service’s /health and /metrics, not the infrastructure, and reads Kafka every 2 s', async () => {
+  it('polls each running service’s /health and /metrics (only the families it reads), not the infrastructure, and reads Kafka every 2 s', async () => {
     const { state, poller, advance } = world();
     const first = await poller.tick();
-    expect(state.urls.sort()).toEqual(['http://127.0.0.1:4100/health', 'http://127.0.0.1:4100/metrics', 'http://127.0.0.1:4101/health', 'http://127.0.0.1:4101/metrics']);
+    const metrics = '/metrics?name=http_request_duration_seconds&name=process_resident_memory_bytes&name=kafka_messages_consumed_total';
+    expect(state.urls.sort()).toEqual(['http://127.0.0.1:4100/health', `http://127.0.0.1:4100${metrics}`, 'http://127.0.0.1:4101/health', `http://127.0.0.1:4101${metrics}`]);
     expect(first.services.map((s) => [s.name, s.state])).toEqual([
       ['postgres', 'healthy'],
       ['kafka', 'healthy'],

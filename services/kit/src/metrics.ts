@@ -52,7 +52,15 @@ export class ServiceMetrics {
     });
   }
 
-  render(): Promise<string> {
-    return this.registry.metrics();
+  /**
+   * Prometheus text: every metric, or only the families named (unknown names are left out), so
+   * that a poller reading three families (msctl's dashboard, every second) does not have every
+   * runtime and GC series collected and written for it.
+   */
+  async render(names?: readonly string[]): Promise<string> {
+    if (!names) return this.registry.metrics();
+    const known = [...new Set(names)].filter((name) => this.registry.getSingleMetric(name) !== undefined);
+    const texts = await Promise.all(known.map((name) => this.registry.getSingleMetricAsString(name)));
+    return texts.map((text) => `${text}\n`).join('');
   }
 }

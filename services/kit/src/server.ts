@@ -125,8 +125,10 @@ export function createServer(options: ServerOptions): FastifyInstance {
       .send(JSON.stringify(report));
   });
 
-  app.get('/metrics', async (_request, reply) => {
-    const text = await options.metrics.render();
+  // `?name=<family>` (repeated) answers only those families (ServiceMetrics.render).
+  app.get('/metrics', async (request, reply) => {
+    const { name } = request.query as { name?: string | string[] };
+    const text = await options.metrics.render(name === undefined ? undefined : Array.isArray(name) ? name : [name]);
     return reply.header('content-type', options.metrics.registry.contentType).send(text);
   });
 

@@ -106,3 +106,19 @@ describe('a request that arrives once close() has begun', () => {
     await closing;
   });
 });
+
+describe('GET /metrics', () => {
+  it('answers every family, or with ?name= only the families named (unknown names left out)', async () => {
+    const { app } = await serve();
+    await app.inject({ method: 'GET', url: '/fast' });
+    const families = (text: string) => [...new Set(text.split('\n').filter((line) => line.startsWith('# TYPE ')).map((line) => line.split(' ')[2]))];
+    const all = await app.inject({ method: 'GET', url: '/metrics' });
+    expect(families(all.body)).toEqual(expect.arrayContaining(['process_resident_memory_bytes', 'nodejs_heap_size_used_bytes', 'http_request_duration_seconds']));
+    const some = await app.inject({ method: 'GET', url: '/metrics?name=http_request_duration_seconds&name=process_resident_memory_bytes&name=no_such_family' });
+    expect(some.statusCode).toBe(200);
+    expect(some.headers['content-type']).toBe(all.headers['content-type']);
+    expect(families(some.body)).toEqual(['http_request_duration_seconds', 'process_resident_memory_bytes']);
+    expect(some.body).toMatch(/^http_request_duration_seconds_count\{service="svc",method="GET",route="\/fast",status_code="200"\} 1$/m);
+    expect(families((await app.inject({ method: 'GET', url: '/metrics?name=process_resident_memory_bytes' })).body)).toEqual(['process_resident_memory_bytes']);
+  });
+});
