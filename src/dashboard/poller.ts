@@ -5,6 +5,7 @@
  * nothing else polls. The outside world (status, fetch, Kafka, clock) is injected.
  */
 import type { KafkaOffsetsReading } from '../infra/kafka/client';
+import type { FetchLike } from '../core/http';
 import { sleep } from '../core/sleep';
 import type { HealthDocument, StackStatus } from '../runtime/types';
 import {
@@ -25,7 +26,7 @@ import {
   slowestPerService,
 } from './snapshot';
 
-export type FetchLike = (url: string, init: { signal: AbortSignal; headers?: Record<string, string> }) => Promise<{ ok: boolean; status: number; text(): Promise<string> }>;
+export type { FetchLike };
 
 export interface PollerOptions {
   status: () => Promise<StackStatus>;

@@ -15,7 +15,7 @@ import type { Runtime } from '../runtime/runtime';
 import type { Project } from '../stack/project';
 import { findTrace, listSegments, readSpans } from '../traces/store';
 import type { BuildSource, LogSource } from './app';
-import { keepAliveGet } from './http';
+import { keepAliveGet } from '../core/http';
 import { DashboardPoller } from './poller';
 import { RecentTraces, type TraceFiles } from './traces';
 

@@ -2,7 +2,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { keepAliveGet } from '../../src/dashboard/http';
+import { keepAliveGet } from '../../src/core/http';
 
 let server: Server | undefined;
 afterEach(async () => {

@@ -14,6 +14,7 @@ import { provisionStackRoles } from '../../stack/database-roles';
 import { ensureSecrets } from '../../stack/secrets';
 import { kafkaBootstrap, superuserUrl } from '../../stack/endpoints';
 import { createStackTopics } from '../../infra/kafka/client';
+import { keepAliveGet } from '../../core/http';
 import { summarizeHealth } from '../health';
 import { DEFAULT_TIMEOUT_SECONDS } from '../runtime';
 import type { HealthDocument } from '../types';
@@ -25,9 +26,16 @@ import { startTraceReceiver } from '../../traces/receiver';
 import { releaseMemoryWhenIdle } from '../../../services/kit/src/memory';
 import { sleep } from '../../core/sleep';
 
+const healthGet = keepAliveGet();
+
 async function fetchHealth(url: string): Promise<HealthAnswer> {
-  const response = await fetch(url, { signal: AbortSignal.timeout(2_000) });
-  const body = (await response.json().catch(() => ({}))) as HealthDocument;
+  const response = await healthGet(url, { signal: AbortSignal.timeout(2_000) });
+  let body: HealthDocument;
+  try {
+    body = JSON.parse(await response.text()) as HealthDocument;
+  } catch {
+    body = {} as HealthDocument;
+  }
   return { httpStatus: response.status, ...summarizeHealth(body) };
 }
 

@@ -1,10 +1,13 @@
 /**
- * The dashboard's GET of a service's /health and /metrics: plain node:http over kept-alive
+ * A GET of a service's /health or /metrics, as the dashboard (ten a second) and the supervisor
+ * (every service's health, all the time) make them: plain node:http over kept-alive
  * connections. The global fetch (undici) costs several times more per call in web streams,
- * clones and timers, which at ten calls a second was a large part of the dashboard's CPU.
+ * clones and timers, which was a large part of the dashboard's CPU and of the supervisor's.
  */
 import { Agent, get } from 'node:http';
-import type { FetchLike } from './poller';
+
+/** The little of fetch that a poll of a service needs. */
+export type FetchLike = (url: string, init: { signal: AbortSignal; headers?: Record<string, string> }) => Promise<{ ok: boolean; status: number; text(): Promise<string> }>;
 
 export function keepAliveGet(): FetchLike & { close(): void } {
   // One connection per service and endpoint: /health and /metrics are asked at the same time.
