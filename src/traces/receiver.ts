@@ -210,7 +210,7 @@ export async function startTraceReceiver(options: TraceReceiverOptions): Promise
         server.close(() => resolve());
         server.closeIdleConnections();
       });
-      await writer.flushed();
+      await writer.close();
     },
   };
 }

@@ -119,6 +119,20 @@ describe('the span store', () => {
     expect(spans.some((s) => s.traceId === '0'.repeat(32))).toBe(false);
   });
 
+  it('keeps writing to the segment it holds open, and after close() to the same one again', async () => {
+    const dir = await tempDir();
+    const writer = new SpanWriter({ dir, now: () => 7 });
+    const ids = Array.from({ length: 30 }, (_, i) => (i + 1).toString(16).padStart(16, '0'));
+    // Not awaited one by one: writes queued behind each other land in order, all before close() resolves.
+    void Promise.all(ids.slice(0, 20).map((spanId) => writer.write([span({ spanId })])));
+    await writer.close();
+    expect((await readSpans(dir)).map((s) => s.spanId)).toEqual(ids.slice(0, 20));
+    for (const spanId of ids.slice(20)) await writer.write([span({ spanId })]);
+    await writer.close();
+    expect((await listSegments(dir)).map((s) => s.file.split('/').at(-1))).toEqual(['spans-7.ndjson']);
+    expect((await readSpans(dir)).map((s) => s.spanId)).toEqual(ids);
+  });
+
   it('skips a torn last line', async () => {
     const dir = await tempDir();
     await writeFile(join(dir, 'spans-1.ndjson'), `${JSON.stringify(span({}))}\n{"traceId":"ab`);
