@@ -1,8 +1,8 @@
 /** Finds a Java runtime (>= 17) for the local Kafka broker. */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { execa } from 'execa';
 import { MsctlError } from '../core/errors';
+import { runToEnd } from '../core/exec';
 
 export interface JavaRuntime {
   /** Executable to run (absolute when found through JAVA_HOME, else `java` from PATH). */
@@ -51,8 +51,7 @@ async function probe(env: NodeJS.ProcessEnv): Promise<JavaRuntime> {
   }
   let output: string;
   try {
-    const result = await execa(candidate, ['-version'], { env, all: true, timeout: 15_000 });
-    output = result.all ?? `${result.stderr}\n${result.stdout}`;
+    output = await runToEnd(candidate, ['-version'], { env, timeoutMs: 15_000 });
   } catch (error) {
     throw new MsctlError('JAVA_MISSING', `No Java runtime found (tried \`${candidate}\`).`, INSTALL_HINT, { cause: error });
   }

@@ -88,6 +88,16 @@ describe('ensureKafkaJars', () => {
     expect((error as MsctlError).hint).toMatch(/KAFKA_HOME/);
   });
 
+  it('shows the end of what Maven printed when it fails', async () => {
+    const mvn = join(dir, 'mvn');
+    await writeFile(mvn, '#!/bin/sh\necho "[INFO] resolving" \necho "[ERROR] Could not resolve org.example:thing:1.0" >&2\nexit 1\n', { mode: 0o755 });
+    const error = await ensureKafkaJars({ lock: fakeLock, cacheDir: join(dir, 'cache'), mavenRepository: join(dir, 'empty-m2'), kafkaHome: null, mvn }).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'KAFKA_JARS_UNAVAILABLE' });
+    expect((error as MsctlError).message).toMatch(/Could not resolve org\.example:thing:1\.0/);
+    expect((error as MsctlError).message).toMatch(/\[INFO\] resolving/);
+    expect((error as MsctlError).hint).toMatch(/settings\.xml/);
+  });
+
   it('resolves the real locked classpath (46 jars) for Kafka 4.3.1', async () => {
     const jars = await ensureKafkaJars({ kafkaHome: null });
     expect(KAFKA_JAR_LOCK.kafkaVersion).toBe('4.3.1');

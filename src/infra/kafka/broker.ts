@@ -7,9 +7,9 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, openSync, closeSync, readFileSync } from 'node:fs';
 import { mkdir, readFile, writeFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { execa } from 'execa';
 import { brokerIsReady } from './client';
 import { MsctlError } from '../../core/errors';
+import { runToEnd, type RunError } from '../../core/exec';
 import { findJava } from '../java';
 import { assertPortFree, isProcessAlive, terminatePid } from '../ports';
 import { ensureKafkaJars, type KafkaJarsProgress } from './jars';
@@ -152,12 +152,11 @@ export async function startKafka(options: StartKafkaOptions): Promise<KafkaBroke
     const clusterId = randomClusterId();
     progress({ step: 'format', message: `formatting Kafka storage (cluster ${clusterId})` });
     try {
-      await execa(java.path, ['-Xmx256m', ...jvmLogArgs, '-cp', cp, 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', propsFile, '--standalone'], {
-        all: true,
-        timeout: 120_000,
+      await runToEnd(java.path, ['-Xmx256m', ...jvmLogArgs, '-cp', cp, 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', propsFile, '--standalone'], {
+        timeoutMs: 120_000,
       });
     } catch (error) {
-      const all = (error as { all?: string }).all ?? String(error);
+      const all = (error as RunError).output || String(error);
       throw new MsctlError('KAFKA_START_FAILED', `Formatting the Kafka storage in ${dataDir} failed:\n${all.trim().split('\n').slice(-20).join('\n')}`, START_HINT, {
         cause: error,
       });

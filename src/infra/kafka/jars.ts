@@ -12,8 +12,8 @@ import { createReadStream, existsSync } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
-import { execa } from 'execa';
 import { MsctlError } from '../../core/errors';
+import { runToEnd, type RunError } from '../../core/exec';
 import lockFile from './kafka-jars.lock.json' with { type: 'json' };
 
 export interface LockedJar {
@@ -183,12 +183,9 @@ export async function ensureKafkaJars(options: EnsureKafkaJarsOptions = {}): Pro
         await writeFile(join(work, 'pom.xml'), pomFor(missing));
         const mvn = options.mvn ?? 'mvn';
         try {
-          await execa(mvn, ['-q', '-B', 'dependency:copy-dependencies', `-DoutputDirectory=${staging}`], {
-            cwd: work,
-            all: true,
-          });
+          await runToEnd(mvn, ['-q', '-B', 'dependency:copy-dependencies', `-DoutputDirectory=${staging}`], { cwd: work });
         } catch (error) {
-          const err = error as { code?: string; all?: string; shortMessage?: string };
+          const err = error as RunError;
           if (err.code === 'ENOENT') {
             throw new MsctlError(
               'KAFKA_JARS_UNAVAILABLE',
@@ -197,10 +194,10 @@ export async function ensureKafkaJars(options: EnsureKafkaJarsOptions = {}): Pro
               { cause: error },
             );
           }
-          const tail = (err.all ?? '').trim().split('\n').slice(-15).join('\n');
+          const tail = err.output.trim().split('\n').slice(-15).join('\n');
           throw new MsctlError(
             'KAFKA_JARS_UNAVAILABLE',
-            `Maven could not resolve the Kafka ${lock.kafkaVersion} jars: ${err.shortMessage ?? String(error)}\n${tail}`,
+            `Maven could not resolve the Kafka ${lock.kafkaVersion} jars: ${err.message.split('\n')[0]}\n${tail}`,
             `Check that Maven can reach its repositories (proxy settings in ~/.m2/settings.xml), or ${JARS_HINT.charAt(0).toLowerCase()}${JARS_HINT.slice(1)}`,
             { cause: error },
           );
