@@ -4,10 +4,11 @@
  * routing table, versioned by the time it was made so that a later table always wins.
  */
 import { CONTROL_ROUTES_PATH, signControlToken } from '../../services/kit/src/auth';
+import { httpCall } from '../core/http';
 import type { GatewayRouteConfig } from '../stack/manifest';
 
 export async function sendGatewayRoutes(gatewayUrl: string, routes: GatewayRouteConfig[], privateKeyPem: string, version = Date.now()): Promise<void> {
-  const response = await fetch(new URL(CONTROL_ROUTES_PATH, gatewayUrl), {
+  const response = await httpCall(new URL(CONTROL_ROUTES_PATH, gatewayUrl), {
     method: 'PUT',
     headers: { 'content-type': 'application/json', authorization: `Bearer ${await signControlToken(privateKeyPem)}` },
     body: JSON.stringify({ version, routes }),
