@@ -19,6 +19,7 @@ import { summarizeHealth } from '../health';
 import { DEFAULT_TIMEOUT_SECONDS } from '../runtime';
 import type { HealthDocument } from '../types';
 import { SUBSCRIBED } from './control';
+import { SUPERVISOR_IDLE_RELEASE } from './node-flags';
 import { controlRequestSchemas, readControlRequest } from './requests';
 import { socketPath } from './state';
 import { Supervisor, type HealthAnswer } from './supervisor';
@@ -81,7 +82,7 @@ async function main(): Promise<void> {
   supervisor.start();
   // After a load run the supervisor, too, holds what it grew to while relaying logs and spans;
   // and after an operation (starting a stack mostly waits, so the loop never looks busy).
-  const memory = releaseMemoryWhenIdle();
+  const memory = releaseMemoryWhenIdle({ policy: SUPERVISOR_IDLE_RELEASE });
   let operations = 0;
 
   const runOperation = (response: ServerResponse, name: string, work: () => Promise<void>, after?: () => Promise<void>) => {
