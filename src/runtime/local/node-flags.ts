@@ -12,12 +12,13 @@ import { SERVICE_ALLOCATOR_ENV } from '../../stack/service-env';
 export const NODE_FLAGS = ['--max-semi-space-size=16', '--expose-gc'];
 
 /**
- * glibc's allocator as for the services, with blocks of 64 KiB and more mapped on their own and
+ * glibc's allocator as for the services, with blocks of 16 KiB and more mapped on their own and
  * so returned when freed. The supervisor reads the output of every process it runs from pipes,
- * 64 KiB a read; taken from the heap, blocks of that size left it so fragmented that 43 MB freed
- * could not be given back (`malloc_trim(0)` in gdb gave back all of it; a threshold of 128 KiB
- * changed nothing). With 64 KiB: 127 → 98 MB of RSS idle, 133 → 108 MB after a load run, for
- * the same CPU per request.
+ * 64 KiB a read, and allocates many blocks of tens of KiB besides; taken from the heap,
+ * they left it so fragmented that 43 MB freed could not be given back (`malloc_trim(0)` in gdb
+ * gave back all of it; a threshold of 128 KiB changed nothing). With 64 KiB: 127 → 98 MB of RSS
+ * idle; with 16 KiB, a further 85 → 77 MB idle and 98 → 90 MB after a load run, for the same CPU
+ * per request (`msctl load-test users`, /proc ticks of the supervisor).
  */
 export const SUPERVISOR_ALLOCATOR_ENV = { ...SERVICE_ALLOCATOR_ENV, MALLOC_MMAP_THRESHOLD_: '16384' };
 
