@@ -175,11 +175,16 @@ describe('msctl on the docker runtime', () => {
   });
 
   it('chaos pause freezes a container for the duration, then it serves again', async () => {
-    const paused = execa(process.execPath, [`${repoRoot}/bin/msctl.js`, 'chaos', 'pause', 'analytics', '--for', '2s', '--project-dir', project.dir], {
+    const paused = execa(process.execPath, [`${repoRoot}/bin/msctl.js`, 'chaos', 'pause', 'analytics', '--for', '8s', '--project-dir', project.dir], {
       env: { ...project.env, NO_COLOR: '1', MSCTL_RUNTIME: 'docker' },
       reject: false,
     });
-    await eventually(async () => ((await docker(['inspect', '-f', '{{.State.Paused}}', `${name}-analytics-1`])) === 'true' ? true : undefined), 15_000, 'analytics to be paused');
+    // msctl says so once the container is paused; polling `docker inspect` for a pause of a few
+    // seconds could miss it on a busy machine, where each docker call takes a second or more.
+    let said = '';
+    for (const stream of [paused.stdout!, paused.stderr!]) stream.on('data', (chunk: Buffer) => (said += chunk.toString()));
+    await eventually(async () => (/paused analytics/.test(said) ? true : undefined), 60_000, 'msctl to say it paused analytics');
+    expect(await docker(['inspect', '-f', '{{.State.Paused}}', `${name}-analytics-1`])).toBe('true');
     expect((await paused).exitCode).toBe(0);
     expect(await docker(['inspect', '-f', '{{.State.Paused}}', `${name}-analytics-1`])).toBe('false');
     await eventually(async () => ((await fetch(`http://127.0.0.1:${project.ports.analytics}/health`, { signal: AbortSignal.timeout(2_000) })).ok ? true : undefined), 30_000, 'analytics to answer again');
