@@ -34,12 +34,17 @@ export interface StackEndpoints {
 export const SERVICE_NODE_FLAGS = ['--max-semi-space-size=16', '--expose-gc'];
 
 /**
- * glibc's allocator, tuned for a service's few threads: at most two arenas (not eight per core),
- * and a block of 256 KiB or more always mapped on its own, so that it is returned when freed.
- * Without the latter, glibc raises its threshold after the first large free and keeps every
- * later one: users' password hashes (16 MB each, on libuv's threads) held ~100 MB after a load run.
+ * glibc's allocator, tuned for a process of msctl's stack (the services and the supervisor) and
+ * its few threads: at most two arenas (not eight per core), and a block of 16 KiB or more always
+ * mapped on its own, so that it is returned when freed. Without a fixed threshold glibc raises
+ * its own after the first large free and keeps every later one: users' password hashes (16 MB
+ * each, on libuv's threads) held ~100 MB after a load run. At 256 KiB the heap was left
+ * fragmented by blocks of tens of KiB (the supervisor's 64 KiB pipe reads among them): 43 MB
+ * freed in the supervisor that could not be given back (`malloc_trim(0)` in gdb gave back all
+ * of it). At 16 KiB, idle after start: supervisor 85 → 77 MB, services 4–7 MB less each (gateway
+ * 95 → 88 MB); during `msctl load-test users` the same CPU per request (/proc ticks).
  */
-export const SERVICE_ALLOCATOR_ENV = { MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '262144' };
+export const SERVICE_ALLOCATOR_ENV = { MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '16384' };
 
 /** The service that signs end users' tokens (and so needs JWT_SECRET besides the gateway). */
 export const USERS_SERVICE = 'users';

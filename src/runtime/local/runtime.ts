@@ -14,7 +14,7 @@ import { planDown, stepsToRun, type ObservedTarget, type UpPlan } from '../../st
 import { ensureStateDir, manifestOf, type Project } from '../../stack/project';
 import { desiredReplicas, instanceIndex, instanceNames, serviceOfInstance } from '../../stack/replicas';
 import { ensureSecrets } from '../../stack/secrets';
-import { serviceOfTarget } from '../../stack/service-env';
+import { SERVICE_ALLOCATOR_ENV, serviceOfTarget } from '../../stack/service-env';
 import { buildStale } from '../../stack/build';
 import { isOurProcess, processTree, runAttached, signalAll } from '../processes';
 import { DEFAULT_TIMEOUT_SECONDS, type Breakage, type ChaosAction, type DownResult, type ExecRequest, type LogRequest, type LogSink, type Runtime, type RuntimeObservation, type RuntimeOpenOptions, type RuntimeUpOptions } from '../runtime';
@@ -25,7 +25,7 @@ import { readLocalLogs } from './logs';
 import { observe, SUPERVISOR_MARKER, type Observation } from './observe';
 import { localStatus } from './status';
 import { readState, socketPath, stateFile, type TargetState } from './state';
-import { NODE_FLAGS, SUPERVISOR_ALLOCATOR_ENV } from './node-flags';
+import { NODE_FLAGS } from './node-flags';
 import { inheritedEnvironment, localServiceEnvironment } from './supervisor';
 import { sleep } from '../../core/sleep';
 
@@ -64,7 +64,7 @@ export async function launchSupervisor(project: Project, scriptsDir = defaultScr
   if (!existsSync(script)) throw new MsctlError('INTERNAL', `msctl is not built: ${script} is missing`, 'run `npm run build`');
   const logFile = join(project.stateDir, 'logs', 'supervisor.log');
   const out = openSync(logFile, 'a');
-  const env = { ...process.env, ...SUPERVISOR_ALLOCATOR_ENV };
+  const env = { ...process.env, ...SERVICE_ALLOCATOR_ENV };
   const child = spawn(process.execPath, [...NODE_FLAGS, script, project.root], { detached: true, stdio: ['ignore', out, out], cwd: project.root, env });
   closeSync(out);
   child.unref();
