@@ -78,6 +78,25 @@ let profiles = 0;
 /** Node flags for a dashboard process: a CPU profile per run when asked. */
 const nodeFlags = () => (profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=dashboard-${++profiles}.cpuprofile`] : []);
 
+const paneText = () => String(execaSync('tmux', ['capture-pane', '-p', '-t', session]).stdout);
+const serviceRows = (screen: string) =>
+  screen
+    .split('\n')
+    .map((row) => /^[›\s]\s(\S+)\s+local\s/.exec(row)?.[1])
+    .filter((name): name is string => name !== undefined);
+const selectedRow = (screen: string) => /^›\s(\S+)\s+local\s/m.exec(screen)?.[1];
+
+/** The pane's text once `ready` holds for it (the dashboard draws late on a busy machine). */
+async function screenUntil(ready: (screen: string) => boolean, timeoutMs = 30_000): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const screen = paneText();
+    if (ready(screen)) return screen;
+    if (Date.now() > deadline) throw new Error(`the dashboard did not get there in ${timeoutMs / 1000} s:\n${screen}`);
+    await sleep(200);
+  }
+}
+
 /** The ink view in a real terminal; with `logsOf`, the log pane open on that service. */
 async function measureTty(logsOf?: string): Promise<Measure & { terminal: string }> {
   // `exec` makes the pane's process the dashboard itself.
@@ -87,15 +106,17 @@ async function measureTty(logsOf?: string): Promise<Measure & { terminal: string
   try {
     const pid = Number(execaSync('tmux', ['list-panes', '-t', session, '-F', '#{pane_pid}']).stdout.trim());
     if (logsOf) {
-      await sleep(2000);
-      // The services are listed in start order; move down to `logsOf`, then open its log.
-      const rows = String(execaSync('tmux', ['capture-pane', '-p', '-t', session]).stdout).split('\n');
-      const names = rows.map((row) => /^[›\s]\s(\S+)\s+local\s/.exec(row)?.[1]).filter((name): name is string => name !== undefined);
-      // One key at a time: keys arriving in one read are one input to ink.
-      for (const key of [...Array.from({ length: names.indexOf(logsOf) }, () => 'j'), 'l']) {
-        execaSync('tmux', ['send-keys', '-t', session, key]);
-        await sleep(300);
+      // The services are listed in start order: move the selection down to `logsOf`, one key at
+      // a time (keys arriving in one read are one input to ink), each once the screen shows the
+      // previous one took effect, then open its log.
+      const selected = await screenUntil((screen) => selectedRow(screen) !== undefined && serviceRows(screen).includes(logsOf));
+      for (let at = serviceRows(selected).indexOf(selectedRow(selected)!); serviceRows(selected)[at] !== logsOf; at += 1) {
+        execaSync('tmux', ['send-keys', '-t', session, 'j']);
+        const next = serviceRows(selected)[at + 1];
+        await screenUntil((screen) => selectedRow(screen) === next);
       }
+      execaSync('tmux', ['send-keys', '-t', session, 'l']);
+      await screenUntil((screen) => screen.includes(`LOGS ${logsOf}`));
     }
     const result = await measure(pid);
     const screen = String(execaSync('tmux', ['capture-pane', '-p', '-t', session]).stdout);

@@ -23,7 +23,7 @@ import type { LoadResult } from '../src/load/types';
 import type { StackStatus } from '../src/runtime/types';
 import { writeStackSettings } from '../src/stack/project';
 import { createThrowawayProject } from '../test/support/throwaway-project';
-import { cpuSecondsOf, statFields } from './proc';
+import { THREAD_KINDS, cpuSecondsByThread, cpuSecondsOf, statFields, type ThreadKind } from './proc';
 import { sleep } from '../src/core/sleep';
 
 const repoRoot = process.cwd();
@@ -80,6 +80,8 @@ function childrenOf(pid: number): number[] {
 interface Group {
   name: string;
   pids: () => number[];
+  /** A Node process: its CPU is also split by thread kind (`<name>/main`, `<name>/threadpool`, …). */
+  node?: boolean;
 }
 
 /** CPU ms of each group, sampled every 200 ms; backends that ended keep their last reading. */
@@ -109,6 +111,9 @@ class CpuSampler {
       }
       this.last.set(group.name, seen);
       ms[group.name] = [...seen.values()].reduce((a, b) => a + b, 0);
+      const pid = group.node ? group.pids()[0] : undefined;
+      const split = pid === undefined ? null : cpuSecondsByThread(pid);
+      if (split) for (const kind of THREAD_KINDS) ms[`${group.name}/${kind}`] = split[kind] * 1000;
     }
     this.samples.push({ at: nowMicros(), ms });
   }
@@ -126,7 +131,7 @@ class CpuSampler {
     return { ...each, 'whole stack': Math.round(stack.reduce((sum, pid) => sum + memoryMb(pid, true), 0)) };
   }
 
-  /** CPU ms each group used between two instants (linear between samples). */
+  /** CPU ms each group (and each Node process's kind of thread) used between two instants (linear between samples). */
   between(from: number, to: number): Record<string, number> {
     const at = (t: number, name: string) => {
       const after = this.samples.findIndex((s) => s.at >= t);
@@ -136,7 +141,8 @@ class CpuSampler {
       const share = (t - a.at) / (b.at - a.at);
       return (a.ms[name] ?? 0) + share * ((b.ms[name] ?? 0) - (a.ms[name] ?? 0));
     };
-    return Object.fromEntries(this.groups.map((g) => [g.name, Math.max(0, at(to, g.name) - at(from, g.name))]));
+    const names = Object.keys(this.samples.at(-1)?.ms ?? {});
+    return Object.fromEntries(names.map((name) => [name, Math.max(0, at(to, name) - at(from, name))]));
   }
 }
 
@@ -210,6 +216,8 @@ interface ScenarioResult {
   p99Ms: number | null;
   window: { from: number; to: number };
   cpuMs: Record<string, number>;
+  /** Each Node process's CPU by kind of thread, in % of its own: the profile's self times are the main thread's only. */
+  threadShares: Record<string, Record<ThreadKind, number>>;
   cpuMsPerRequest: Record<string, number>;
   shareOfACore: Record<string, number>;
   /** Resident memory of each process 2 s after the scenario ended. */
@@ -235,12 +243,12 @@ try {
     if (!target.pid) continue;
     const pid = target.pid;
     pidNames.set(pid, target.name);
-    groups.push({ name: target.name, pids: target.name === 'postgres' ? () => [pid, ...childrenOf(pid)] : () => [pid] });
+    groups.push({ name: target.name, pids: target.name === 'postgres' ? () => [pid, ...childrenOf(pid)] : () => [pid], node: target.kind === 'service' });
   }
   if (status.supervisor.pid) {
     const supervisor = status.supervisor.pid;
     pidNames.set(supervisor, 'supervisor');
-    groups.push({ name: 'supervisor', pids: () => [supervisor] });
+    groups.push({ name: 'supervisor', pids: () => [supervisor], node: true });
   }
   let generatorPid: number | undefined;
   groups.push({ name: 'generator', pids: () => (generatorPid ? [generatorPid] : []) });
@@ -268,7 +276,13 @@ try {
     const offset = Date.now() * 1000 - nowMicros();
     const from = Date.parse(result.startedAt) * 1000 + result.warmupSeconds * 1e6 - offset;
     const to = from + result.durationSeconds * 1e6;
-    const cpu = sampler.between(from, to);
+    const all = sampler.between(from, to);
+    const cpu = Object.fromEntries(Object.entries(all).filter(([name]) => !name.includes('/')));
+    const threadShares = Object.fromEntries(
+      Object.keys(cpu)
+        .filter((name) => all[`${name}/main`] !== undefined)
+        .map((name) => [name, Object.fromEntries(THREAD_KINDS.map((kind) => [kind, Math.round(((all[`${name}/${kind}`] ?? 0) / Math.max(1, cpu[name]!)) * 100)])) as Record<ThreadKind, number>]),
+    );
     const requests = result.totals.requests;
     await sleep(2_000);
     const rssAfterMb = sampler.rss();
@@ -281,6 +295,7 @@ try {
       p99Ms: result.latency?.p99 ?? null,
       window: { from, to },
       cpuMs: Object.fromEntries(Object.entries(cpu).map(([k, v]) => [k, Math.round(v)])),
+      threadShares,
       cpuMsPerRequest: Object.fromEntries(Object.entries(cpu).map(([k, v]) => [k, round3(v / Math.max(1, requests))])),
       shareOfACore: Object.fromEntries(Object.entries(cpu).map(([k, v]) => [k, round1((v / (result.durationSeconds * 1000)) * 100)])),
     });
@@ -327,10 +342,18 @@ for (const r of report.scenarios) {
   const totalPerRequest = names.filter((n) => n !== 'generator').reduce((sum, n) => sum + r.cpuMsPerRequest[n]!, 0);
   md.push(`## ${r.scenario}: ${r.requestsPerSecond} req/s${r.eventsPerSecond ? ` (${r.eventsPerSecond} events/s)` : ''}, p99 ${r.p99Ms} ms`, '');
   md.push(`Stack CPU per request (generator excluded): **${round3(totalPerRequest)} ms**`, '');
-  md.push('| process | CPU ms / request | % of a core | RSS after (MB) | RSS idle before (MB) |', '|---|---|---|---|---|');
-  for (const n of names) md.push(`| ${n} | ${r.cpuMsPerRequest[n]} | ${r.shareOfACore[n]} | ${r.rssAfterMb[n] ?? '-'} | ${idleRss[n] ?? '-'} |`);
+  md.push('| process | CPU ms / request | % of a core | threads: main / pool / V8 / profiler / other (%) | RSS after (MB) | RSS idle before (MB) |', '|---|---|---|---|---|---|');
+  for (const n of names) {
+    const threads = r.threadShares[n];
+    const split = threads ? `${threads.main} / ${threads.threadpool} / ${threads.v8} / ${threads.profiler} / ${threads.other}` : '-';
+    md.push(`| ${n} | ${r.cpuMsPerRequest[n]} | ${r.shareOfACore[n]} | ${split} | ${r.rssAfterMb[n] ?? '-'} | ${idleRss[n] ?? '-'} |`);
+  }
   md.push(`| whole stack (PSS) | | | ${r.rssAfterMb['whole stack']} | ${idleRss['whole stack']} |`);
   md.push('');
+  md.push(
+    'The self times below are sampled on each process\'s main thread only: the threadpool (scrypt, file writes) and V8\'s helper threads (GC, compilers) are in the split above, as is the profiler\'s own sampling thread.',
+    '',
+  );
   for (const [name, self] of Object.entries(r.topFunctions)) {
     if (!self.totalMs) continue;
     md.push(`<details><summary>${name}: top self time (${self.totalMs} ms sampled)</summary>`, '', '| function | module | ms |', '|---|---|---|');
