@@ -89,6 +89,16 @@ export class UpstreamPools {
   }
 
   /** Instances no longer routed to: each pool closes once its requests in flight are answered. */
+  /**
+   * GET /health on one of the upstream's kept-alive connections, its body read to the end so
+   * that the connection serves the next call; throws unless the upstream answered 2xx.
+   */
+  async health(url: string, timeoutMs: number): Promise<void> {
+    const response = await this.pool(url).request({ method: 'GET', path: '/health', signal: AbortSignal.timeout(timeoutMs) });
+    await response.body.dump();
+    if (response.statusCode < 200 || response.statusCode >= 300) throw new Error(`answered ${response.statusCode}`);
+  }
+
   async retire(urls: string[]): Promise<void> {
     await Promise.all(
       urls.map((url) => {

@@ -32,19 +32,21 @@ export class RoutingTable {
     return upstreams;
   }
 
-  /** One health check per instance: added for the new table's, removed for the old one's. */
-  replaceChecks(health: HealthReporter, previous: RoutingTable | undefined): void {
+  /**
+   * One health check per instance: added for the new table's, removed for the old one's.
+   * `probe` asks an instance's /health and throws unless it answered 2xx.
+   */
+  replaceChecks(health: HealthReporter, previous: RoutingTable | undefined, probe: (url: string) => Promise<void>): void {
     for (const instance of previous?.instances.all() ?? []) health.removeCheck(`${instance.label}:health`);
     for (const instance of this.instances.all()) {
       health.addCheck({
         name: `${instance.label}:health`,
         componentType: 'component',
         critical: false,
-        probe: async () => {
-          const response = await fetch(new URL('/health', instance.url), { signal: AbortSignal.timeout(1_500) });
-          await response.body?.cancel();
-          if (!response.ok) throw new Error(`${instance.label} answered ${response.status}`);
-        },
+        probe: () =>
+          probe(instance.url).catch((error: unknown) => {
+            throw new Error(`${instance.label} ${error instanceof Error ? error.message : String(error)}`);
+          }),
       });
     }
   }

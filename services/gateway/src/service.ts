@@ -61,7 +61,8 @@ export const gatewayService: ServiceDefinition<GatewayConfig> = {
     onClose(() => pools.close());
 
     let table = new RoutingTable(config.GATEWAY_ROUTES, circuit);
-    table.replaceChecks(health, undefined);
+    const probeUpstream = (url: string) => pools.health(url, 1_500);
+    table.replaceChecks(health, undefined, probeUpstream);
     const signer = new AssertionSigner(config.INTERNAL_AUTH_PRIVATE_KEY);
     const tokens = new AccessTokenVerifier(config.JWT_SECRET);
     const control = new ControlTokenVerifier(config.INTERNAL_AUTH_PRIVATE_KEY);
@@ -143,7 +144,7 @@ export const gatewayService: ServiceDefinition<GatewayConfig> = {
       if (parsed.data.version > table.version) {
         const previous = table;
         table = new RoutingTable(parsed.data.routes, circuit, parsed.data.version);
-        table.replaceChecks(health, previous);
+        table.replaceChecks(health, previous, probeUpstream);
         const kept = table.urls();
         await pools.retire([...previous.urls()].filter((url) => !kept.has(url)));
         request.log.info({ version: table.version, upstreams: table.describe() }, 'routing table replaced');

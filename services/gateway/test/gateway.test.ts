@@ -412,3 +412,58 @@ describe('the routing table msctl sends (blue-green switch)', () => {
     expect(await (await call('/api/bg/again')).json()).toEqual({ instance: 'green' });
   });
 });
+
+describe('gateway health probes of its upstreams', () => {
+  /** An upstream that counts the /health calls it answered and the connections they came on. */
+  async function countingUpstream() {
+    const server = Fastify();
+    const seen = { probes: 0, connections: 0 };
+    server.server.on('connection', () => {
+      seen.connections += 1;
+    });
+    server.get('/health', async () => {
+      seen.probes += 1;
+      return { status: 'pass' };
+    });
+    await server.listen({ host: '127.0.0.1', port: 0 });
+    const address = server.server.address();
+    const url = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+    return { server, seen, url };
+  }
+
+  const startWith = (url: string, extra: Record<string, string>) =>
+    startService(gatewayService, {
+      env: testEnv('gateway', { extra: { GATEWAY_ROUTES: JSON.stringify([{ upstream: 'probed', urls: [url], prefix: '/api/probed', upstreamPath: '/', public: [] }]), ...extra } }),
+    }) as Promise<RunningService<unknown>>;
+
+  it('asks each upstream on a kept-alive connection, not a new one per /health', async () => {
+    const upstream = await countingUpstream();
+    const probing = await startWith(upstream.url, { HEALTH_PROBE_MAX_AGE_MS: '0' });
+    try {
+      for (let i = 0; i < 5; i++) {
+        const health = (await (await fetch(`${probing.url}/health`)).json()) as { checks: Record<string, Array<{ status: string }>> };
+        expect(health.checks['probed:health']?.[0]?.status).toBe('pass');
+      }
+      expect(upstream.seen.probes).toBe(5);
+      expect(upstream.seen.connections).toBe(1);
+    } finally {
+      await probing.close();
+      await upstream.server.close();
+    }
+  });
+
+  it('answers the callers of one window with one probe (HEALTH_PROBE_MAX_AGE_MS)', async () => {
+    const upstream = await countingUpstream();
+    const probing = await startWith(upstream.url, { HEALTH_PROBE_MAX_AGE_MS: '60000' });
+    try {
+      const before = upstream.seen.probes;
+      const answers = await Promise.all([1, 2, 3].map(() => fetch(`${probing.url}/health`)));
+      for (const answer of answers) expect(answer.status).toBe(200);
+      await fetch(`${probing.url}/health`);
+      expect(upstream.seen.probes - before).toBeLessThanOrEqual(1);
+    } finally {
+      await probing.close();
+      await upstream.server.close();
+    }
+  });
+});

@@ -28,6 +28,8 @@ export const baseConfigSchema = z.object({
    * let go of their connections: longer than they keep one idle (see KEEP_ALIVE_MS in server.ts).
    */
   SHUTDOWN_DRAIN_MS: z.coerce.number().int().nonnegative().default(1_500),
+  /** How long /health reuses a dependency probe's answer (see HealthReporterOptions); 0: probe on every call. */
+  HEALTH_PROBE_MAX_AGE_MS: z.coerce.number().int().nonnegative().default(1_000),
   BREAKER_TIMEOUT_MS: z.coerce.number().int().positive().default(5_000),
   BREAKER_RESET_MS: z.coerce.number().int().positive().default(5_000),
   BREAKER_ERROR_THRESHOLD_PERCENT: z.coerce.number().min(1).max(100).default(50),

@@ -52,6 +52,25 @@ const CHECK_TIMEOUT_MS = 2_000;
 
 export const HEALTH_CONTENT_TYPE = 'application/health+json';
 
+export interface HealthReporterOptions {
+  /**
+   * How long a dependency probe's answer stands for every caller; 0 (the default) probes on
+   * every call, and a service takes HEALTH_PROBE_MAX_AGE_MS (1 s unless set). The supervisor,
+   * the gateway (for its upstreams), `msctl dashboard` and `msctl status` ask every second or
+   * so: one probe per dependency per window answers them all, where each would otherwise cost a
+   * PostgreSQL round trip and a Kafka metadata request. A check of the service's own state (a
+   * consumer's progress) and the breakers are read fresh on every call.
+   */
+  probeMaxAgeMs?: number;
+  now?: () => number;
+}
+
+/** What a probe answered and when; `at` is undefined while it runs (callers join it). */
+interface ProbeAnswer {
+  result: Promise<CheckResult>;
+  at: number | undefined;
+}
+
 /**
  * Builds the /health answer: every check with its latency, every circuit breaker.
  * fail when a critical check fails or the service is shutting down; warn when a
@@ -59,14 +78,21 @@ export const HEALTH_CONTENT_TYPE = 'application/health+json';
  */
 export class HealthReporter {
   private readonly checks: DependencyCheck[] = [];
+  private readonly answers = new Map<DependencyCheck, ProbeAnswer>();
   private readonly startedAt = Date.now();
+  private readonly probeMaxAgeMs: number;
+  private readonly now: () => number;
   private shuttingDown = false;
 
   constructor(
     private readonly service: string,
     private readonly version: string,
     private readonly circuits: CircuitRegistry,
-  ) {}
+    options: HealthReporterOptions = {},
+  ) {
+    this.probeMaxAgeMs = options.probeMaxAgeMs ?? 0;
+    this.now = options.now ?? (() => performance.now());
+  }
 
   addCheck(check: DependencyCheck): void {
     this.checks.push(check);
@@ -75,15 +101,29 @@ export class HealthReporter {
   /** A dependency that is gone (the gateway's routing table dropped an instance). */
   removeCheck(name: string): void {
     const index = this.checks.findIndex((check) => check.name === name);
-    if (index !== -1) this.checks.splice(index, 1);
+    if (index === -1) return;
+    this.answers.delete(this.checks[index]!);
+    this.checks.splice(index, 1);
   }
 
   markShuttingDown(): void {
     this.shuttingDown = true;
   }
 
+  /** The probe's standing answer: the one running, or one younger than probeMaxAgeMs; else a new one. */
+  private probe(check: DependencyCheck): Promise<CheckResult> {
+    const standing = this.answers.get(check);
+    if (standing && (standing.at === undefined || this.now() - standing.at < this.probeMaxAgeMs)) return standing.result;
+    const answer: ProbeAnswer = { result: runCheck(check), at: undefined };
+    void answer.result.then(() => {
+      answer.at = this.now();
+    });
+    this.answers.set(check, answer);
+    return answer.result;
+  }
+
   async report(): Promise<HealthReport> {
-    const results = await Promise.all(this.checks.map((check) => runCheck(check)));
+    const results = await Promise.all(this.checks.map((check) => ('report' in check ? runCheck(check) : this.probe(check))));
     const checks: Record<string, CheckResult[]> = {};
     let status: HealthStatus = 'pass';
     results.forEach((result, index) => {

@@ -122,7 +122,7 @@ export async function startService<Config extends BaseConfig>(
     },
     metrics,
   );
-  const health = new HealthReporter(config.SERVICE_NAME, definition.version ?? '0.1.0', circuits);
+  const health = new HealthReporter(config.SERVICE_NAME, definition.version ?? '0.1.0', circuits, { probeMaxAgeMs: config.HEALTH_PROBE_MAX_AGE_MS });
   const tracing = createTracing({ service: config.SERVICE_NAME, version: definition.version, env });
   const app = createServer({ logger, metrics, health, bodyLimitBytes: config.BODY_LIMIT_BYTES, tracing, slowRequestMs: config.LOG_SLOW_REQUEST_MS });
   if (!definition.edge) {

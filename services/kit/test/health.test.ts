@@ -45,4 +45,66 @@ describe('HealthReporter', () => {
     health.markShuttingDown();
     expect((await health.report()).status).toBe('fail');
   });
+
+  it('answers every caller within the window with one probe per dependency, and probes again after it', async () => {
+    const circuits = new CircuitRegistry(breakerOptions);
+    let clock = 0;
+    const health = new HealthReporter('users', '1', circuits, { probeMaxAgeMs: 1_000, now: () => clock });
+    let probes = 0;
+    let down = false;
+    health.addCheck({
+      name: 'postgres:connection',
+      componentType: 'datastore',
+      probe: async () => {
+        probes += 1;
+        if (down) throw new Error('connection refused');
+      },
+    });
+    // Callers at once (the supervisor and the dashboard in the same second) join one probe.
+    await Promise.all([health.report(), health.report(), health.report()]);
+    expect(probes).toBe(1);
+    down = true;
+    clock = 999;
+    expect((await health.report()).status).toBe('pass');
+    expect(probes).toBe(1);
+    clock = 1_000;
+    const after = await health.report();
+    expect(probes).toBe(2);
+    expect(after.status).toBe('fail');
+    expect(after.checks['postgres:connection']![0]).toMatchObject({ status: 'fail', output: 'connection refused' });
+    circuits.shutdown();
+  });
+
+  it('reads the service\'s own state and its breakers fresh on every call', async () => {
+    const circuits = new CircuitRegistry(breakerOptions);
+    const health = new HealthReporter('notifications', '1', circuits, { probeMaxAgeMs: 60_000, now: () => 0 });
+    let lag = 0;
+    health.addCheck({ name: 'postgres:connection', componentType: 'datastore', probe: async () => undefined });
+    health.addCheck({
+      name: 'kafka:consumer:notifications',
+      componentType: 'component',
+      report: () => ({ status: lag > 100 ? 'warn' : 'pass', observedValue: lag, observedUnit: 'records' }),
+    });
+    expect((await health.report()).status).toBe('pass');
+    lag = 500;
+    expect((await health.report()).checks['kafka:consumer:notifications']![0]).toMatchObject({ status: 'warn', observedValue: 500 });
+    await circuits.get('postgres').run(() => Promise.reject(new Error('x'))).catch(() => undefined);
+    expect((await health.report()).circuits[0]).toMatchObject({ name: 'postgres', state: 'open' });
+    circuits.shutdown();
+  });
+
+  it('probes on every call with a window of 0, and forgets a removed check', async () => {
+    const circuits = new CircuitRegistry(breakerOptions);
+    const health = new HealthReporter('gateway', '1', circuits, { probeMaxAgeMs: 0, now: () => 0 });
+    let probes = 0;
+    const check = { name: 'users:health', componentType: 'component' as const, critical: false, probe: async () => void (probes += 1) };
+    health.addCheck(check);
+    await health.report();
+    await health.report();
+    expect(probes).toBe(2);
+    health.removeCheck('users:health');
+    expect((await health.report()).checks['users:health']).toBeUndefined();
+    expect(probes).toBe(2);
+    circuits.shutdown();
+  });
 });
