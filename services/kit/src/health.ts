@@ -58,17 +58,34 @@ export interface HealthReporterOptions {
    * every call, and a service takes HEALTH_PROBE_MAX_AGE_MS (1 s unless set). The supervisor,
    * the gateway (for its upstreams), `msctl dashboard` and `msctl status` ask every second or
    * so: one probe per dependency per window answers them all, where each would otherwise cost a
-   * PostgreSQL round trip and a Kafka metadata request. A check of the service's own state (a
-   * consumer's progress) and the breakers are read fresh on every call.
+   * PostgreSQL round trip and a Kafka metadata request. Only a pass is reused, and not once a
+   * breaker has seen a call fail since. A check of the service's own state (a consumer's
+   * progress) and the breakers are read fresh on every call.
    */
   probeMaxAgeMs?: number;
   now?: () => number;
 }
 
 /** What a probe answered and when; `at` is undefined while it runs (callers join it). */
+/**
+ * What a probe answered: `at` is undefined while it runs (callers join it); `passed` once it
+ * answered; `trouble` is what the breakers had seen go wrong when it was asked.
+ */
 interface ProbeAnswer {
   result: Promise<CheckResult>;
   at: number | undefined;
+  passed: boolean | undefined;
+  trouble: number;
+}
+
+/**
+ * A count that changes whenever a breaker sees a call go wrong or leaves closed: a probe's
+ * passing answer taken before stands no longer.
+ */
+function troubleOf(circuits: CircuitSnapshot[]): number {
+  let trouble = 0;
+  for (const { state, stats } of circuits) trouble += stats.failures + stats.timeouts + stats.rejects + (state === 'closed' ? 0 : 1);
+  return trouble;
 }
 
 /**
@@ -110,20 +127,26 @@ export class HealthReporter {
     this.shuttingDown = true;
   }
 
-  /** The probe's standing answer: the one running, or one younger than probeMaxAgeMs; else a new one. */
-  private probe(check: DependencyCheck): Promise<CheckResult> {
+  /**
+   * The probe's standing answer: the one running, or a pass younger than probeMaxAgeMs that no
+   * breaker has contradicted since; else a new one. A failure is never reused, so that a
+   * dependency that comes back shows at once.
+   */
+  private probe(check: DependencyCheck, trouble: number): Promise<CheckResult> {
     const standing = this.answers.get(check);
-    if (standing && (standing.at === undefined || this.now() - standing.at < this.probeMaxAgeMs)) return standing.result;
-    const answer: ProbeAnswer = { result: runCheck(check), at: undefined };
-    void answer.result.then(() => {
+    if (standing && (standing.at === undefined || (standing.passed && standing.trouble === trouble && this.now() - standing.at < this.probeMaxAgeMs))) return standing.result;
+    const answer: ProbeAnswer = { result: runCheck(check), at: undefined, passed: undefined, trouble };
+    void answer.result.then((result) => {
       answer.at = this.now();
+      answer.passed = result.status === 'pass';
     });
     this.answers.set(check, answer);
     return answer.result;
   }
 
   async report(): Promise<HealthReport> {
-    const results = await Promise.all(this.checks.map((check) => ('report' in check ? runCheck(check) : this.probe(check))));
+    const trouble = troubleOf(this.circuits.snapshot());
+    const results = await Promise.all(this.checks.map((check) => ('report' in check || this.probeMaxAgeMs === 0 ? runCheck(check) : this.probe(check, trouble))));
     const checks: Record<string, CheckResult[]> = {};
     let status: HealthStatus = 'pass';
     results.forEach((result, index) => {

@@ -4,6 +4,19 @@ import { HealthReporter } from '../src/health';
 
 const breakerOptions = { timeoutMs: 100, resetMs: 10_000, errorThresholdPercent: 50, volumeThreshold: 1 };
 
+/** A dependency probe that counts its calls and fails while `down`. */
+function countedProbe() {
+  const state = {
+    probes: 0,
+    down: false,
+    probe: async () => {
+      state.probes += 1;
+      if (state.down) throw new Error('connection refused');
+    },
+  };
+  return state;
+}
+
 describe('HealthReporter', () => {
   it('reports pass with a check per dependency, its latency and every circuit', async () => {
     const circuits = new CircuitRegistry(breakerOptions);
@@ -50,26 +63,18 @@ describe('HealthReporter', () => {
     const circuits = new CircuitRegistry(breakerOptions);
     let clock = 0;
     const health = new HealthReporter('users', '1', circuits, { probeMaxAgeMs: 1_000, now: () => clock });
-    let probes = 0;
-    let down = false;
-    health.addCheck({
-      name: 'postgres:connection',
-      componentType: 'datastore',
-      probe: async () => {
-        probes += 1;
-        if (down) throw new Error('connection refused');
-      },
-    });
+    const database = countedProbe();
+    health.addCheck({ name: 'postgres:connection', componentType: 'datastore', probe: database.probe });
     // Callers at once (the supervisor and the dashboard in the same second) join one probe.
     await Promise.all([health.report(), health.report(), health.report()]);
-    expect(probes).toBe(1);
-    down = true;
+    expect(database.probes).toBe(1);
+    database.down = true;
     clock = 999;
     expect((await health.report()).status).toBe('pass');
-    expect(probes).toBe(1);
+    expect(database.probes).toBe(1);
     clock = 1_000;
     const after = await health.report();
-    expect(probes).toBe(2);
+    expect(database.probes).toBe(2);
     expect(after.status).toBe('fail');
     expect(after.checks['postgres:connection']![0]).toMatchObject({ status: 'fail', output: 'connection refused' });
     circuits.shutdown();
@@ -105,6 +110,27 @@ describe('HealthReporter', () => {
     health.removeCheck('users:health');
     expect((await health.report()).checks['users:health']).toBeUndefined();
     expect(probes).toBe(2);
+    circuits.shutdown();
+  });
+
+  it('stops reusing a pass once a breaker sees a call fail, and never reuses a failure', async () => {
+    const circuits = new CircuitRegistry({ ...breakerOptions, volumeThreshold: 5 });
+    const health = new HealthReporter('users', '1', circuits, { probeMaxAgeMs: 60_000, now: () => 0 });
+    const database = countedProbe();
+    health.addCheck({ name: 'postgres:connection', componentType: 'datastore', probe: database.probe });
+    expect((await health.report()).status).toBe('pass');
+    await health.report();
+    expect(database.probes).toBe(1);
+    // The database went away: a query through the breaker fails before the next /health.
+    database.down = true;
+    await circuits.get('postgres').run(() => Promise.reject(new Error('connection refused'))).catch(() => undefined);
+    expect((await health.report()).status).toBe('fail');
+    expect(database.probes).toBe(2);
+    expect((await health.report()).status).toBe('fail');
+    expect(database.probes).toBe(3);
+    // It is back: the next call says so.
+    database.down = false;
+    expect((await health.report()).checks['postgres:connection']![0]!.status).toBe('pass');
     circuits.shutdown();
   });
 });
