@@ -88,7 +88,6 @@ export class UpstreamPools {
     });
   }
 
-  /** Instances no longer routed to: each pool closes once its requests in flight are answered. */
   /**
    * GET /health on one of the upstream's kept-alive connections, its body read to the end so
    * that the connection serves the next call; throws unless the upstream answered 2xx.
@@ -99,6 +98,7 @@ export class UpstreamPools {
     if (response.statusCode < 200 || response.statusCode >= 300) throw new Error(`answered ${response.statusCode}`);
   }
 
+  /** Instances no longer routed to: each pool closes once its requests in flight are answered. */
   async retire(urls: string[]): Promise<void> {
     await Promise.all(
       urls.map((url) => {

@@ -56,17 +56,16 @@ export interface HealthReporterOptions {
   /**
    * How long a dependency probe's answer stands for every caller; 0 (the default) probes on
    * every call, and a service takes HEALTH_PROBE_MAX_AGE_MS (1 s unless set). The supervisor,
-   * the gateway (for its upstreams), `msctl dashboard` and `msctl status` ask every second or
-   * so: one probe per dependency per window answers them all, where each would otherwise cost a
-   * PostgreSQL round trip and a Kafka metadata request. Only a pass is reused, and not once a
-   * breaker has seen a call fail since. A check of the service's own state (a consumer's
-   * progress) and the breakers are read fresh on every call.
+   * the gateway (for its upstreams), `msctl dashboard` and `msctl status` (on Docker) ask
+   * every second or so: one probe per dependency per window answers them all, where each would
+   * otherwise cost a PostgreSQL round trip and a Kafka metadata request. Only a pass is
+   * reused, and not once a breaker has seen a call fail since. A check of the service's own
+   * state (a consumer's progress) and the breakers are read fresh on every call.
    */
   probeMaxAgeMs?: number;
   now?: () => number;
 }
 
-/** What a probe answered and when; `at` is undefined while it runs (callers join it). */
 /**
  * What a probe answered: `at` is undefined while it runs (callers join it); `passed` once it
  * answered; `trouble` is what the breakers had seen go wrong when it was asked.
