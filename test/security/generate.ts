@@ -190,7 +190,9 @@ const pathValue = fc.oneof(
   fc.uuid({ version: 4 }),
   fc.uuid({ version: 4 }).map((id) => id.toUpperCase()),
   fc.constantFrom(...SQL_ISH, ...UNICODE, '', ' ', '%', '%00', '..%2F..', 'me', '0', '-1', '1e9', 'null', 'undefined', '00000000-0000-0000-0000-000000000000'),
-  fc.string({ maxLength: 40 }),
+  // Not `.` or `..`: the client's URL parser resolves a dot segment before sending (even
+  // percent-encoded), so the request would name another path than the documented route.
+  fc.string({ maxLength: 40 }).filter((value) => value !== '.' && value !== '..'),
   fc.string({ minLength: 500, maxLength: 3000 }),
 );
 
