@@ -10,6 +10,7 @@ import {
 import type { z } from 'zod';
 import { factsOf, summaryQuerySchema, timeseriesQuerySchema } from './aggregate';
 import sql001 from './migrations/001_aggregates.sql?raw';
+import sql002 from './migrations/002_last_seen.sql?raw';
 
 const configSchema = baseConfigSchema.extend({
   ...kafkaConfigSchema.shape,
@@ -40,7 +41,12 @@ const IN_RANGE = (fromParam: string, toParam: string) =>
 export const analyticsService: ServiceDefinition<AnalyticsConfig> = {
   name: 'analytics',
   config: configSchema,
-  postgres: { migrations: [{ id: '001_aggregates', sql: sql001 }] },
+  postgres: {
+    migrations: [
+      { id: '001_aggregates', sql: sql001 },
+      { id: '002_last_seen', sql: sql002 },
+    ],
+  },
   kafka: { topics: TOPICS },
   setup(context) {
     const { app } = context;
@@ -73,12 +79,21 @@ export const analyticsService: ServiceDefinition<AnalyticsConfig> = {
           );
           const active = counted.filter((fact) => fact.userId !== undefined);
           if (active.length > 0) {
+            // A user's minute, and, when that minute is new, their latest minute: a batch of
+            // users already seen this minute writes nothing more than it did before.
             await tx.query(
-              `INSERT INTO user_activity (user_id, bucket)
-               SELECT DISTINCT e.user_id, ${MINUTE}
-               FROM unnest($1::text[], $2::timestamptz[]) AS e(user_id, t)
-               ORDER BY 1, 2
-               ON CONFLICT DO NOTHING`,
+              `WITH minutes AS (
+                 INSERT INTO user_activity (user_id, bucket)
+                 SELECT DISTINCT e.user_id, ${MINUTE}
+                 FROM unnest($1::text[], $2::timestamptz[]) AS e(user_id, t)
+                 ORDER BY 1, 2
+                 ON CONFLICT DO NOTHING
+                 RETURNING user_id, bucket
+               )
+               INSERT INTO user_last_seen (user_id, bucket)
+               SELECT user_id, max(bucket) FROM minutes GROUP BY user_id ORDER BY 1
+               ON CONFLICT (user_id) DO UPDATE SET bucket = EXCLUDED.bucket
+               WHERE user_last_seen.bucket < EXCLUDED.bucket`,
               [active.map((fact) => fact.userId), active.map((fact) => fact.time)],
             );
           }
@@ -91,6 +106,9 @@ export const analyticsService: ServiceDefinition<AnalyticsConfig> = {
       const query = summaryQuerySchema.parse(request.query);
       const from = query.from ?? null;
       const to = query.to ?? null;
+      const bounded = from !== null || to !== null;
+      // Users ever active is the size of user_last_seen; within bounds it takes the minutes.
+      const usersInRange = bounded ? `(SELECT count(DISTINCT user_id) FROM user_activity WHERE ${IN_RANGE('$1', '$2')})` : 'count(*)';
       const [byType, users] = await Promise.all([
         db.query<{ type: string; count: string }>(
           `SELECT type, sum(count)::bigint AS count FROM event_counts
@@ -100,11 +118,11 @@ export const analyticsService: ServiceDefinition<AnalyticsConfig> = {
         ),
         db.query<{ last5: string; last60: string; total: string }>(
           `SELECT
-             count(DISTINCT user_id) FILTER (WHERE bucket >= ${minuteOf(`now() - interval '5 minutes'`)}) AS last5,
-             count(DISTINCT user_id) FILTER (WHERE bucket >= ${minuteOf(`now() - interval '1 hour'`)}) AS last60,
-             count(DISTINCT user_id) FILTER (WHERE ${IN_RANGE('$1', '$2')}) AS total
-           FROM user_activity`,
-          [from, to],
+             count(*) FILTER (WHERE bucket >= ${minuteOf(`now() - interval '5 minutes'`)}) AS last5,
+             count(*) FILTER (WHERE bucket >= ${minuteOf(`now() - interval '1 hour'`)}) AS last60,
+             ${usersInRange} AS total
+           FROM user_last_seen`,
+          bounded ? [from, to] : [],
         ),
       ]);
       const counts: Record<string, number> = {};

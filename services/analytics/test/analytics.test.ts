@@ -3,6 +3,7 @@ import { createCloudEvent, startService, type CloudEvent, type RunningService } 
 import { asCaller, eventually, kafkaClients, testEnv, type KafkaClients } from '@msctl/kit/testing';
 import type { Admin, Producer } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import migration002 from '../src/migrations/002_last_seen.sql?raw';
 import { analyticsService, type AnalyticsConfig } from '../src/service';
 
 interface Summary {
@@ -151,6 +152,37 @@ describe('analytics', () => {
     expect(after.activeUsers.last5Minutes).toBe(before.activeUsers.last5Minutes + 3);
     expect(after.activeUsers.last1Hour).toBe(before.activeUsers.last1Hour + 3);
     expect(after.activeUsers.total).toBe(before.activeUsers.total + 3);
+  });
+
+  it("keeps a user's latest minute when an older event of theirs arrives later", async () => {
+    const before = await summary();
+    const type = uniqueType('late');
+    const user = `u-${randomUUID()}`;
+    await produce('events.processed', [createCloudEvent({ type, source: '/t', subject: user, time: new Date().toISOString(), data: {} })]);
+    await eventually(async () => ((await summary()).byType[type] === 1 ? true : undefined), 20_000, 'the recent event');
+    const twoHoursAgo = new Date(Date.now() - 2 * 3_600_000).toISOString();
+    await produce('events.processed', [createCloudEvent({ type, source: '/t', subject: user, time: twoHoursAgo, data: {} })]);
+    const after = await eventually(async () => {
+      const s = await summary();
+      return s.byType[type] === 2 ? s : undefined;
+    }, 20_000, 'the late event');
+    expect(after.activeUsers.last5Minutes).toBe(before.activeUsers.last5Minutes + 1);
+    expect(after.activeUsers.last1Hour).toBe(before.activeUsers.last1Hour + 1);
+    expect(after.activeUsers.total).toBe(before.activeUsers.total + 1);
+  });
+
+  it('counts the users of activity recorded before the last-seen table existed', async () => {
+    const db = running.context.db!;
+    const user = `u-${randomUUID()}`;
+    // Activity as an earlier version wrote it: minutes, and no last-seen row.
+    await db.query(`INSERT INTO user_activity (user_id, bucket) VALUES ($1, date_trunc('minute', now(), 'UTC')), ($1, date_trunc('minute', now() - interval '3 hours', 'UTC'))`, [user]);
+    const before = await summary();
+    await db.query(migration002);
+    const after = await summary();
+    expect(after.activeUsers.last5Minutes).toBe(before.activeUsers.last5Minutes + 1);
+    expect(after.activeUsers.total).toBe(before.activeUsers.total + 1);
+    const { rows } = await db.query<{ recent: boolean }>(`SELECT bucket >= now() - interval '5 minutes' AS recent FROM user_last_seen WHERE user_id = $1`, [user]);
+    expect(rows).toEqual([{ recent: true }]);
   });
 
   it('rejects bad queries with 400', async () => {
