@@ -5,7 +5,7 @@
 import { Kafka, logLevel } from 'kafkajs';
 import { describe, expect, inject, it } from 'vitest';
 import { eventually } from '@msctl/kit/testing';
-import { connectTopicsKafka } from '../../src/infra/kafka/client';
+import { connectTopicsKafka, watchKafkaOffsets } from '../../src/infra/kafka/client';
 import { uniqueName } from '../support/infra-env';
 
 const bootstrap = inject('kafkaBootstrap');
@@ -33,6 +33,36 @@ describe('connectTopicsKafka', () => {
     } finally {
       await client.close();
       await admin.deleteTopics({ topics: all }).catch(() => undefined);
+      await admin.disconnect();
+    }
+  });
+
+  it("the dashboard's offsets reader: a topic's offsets and a group's, and a read after the topic was deleted", async () => {
+    const admin = new Kafka({ clientId: 'kafka-client-test', brokers: [bootstrap], logLevel: logLevel.NOTHING }).admin();
+    await admin.connect();
+    const topic = uniqueName('watched');
+    const groupId = uniqueName('watcher');
+    const reader = watchKafkaOffsets(bootstrap, { clientId: 'kafka-client-test-watch' });
+    try {
+      await admin.createTopics({ topics: [{ topic, numPartitions: 1, replicationFactor: 1 }], waitForLeaders: true });
+      await eventually(async () => ((await admin.fetchTopicOffsets(topic)).length === 1 ? true : undefined), 10_000, `${topic}'s offsets`);
+      const client = await connectTopicsKafka([bootstrap]);
+      await client.produce(topic, ['1', '2', '3'].map((value) => ({ key: 'a', value, partition: 0 })));
+      await client.close();
+      await admin.setOffsets({ groupId, topic, partitions: [{ partition: 0, offset: '2' }] });
+
+      const reading = await reader.read();
+      expect(reading.topics.find((t) => t.topic === topic)?.partitions).toEqual([{ partition: 0, low: 0, high: 3 }]);
+      expect(reading.groups.find((g) => g.groupId === groupId)?.offsets).toEqual([{ topic, partition: 0, offset: 2 }]);
+
+      await admin.deleteTopics({ topics: [topic] });
+      await eventually(async () => (!(await admin.listTopics()).includes(topic) ? true : undefined), 10_000, `${topic} deleted`);
+      // Within the listing window: the reader asked for a topic that is gone, and lists again.
+      const after = await reader.read();
+      expect(after.topics.map((t) => t.topic)).not.toContain(topic);
+    } finally {
+      await reader.close();
+      await admin.deleteTopics({ topics: [topic] }).catch(() => undefined);
       await admin.disconnect();
     }
   });
