@@ -109,36 +109,31 @@ export const analyticsService: ServiceDefinition<AnalyticsConfig> = {
       const bounded = from !== null || to !== null;
       // Users ever active is the size of user_last_seen; within bounds it takes the minutes.
       const usersInRange = bounded ? `(SELECT count(DISTINCT user_id) FROM user_activity WHERE ${IN_RANGE('$1', '$2')})` : 'count(*)';
-      const [byType, users] = await Promise.all([
-        db.query<{ type: string; count: string }>(
-          `SELECT type, sum(count)::bigint AS count FROM event_counts
-           WHERE ${IN_RANGE('$1', '$2')}
-           GROUP BY type ORDER BY type`,
-          [from, to],
-        ),
-        db.query<{ last5: string; last60: string; total: string }>(
-          `SELECT
-             count(*) FILTER (WHERE bucket >= ${minuteOf(`now() - interval '5 minutes'`)}) AS last5,
-             count(*) FILTER (WHERE bucket >= ${minuteOf(`now() - interval '1 hour'`)}) AS last60,
-             ${usersInRange} AS total
-           FROM user_last_seen`,
-          bounded ? [from, to] : [],
-        ),
-      ]);
+      // One statement: one round trip, one breaker call and one span per summary.
+      const { rows } = await db.query<{ by_type: Array<[string, number]>; last5: string; last60: string; total: string }>(
+        `SELECT
+           count(*) FILTER (WHERE bucket >= ${minuteOf(`now() - interval '5 minutes'`)}) AS last5,
+           count(*) FILTER (WHERE bucket >= ${minuteOf(`now() - interval '1 hour'`)}) AS last60,
+           ${usersInRange} AS total,
+           (SELECT coalesce(json_agg(json_build_array(type, count) ORDER BY type), '[]')
+            FROM (SELECT type, sum(count)::bigint AS count FROM event_counts WHERE ${IN_RANGE('$1', '$2')} GROUP BY type) AS counted) AS by_type
+         FROM user_last_seen`,
+        [from, to],
+      );
+      const summary = rows[0]!;
       const counts: Record<string, number> = {};
       let totalEvents = 0;
-      for (const row of byType.rows) {
-        counts[row.type] = Number(row.count);
-        totalEvents += Number(row.count);
+      for (const [type, count] of summary.by_type) {
+        counts[type] = count;
+        totalEvents += count;
       }
-      const activity = users.rows[0];
       return {
         totalEvents,
         byType: counts,
         activeUsers: {
-          last5Minutes: Number(activity?.last5 ?? 0),
-          last1Hour: Number(activity?.last60 ?? 0),
-          total: Number(activity?.total ?? 0),
+          last5Minutes: Number(summary.last5),
+          last1Hour: Number(summary.last60),
+          total: Number(summary.total),
         },
         from,
         to,
