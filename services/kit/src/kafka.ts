@@ -2,7 +2,7 @@
  * The kit's Kafka client and producer: producers batch concurrent sends into one acks=all
  * request. Consumers are in consumer.ts. Everything else speaks CloudEvents, topics and batches.
  */
-import { ConfigResourceTypes, Kafka, Partitioners, logLevel as KafkaLogLevel, type Admin, type LogEntry, type Producer } from 'kafkajs';
+import { ConfigResourceTypes, Kafka, logLevel as KafkaLogLevel, type Admin, type LogEntry, type Producer } from 'kafkajs';
 import type { Circuit } from './circuit-breaker';
 import { CLOUDEVENTS_CONTENT_TYPE, type CloudEvent } from './cloudevents';
 import type { Logger } from './logger';
@@ -10,6 +10,7 @@ import type { ServiceMetrics } from './metrics';
 import type { OutgoingMessage } from './records';
 import type { Tracing } from './tracing';
 import { traceProduce } from './tracing-kafka';
+import { KeyHashPartitioner } from './partitioner';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 export interface KafkaConnection {
@@ -194,7 +195,7 @@ export class EventProducer {
       idempotent: true,
       maxInFlightRequests: 1,
       allowAutoTopicCreation: false,
-      createPartitioner: Partitioners.DefaultPartitioner,
+      createPartitioner: KeyHashPartitioner,
       retry: { retries: 2, initialRetryTime: 100, maxRetryTime: 1_000 },
     });
   }
