@@ -44,7 +44,10 @@ describe('connectTopicsKafka', () => {
     const groupId = uniqueName('watcher');
     const reader = watchKafkaOffsets(bootstrap, { clientId: 'kafka-client-test-watch' });
     try {
-      await admin.createTopics({ topics: [{ topic, numPartitions: 1, replicationFactor: 1 }], waitForLeaders: true });
+      // Not kafkajs's waitForLeaders: it asks for the topic's metadata at once, and a broker that
+      // has not published the new topic yet answers UNKNOWN_TOPIC_OR_PARTITION, which kafkajs
+      // does not retry there. The wait is for what this test needs: the partition's offsets.
+      await admin.createTopics({ topics: [{ topic, numPartitions: 1, replicationFactor: 1 }], waitForLeaders: false });
       await eventually(async () => ((await admin.fetchTopicOffsets(topic)).length === 1 ? true : undefined), 10_000, `${topic}'s offsets`);
       const client = await connectTopicsKafka([bootstrap]);
       await client.produce(topic, ['1', '2', '3'].map((value) => ({ key: 'a', value, partition: 0 })));
