@@ -8,6 +8,27 @@ type Kafka = InstanceType<typeof Kafka>;
 import { MsctlError } from '../../core/errors';
 import { sleep } from '../../core/sleep';
 
+/**
+ * Creates topics and waits until each of their partitions answers for its offsets, so that
+ * whatever comes next (describing them, producing) finds them ready. Not kafkajs's
+ * waitForLeaders: that asks for the new topics' metadata at once and fails on the
+ * UNKNOWN_TOPIC_OR_PARTITION a broker answers until it has published them, and a leader named in
+ * the metadata may still answer NOT_LEADER_OR_FOLLOWER for a moment.
+ */
+export async function createTopicsWithLeaders(admin: Pick<Admin, 'createTopics' | 'fetchTopicOffsets'>, topics: Parameters<Admin['createTopics']>[0]['topics'], timeoutMs = 30_000): Promise<void> {
+  await admin.createTopics({ topics, waitForLeaders: false });
+  const deadline = Date.now() + timeoutMs;
+  const answers = async (topic: string) => (await admin.fetchTopicOffsets(topic).catch(() => [])).length > 0;
+  for (const { topic } of topics) {
+    while (!(await answers(topic))) {
+      if (Date.now() > deadline) {
+        throw new MsctlError('TIMEOUT', `Kafka created ${topic} but its partitions did not answer within ${timeoutMs / 1000} s`, "look at the broker's log (msctl's own: msctl logs kafka) and try again");
+      }
+      await sleep(100);
+    }
+  }
+}
+
 /** Creates the stack's topics that do not exist yet, each with its partitions; grows too-small ones; readies the group coordinator. */
 export async function createStackTopics(bootstrap: string, topics: Array<{ topic: string; partitions: number }>): Promise<void> {
   const kafka = new Kafka({ clientId: 'msctl-supervisor', brokers: [bootstrap], logLevel: logLevel.NOTHING });
@@ -17,7 +38,7 @@ export async function createStackTopics(bootstrap: string, topics: Array<{ topic
     const existing = new Set(await admin.listTopics());
     const missing = topics.filter((spec) => !existing.has(spec.topic));
     if (missing.length > 0) {
-      await admin.createTopics({ waitForLeaders: true, topics: missing.map((spec) => ({ topic: spec.topic, numPartitions: spec.partitions })) });
+      await createTopicsWithLeaders(admin, missing.map((spec) => ({ topic: spec.topic, numPartitions: spec.partitions })));
     }
     const present = topics.filter((spec) => existing.has(spec.topic));
     if (present.length > 0) {
@@ -300,10 +321,9 @@ export async function connectTopicsKafka(brokers: string[], clientId = 'msctl-to
     createTopic: (spec) =>
       adminCall(async () => {
         try {
-          await admin.createTopics({
-            waitForLeaders: true,
-            topics: [{ topic: spec.topic, numPartitions: spec.partitions, replicationFactor: spec.replicationFactor ?? -1, configEntries: spec.configs }],
-          });
+          await createTopicsWithLeaders(admin, [
+            { topic: spec.topic, numPartitions: spec.partitions, replicationFactor: spec.replicationFactor ?? -1, configEntries: spec.configs },
+          ]);
         } catch (error) {
           throw brokerRefusal(error, `cannot create topic '${spec.topic}'`, 'check the names of --config (kafka-configs.sh --describe --all lists them) and that --replication-factor is at most the number of brokers');
         }
