@@ -15,7 +15,7 @@ import { sleep } from '../../core/sleep';
  * UNKNOWN_TOPIC_OR_PARTITION a broker answers until it has published them, and a leader named in
  * the metadata may still answer NOT_LEADER_OR_FOLLOWER for a moment.
  */
-export async function createTopicsWithLeaders(admin: Pick<Admin, 'createTopics' | 'fetchTopicOffsets'>, topics: Parameters<Admin['createTopics']>[0]['topics'], timeoutMs = 30_000): Promise<void> {
+export async function createTopicsAndWait(admin: Pick<Admin, 'createTopics' | 'fetchTopicOffsets'>, topics: Parameters<Admin['createTopics']>[0]['topics'], timeoutMs = 30_000): Promise<void> {
   await admin.createTopics({ topics, waitForLeaders: false });
   const deadline = Date.now() + timeoutMs;
   const answers = async (topic: string) => (await admin.fetchTopicOffsets(topic).catch(() => [])).length > 0;
@@ -38,7 +38,7 @@ export async function createStackTopics(bootstrap: string, topics: Array<{ topic
     const existing = new Set(await admin.listTopics());
     const missing = topics.filter((spec) => !existing.has(spec.topic));
     if (missing.length > 0) {
-      await createTopicsWithLeaders(admin, missing.map((spec) => ({ topic: spec.topic, numPartitions: spec.partitions })));
+      await createTopicsAndWait(admin, missing.map((spec) => ({ topic: spec.topic, numPartitions: spec.partitions })));
     }
     const present = topics.filter((spec) => existing.has(spec.topic));
     if (present.length > 0) {
@@ -321,7 +321,7 @@ export async function connectTopicsKafka(brokers: string[], clientId = 'msctl-to
     createTopic: (spec) =>
       adminCall(async () => {
         try {
-          await createTopicsWithLeaders(admin, [
+          await createTopicsAndWait(admin, [
             { topic: spec.topic, numPartitions: spec.partitions, replicationFactor: spec.replicationFactor ?? -1, configEntries: spec.configs },
           ]);
         } catch (error) {
@@ -601,8 +601,9 @@ export interface KafkaOffsetsReaderOptions {
  * Connects lazily on the first read; failures reject that read (MsctlError KAFKA_UNREACHABLE
  * when the broker is down). Topics and groups come and go rarely while their offsets move all
  * the time, so the names are listed every `listEveryMs` and each read in between asks only for
- * offsets and group states: listing topics and groups was 13 of the 46 ms of broker CPU that a
- * read cost. A read that fails on names listed earlier (a topic deleted since) lists them again.
+ * offsets and group states (with a listing on every read, a read cost the broker 9.9 ms of CPU
+ * and the reader 8.4 ms; 7.5 and 6.7 ms listing every 10 s). A read that fails on names listed
+ * earlier (a topic deleted since) lists them again.
  */
 export function watchKafkaOffsets(bootstrap: string | string[], options: KafkaOffsetsReaderOptions = {}): KafkaOffsetsReader {
   const brokers = Array.isArray(bootstrap) ? bootstrap : [bootstrap];
