@@ -133,18 +133,15 @@ export class Circuit {
     const stateValue = { closed: 0, 'half-open': 1, open: 2 } as const;
     const setState = () => metrics.breakerState.set({ breaker: this.name }, stateValue[this.state]);
     setState();
-    const events: Record<string, string> = {
-      success: 'success',
-      failure: 'failure',
-      timeout: 'timeout',
-      reject: 'reject',
-      open: 'open',
-      halfOpen: 'half_open',
-      close: 'close',
-    };
-    for (const [event, label] of Object.entries(events)) {
-      this.breaker.on(event as 'success', () => {
-        metrics.breakerEvents.inc({ breaker: this.name, event: label });
+    const outcomes: Record<string, string> = { success: 'success', failure: 'failure', timeout: 'timeout', reject: 'reject' };
+    const transitions: Record<string, string> = { open: 'open', halfOpen: 'half_open', close: 'close' };
+    // Outcomes come with every call: tallied. The state moves only with a transition.
+    for (const [event, label] of Object.entries(outcomes)) {
+      this.breaker.on(event as 'success', () => metrics.countBreakerEvent(this.name, label));
+    }
+    for (const [event, label] of Object.entries(transitions)) {
+      this.breaker.on(event as 'open', () => {
+        metrics.countBreakerEvent(this.name, label);
         setState();
       });
     }

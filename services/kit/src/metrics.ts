@@ -9,6 +9,8 @@ export class ServiceMetrics {
   readonly kafkaProduced: Counter<'topic'>;
   readonly kafkaConsumed: Counter<'topic' | 'group'>;
   readonly kafkaDeadLetters: Counter<'topic' | 'group' | 'class'>;
+  /** Breaker outcomes not yet added to breakerEvents, by breaker, then event. */
+  private readonly breakerTallies = new Map<string, Map<string, number>>();
 
   constructor(service: string) {
     this.registry.setDefaultLabels({ service });
@@ -31,6 +33,7 @@ export class ServiceMetrics {
       help: 'Circuit breaker calls by outcome (success, failure, timeout, reject, open, half_open, close)',
       labelNames: ['breaker', 'event'],
       registers: [this.registry],
+      collect: () => this.flushBreakerTallies(),
     });
     this.kafkaProduced = new Counter({
       name: 'kafka_messages_produced_total',
@@ -50,6 +53,23 @@ export class ServiceMetrics {
       labelNames: ['topic', 'group', 'class'],
       registers: [this.registry],
     });
+  }
+
+  /**
+   * One breaker outcome. Every remote call has one, so it is a plain addition here and reaches
+   * the counter (label lookup and all) when the counter is read.
+   */
+  countBreakerEvent(breaker: string, event: string): void {
+    let tallies = this.breakerTallies.get(breaker);
+    if (!tallies) this.breakerTallies.set(breaker, (tallies = new Map()));
+    tallies.set(event, (tallies.get(event) ?? 0) + 1);
+  }
+
+  private flushBreakerTallies(): void {
+    for (const [breaker, tallies] of this.breakerTallies) {
+      for (const [event, count] of tallies) if (count > 0) this.breakerEvents.inc({ breaker, event }, count);
+      tallies.clear();
+    }
   }
 
   /**

@@ -145,4 +145,21 @@ describe('CircuitRegistry', () => {
     expect(text).toMatch(/circuit_breaker_events_total\{breaker="postgres",event="open",service="svc"\} 1/);
     registry.shutdown();
   });
+
+  it('counts every call by outcome, each once, however often the metrics are read', async () => {
+    const metrics = new ServiceMetrics('svc');
+    const registry = new CircuitRegistry(options, metrics);
+    const users = registry.get('users');
+    for (let i = 0; i < 5; i++) await users.run(async () => 'ok');
+    await users.run(fail).catch(() => undefined);
+    const first = await metrics.render(['circuit_breaker_events_total']);
+    expect(first).toMatch(/circuit_breaker_events_total\{breaker="users",event="success",service="svc"\} 5\n/);
+    expect(first).toMatch(/circuit_breaker_events_total\{breaker="users",event="failure",service="svc"\} 1\n/);
+    await users.run(async () => 'ok');
+    const second = await metrics.render();
+    expect(second).toMatch(/circuit_breaker_events_total\{breaker="users",event="success",service="svc"\} 6\n/);
+    expect(second).toMatch(/circuit_breaker_events_total\{breaker="users",event="failure",service="svc"\} 1\n/);
+    expect(await metrics.render(['circuit_breaker_events_total'])).toBe(await metrics.render(['circuit_breaker_events_total']));
+    registry.shutdown();
+  });
 });
