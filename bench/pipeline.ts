@@ -71,7 +71,12 @@ async function attempt(msctl: Msctl, kafka: TopicsKafka, eventsPerSecond: number
   const window = samples.filter((s) => s.at >= began && s.at <= ended);
   const reasons: string[] = [];
   const t = result.totals;
-  if (t.non2xx || t.errors || t.unanswered) reasons.push(`${t.non2xx} non-2xx, ${t.errors} errors, ${t.unanswered} unanswered`);
+  if (t.non2xx || t.errors || t.unanswered) {
+    // Which answers they were (a 429, a 503 with Retry-After, a 504) says where the limit is.
+    const refused = Object.entries(t.statusCodes).filter(([code]) => !code.startsWith('2'));
+    const named = [...refused.map(([code, n]) => `${n} × ${code}`), ...Object.entries(t.errorsByCode).map(([code, n]) => `${n} × ${code}`)];
+    reasons.push(`${t.non2xx} non-2xx, ${t.errors} errors, ${t.unanswered} unanswered${named.length ? ` (${named.join(', ')})` : ''}`);
+  }
   // totals count answers that came after the window too (the generator waits for them), so a
   // stack running seconds behind the schedule would still look as if it kept pace.
   const answered = Math.round(result.timeline.filter((s) => s.second < result.durationSeconds).reduce((sum, s) => sum + s.events, 0) / result.durationSeconds);
@@ -103,6 +108,8 @@ async function attempt(msctl: Msctl, kafka: TopicsKafka, eventsPerSecond: number
     answeredInWindowEventsPerSecond: answered,
     p99Ms: result.latency.p99,
     late: t.late,
+    statusCodes: t.statusCodes,
+    errorsByCode: t.errorsByCode,
     ingestCheck: result.ingestCheck,
     lag,
     // Seconds since the measured phase began, and each group's lag then.
