@@ -82,8 +82,13 @@ function canonicalDecimal(text: string): string {
   return `${sign}${kept}e${exponent + digits.length - kept.length}`;
 }
 
-/** Only text with a long run of digits or a three-digit exponent can hold a number a double cannot. */
-const MAYBE_INEXACT = /\d[\d.]{15,}|[eE][+-]?\d{3,}/;
+/**
+ * Only a number with 16 or more digits and dots, or a three-digit exponent, can be one a double
+ * does not hold as written; and a number starts the text or follows `:`, `,` or `[`. Strings
+ * alone do not count: a UUID often holds "e" and three digits, and one in every event of a
+ * batch would send nearly every body through the second, slower parse.
+ */
+export const MAYBE_INEXACT = /(?:^|[:,[])\s*-?\d(?:[\d.]{15,}|[\d.]*[eE][+-]?\d{3,})/;
 
 /**
  * Parses JSON text with `parse` (the server's own, safe against prototype poisoning) and, when

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseCloudEvent, type CloudEvent } from '@msctl/kit';
-import { categoryOf, enrich, parseIngestBody, parseJsonExactly, rejectionReason, timeProblem, toCloudEvent, unstorable } from '../src/events';
+import { MAYBE_INEXACT, categoryOf, enrich, parseIngestBody, parseJsonExactly, rejectionReason, timeProblem, toCloudEvent, unstorable } from '../src/events';
 
 const limits = { maxBatchSize: 3, maxEventBytes: 1024 };
 
@@ -187,5 +187,26 @@ describe('consumed records', () => {
     expect(rejectionReason(record(ce({ subject: 'a\u0000b' })))).toBe('subject contains a NUL character (U+0000), which PostgreSQL cannot store');
     expect(rejectionReason(record(ce({ data: { title: '\ud800' } })))).toMatch(/^data\.title contains an unpaired UTF-16 surrogate/);
     expect(rejectionReason(record(ce({ time: '0000-01-01T00:00:00Z' })))).toMatch(/^time must be an ISO 8601 date-time in the years 0001 to 9999/);
+  });
+});
+
+describe('which bodies take the exact-number parse', () => {
+  it.each([
+    '1e400',
+    '{"n":1e400}',
+    '{"n": -1.5E+308}',
+    '{"n":\n\t1e-400}',
+    '[1,12345678901234567890]',
+    '{"a":[0.1000000000000001]}',
+  ])('a number that may not round-trip: %s', (text) => {
+    expect(MAYBE_INEXACT.test(text)).toBe(true);
+  });
+
+  it.each([
+    '{"subject":"4e3a1f2e-5e12-4c3b-9e45-1e2345678901","data":{"seq":12}}',
+    '{"text":"1234567890123456789","n":123456789012345}',
+    '{"f":1.5e30,"g":-0.25}',
+  ])('strings and ordinary numbers do not: %s', (text) => {
+    expect(MAYBE_INEXACT.test(text)).toBe(false);
   });
 });
