@@ -53,7 +53,7 @@ const PATCHES = [
   {
     file: join('src', 'protocol', 'encoder.js'),
     what: "the encoder's buffers from Node's pool, not zeroed",
-    unless: 'whether the new version still zero-fills every encoder buffer',
+    unless: 'whether the new version stopped zero-filling a new buffer for every encoder',
     replacements: [
       [
         `    this.buf = Buffer.alloc(Encoder.nextPowerOfTwo(initialSize))`,
