@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * Two changes to kafkajs 2.2.4, its last release (the project is no longer maintained). Run on
+ * Three changes to kafkajs 2.2.4, its last release (the project is no longer maintained). Run on
  * every `npm install` (postinstall), before the services are bundled; a change already made is
  * left as it is, and the script stops with a clear message when a file is not the one it knows.
  *
@@ -20,6 +20,11 @@
  *    before `offset` (`get buffer()`), so the zeroing is never seen: `Buffer.allocUnsafe` takes
  *    the same buffers from the pool. Encoding a produce request of 50 CloudEvents (two headers
  *    each, as the kit sends them): 14.2–15.4 → 8.9–9.5 µs of CPU per record.
+ *
+ * 3. The encoder's varints. Each varint (a record has seven or more: its length, timestamp and
+ *    offset deltas, key and value lengths, header count, each header's two lengths) is pushed
+ *    into an array, made into a new Buffer and copied in. Written in place, byte by byte, the
+ *    bytes are the same: 10.2–10.6 → 7.2–7.6 µs of CPU per record, on the same 50 CloudEvents.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -61,6 +66,47 @@ const PATCHES = [
     this.buf = Buffer.allocUnsafe(Encoder.nextPowerOfTwo(initialSize))`,
       ],
       [`      const newBuffer = Buffer.alloc(newLength)`, `      const newBuffer = Buffer.allocUnsafe(newLength)`],
+    ],
+  },
+  {
+    file: join('src', 'protocol', 'encoder.js'),
+    what: "the encoder's varints written in place",
+    unless: 'whether the new version still builds a Buffer for every varint it writes',
+    replacements: [
+      [
+        `  writeUVarInt(value) {
+    const byteArray = []
+    while ((value & UNSIGNED_INT32_MAX_NUMBER) !== 0) {
+      byteArray.push((value & OTHER_BITS) | MOST_SIGNIFICANT_BIT)
+      value >>>= 7
+    }
+    byteArray.push(value & OTHER_BITS)
+    this.writeBufferInternal(Buffer.from(byteArray))
+    return this
+  }`,
+        `  writeUVarInt(value) {
+    // msctl: at most 5 bytes, written in place rather than through an array and a new Buffer
+    this.ensureAvailable(5)
+    while ((value & UNSIGNED_INT32_MAX_NUMBER) !== 0) {
+      this.buf[this.offset++] = (value & OTHER_BITS) | MOST_SIGNIFICANT_BIT
+      value >>>= 7
+    }
+    this.buf[this.offset++] = value & OTHER_BITS
+    return this
+  }`,
+      ],
+      [
+        `    byteArray.push(longValue.toInt())
+
+    this.writeBufferInternal(Buffer.from(byteArray))
+    return this`,
+        `    byteArray.push(longValue.toInt())
+
+    // msctl: written in place rather than through a new Buffer
+    this.ensureAvailable(byteArray.length)
+    for (const byte of byteArray) this.buf[this.offset++] = byte
+    return this`,
+      ],
     ],
   },
 ];
