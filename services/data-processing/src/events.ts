@@ -124,30 +124,47 @@ function textProblem(text: string): string | undefined {
  * (InexactNumber, from parseJsonExactly; Infinity and NaN).
  */
 export function unstorable(root: unknown, rootPath = ''): FieldProblem | undefined {
-  // Iterative: nesting depth is bounded by the body size, not by the stack.
-  const stack: Array<{ value: unknown; path: string }> = [{ value: root, path: rootPath }];
+  // Iterative: nesting depth is bounded by the body size, not by the stack. A value's path is
+  // spelled out only for the one at fault: each visit keeps its key and its parent's visit.
+  const stack: Visit[] = [{ value: root }];
   while (stack.length > 0) {
-    const { value, path } = stack.pop()!;
+    const visit = stack.pop()!;
+    const { value } = visit;
     if (typeof value === 'string') {
       const problem = textProblem(value);
-      if (problem) return { path: path || '(value)', message: problem };
+      if (problem) return { path: pathOf(visit, rootPath) || '(value)', message: problem };
     } else if (value instanceof InexactNumber) {
-      return { path, message: `is the number ${value.source.length > 40 ? `${value.source.slice(0, 40)}…` : value.source}, which a JSON number (a double) does not hold as written; send it as a string` };
+      return {
+        path: pathOf(visit, rootPath),
+        message: `is the number ${value.source.length > 40 ? `${value.source.slice(0, 40)}…` : value.source}, which a JSON number (a double) does not hold as written; send it as a string`,
+      };
     } else if (typeof value === 'number') {
-      if (!Number.isFinite(value)) return { path, message: 'is not a finite number' };
+      if (!Number.isFinite(value)) return { path: pathOf(visit, rootPath), message: 'is not a finite number' };
     } else if (Array.isArray(value)) {
-      for (let i = value.length - 1; i >= 0; i--) stack.push({ value: value[i], path: pathTo(path, i) });
+      for (let i = value.length - 1; i >= 0; i--) stack.push({ value: value[i], key: i, parent: visit });
     } else if (value !== null && typeof value === 'object') {
-      const entries = Object.entries(value);
-      for (let i = entries.length - 1; i >= 0; i--) {
-        const [key, inner] = entries[i]!;
+      const keys = Object.keys(value);
+      for (let i = keys.length - 1; i >= 0; i--) {
+        const key = keys[i]!;
         const keyProblem = textProblem(key);
-        if (keyProblem) return { path: pathTo(path, key), message: `is a key that ${keyProblem}` };
-        stack.push({ value: inner, path: pathTo(path, key) });
+        if (keyProblem) return { path: pathOf({ value: undefined, key, parent: visit }, rootPath), message: `is a key that ${keyProblem}` };
+        stack.push({ value: (value as Record<string, unknown>)[key], key, parent: visit });
       }
     }
   }
   return undefined;
+}
+
+interface Visit {
+  value: unknown;
+  key?: string | number;
+  parent?: Visit;
+}
+
+function pathOf(visit: Visit, rootPath: string): string {
+  const keys: Array<string | number> = [];
+  for (let at: Visit | undefined = visit; at?.key !== undefined; at = at.parent) keys.push(at.key);
+  return keys.reduceRight<string>((path, key) => pathTo(path, key), rootPath);
 }
 
 /** PostgreSQL's timestamptz takes years 4713 BC to 294276 AD, but ISO 8601 text names a year BC only as 0000 or a sign. */
@@ -175,7 +192,8 @@ export interface InvalidEvent {
 }
 
 export type IngestParse =
-  | { ok: true; events: CloudEvent[]; batch: boolean }
+  /** `values` holds each event's JSON text, as its size was checked: what goes to Kafka. */
+  | { ok: true; events: CloudEvent[]; values: string[]; batch: boolean }
   | { ok: false; status: 400 | 403 | 413; message: string; invalid?: InvalidEvent[] };
 
 /** The fields of `input` that name someone other than `owner`. */
@@ -193,17 +211,18 @@ function foreignOwnerFields(input: IngestEvent, owner: string): InvalidEvent['er
 const isPlainObject = (value: unknown): value is Record<string, unknown> =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
 
-export const byteLength = (value: unknown): number => Buffer.byteLength(JSON.stringify(value), 'utf8');
-
-/** The CloudEvent an accepted input becomes: the client's id or a new one, subject = subject ?? userId ?? id. */
-export function toCloudEvent(input: IngestEvent, id: string = input.id?.toLowerCase() ?? randomUUID()): CloudEvent {
+/**
+ * The CloudEvent an accepted input becomes: the client's id or a new one, subject = subject ??
+ * userId ?? id, and time = the client's time or `receivedAt` (by default, now).
+ */
+export function toCloudEvent(input: IngestEvent, id: string = input.id?.toLowerCase() ?? randomUUID(), receivedAt?: string): CloudEvent {
   return createCloudEvent({
     id,
     type: input.type,
     source: input.source ?? DEFAULT_SOURCE,
     subject: input.subject ?? input.userId ?? id,
     data: input.data,
-    ...(input.time ? { time: input.time } : {}),
+    ...(input.time ? { time: input.time } : receivedAt ? { time: receivedAt } : {}),
   });
 }
 
@@ -231,6 +250,9 @@ export function parseIngestBody(body: unknown, limits: IngestLimits): IngestPars
   }
 
   const events: CloudEvent[] = [];
+  const values: string[] = [];
+  // The events of one body are received at the same instant.
+  const receivedAt = new Date().toISOString();
   const invalid: InvalidEvent[] = [];
   const foreign: InvalidEvent[] = [];
   inputs.forEach((input, index) => {
@@ -256,20 +278,22 @@ export function parseIngestBody(body: unknown, limits: IngestLimits): IngestPars
       }
       accepted = { ...accepted, subject: accepted.subject ?? accepted.userId ?? limits.owner };
     }
-    const event = toCloudEvent(accepted);
-    let size: number;
+    const event = toCloudEvent(accepted, undefined, receivedAt);
+    let value: string;
     try {
-      size = byteLength(event);
+      value = JSON.stringify(event);
     } catch {
       // JSON.stringify gives up on data nested thousands of levels deep (RangeError): refuse it.
       invalid.push({ index, errors: [{ path: 'data', message: 'the event cannot be serialized: data is nested too deeply' }] });
       return;
     }
+    const size = Buffer.byteLength(value, 'utf8');
     if (size > limits.maxEventBytes) {
       invalid.push({ index, errors: [{ path: 'data', message: `the event is ${size} bytes; at most ${limits.maxEventBytes} are accepted` }] });
       return;
     }
     events.push(event);
+    values.push(value);
   });
 
   if (invalid.length > 0) {
@@ -284,7 +308,7 @@ export function parseIngestBody(body: unknown, limits: IngestLimits): IngestPars
       : 'the event names another user: events posted with your token belong to you';
     return { ok: false, status: 403, message, invalid: foreign };
   }
-  return { ok: true, events, batch };
+  return { ok: true, events, values, batch };
 }
 
 /** Why a consumed events.raw record cannot be processed, or undefined when it can. */
@@ -318,22 +342,31 @@ export function categoryOf(type: string): string {
   return type.split(/[._-]/, 1)[0] ?? type;
 }
 
+// The records of one produce request share their timestamp: the last one's text is kept.
+let lastTimestamp: { timestamp: string; iso: string } | undefined;
+
 export function kafkaTimestampToIso(timestamp: string): string {
+  if (lastTimestamp?.timestamp === timestamp) return lastTimestamp.iso;
   const ms = Number(timestamp);
-  return Number.isFinite(ms) && ms >= 0 ? new Date(ms).toISOString() : new Date().toISOString();
+  if (!Number.isFinite(ms) || ms < 0) return new Date().toISOString();
+  lastTimestamp = { timestamp, iso: new Date(ms).toISOString() };
+  return lastTimestamp.iso;
 }
 
-/** Same id, source, type, subject, time and data; the subject falls back to the Kafka key so that keying stays stable. */
+/**
+ * Same id, source, type, subject, time and data; the subject falls back to the Kafka key so that
+ * keying stays stable. `now` may be given as ISO text, made once for a whole batch.
+ */
 export function enrich(
   event: CloudEvent,
   record: Pick<ConsumedRecord, 'key' | 'partition' | 'offset' | 'timestamp'>,
-  now: Date = new Date(),
+  now: Date | string = new Date(),
 ): ProcessedEvent {
   const subject = event.subject ?? record.key ?? undefined;
   return {
     ...event,
     ...(subject !== undefined ? { subject } : {}),
-    processedat: now.toISOString(),
+    processedat: typeof now === 'string' ? now : now.toISOString(),
     enrichment: {
       receivedAt: kafkaTimestampToIso(record.timestamp),
       partition: record.partition,

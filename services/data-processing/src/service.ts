@@ -9,6 +9,7 @@ import {
   kafkaConfigSchema,
   requireProducer,
   toErrorAnswer,
+  toMessage,
   unavailable,
   type CloudEvent,
   type ConsumedRecord,
@@ -79,7 +80,9 @@ export const dataProcessingService: ServiceDefinition<DataProcessingConfig> = {
       const traceparent = request.headers.traceparent;
       try {
         // Resolves only once every in-sync replica has the events (acks=all).
-        await producer.sendEvents(rawTopic, parsed.events, typeof traceparent === 'string' ? () => ({ traceparent }) : undefined);
+        // Each event goes as the JSON text its size was checked on: serialized once.
+        const headers = typeof traceparent === 'string' ? { traceparent } : undefined;
+        await producer.send(rawTopic, parsed.events.map((event, i) => toMessage(event, headers, parsed.values[i])));
       } catch (error) {
         // Nothing is answered 2xx unless Kafka acknowledged it: every produce failure is a 503.
         if (toErrorAnswer(error).status === 503) throw error;
@@ -94,7 +97,7 @@ export const dataProcessingService: ServiceDefinition<DataProcessingConfig> = {
       topics: [RAW_TOPIC],
       deadLetter: { topic: () => DLQ_TOPIC },
       handleBatch: async (records) => {
-        const now = new Date();
+        const now = new Date().toISOString();
         const processed: Array<{ event: CloudEvent; record: ConsumedRecord }> = [];
         const rejected: Array<{ record: ConsumedRecord; reason: string }> = [];
         for (const record of records) {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseCloudEvent, type CloudEvent } from '@msctl/kit';
-import { MAYBE_INEXACT, categoryOf, enrich, parseIngestBody, parseJsonExactly, rejectionReason, timeProblem, toCloudEvent, unstorable } from '../src/events';
+import { MAYBE_INEXACT, categoryOf, enrich, kafkaTimestampToIso, parseIngestBody, parseJsonExactly, rejectionReason, timeProblem, toCloudEvent, unstorable } from '../src/events';
 
 const limits = { maxBatchSize: 3, maxEventBytes: 1024 };
 
@@ -105,6 +105,57 @@ describe('parseIngestBody', () => {
   });
 });
 
+describe('the accepted events as they go to Kafka', () => {
+  it("hands out each event's JSON text, the text whose size was checked", () => {
+    const result = parseIngestBody({ events: [{ type: 'a', data: { n: 1 } }, { type: 'b', subject: 's', data: { text: 'é🎉' } }] }, limits);
+    if (!result.ok) throw new Error(result.message);
+    expect(result.values).toHaveLength(2);
+    result.events.forEach((event, i) => expect(JSON.parse(result.values[i]!)).toEqual(event));
+    const fits = parseIngestBody({ type: 'a', data: { blob: 'x'.repeat(500) } }, limits);
+    if (!fits.ok) throw new Error(fits.message);
+    const atLimit = { ...limits, maxEventBytes: Buffer.byteLength(fits.values[0]!) };
+    expect(parseIngestBody({ type: 'a', data: { blob: 'x'.repeat(500) } }, atLimit).ok).toBe(true);
+    expect(parseIngestBody({ type: 'a', data: { blob: 'x'.repeat(501) } }, atLimit)).toMatchObject({ ok: false, status: 400 });
+  });
+
+  it('gives the events of one body that carry no time the instant it was received, and keeps a time a client gave', () => {
+    const before = Date.now();
+    const result = parseIngestBody({ events: [{ type: 'a', data: {} }, { type: 'a', time: '2025-01-01T00:00:00Z', data: {} }, { type: 'a', data: {} }] }, limits);
+    if (!result.ok) throw new Error(result.message);
+    const [first, given, third] = result.events;
+    expect(given!.time).toBe('2025-01-01T00:00:00Z');
+    expect(third!.time).toBe(first!.time);
+    expect(Date.parse(first!.time!)).toBeGreaterThanOrEqual(before - 1);
+    expect(Date.parse(first!.time!)).toBeLessThanOrEqual(Date.now());
+  });
+});
+
+describe('unstorable', () => {
+  it('names the value at fault by its path, through arrays and keys that are not identifiers, from the path given', () => {
+    expect(unstorable({ a: [{ b: 1 }, { 'c d': ['ok', 'x\u0000'] }] })?.path).toBe('a[1]["c d"][1]');
+    expect(unstorable({ a: { ok: 'fine', ['k\u0000']: 1 } })?.path).toBe(`a[${JSON.stringify('k\u0000')}]`);
+    expect(unstorable([1, [2, Number.NaN]], 'data')?.path).toBe('data[1][1]');
+    expect(unstorable('\ud800')?.path).toBe('(value)');
+    expect(unstorable({ first: '\u0000', second: '\u0000' })?.path).toBe('first');
+  });
+});
+
+describe('kafkaTimestampToIso', () => {
+  it('gives each timestamp its own instant, however they alternate', () => {
+    const a = '1735689600000';
+    const b = '1735689600001';
+    expect([a, a, b, a, b, b].map(kafkaTimestampToIso)).toEqual(
+      ['2025-01-01T00:00:00.000Z', '2025-01-01T00:00:00.000Z', '2025-01-01T00:00:00.001Z', '2025-01-01T00:00:00.000Z', '2025-01-01T00:00:00.001Z', '2025-01-01T00:00:00.001Z'],
+    );
+  });
+
+  it('takes now for a timestamp that is not one, and does not keep it', () => {
+    const before = Date.now();
+    expect(Date.parse(kafkaTimestampToIso('-1'))).toBeGreaterThanOrEqual(before);
+    expect(kafkaTimestampToIso('1735689600000')).toBe('2025-01-01T00:00:00.000Z');
+  });
+});
+
 describe('parseIngestBody for a caller without the ingest scope (owner)', () => {
   const mine = { ...limits, owner: 'user-a' };
 
@@ -176,6 +227,12 @@ describe('consumed records', () => {
     expect(out.processedat).toBe('2025-01-02T00:00:00.000Z');
     expect(out.enrichment).toEqual({ receivedAt: '2025-01-01T00:00:00.000Z', partition: 2, offset: '41', category: 'page' });
     expect(parseCloudEvent(JSON.stringify(out))).toEqual(input);
+  });
+
+  it('takes the processing instant as ISO text too, made once for a batch', () => {
+    const input = toCloudEvent({ type: 'page.viewed', data: {} });
+    const r = record(JSON.stringify(input));
+    expect(enrich(r.event!, r, '2025-01-02T00:00:00.000Z').processedat).toBe('2025-01-02T00:00:00.000Z');
   });
 
   it('names the type category', () => {

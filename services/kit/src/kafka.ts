@@ -312,10 +312,11 @@ export class EventProducer {
   }
 }
 
-export function toMessage(event: CloudEvent, headers: Record<string, string> = {}): OutgoingMessage {
+/** `value`: the event's JSON text, when the caller has it already. */
+export function toMessage(event: CloudEvent, headers: Record<string, string> = {}, value: string = JSON.stringify(event)): OutgoingMessage {
   return {
     key: event.subject ?? null,
-    value: JSON.stringify(event),
+    value,
     headers: { 'content-type': CLOUDEVENTS_CONTENT_TYPE, ...headers },
   };
 }
