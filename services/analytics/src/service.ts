@@ -1,6 +1,6 @@
 import {
   baseConfigSchema,
-  claimEvents,
+  claimEventsSql,
   kafkaConfigSchema,
   postgresConfigSchema,
   requireDb,
@@ -61,43 +61,45 @@ export const analyticsService: ServiceDefinition<AnalyticsConfig> = {
       handleBatch: async (records) => {
         const facts = factsOf(records);
         if (facts.length === 0) return;
-        // One transaction per batch: the claim and the aggregates commit together, so a
-        // redelivered event is claimed already and is not counted again.
-        await db.transaction(async (tx) => {
-          const fresh = await claimEvents(tx, CONSUMER, facts.map((fact) => fact.id));
-          const counted = facts.filter((fact) => fresh.has(fact.id));
-          if (counted.length === 0) return;
-          // Rows are upserted in key order so that concurrent batches cannot deadlock.
-          await tx.query(
-            `INSERT INTO event_counts (bucket, type, count)
-             SELECT ${MINUTE}, e.type, count(*)
-             FROM unnest($1::timestamptz[], $2::text[]) AS e(t, type)
+        // One statement: the claim and the aggregates commit together, so a redelivered event
+        // is claimed already and is not counted again; and a batch costs one round trip. Rows
+        // are upserted in key order so that concurrent batches cannot deadlock. A user's minute,
+        // and, when that minute is new, their latest minute: a batch of users already seen this
+        // minute writes nothing more.
+        await db.query(
+          `WITH claimed AS (${claimEventsSql('$1', '$2')}),
+           fresh AS (
+             SELECT e.t, e.type, e.user_id
+             FROM unnest($2::text[], $3::timestamptz[], $4::text[], $5::text[]) AS e(id, t, type, user_id)
+             WHERE e.id IN (SELECT event_id FROM claimed)
+           ),
+           counted AS (
+             INSERT INTO event_counts (bucket, type, count)
+             SELECT ${MINUTE}, e.type, count(*) FROM fresh AS e
              GROUP BY 1, 2
              ORDER BY 1, 2
-             ON CONFLICT (bucket, type) DO UPDATE SET count = event_counts.count + EXCLUDED.count`,
-            [counted.map((fact) => fact.time), counted.map((fact) => fact.type)],
-          );
-          const active = counted.filter((fact) => fact.userId !== undefined);
-          if (active.length > 0) {
-            // A user's minute, and, when that minute is new, their latest minute: a batch of
-            // users already seen this minute writes nothing more than it did before.
-            await tx.query(
-              `WITH minutes AS (
-                 INSERT INTO user_activity (user_id, bucket)
-                 SELECT DISTINCT e.user_id, ${MINUTE}
-                 FROM unnest($1::text[], $2::timestamptz[]) AS e(user_id, t)
-                 ORDER BY 1, 2
-                 ON CONFLICT DO NOTHING
-                 RETURNING user_id, bucket
-               )
-               INSERT INTO user_last_seen (user_id, bucket)
-               SELECT user_id, max(bucket) FROM minutes GROUP BY user_id ORDER BY 1
-               ON CONFLICT (user_id) DO UPDATE SET bucket = EXCLUDED.bucket
-               WHERE user_last_seen.bucket < EXCLUDED.bucket`,
-              [active.map((fact) => fact.userId), active.map((fact) => fact.time)],
-            );
-          }
-        });
+             ON CONFLICT (bucket, type) DO UPDATE SET count = event_counts.count + EXCLUDED.count
+           ),
+           minutes AS (
+             INSERT INTO user_activity (user_id, bucket)
+             SELECT DISTINCT e.user_id, ${MINUTE} FROM fresh AS e
+             WHERE e.user_id IS NOT NULL
+             ORDER BY 1, 2
+             ON CONFLICT DO NOTHING
+             RETURNING user_id, bucket
+           )
+           INSERT INTO user_last_seen (user_id, bucket)
+           SELECT user_id, max(bucket) FROM minutes GROUP BY user_id ORDER BY 1
+           ON CONFLICT (user_id) DO UPDATE SET bucket = EXCLUDED.bucket
+           WHERE user_last_seen.bucket < EXCLUDED.bucket`,
+          [
+            CONSUMER,
+            facts.map((fact) => fact.id),
+            facts.map((fact) => fact.time),
+            facts.map((fact) => fact.type),
+            facts.map((fact) => fact.userId ?? null),
+          ],
+        );
       },
     });
 

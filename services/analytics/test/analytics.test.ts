@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { createCloudEvent, startService, type CloudEvent, type RunningService } from '@msctl/kit';
+import { DLQ_HEADERS, createCloudEvent, startService, type CloudEvent, type RunningService } from '@msctl/kit';
 import { asCaller, eventually, kafkaClients, testEnv, type KafkaClients } from '@msctl/kit/testing';
 import type { Admin, Producer } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -183,6 +183,40 @@ describe('analytics', () => {
     expect(after.activeUsers.total).toBe(before.activeUsers.total + 1);
     const { rows } = await db.query<{ recent: boolean }>(`SELECT bucket >= now() - interval '5 minutes' AS recent FROM user_last_seen WHERE user_id = $1`, [user]);
     expect(rows).toEqual([{ recent: true }]);
+  });
+
+  it('sets aside an event PostgreSQL refuses in events.processed.dlq, and counts the events around it once', async () => {
+    const type = uniqueType('poison');
+    const good = (n: number) => Array.from({ length: n }, () => createCloudEvent({ type, source: '/t', subject: 'poison-user', data: {} }));
+    const poison = createCloudEvent({ type, source: '/t', subject: 'a\u0000b', data: {} });
+    const [before, after] = [good(5), good(5)];
+    // One key, so one partition and one batch: the statement fails for the batch, then for the poison alone.
+    await producer.send({
+      topic: running.context.topic('events.processed'),
+      acks: -1,
+      messages: [...before, poison, ...after].map((event) => ({ key: 'poison-user', value: JSON.stringify(event) })),
+    });
+    await eventually(async () => ((await summary()).byType[type] === 10 ? true : undefined), 30_000, 'the events around the poison counted');
+    await caughtUp('events.processed');
+
+    const letters: Array<{ value: string; headers: Record<string, string> }> = [];
+    const collector = clients!.kafka.consumer({ groupId: `collector-${randomUUID()}` });
+    await collector.connect();
+    try {
+      await collector.subscribe({ topics: [`${running.context.topic('events.processed')}.dlq`], fromBeginning: true });
+      await collector.run({
+        eachMessage: async ({ message }) => {
+          const headers: Record<string, string> = {};
+          for (const [name, value] of Object.entries(message.headers ?? {})) headers[name] = String(value);
+          letters.push({ value: String(message.value), headers });
+        },
+      });
+      const letter = await eventually(async () => letters.find((l) => l.value.includes(poison.id)), 30_000, 'the dead letter');
+      expect(letter.headers).toMatchObject({ [DLQ_HEADERS.errorClass]: 'data', [DLQ_HEADERS.errorCode]: '22021' });
+    } finally {
+      await collector.disconnect();
+    }
+    expect((await summary()).byType[type]).toBe(10);
   });
 
   it('rejects bad queries with 400', async () => {

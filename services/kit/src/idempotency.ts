@@ -21,19 +21,25 @@ export const PROCESSED_EVENTS_EXPIRY_MIGRATION = {
 };
 
 /**
+ * The claim as a statement of its own: records that the consumer (`consumerParam`, text) processes
+ * the event ids (`idsParam`, text[], each once) and returns the ids seen for the first time as
+ * `event_id`. Used as a data-modifying `WITH` query, it lets a consumer claim and apply its
+ * effect in one statement: atomic without a transaction, and one round trip.
+ */
+export const claimEventsSql = (consumerParam: string, idsParam: string): string =>
+  `INSERT INTO processed_events (consumer, event_id)
+   SELECT ${consumerParam}, id FROM unnest(${idsParam}::text[]) AS id
+   ON CONFLICT DO NOTHING
+   RETURNING event_id`;
+
+/**
  * Records, inside the caller's transaction, that `consumer` processes these event ids and
  * returns the ids seen for the first time. The caller applies its effect only for those, in
  * the same transaction, so a redelivered event never has its effect twice.
  */
 export async function claimEvents(tx: Queryable, consumer: string, eventIds: string[]): Promise<Set<string>> {
   if (eventIds.length === 0) return new Set();
-  const result = await tx.query<{ event_id: string }>(
-    `INSERT INTO processed_events (consumer, event_id)
-     SELECT $1, id FROM unnest($2::text[]) AS id
-     ON CONFLICT DO NOTHING
-     RETURNING event_id`,
-    [consumer, [...new Set(eventIds)]],
-  );
+  const result = await tx.query<{ event_id: string }>(claimEventsSql('$1', '$2'), [consumer, [...new Set(eventIds)]]);
   return new Set(result.rows.map((row) => row.event_id));
 }
 
