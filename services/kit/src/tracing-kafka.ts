@@ -33,13 +33,17 @@ export function traceProduce(
   const activeSpan = trace.getSpan(active);
   const activeTrace = activeSpan?.spanContext().traceId;
   const groups = new Map<string, { parent: Context; indexes: number[] }>();
+  // The messages of one send often carry the same few contexts: each is read once.
+  const extracted = new Map<string, Context>();
   messages.forEach((message, index) => {
     const header = message.headers?.traceparent;
     const carried = header === undefined ? undefined : String(Array.isArray(header) ? header[0] : header);
     let parent: Context;
     if (activeSpan && (carried === undefined || traceIdOf(carried) === activeTrace)) parent = active;
-    else if (carried !== undefined) parent = extractContext({ traceparent: carried });
-    else parent = ROOT_CONTEXT;
+    else if (carried !== undefined) {
+      parent = extracted.get(carried) ?? extractContext({ traceparent: carried });
+      extracted.set(carried, parent);
+    } else parent = ROOT_CONTEXT;
     const key = trace.getSpanContext(parent)?.spanId ?? '';
     const group = groups.get(key) ?? { parent, indexes: [] };
     group.indexes.push(index);
@@ -65,12 +69,13 @@ export function traceProduce(
       parent,
     );
     spans.push(span);
-    const spanContext = trace.setSpan(parent, span);
+    // One span's context, written once and given to each of its messages.
+    const spanHeaders = injectContext(trace.setSpan(parent, span), {});
     for (const index of indexes) {
       const message = messages[index]!;
       const headers: Record<string, string> = {};
       for (const [name, value] of Object.entries(message.headers ?? {})) if (name !== 'tracestate') headers[name] = String(Array.isArray(value) ? value[0] : value);
-      out[index] = { ...message, headers: injectContext(spanContext, headers) };
+      out[index] = { ...message, headers: Object.assign(headers, spanHeaders) };
     }
   }
   return {
@@ -123,10 +128,11 @@ export async function traceConsume<T>(
       parent,
     );
     const ctx = withTracing(trace.setSpan(parent, span), tracing);
+    const injected = injectContext(ctx, {});
     for (const record of list) {
       const headers: Record<string, string> = { ...record.headers };
       delete headers.tracestate;
-      record.headers = injectContext(ctx, headers);
+      record.headers = Object.assign(headers, injected);
     }
     spans.push({ span, ctx });
   }
