@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * Three changes to kafkajs 2.2.4, its last release (the project is no longer maintained). Run on
+ * Changes to kafkajs 2.2.4, its last release (the project is no longer maintained). Run on
  * every `npm install` (postinstall), before the services are bundled; a change already made is
  * left as it is, and the script stops with a clear message when a file is not the one it knows.
  *
@@ -25,6 +25,20 @@
  *    offset deltas, key and value lengths, header count, each header's two lengths) is pushed
  *    into an array, made into a new Buffer and copied in. Written in place, byte by byte, the
  *    bytes are the same: 10.2–10.6 → 7.2–7.6 µs of CPU per record, on the same 50 CloudEvents.
+ *
+ * 4. A produce request's record batch. Each record's headers were encoded into an encoder each
+ *    and copied into the record's; the records were copied into the batch's body, the body into
+ *    the batch (to put the CRC before it), and the batch into another encoder (to put the offset
+ *    and length before it). Now a record writes its headers in place, and the batch is written
+ *    once, into one buffer of its size, its length and CRC filled in where they belong. The CRC
+ *    is CRC-32C as before, sliced 16 bytes at a time (crc-32's crc32c) where kafkajs reads a byte
+ *    at a time (0.34 → 1.0 GB/s on this machine). The request's bytes are the same, byte for
+ *    byte; on the same 50 CloudEvents: 6.3–7.4 → 4.1–4.4 µs of CPU per record.
+ *
+ * 5. Messages grouped by partition. For each message of a send, kafkajs copied the array of its
+ *    partition's messages so far into a new one, and the grouping object with it: quadratic in
+ *    the messages per partition. Each message is now pushed onto its partition's array, in the
+ *    same order: 50 messages over 3 partitions, 0.9 µs → 20 ns per message.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -109,13 +123,136 @@ const PATCHES = [
       ],
     ],
   },
+  {
+    file: join('src', 'protocol', 'recordBatch', 'record', 'v0', 'index.js'),
+    what: "a record's headers written in place",
+    unless: "whether the new version still encodes each of a record's headers into an encoder of its own",
+    replacements: [
+      [
+        `  return new Encoder()
+    .writeVarInt(sizeOfBody)
+    .writeInt8(0) // no used record attributes at the moment
+    .writeVarLong(timestampDelta)
+    .writeVarInt(offsetDelta)
+    .writeVarIntBytes(key)
+    .writeVarIntBytes(value)
+    .writeVarIntArray(headersArray.map(Header))
+}`,
+        `  // msctl: one buffer of the record's size, its headers written in place
+  const encoder = new Encoder(sizeOfBody + 5)
+    .writeVarInt(sizeOfBody)
+    .writeInt8(0) // no used record attributes at the moment
+    .writeVarLong(timestampDelta)
+    .writeVarInt(offsetDelta)
+    .writeVarIntBytes(key)
+    .writeVarIntBytes(value)
+    .writeVarInt(headersArray.length)
+  for (const header of headersArray) encoder.writeVarIntString(header.key).writeVarIntBytes(header.value)
+  return encoder
+}`,
+      ],
+    ],
+  },
+  {
+    file: join('src', 'protocol', 'recordBatch', 'v0', 'index.js'),
+    what: 'a record batch written once, into one buffer',
+    unless: 'whether the new version still copies an uncompressed record batch through three encoders',
+    replacements: [
+      [
+        `const TRANSACTIONAL_MASK = 16 // The fifth lowest bit
+`,
+        `const TRANSACTIONAL_MASK = 16 // The fifth lowest bit
+// msctl: where FirstOffset, Length, PartitionLeaderEpoch, Magic and CRC end, and the header's size
+const LENGTH_AT = 8
+const LENGTH_END = 12
+const CRC_END = 21
+const BATCH_HEADER_SIZE = CRC_END + 2 + 4 + 8 + 8 + 8 + 2 + 4 + 4
+`,
+      ],
+      [
+        `  const batchBody = new Encoder()
+    .writeInt16(attributes)`,
+        `  if (compression === Compression.None) {
+    // msctl: the batch is written once, into one buffer of its size, with its length and CRC
+    // filled in around the records, rather than copied through three nested encoders
+    let recordsSize = 0
+    for (const record of records) recordsSize += record.size()
+    const batch = new Encoder(BATCH_HEADER_SIZE + recordsSize)
+      .writeInt64(firstOffset)
+      .writeInt32(0) // Length, below
+      .writeInt32(partitionLeaderEpoch)
+      .writeInt8(MAGIC_BYTE)
+      .writeUInt32(0) // CRC, below
+      .writeInt16(attributes)
+      .writeInt32(lastOffsetDelta)
+      .writeInt64(firstTimestamp)
+      .writeInt64(maxTimestamp)
+      .writeInt64(producerId)
+      .writeInt16(producerEpoch)
+      .writeInt32(firstSequence)
+    if (records.every(v => typeof v === typeof records[0])) {
+      batch.writeArray(records, typeof records[0])
+    } else {
+      batch.writeArray(records)
+    }
+    batch.buf.writeInt32BE(batch.offset - LENGTH_END, LENGTH_AT)
+    batch.buf.writeUInt32BE(crc32C(batch.buf.subarray(CRC_END, batch.offset)), CRC_END - 4)
+    return batch
+  }
+
+  const batchBody = new Encoder()
+    .writeInt16(attributes)`,
+      ],
+    ],
+  },
+  {
+    file: join('src', 'protocol', 'recordBatch', 'crc32C', 'index.js'),
+    what: 'CRC-32C sliced 16 bytes at a time',
+    unless: 'whether the new version still computes CRC-32C a byte at a time',
+    replacements: [
+      [
+        `const crc32C = require('./crc32C')
+const unsigned = value => Uint32Array.from([value])[0]
+
+module.exports = buffer => unsigned(crc32C(buffer))`,
+        `// msctl: CRC-32C sliced 16 bytes at a time (crc-32's crc32c), not a byte at a time
+const { buf } = require('crc-32/crc32c')
+
+module.exports = buffer => buf(buffer) >>> 0`,
+      ],
+    ],
+  },
+  {
+    file: join('src', 'producer', 'groupMessagesPerPartition.js'),
+    what: 'messages grouped by partition in linear time',
+    unless: "whether the new version still copies a partition's messages for every message it groups",
+    replacements: [
+      [
+        `  return messages.reduce((result, message) => {
+    const partition = partitioner({ topic, partitionMetadata, message })
+    const current = result[partition] || []
+    return Object.assign(result, { [partition]: [...current, message] })
+  }, {})`,
+        `  // msctl: each message pushed onto its partition's array, not the array copied for each message
+  const result = {}
+  for (const message of messages) {
+    const partition = partitioner({ topic, partitionMetadata, message })
+    const current = result[partition]
+    if (current) current.push(message)
+    else result[partition] = [message]
+  }
+  return result`,
+      ],
+    ],
+  },
 ];
 
 for (const patch of PATCHES) {
   const file = join(root, patch.file);
   const source = readFileSync(file, 'utf8');
   if (patch.replacements.every(([, after]) => source.includes(after))) continue;
-  if (!patch.replacements.every(([before]) => source.includes(before))) {
+  // A change made in part is not made again: some of its new text contains the text it replaces.
+  if (patch.replacements.some(([, after]) => source.includes(after)) || !patch.replacements.every(([before]) => source.includes(before))) {
     process.stderr.write(
       `scripts/patch-kafkajs.mjs: kafkajs ${version} is not the 2.2.4 this patch knows (${file} differs).\n` +
         `Check ${patch.unless}; if so, remove that patch from this script (and the script and its postinstall entry once none is left).\n`,

@@ -3,7 +3,9 @@
  * with nothing pending arms no timer (kafkajs 2.2.4 alone re-arms one every millisecond, for
  * every open connection), and one with a request waiting out a throttle still checks again; the
  * encoder takes its buffers from Node's pool, unzeroed, and still hands out only what it wrote;
- * it writes varints in place, with the bytes Kafka's protocol gives them.
+ * it writes varints in place, with the bytes Kafka's protocol gives them; a produce request's
+ * record batches carry every record as written, under the length and CRC-32C the protocol wants;
+ * messages are grouped by partition in their order.
  */
 import { execFileSync } from 'node:child_process';
 import { createRequire } from 'node:module';
@@ -101,5 +103,128 @@ describe("the kafkajs encoder's varints", () => {
     } finally {
       from.mockRestore();
     }
+  });
+});
+
+/** CRC-32C (Castagnoli, reflected polynomial 0x82F63B78), a bit at a time: the reference. */
+function crc32cReference(bytes: Uint8Array): number {
+  let crc = 0xffffffff;
+  for (const byte of bytes) {
+    crc ^= byte;
+    for (let bit = 0; bit < 8; bit++) crc = crc & 1 ? (crc >>> 1) ^ 0x82f63b78 : crc >>> 1;
+  }
+  return (crc ^ 0xffffffff) >>> 0;
+}
+
+type Decoder = { offset: number; buffer: Buffer; readInt16(): number; readInt32(): number; readString(): string | null; forward(n: number): void };
+const KafkaDecoder = require('kafkajs/src/protocol/decoder.js') as new (buffer: Buffer) => Decoder;
+const crc32C = require('kafkajs/src/protocol/recordBatch/crc32C/index.js') as (buffer: Buffer) => number;
+const decodeRecordBatch = require('kafkajs/src/protocol/recordBatch/v0/decoder.js') as (decoder: Decoder) => Promise<{
+  firstOffset: string;
+  firstTimestamp: string;
+  maxTimestamp: string;
+  producerId: string;
+  producerEpoch: number;
+  firstSequence: number;
+  lastOffsetDelta: number;
+  inTransaction: boolean;
+  records: Array<{ key: Buffer | null; value: Buffer | null; headers: Record<string, Buffer | Buffer[]>; offset: string; timestamp: string }>;
+}>;
+type Message = { key?: Buffer | string | null; value: Buffer | string | null; timestamp?: string; headers?: Record<string, string | Buffer | string[]> };
+const produceRequest = require('kafkajs/src/protocol/requests/produce/v3/request.js') as (options: object) => { encode(): Promise<{ buffer: Buffer }> };
+const Long = require('kafkajs/src/utils/long.js') as { fromInt(n: number): unknown };
+const groupMessagesPerPartition = require('kafkajs/src/producer/groupMessagesPerPartition.js') as (options: {
+  topic: string;
+  partitionMetadata: Array<{ partitionId: number }>;
+  messages: Message[];
+  partitioner: (args: { message: Message }) => number;
+}) => Record<string, Message[]>;
+
+describe("kafkajs's CRC-32C", () => {
+  it('is CRC-32C, on the standard check value and on buffers of every length around its 16-byte slices', () => {
+    expect(crc32C(Buffer.from('123456789'))).toBe(0xe3069283);
+    expect(crc32C(Buffer.alloc(0))).toBe(0);
+    for (let length = 1; length <= 70; length++) {
+      const bytes = Buffer.from(Array.from({ length }, (_, i) => (i * 131 + length * 7) & 0xff));
+      expect(crc32C(bytes), `${length} bytes`).toBe(crc32cReference(bytes));
+    }
+    const large = Buffer.from(Array.from({ length: 40_003 }, (_, i) => (i * 2_654_435_761) >>> 24));
+    expect(crc32C(large)).toBe(crc32cReference(large));
+  });
+});
+
+describe("kafkajs's produce request", () => {
+  const partitionMessages: Message[][] = [
+    [
+      { key: 'user-1', value: JSON.stringify({ specversion: '1.0', id: 'a', data: { n: 1 } }), headers: { 'content-type': 'application/cloudevents+json', traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' } },
+      { key: null, value: Buffer.from('x'.repeat(700)), timestamp: '1700000000123' },
+      { key: Buffer.from([0, 1, 2]), value: null, headers: { repeated: ['one', 'two'], binary: Buffer.from([255, 0]) } },
+      { value: 'ünïcödé ✓', timestamp: '1700000000100', headers: {} },
+    ],
+    Array.from({ length: 60 }, (_, i) => ({ key: `k${i}`, value: 'v'.repeat(i * 11), headers: { i: String(i) } })),
+    [],
+  ];
+
+  const asBuffer = (value: Buffer | string | null | undefined) => (value === null || value === undefined ? null : Buffer.from(value));
+
+  it('carries every record as written, in a batch whose length and CRC-32C are the protocol\'s', async () => {
+    const now = Date.now();
+    const request = produceRequest({
+      acks: -1,
+      timeout: 30_000,
+      transactionalId: 'tx-1',
+      producerId: Long.fromInt(42),
+      producerEpoch: 3,
+      topicData: [{ topic: 'events.raw', partitions: partitionMessages.map((messages, partition) => ({ partition, firstSequence: partition * 10, messages })) }],
+    });
+    const decoder = new KafkaDecoder((await request.encode()).buffer);
+    expect(decoder.readString()).toBe('tx-1');
+    expect(decoder.readInt16()).toBe(-1);
+    expect(decoder.readInt32()).toBe(30_000);
+    expect(decoder.readInt32()).toBe(1);
+    expect(decoder.readString()).toBe('events.raw');
+    expect(decoder.readInt32()).toBe(partitionMessages.length);
+    for (const [partition, messages] of partitionMessages.entries()) {
+      expect(decoder.readInt32()).toBe(partition);
+      const size = decoder.readInt32();
+      const batch = decoder.buffer.subarray(decoder.offset, decoder.offset + size);
+      // FirstOffset (8 bytes), Length (4): the bytes after it; Magic 2; the CRC covers Attributes to the end.
+      expect(batch.readBigInt64BE(0)).toBe(0n);
+      expect(batch.readInt32BE(8)).toBe(size - 12);
+      expect(batch.readInt8(16)).toBe(2);
+      expect(batch.readUInt32BE(17)).toBe(crc32cReference(batch.subarray(21)));
+      const decoded = await decodeRecordBatch(decoder);
+      expect(decoded).toMatchObject({ producerId: '42', producerEpoch: 3, firstSequence: partition * 10, inTransaction: true, lastOffsetDelta: messages.length - 1 });
+      const stamps = messages.map((message) => Number(message.timestamp ?? Number.NaN)).filter((stamp) => !Number.isNaN(stamp));
+      expect(decoded.records.map((record) => record.offset)).toEqual(messages.map((_, i) => String(i)));
+      for (const [i, message] of messages.entries()) {
+        const record = decoded.records[i]!;
+        expect(record.key, `partition ${partition}, record ${i}: key`).toEqual(asBuffer(message.key));
+        expect(record.value, `partition ${partition}, record ${i}: value`).toEqual(asBuffer(message.value));
+        const headers = Object.fromEntries(
+          Object.entries(message.headers ?? {}).map(([name, value]) => [name, Array.isArray(value) ? value.map((one) => Buffer.from(one)) : Buffer.from(value)]),
+        );
+        expect(record.headers, `partition ${partition}, record ${i}: headers`).toEqual(headers);
+        if (message.timestamp) expect(record.timestamp).toBe(message.timestamp);
+        else expect(Number(record.timestamp)).toBeGreaterThanOrEqual(stamps.length > 0 ? Math.min(...stamps) : now);
+      }
+    }
+    expect(decoder.offset).toBe(decoder.buffer.length);
+  });
+});
+
+describe("kafkajs's grouping of a send's messages by partition", () => {
+  it('keeps every message, under its partition, in the order sent', () => {
+    const messages: Message[] = Array.from({ length: 100 }, (_, i) => ({ key: `k${i}`, value: String(i) }));
+    const partitionOf = (message: Message) => (Number(message.value) * 7) % 3;
+    const groups = groupMessagesPerPartition({
+      topic: 't',
+      partitionMetadata: [0, 1, 2].map((partitionId) => ({ partitionId })),
+      messages,
+      partitioner: ({ message }) => partitionOf(message),
+    });
+    expect(Object.keys(groups).sort()).toEqual(['0', '1', '2']);
+    for (const partition of [0, 1, 2]) expect(groups[partition]).toEqual(messages.filter((message) => partitionOf(message) === partition));
+    expect(groupMessagesPerPartition({ topic: 't', partitionMetadata: [], messages, partitioner: () => 0 })).toEqual({});
   });
 });
