@@ -39,6 +39,13 @@
  *    partition's messages so far into a new one, and the grouping object with it: quadratic in
  *    the messages per partition. Each message is now pushed onto its partition's array, in the
  *    same order: 50 messages over 3 partitions, 0.9 µs → 20 ns per message.
+ *
+ * 6. A fetched record's decoding. Each record parsed its batch's first timestamp and first
+ *    offset from their text again, and spread its headers into a new object for each header.
+ *    The two are now parsed once for a batch's records, and the headers gathered into one object
+ *    (a repeated key's values still in an array; a header named like an Object property, such as
+ *    `constructor`, is now its own value, where it was paired with the inherited function).
+ *    50 CloudEvents with two headers each: 3.3–3.4 → 2.1 µs of CPU per record decoded.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -242,6 +249,77 @@ module.exports = buffer => buf(buffer) >>> 0`,
     else result[partition] = [message]
   }
   return result`,
+      ],
+    ],
+  },
+  {
+    file: join('src', 'protocol', 'recordBatch', 'record', 'v0', 'decoder.js'),
+    what: "a fetched record's offset, timestamp and headers decoded without copies",
+    unless: "whether the new version still parses a batch's first offset for every record, and spreads every header into a new object",
+    replacements: [
+      [
+        `module.exports = (decoder, batchContext = {}) => {`,
+        `// msctl: a batch's first timestamp and first offset, parsed once for all its records
+const lastTimestamp = { text: undefined, long: undefined }
+const lastOffset = { text: undefined, long: undefined }
+const parsed = (last, text) => {
+  if (last.text !== text || last.long === undefined) {
+    last.long = Long.fromValue(text)
+    last.text = text
+  }
+  return last.long
+}
+
+module.exports = (decoder, batchContext = {}) => {`,
+      ],
+      [
+        `      : Long.fromValue(firstTimestamp)
+          .add(timestampDelta)
+          .toString()
+
+  const offsetDelta = decoder.readVarInt()
+  const offset = Long.fromValue(firstOffset)
+    .add(offsetDelta)
+    .toString()`,
+        `      : parsed(lastTimestamp, firstTimestamp)
+          .add(timestampDelta)
+          .toString()
+
+  const offsetDelta = decoder.readVarInt()
+  const offset = parsed(lastOffset, firstOffset)
+    .add(offsetDelta)
+    .toString()`,
+      ],
+      [
+        `  const headers = decoder.readVarIntArray(HeaderDecoder).reduce(
+    (obj, { key, value }) => ({
+      ...obj,
+      [key]:
+        obj[key] === undefined
+          ? value
+          : Array.isArray(obj[key])
+          ? obj[key].concat([value])
+          : [obj[key], value],
+    }),
+    {}
+  )`,
+        `  // msctl: the headers gathered into one object, not spread into a new one for each header; a
+  // repeated key's values in an array, as before
+  const headers = {}
+  for (const header of decoder.readVarIntArray(HeaderDecoder)) {
+    const known = Object.prototype.hasOwnProperty.call(headers, header.key) ? headers[header.key] : undefined
+    const value =
+      known === undefined
+        ? header.value
+        : Array.isArray(known)
+        ? known.concat([header.value])
+        : [known, header.value]
+    if (header.key === '__proto__') {
+      Object.defineProperty(headers, header.key, { value, enumerable: true, writable: true, configurable: true })
+    } else {
+      headers[header.key] = value
+    }
+  }`,
       ],
     ],
   },

@@ -5,7 +5,8 @@
  * encoder takes its buffers from Node's pool, unzeroed, and still hands out only what it wrote;
  * it writes varints in place, with the bytes Kafka's protocol gives them; a produce request's
  * record batches carry every record as written, under the length and CRC-32C the protocol wants;
- * messages are grouped by partition in their order.
+ * messages are grouped by partition in their order; a fetched batch's records decode with their
+ * own offsets, timestamps and headers.
  */
 import { execFileSync } from 'node:child_process';
 import { createRequire } from 'node:module';
@@ -226,5 +227,62 @@ describe("kafkajs's grouping of a send's messages by partition", () => {
     expect(Object.keys(groups).sort()).toEqual(['0', '1', '2']);
     for (const partition of [0, 1, 2]) expect(groups[partition]).toEqual(messages.filter((message) => partitionOf(message) === partition));
     expect(groupMessagesPerPartition({ topic: 't', partitionMetadata: [], messages, partitioner: () => 0 })).toEqual({});
+  });
+});
+
+describe("kafkajs's decoding of a fetched batch", () => {
+  /** One encoded batch of `messages`, as a broker would hand it out at `firstOffset`. */
+  async function fetchedBatch(messages: Message[], firstOffset: bigint): Promise<Buffer> {
+    const decoder = new KafkaDecoder((await produceRequest({ acks: -1, timeout: 1_000, topicData: [{ topic: 't', partitions: [{ partition: 0, messages }] }] }).encode()).buffer);
+    decoder.readString();
+    decoder.readInt16();
+    decoder.readInt32();
+    decoder.readInt32();
+    decoder.readString();
+    decoder.readInt32();
+    decoder.readInt32();
+    const size = decoder.readInt32();
+    const batch = Buffer.from(decoder.buffer.subarray(decoder.offset, decoder.offset + size));
+    batch.writeBigInt64BE(firstOffset, 0); // the broker's offset: outside the CRC
+    return batch;
+  }
+
+  it("gives each record its own batch's offsets and timestamps, batch after batch", async () => {
+    const first = await fetchedBatch([{ value: 'a', timestamp: '1700000000000' }, { value: 'b', timestamp: '1700000000250' }], 1_000n);
+    const second = await fetchedBatch([{ value: 'c', timestamp: '1800000000000' }, { value: 'd', timestamp: '1800000000007' }, { value: 'e', timestamp: '1800000000009' }], 5_000_000_000n);
+    for (let pass = 0; pass < 2; pass++) {
+      const a = await decodeRecordBatch(new KafkaDecoder(first));
+      const b = await decodeRecordBatch(new KafkaDecoder(second));
+      expect(a.records.map((record) => [record.offset, record.timestamp])).toEqual([
+        ['1000', '1700000000000'],
+        ['1001', '1700000000250'],
+      ]);
+      expect(b.records.map((record) => [record.offset, record.timestamp])).toEqual([
+        ['5000000000', '1800000000000'],
+        ['5000000001', '1800000000007'],
+        ['5000000002', '1800000000009'],
+      ]);
+    }
+  });
+
+  it("keeps each header, a repeated one's values in order, and names like Object's own as plain keys", async () => {
+    const batch = await fetchedBatch(
+      [
+        { value: 'x', headers: { traceparent: 'tp', repeated: ['1', '2', '3'], constructor: 'c', ['__proto__']: 'p', toString: 't' } as never },
+        { value: 'y', headers: { only: 'one' } },
+        { value: 'z' },
+      ],
+      0n,
+    );
+    const [x, y, z] = (await decodeRecordBatch(new KafkaDecoder(batch))).records;
+    expect(Object.getPrototypeOf(x!.headers)).toBe(Object.prototype);
+    expect(Object.keys(x!.headers).sort()).toEqual(['__proto__', 'constructor', 'repeated', 'toString', 'traceparent']);
+    expect(x!.headers.traceparent).toEqual(Buffer.from('tp'));
+    expect(x!.headers.repeated).toEqual([Buffer.from('1'), Buffer.from('2'), Buffer.from('3')]);
+    expect(x!.headers.constructor).toEqual(Buffer.from('c'));
+    expect(x!.headers.toString).toEqual(Buffer.from('t'));
+    expect(Object.getOwnPropertyDescriptor(x!.headers, '__proto__')?.value).toEqual(Buffer.from('p'));
+    expect(y!.headers).toEqual({ only: Buffer.from('one') });
+    expect(z!.headers).toEqual({});
   });
 });
