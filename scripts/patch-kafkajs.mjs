@@ -137,23 +137,15 @@ const PATCHES = [
     replacements: [
       [
         `  return new Encoder()
-    .writeVarInt(sizeOfBody)
-    .writeInt8(0) // no used record attributes at the moment
-    .writeVarLong(timestampDelta)
-    .writeVarInt(offsetDelta)
-    .writeVarIntBytes(key)
-    .writeVarIntBytes(value)
-    .writeVarIntArray(headersArray.map(Header))
-}`,
+    .writeVarInt(sizeOfBody)`,
         `  // msctl: one buffer of the record's size, its headers written in place
   const encoder = new Encoder(sizeOfBody + 5)
-    .writeVarInt(sizeOfBody)
-    .writeInt8(0) // no used record attributes at the moment
-    .writeVarLong(timestampDelta)
-    .writeVarInt(offsetDelta)
-    .writeVarIntBytes(key)
-    .writeVarIntBytes(value)
-    .writeVarInt(headersArray.length)
+    .writeVarInt(sizeOfBody)`,
+      ],
+      [
+        `    .writeVarIntArray(headersArray.map(Header))
+}`,
+        `    .writeVarInt(headersArray.length)
   for (const header of headersArray) encoder.writeVarIntString(header.key).writeVarIntBytes(header.value)
   return encoder
 }`,
