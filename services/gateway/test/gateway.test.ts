@@ -6,6 +6,9 @@ import { TEST_INTERNAL_KEYS, TEST_JWT_SECRET, asCaller, testEnv } from '@msctl/k
 import { gatewayService } from '../src/service';
 import { setTimeout as sleep } from 'node:timers/promises';
 
+/** 3 MiB that no two offsets repeat in a row: a piece lost, doubled or out of order shows. */
+const LARGE_BODY = Buffer.alloc(3 * 1024 * 1024, 0).map((_, i) => (i * 7 + (i >> 8)) & 0xff);
+
 /** A real HTTP upstream that echoes what the gateway sent it. */
 let upstream: FastifyInstance;
 let upstreamCalls = 0;
@@ -27,9 +30,11 @@ async function startGateway(extra: Record<string, string>): Promise<RunningServi
 
 beforeAll(async () => {
   upstream = Fastify();
-  upstream.all('/echo/*', async (request) => {
+  upstream.all('/echo/*', async (request, reply) => {
     upstreamCalls += 1;
     if (request.url.startsWith('/echo/fail')) throw Object.assign(new Error('boom'), { statusCode: 500 });
+    // Larger than one socket read, with a header repeated: the answer reaches the gateway in pieces.
+    if (request.url.startsWith('/echo/large')) return reply.header('set-cookie', ['a=1', 'b=2']).header('x-upstream', 'echo').type('application/octet-stream').send(LARGE_BODY);
     // The connection is closed under the request the first time each URL is asked for.
     if (request.url.startsWith('/echo/drop-once/') && !dropped.has(request.url)) {
       dropped.add(request.url);
@@ -114,6 +119,16 @@ describe('gateway', () => {
     await expect(new AssertionVerifier(TEST_INTERNAL_KEYS.publicKey, 'gone').verify(assertion)).rejects.toThrow('not valid for this service');
     expect(Object.keys(echoed.headers).filter((name) => name.startsWith('x-auth-'))).toEqual([]);
     expect(echoed.headers.authorization).toBeUndefined();
+  });
+
+  it('relays an answer that arrives in many pieces whole, with its repeated headers', async () => {
+    const response = await call('/api/echo/large');
+    expect(response.status).toBe(200);
+    expect(response.headers.getSetCookie()).toEqual(['a=1', 'b=2']);
+    expect(response.headers.get('x-upstream')).toBe('echo');
+    const body = Buffer.from(await response.arrayBuffer());
+    expect(body.length).toBe(LARGE_BODY.length);
+    expect(body.equals(LARGE_BODY)).toBe(true);
   });
 
   it('answers 404 for a path no service routes', async () => {
