@@ -33,8 +33,14 @@ export type ErrorCode =
   | 'TOOL_MISSING'
   | 'INTERNAL';
 
+/** Marks an MsctlError of any copy of this module: the dashboard is a file of its own with its own copy. */
+const MSCTL_ERROR = Symbol.for('msctl.MsctlError');
+
 export class MsctlError extends Error {
   override readonly name = 'MsctlError';
+  get [MSCTL_ERROR](): true {
+    return true;
+  }
   constructor(
     readonly code: ErrorCode,
     message: string,
@@ -45,7 +51,8 @@ export class MsctlError extends Error {
   }
 }
 
-export const isMsctlError = (value: unknown): value is MsctlError => value instanceof MsctlError;
+export const isMsctlError = (value: unknown): value is MsctlError =>
+  value instanceof MsctlError || (typeof value === 'object' && value !== null && (value as { [MSCTL_ERROR]?: unknown })[MSCTL_ERROR] === true);
 
 /** The process exit code for an outcome: 0 ok, 1 failure, 2 usage, 3 an SLO violated (load-test), 130 interrupted. */
 export const EXIT_CODES = { ok: 0, failure: 1, usage: 2, sloViolated: 3, interrupted: 130 } as const;

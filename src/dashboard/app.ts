@@ -110,3 +110,6 @@ export function DashboardApp(props: DashboardAppProps): ReactElement {
 
   return h(DashboardView, { snapshot, width: size.columns, height: size.rows, color: props.color, selected: index, showLogs, logLines, selectedGroup: group, overlay, builds: buildLines });
 }
+
+/** The app as an element, for a caller that loads React only through this module. */
+export const dashboardElement = (props: DashboardAppProps): ReactElement => h(DashboardApp, props);

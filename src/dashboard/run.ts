@@ -74,14 +74,16 @@ export function createProjectPoller(project: Project, runtime: Runtime, interval
  * ink, React and the view, loaded with NODE_ENV=production unless it says otherwise: React's
  * development build (the default when NODE_ENV is unset) re-checks every element and render,
  * several times the CPU of drawing a frame. NODE_ENV is restored once they are loaded, so what
- * the dashboard starts (a restart) does not inherit it.
+ * the dashboard starts (a restart) does not inherit it. (In dist/dashboard.js, a file of its own
+ * with React in it, the build has fixed it already.) React comes through the app's module only:
+ * a CommonJS package imported dynamically from a bundle has no named exports.
  */
 async function loadInk() {
   const before = process.env.NODE_ENV;
   process.env.NODE_ENV ??= 'production';
   try {
-    const [{ render }, { createElement }, { DashboardApp }] = await Promise.all([import('ink'), import('react'), import('./app')]);
-    return { render, h: createElement, DashboardApp };
+    const [{ render }, { dashboardElement }] = await Promise.all([import('ink'), import('./app')]);
+    return { render, dashboardElement };
   } finally {
     if (before === undefined) delete process.env.NODE_ENV;
   }
@@ -221,7 +223,7 @@ export async function runDashboard(project: Project, runtime: Runtime, context: 
         restarting = false;
       });
   };
-  const { render, h, DashboardApp } = await loadInk();
+  const { render, dashboardElement } = await loadInk();
   const releaseWarnings = holdWarnings();
   // The alternate screen, from its top-left corner; the user's screen comes back on exit.
   context.stdout.write('\u001b[?1049h\u001b[H\u001b[2J');
@@ -232,7 +234,7 @@ export async function runDashboard(project: Project, runtime: Runtime, context: 
   try {
     const stdin = process.stdin;
     instance = render(
-      h(DashboardApp, {
+      dashboardElement({
         source: { subscribe: poller.subscribe, getSnapshot: poller.getSnapshot },
         logs,
         color: context.color,
