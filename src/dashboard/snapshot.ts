@@ -8,6 +8,7 @@ import { consumerGroupOf } from '../runtime/health';
 import type { HealthDocument, StackStatus, TargetStatus } from '../runtime/types';
 import { parsePrometheus, type Sample } from '../core/prometheus';
 import { histogramDelta, histogramOf, histogramQuantile, ratePerSecond, sumOf, type Histogram } from './prometheus';
+import { compareNames } from '../../services/kit/src/order';
 
 export type DisplayState = 'starting' | 'healthy' | 'degraded' | 'unhealthy' | 'restarting' | 'stopping' | 'stopped' | 'failed';
 export type BreakerState = 'closed' | 'open' | 'half-open';
@@ -125,7 +126,7 @@ export function slowestPerService(traces: ReadonlyArray<{ traceId: string; root:
       if (!current || trace.durationMs > current.durationMs) slowest.set(service, { service, traceId: trace.traceId, operation: trace.root, durationMs: trace.durationMs });
     }
   }
-  return [...slowest.values()].sort((a, b) => a.service.localeCompare(b.service));
+  return [...slowest.values()].sort((a, b) => compareNames(a.service, b.service));
 }
 
 // ---------------------------------------------------------------- /health and /metrics
@@ -265,7 +266,7 @@ export interface KafkaReadingAt {
 export function kafkaView(previous: KafkaReadingAt | undefined, current: KafkaReadingAt): KafkaView {
   const seconds = previous ? (current.at - previous.at) / 1000 : 0;
   const ends = new Map<string, number>();
-  const topics = [...current.reading.topics].sort((a, b) => a.topic.localeCompare(b.topic)).map((topic): TopicRow => {
+  const topics = [...current.reading.topics].sort((a, b) => compareNames(a.topic, b.topic)).map((topic): TopicRow => {
     for (const p of topic.partitions) ends.set(`${topic.topic}\u0000${p.partition}`, p.high);
     const endOffset = topic.partitions.reduce((sum, p) => sum + p.high, 0);
     const before = previous?.reading.topics.find((t) => t.topic === topic.topic);
@@ -280,11 +281,11 @@ export function kafkaView(previous: KafkaReadingAt | undefined, current: KafkaRe
           const endOffset = ends.get(`${o.topic}\u0000${o.partition}`)!;
           return { topic: o.topic, partition: o.partition, offset: o.offset, endOffset, lag: Math.max(0, endOffset - o.offset) };
         })
-        .sort((a, b) => a.topic.localeCompare(b.topic) || a.partition - b.partition);
+        .sort((a, b) => compareNames(a.topic, b.topic) || a.partition - b.partition);
       return { group: group.groupId, lag: partitions.reduce((sum, p) => sum + p.lag, 0), partitions };
     })
     .filter((group) => group.partitions.length > 0)
-    .sort((a, b) => a.group.localeCompare(b.group));
+    .sort((a, b) => compareNames(a.group, b.group));
   return { at: new Date(current.at).toISOString(), error: null, topics, groups };
 }
 

@@ -2,6 +2,7 @@ import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { MsctlError } from '../core/errors';
+import { compareNames } from '../../services/kit/src/order';
 
 const serviceName = z.string().regex(/^[a-z][a-z0-9]*(-[a-z0-9]+)*$/, 'lowercase kebab-case');
 
@@ -40,7 +41,7 @@ export async function loadManifests(servicesDir: string): Promise<ServiceManifes
     throw new MsctlError('USAGE', `cannot read the services folder ${servicesDir}: ${(error as Error).message}`, 'run msctl from the project folder, or pass --project-dir');
   });
   const manifests: ServiceManifest[] = [];
-  for (const entry of entries.filter((e) => e.isDirectory()).sort((a, b) => a.name.localeCompare(b.name))) {
+  for (const entry of entries.filter((e) => e.isDirectory()).sort((a, b) => compareNames(a.name, b.name))) {
     const dir = join(servicesDir, entry.name);
     const file = join(dir, 'service.json');
     let text: string;
@@ -101,5 +102,5 @@ export function stackTopics(manifests: ServiceManifest[], minimumPartitions = 3,
     for (const topic of manifest.produces) partitions.set(topic, Math.max(partitions.get(topic) ?? minimumPartitions, minimumPartitions));
     for (const topic of manifest.consumes) partitions.set(topic, Math.max(partitions.get(topic) ?? minimumPartitions, consumers));
   }
-  return [...partitions].map(([topic, count]) => ({ topic, partitions: count })).sort((a, b) => a.topic.localeCompare(b.topic));
+  return [...partitions].map(([topic, count]) => ({ topic, partitions: count })).sort((a, b) => compareNames(a.topic, b.topic));
 }

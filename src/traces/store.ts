@@ -9,6 +9,7 @@
 import { mkdir, open, readFile, readdir, rm, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { StoredSpan } from './otlp';
+import { compareNames } from '../../services/kit/src/order';
 
 export const DEFAULT_SEGMENT_BYTES = 8 * 1024 * 1024;
 export const DEFAULT_MAX_BYTES = 64 * 1024 * 1024;
@@ -31,7 +32,7 @@ export async function listSegments(dir: string): Promise<SegmentInfo[]> {
     const info = await stat(join(dir, name)).catch(() => undefined);
     if (info) segments.push({ file: join(dir, name), startedAt: Number(match[1]), bytes: info.size, modifiedAt: info.mtimeMs });
   }
-  return segments.sort((a, b) => a.startedAt - b.startedAt || a.file.localeCompare(b.file));
+  return segments.sort((a, b) => a.startedAt - b.startedAt || compareNames(a.file, b.file));
 }
 
 export interface SpanWriterOptions {

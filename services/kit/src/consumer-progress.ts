@@ -6,6 +6,7 @@
  */
 import type { FailureVerdict } from './failures';
 import type { CheckReport, HealthStatus } from './health';
+import { compareNames } from './order';
 
 export interface ProgressOptions {
   now?: () => number;
@@ -121,7 +122,7 @@ export class ConsumerProgress {
     const now = this.now();
     this.trimDeadLetters(now);
     const partitions = [...this.partitions.values()]
-      .sort((a, b) => a.topic.localeCompare(b.topic) || a.partition - b.partition)
+      .sort((a, b) => compareNames(a.topic, b.topic) || a.partition - b.partition)
       .map((state): PartitionReport => {
         const lag = state.position === undefined ? 0 : Math.max(0, state.highWatermark - state.position);
         const waiting = lag > 0 && state.waitingSince !== undefined ? now - state.waitingSince : null;

@@ -5,6 +5,7 @@ import type { Circuit } from './circuit-breaker';
 import { HttpError } from './http-errors';
 import type { Logger } from './logger';
 import { inSpan, traceQuery, tracedClient, SpanKind } from './tracing';
+import { compareNames } from './order';
 
 export interface Migration {
   /** Ordered by id: "001_users", "002_outbox"… */
@@ -168,7 +169,7 @@ export class Database implements Queryable {
         `CREATE TABLE IF NOT EXISTS schema_migrations (id text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`,
       );
       const done = new Set((await client.query<{ id: string }>('SELECT id FROM schema_migrations')).rows.map((r) => r.id));
-      for (const migration of [...migrations].sort((a, b) => a.id.localeCompare(b.id))) {
+      for (const migration of [...migrations].sort((a, b) => compareNames(a.id, b.id))) {
         if (done.has(migration.id)) continue;
         await client.query('BEGIN');
         try {

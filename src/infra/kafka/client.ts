@@ -7,6 +7,7 @@ const { AssignerProtocol, ConfigResourceTypes, Kafka, logLevel, Partitioners } =
 type Kafka = InstanceType<typeof Kafka>;
 import { MsctlError } from '../../core/errors';
 import { sleep } from '../../core/sleep';
+import { compareNames } from '../../../services/kit/src/order';
 
 /**
  * Creates topics and waits until each of their partitions answers for its offsets, so that
@@ -316,7 +317,7 @@ export async function connectTopicsKafka(brokers: string[], clientId = 'msctl-to
         const result = await admin.describeConfigs({ includeSynonyms: false, resources: [{ type: ConfigResourceTypes.TOPIC, name: topic }] });
         return (result.resources[0]?.configEntries ?? [])
           .map((entry) => ({ name: entry.configName, value: entry.configValue, isDefault: entry.isDefault, readOnly: entry.readOnly, sensitive: entry.isSensitive }))
-          .sort((a, b) => a.name.localeCompare(b.name));
+          .sort((a, b) => compareNames(a.name, b.name));
       }),
     createTopic: (spec) =>
       adminCall(async () => {
