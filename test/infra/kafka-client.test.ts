@@ -38,6 +38,31 @@ describe('connectTopicsKafka', () => {
     }
   });
 
+  it('describes several topics with one metadata request for their offsets, not one per topic', async () => {
+    const admin = new Kafka({ clientId: 'kafka-client-test', brokers: [bootstrap], logLevel: logLevel.NOTHING }).admin();
+    await admin.connect();
+    const topics = Array.from({ length: 6 }, (_, i) => uniqueName(`counted-${i}`));
+    const requests: string[] = [];
+    const client = await connectTopicsKafka([bootstrap], 'kafka-client-test-count', { onRequest: (name) => requests.push(name) });
+    try {
+      await admin.createTopics({ topics: topics.map((topic) => ({ topic, numPartitions: 2, replicationFactor: 1 })), waitForLeaders: false });
+      for (const topic of topics) await eventually(async () => ((await admin.fetchTopicOffsets(topic)).length === 2 ? true : undefined), 10_000, `${topic}'s offsets`);
+      // The first call learns the topics; the second is what every read of the dashboard does.
+      await client.describeTopics(topics);
+      requests.length = 0;
+      const described = await client.describeTopics(topics);
+      expect(described.map((t) => [t.name, t.partitions.length]).sort()).toEqual(topics.map((t) => [t, 2]).sort());
+      const metadata = requests.filter((name) => name === 'Metadata').length;
+      // The topics' metadata (kafkajs asks twice for it), then one for the six offset lookups.
+      expect(metadata, requests.join(', ')).toBeLessThanOrEqual(3);
+      expect(requests.filter((name) => name === 'ListOffsets')).toHaveLength(2 * topics.length);
+    } finally {
+      await client.close();
+      await admin.deleteTopics({ topics }).catch(() => undefined);
+      await admin.disconnect();
+    }
+  });
+
   it("the dashboard's offsets reader: a topic's offsets and a group's, and a read after the topic was deleted", async () => {
     const admin = new Kafka({ clientId: 'kafka-client-test', brokers: [bootstrap], logLevel: logLevel.NOTHING }).admin();
     await admin.connect();

@@ -248,7 +248,12 @@ function brokerRefusal(error: unknown, what: string, hint: string): unknown {
  * A client for the CLI: fails fast when the broker does not answer (about 3 s), never hangs.
  * Every call maps connection failures to MsctlError('KAFKA_UNREACHABLE').
  */
-export async function connectTopicsKafka(brokers: string[], clientId = 'msctl-topics'): Promise<TopicsKafka> {
+export interface TopicsKafkaOptions {
+  /** Told the name of every request the admin sends (kafkajs's request event): what a command costs the broker. */
+  onRequest?: (apiName: string) => void;
+}
+
+export async function connectTopicsKafka(brokers: string[], clientId = 'msctl-topics', options: TopicsKafkaOptions = {}): Promise<TopicsKafka> {
   const kafka = new Kafka({
     clientId,
     brokers,
@@ -258,6 +263,8 @@ export async function connectTopicsKafka(brokers: string[], clientId = 'msctl-to
     retry: { retries: 1, initialRetryTime: 200, maxRetryTime: 1_000 },
   });
   const admin = kafka.admin();
+  const { onRequest } = options;
+  if (onRequest) admin.on(admin.events.REQUEST, (event) => onRequest(event.payload.apiName));
   const guard = async <T>(work: () => Promise<T>): Promise<T> => {
     try {
       return await work();
@@ -289,7 +296,10 @@ export async function connectTopicsKafka(brokers: string[], clientId = 'msctl-to
       const metadata = await admin.fetchTopicMetadata({ topics });
       // The metadata answer is not in the order asked: offsets are matched by name.
       const offsets = new Map<string, Awaited<ReturnType<typeof admin.fetchTopicOffsets>>>();
-      for (const topic of metadata.topics) offsets.set(topic.name, await admin.fetchTopicOffsets(topic.name));
+      // Side by side within this call: one after another, each lookup asked the broker for the
+      // metadata again first (6 topics: 6 metadata requests; side by side, kafkajs shares one).
+      // The metadata they read holds every topic of this call, as no other call runs meanwhile.
+      await Promise.all(metadata.topics.map(async (topic) => offsets.set(topic.name, await admin.fetchTopicOffsets(topic.name))));
       return metadata.topics.map((topic): TopicInfo => {
         const byPartition = new Map(offsets.get(topic.name)!.map((o) => [o.partition, o]));
         return {
