@@ -298,8 +298,11 @@ export async function connectTopicsKafka(brokers: string[], clientId = 'msctl-to
       const offsets = new Map<string, Awaited<ReturnType<typeof admin.fetchTopicOffsets>>>();
       // Side by side within this call: one after another, each lookup asked the broker for the
       // metadata again first (6 topics: 6 metadata requests; side by side, kafkajs shares one).
-      // The metadata they read holds every topic of this call, as no other call runs meanwhile.
-      await Promise.all(metadata.topics.map(async (topic) => offsets.set(topic.name, await admin.fetchTopicOffsets(topic.name))));
+      // The metadata they read holds every topic of this call, as no other call runs meanwhile:
+      // the call ends once every lookup has, even when one failed.
+      const lookups = await Promise.allSettled(metadata.topics.map(async (topic) => offsets.set(topic.name, await admin.fetchTopicOffsets(topic.name))));
+      const failed = lookups.find((lookup) => lookup.status === 'rejected');
+      if (failed) throw failed.reason;
       return metadata.topics.map((topic): TopicInfo => {
         const byPartition = new Map(offsets.get(topic.name)!.map((o) => [o.partition, o]));
         return {
