@@ -7,7 +7,7 @@ import { useInput, useWindowSize } from 'ink';
 import { createElement as h, useEffect, useState, useSyncExternalStore, type ReactElement } from 'react';
 import type { Trace } from '../traces/store';
 import type { DashboardSnapshot } from './snapshot';
-import { type BuildLine, type DashboardOverlay, DashboardView } from './view';
+import { type BuildLine, type DashboardOverlay, DashboardView, type PaneLine } from './view';
 
 export interface SnapshotSource {
   subscribe(listener: () => void): () => void;
@@ -16,7 +16,7 @@ export interface SnapshotSource {
 
 export interface LogSource {
   subscribe(listener: () => void): () => void;
-  getLines(): readonly string[];
+  getLines(): readonly PaneLine[];
   /** Follow this target's log (null: none). */
   follow(target: string | null): void;
 }

@@ -5,8 +5,7 @@
  */
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
-import { makeChalk } from '../ui/colors';
-import { prettyLine } from '../ui/log-line';
+import { type LogPart, logLineParts } from '../ui/log-line';
 import { isMsctlError } from '../core/errors';
 import { sleep } from '../core/sleep';
 import { watchKafkaOffsets } from '../infra/kafka/client';
@@ -101,15 +100,14 @@ export function runtimeLogReader(runtime: Runtime): LogReader {
     );
 }
 
-/** The last lines of one target's log, followed as it grows (prettified for the pane). */
+/** The last lines of one target's log, followed as it grows, as the parts the pane draws. */
 export class LogFeed implements LogSource {
-  private lines: readonly string[] = [];
+  private lines: ReadonlyArray<readonly LogPart[]> = [];
   private readonly listeners = new Set<() => void>();
   private current: { target: string; abort: AbortController } | undefined;
 
   constructor(
     private readonly reader: LogReader,
-    private readonly color: boolean,
     private readonly keep = 300,
   ) {}
 
@@ -118,7 +116,7 @@ export class LogFeed implements LogSource {
     return () => this.listeners.delete(listener);
   };
 
-  getLines = (): readonly string[] => this.lines;
+  getLines = (): ReadonlyArray<readonly LogPart[]> => this.lines;
 
   follow = (target: string | null): void => {
     if (this.current?.target === target) return;
@@ -135,14 +133,13 @@ export class LogFeed implements LogSource {
     this.follow(null);
   }
 
-  private set(lines: readonly string[]): void {
+  private set(lines: ReadonlyArray<readonly LogPart[]>): void {
     this.lines = lines;
     for (const listener of this.listeners) listener();
   }
 
   private async read(target: string, signal: AbortSignal): Promise<void> {
-    const c = makeChalk(this.color);
-    let pending: string[] = [];
+    let pending: Array<readonly LogPart[]> = [];
     let flush: NodeJS.Timeout | undefined;
     try {
       await this.reader(
@@ -150,7 +147,7 @@ export class LogFeed implements LogSource {
         this.keep,
         (lines, replace) => {
           if (signal.aborted) return;
-          const shown = lines.map((text) => prettyLine(text, c));
+          const shown = lines.map((text) => logLineParts(text));
           if (replace) return this.set(shown.slice(-this.keep));
           pending.push(...shown);
           // Many lines at once are one update.
@@ -198,7 +195,7 @@ export interface DashboardContext {
  */
 export async function runDashboard(project: Project, runtime: Runtime, context: DashboardContext, options: DashboardRunOptions = {}): Promise<DashboardExit> {
   const { poller, close } = createProjectPoller(project, runtime, options.intervalMs);
-  const logs = new LogFeed(runtimeLogReader(runtime), context.color);
+  const logs = new LogFeed(runtimeLogReader(runtime));
   let resolveExit!: (reason: DashboardExit) => void;
   const exited = new Promise<DashboardExit>((resolve) => {
     resolveExit = resolve;

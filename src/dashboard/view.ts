@@ -9,6 +9,7 @@ import { createElement as h, memo, useMemo, type ReactElement } from 'react';
 import { clockTime, makeChalk } from '../ui/colors';
 import { terminalSafe } from '../core/terminal-text';
 import { formatUptime } from '../ui/format';
+import type { LogPart } from '../ui/log-line';
 import type { Trace } from '../traces/store';
 import { renderWaterfall } from '../traces/waterfall';
 import { fit, formatMs } from '../ui/format';
@@ -23,8 +24,8 @@ export interface DashboardViewProps {
   /** Index into snapshot.services. */
   selected: number;
   showLogs: boolean;
-  /** The selected service's last log lines (already prettified). */
-  logLines: readonly string[];
+  /** The selected service's last log lines. */
+  logLines: readonly PaneLine[];
   /** Group whose partitions are listed; default: a group of the selected service. */
   selectedGroup?: string | null;
   /** A pane over the panels (`t`, `?`); null: none. */
@@ -32,6 +33,12 @@ export interface DashboardViewProps {
   /** `msctl dev`: each watched service's last build and restart. */
   builds?: readonly BuildLine[];
 }
+
+/**
+ * A line of the log pane: a log line's parts, which the pane styles itself, or text that is
+ * already terminal-safe and keeps the colours it has.
+ */
+export type PaneLine = string | readonly LogPart[];
 
 /** One service's line in `msctl dev`'s panel: what its last save did; `detail`, the compiler's first lines. */
 export interface BuildLine {
@@ -74,7 +81,7 @@ export const DASHBOARD_KEYS: ReadonlyArray<{ keys: string; what: string }> = [
   { keys: 'Ctrl-C', what: 'quit' },
 ];
 
-type Color = 'green' | 'red' | 'yellow' | 'gray' | 'cyan';
+type Color = 'green' | 'red' | 'yellow' | 'gray' | 'cyan' | 'blue' | 'magenta';
 
 const STATE_COLORS: Record<DisplayState, Color> = {
   healthy: 'green',
@@ -93,6 +100,7 @@ interface Cell {
   text: string;
   color?: Color | undefined;
   bold?: boolean;
+  dim?: boolean;
 }
 
 interface Column<R> {
@@ -125,7 +133,7 @@ export function fitColumns<R>(columns: Array<Column<R>>, width: number): Array<C
 }
 
 interface LineProps {
-  cells: Cell[];
+  cells: readonly Cell[];
   width: number;
   color: boolean;
   selected?: boolean;
@@ -141,13 +149,14 @@ function LineText({ cells, width, color, selected, dim }: LineProps): ReactEleme
     // Service names, breaker names and health outputs come from the services.
     const text = [...terminalSafe(cell.text)].slice(0, left).join('');
     left -= [...text].length;
-    const styled = color && (cell.color !== undefined || cell.bold || dim || selected);
-    parts.push(styled ? h(Text, { key: i, color: cell.color, bold: cell.bold, dimColor: dim, inverse: selected }, text) : text);
+    const styled = color && (cell.color !== undefined || cell.bold || cell.dim || dim || selected);
+    parts.push(styled ? h(Text, { key: i, color: cell.color, bold: cell.bold, dimColor: dim || cell.dim, inverse: selected }, text) : text);
   });
   return h(Text, { wrap: 'truncate-end' }, ...parts);
 }
 
-const sameCells = (a: readonly Cell[], b: readonly Cell[]) => a.length === b.length && a.every((cell, i) => cell.text === b[i]!.text && cell.color === b[i]!.color && cell.bold === b[i]!.bold);
+const sameCells = (a: readonly Cell[], b: readonly Cell[]) =>
+  a === b || (a.length === b.length && a.every((cell, i) => cell.text === b[i]!.text && cell.color === b[i]!.color && cell.bold === b[i]!.bold && cell.dim === b[i]!.dim));
 
 /** A line whose text and styles did not change is not rendered again. */
 const Line = memo(LineText, (a, b) => a.width === b.width && a.color === b.color && a.selected === b.selected && a.dim === b.dim && sameCells(a.cells, b.cells));
@@ -375,7 +384,8 @@ export function DashboardView(props: DashboardViewProps): ReactElement {
     const name = snapshot.services[selected]?.name ?? '';
     const room = Math.max(3, height - 1 - lines.length - footer.length - 1);
     logs.push(h(Line, { key: 'lt', cells: [{ text: `LOGS ${name}`, bold: true, color: 'cyan' }, { text: props.logLines.length === 0 ? '  (no lines yet)' : '' }], width, color }));
-    props.logLines.slice(-room).forEach((text, i) => logs.push(h(Text, { key: `l${i}`, wrap: 'truncate-end' }, text)));
+    // A log line's parts are cells of a line: ink styles them, with no escape sequences to parse on every frame.
+    props.logLines.slice(-room).forEach((line, i) => logs.push(typeof line === 'string' ? h(Text, { key: `l${i}`, wrap: 'truncate-end' }, line) : h(Line, { key: `l${i}`, cells: line, width, color })));
   }
 
   return h(Box, { flexDirection: 'column', width }, ...lines, ...logs, ...footer);

@@ -7,7 +7,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { followLog, listLogs, parseStoredLine, readLogLines, RotatingLogWriter, snapshotLog, type LogLine } from '../../src/runtime/local/log-files';
 import { parseTimeOrAgo } from '../../src/core/duration';
 import { interleave } from '../../src/runtime/local/logs';
-import { prettyLine } from '../../src/ui/log-line';
+import { logLineParts, prettyLine } from '../../src/ui/log-line';
 import { makeChalk } from '../../src/ui/colors';
 import { MsctlError } from '../../src/core/errors';
 
@@ -246,6 +246,19 @@ describe('logs command helpers', () => {
     expect(prettyLine(line, c)).toBe(`${hhmm}:56.789 WARN  slow query ms=1200 table=users note="two words" err="Error: boom"`);
     expect(prettyLine('plain text', c)).toBe('plain text');
     expect(prettyLine('{"not":"pino"}', c)).toBe('{"not":"pino"}');
+  });
+
+  it("a pino line's parts join to the printed text, with the time and keys dim and the level in its colour", () => {
+    const time = Date.parse('2025-01-01T12:34:56.789Z');
+    const line = JSON.stringify({ level: 50, time, pid: 1, msg: 'write failed', table: 'users', note: 'two words' });
+    const parts = logLineParts(line);
+    expect(parts.map((part) => part.text).join('')).toBe(prettyLine(line, makeChalk(false)));
+    expect(parts.filter((part) => part.dim).map((part) => part.text)).toEqual([prettyLine(line, makeChalk(false)).slice(0, 12), 'table=', 'note=']);
+    expect(parts.filter((part) => part.color)).toEqual([{ text: 'ERROR', color: 'red' }]);
+    // Plain text next to plain text is one part: a line is a few parts, not a part per word.
+    expect(parts).toHaveLength(8);
+    expect(prettyLine(line, makeChalk(true))).toBe(parts.map((part) => (part.dim ? makeChalk(true).dim(part.text) : part.color ? makeChalk(true)[part.color](part.text) : part.text)).join(''));
+    expect(logLineParts('plain \u001b[2Jtext')).toEqual([{ text: 'plain text' }]);
   });
 
   it('interleaves logs by time, stable', () => {

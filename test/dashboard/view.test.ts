@@ -5,7 +5,8 @@ import chalk from 'chalk';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { cleanup } from 'ink-testing-library';
 import { DashboardApp, type LogSource, type SnapshotSource } from '../../src/dashboard/app';
-import { stripAnsi } from '../../src/ui/colors';
+import { makeChalk, stripAnsi } from '../../src/ui/colors';
+import { logLineParts, prettyLine } from '../../src/ui/log-line';
 import type { DashboardSnapshot } from '../../src/dashboard/snapshot';
 import { DASHBOARD_KEYS, DashboardView, type DashboardViewProps } from '../../src/dashboard/view';
 import type { StoredSpan } from '../../src/traces/otlp';
@@ -135,6 +136,21 @@ describe('dashboard frames', () => {
     const narrow = frame({ width: 40, snapshot: base });
     for (const line of narrow.split('\n')) expect([...line].length, line).toBeLessThanOrEqual(40);
     expect(words(row(narrow, 'gateway')).slice(0, 2)).toEqual(['gateway', 'healthy']);
+  });
+
+  it('the log pane draws a log line from its parts: the text as printed, the level in its colour, the keys dim, no colour without it', () => {
+    const line = JSON.stringify({ level: 40, time: Date.parse('2025-01-01T12:34:56.789Z'), msg: 'slow query', ms: 1200 });
+    const printed = prettyLine(line, makeChalk(false));
+    const pane = (color: boolean) => render(h(DashboardView, { snapshot: snapshot(), width: 100, height: 50, color, selected: 2, showLogs: true, logLines: [logLineParts(line)] })).lastFrame()!;
+    expect(pane(false)).toContain(printed);
+    expect(pane(false)).not.toContain('\u001b[');
+    const level = chalk.level;
+    chalk.level = 1;
+    const coloured = pane(true);
+    chalk.level = level;
+    expect(stripAnsi(coloured)).toContain(printed);
+    expect(coloured).toMatch(/\u001b\[33mWARN/); // yellow
+    expect(coloured).toMatch(/\u001b\[2mms=/); // dim
   });
 
   it('the log pane shows the selected service’s last lines; breakers then only list those not CLOSED', () => {
