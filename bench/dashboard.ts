@@ -13,6 +13,9 @@
  *
  *   npm run bench:dashboard [-- --seconds 30] [--messages 1000000] [--fresh-only]
  *                           [--profile <dir>]   (--cpu-prof of every dashboard process)
+ *                           [--young 4,8]       (peers: each mode once per cap on V8's young
+ *                                                generation, MB a semi-space, instead of the
+ *                                                launcher's own)
  *
  * Writes bench/results/dashboard.json.
  */
@@ -35,6 +38,8 @@ const seconds = Number(option('seconds') ?? 30);
 const messages = Number(option('messages') ?? 1_000_000);
 const freshOnly = process.argv.includes('--fresh-only');
 const profileDir = option('profile');
+const youngCaps = option('young')?.split(',').map(Number);
+if (youngCaps?.some((cap) => !Number.isInteger(cap) || cap <= 0)) throw new Error(`--young ${option('young')}: a list of whole MB, e.g. 4,8`);
 const warmupSeconds = 5;
 const binary = join(repoRoot, 'bin', 'msctl.js');
 const log = (text: string) => process.stderr.write(`${text}\n`);
@@ -97,10 +102,13 @@ async function screenUntil(ready: (screen: string) => boolean, timeoutMs = 30_00
   }
 }
 
+/** The dashboard's own environment: a peer's young-generation cap, set here so that the launcher keeps it. */
+type PeerEnv = Record<string, string>;
+
 /** The ink view in a real terminal; with `logsOf`, the log pane open on that service. */
-async function measureTty(logsOf?: string): Promise<Measure & { terminal: string }> {
+async function measureTty(logsOf?: string, peerEnv: PeerEnv = {}): Promise<Measure & { terminal: string }> {
   // `exec` makes the pane's process the dashboard itself.
-  const envFlags = Object.entries({ ...env, TERM: 'xterm-256color' }).flatMap(([key, value]) => ['-e', `${key}=${value}`]);
+  const envFlags = Object.entries({ ...env, ...peerEnv, TERM: 'xterm-256color' }).flatMap(([key, value]) => ['-e', `${key}=${value}`]);
   const command = [process.execPath, ...nodeFlags(), binary, 'dashboard', '--interval', '1', '--project-dir', project.dir].map((word) => `'${word}'`).join(' ');
   execaSync('tmux', ['new-session', '-d', '-s', session, '-x', '160', '-y', '50', ...envFlags, `exec ${command}`]);
   try {
@@ -131,8 +139,8 @@ async function measureTty(logsOf?: string): Promise<Measure & { terminal: string
 }
 
 /** The same poller without rendering: --json to a pipe. */
-async function measureJson(): Promise<Measure & { snapshots: number }> {
-  const child = execa(process.execPath, [...nodeFlags(), binary, 'dashboard', '--json', '--interval', '1', '--project-dir', project.dir], { env: { ...env, NO_COLOR: '1' }, reject: false });
+async function measureJson(peerEnv: PeerEnv = {}): Promise<Measure & { snapshots: number }> {
+  const child = execa(process.execPath, [...nodeFlags(), binary, 'dashboard', '--json', '--interval', '1', '--project-dir', project.dir], { env: { ...env, ...peerEnv, NO_COLOR: '1' }, reject: false });
   let snapshots = 0;
   child.stdout!.on('data', (chunk: Buffer) => (snapshots += chunk.toString().split('\n').length - 1));
   const result = await measure(child.pid!);
@@ -142,11 +150,22 @@ async function measureJson(): Promise<Measure & { snapshots: number }> {
 }
 
 const logsOf = 'users';
-async function measureAll() {
-  const tty = await measureTty();
-  const ttyLogs = await measureTty(logsOf);
-  const json = await measureJson();
-  return { tty, ttyLogs: { ...ttyLogs, logPane: logsOf }, json, ratioTtyToJson: json.cpuSeconds > 0 ? Math.round((tty.cpuSeconds / json.cpuSeconds) * 100) / 100 : null };
+/** Every mode; with --young, every mode once per cap, the caps taking turns within each mode. */
+async function measureAll(): Promise<Record<string, unknown>> {
+  const caps = youngCaps ?? [undefined];
+  const runs = new Map<number | undefined, { tty?: Measure; ttyLogs?: Measure; json?: Measure & { snapshots: number } }>(caps.map((cap) => [cap, {}]));
+  const peerEnv = (cap: number | undefined): PeerEnv => (cap === undefined ? {} : { NODE_OPTIONS: `--max-semi-space-size=${cap}` });
+  for (const cap of caps) runs.get(cap)!.tty = await measureTty(undefined, peerEnv(cap));
+  for (const cap of caps) runs.get(cap)!.ttyLogs = await measureTty(logsOf, peerEnv(cap));
+  for (const cap of caps) runs.get(cap)!.json = await measureJson(peerEnv(cap));
+  const modes = ({ tty, ttyLogs, json }: { tty?: Measure; ttyLogs?: Measure; json?: Measure }) => ({
+    tty,
+    ttyLogs: { ...ttyLogs, logPane: logsOf },
+    json,
+    ratioTtyToJson: tty && json && json.cpuSeconds > 0 ? Math.round((tty.cpuSeconds / json.cpuSeconds) * 100) / 100 : null,
+  });
+  if (!youngCaps) return modes(runs.get(undefined)!);
+  return { byYoungMB: Object.fromEntries([...runs].map(([cap, run]) => [String(cap), modes(run)])) };
 }
 
 /** What a stack has seen after a few load runs: traffic, a million messages, big logs. */
