@@ -43,7 +43,7 @@ export interface LogPart {
  */
 export function logLineParts(line: string): LogPart[] {
   const text = terminalSafe(line);
-  const record = text.startsWith('{') ? recordOf(text) : undefined;
+  const record = recordOf(text);
   if (!record || (typeof record.level !== 'number' && typeof record.level !== 'string') || record.time === undefined) return [{ text }];
   // pino writes the level as a number by default, or as its label (as the services do).
   const level =
