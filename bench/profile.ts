@@ -10,6 +10,13 @@
  *
  *   npm run bench:profile [-- --scenarios users,ingest,read,mixed --seconds 15 --connections 16 --warmup 15 --top 12 --no-profile]
  *
+ * A scenario is a built-in one, a file of bench/scenarios (`users-me`, `users-patch`,
+ * `users-signup`: the users scenario's three kinds of request, one at a time) or a path, and
+ * `@<rate>` after it runs it at that fixed rate (`--rate`, open model) instead of as fast as it
+ * goes: `--scenarios users-me@600,users-patch@300,users-signup@3` prices each kind of request at
+ * a known load. After the warm-up the stack is measured idle for --idle seconds (10): what it
+ * costs with nothing to do, which a slow fixed rate carries in its per-request figures.
+ *
  * Writes bench/results/profile.json and bench/results/profile.md: per scenario, the CPU
  * milliseconds per request of each process, and each Node process's top self-time functions
  * (with the module esbuild bundled them from).
@@ -23,6 +30,7 @@ import type { LoadResult } from '../src/load/types';
 import type { StackStatus } from '../src/runtime/types';
 import { writeStackSettings } from '../src/stack/project';
 import { createThrowawayProject } from '../test/support/throwaway-project';
+import { scenarioRun } from './scenario-run';
 import { THREAD_KINDS, cpuSecondsByThread, cpuSecondsOf, statFields, type ThreadKind } from './proc';
 import { sleep } from '../src/core/sleep';
 
@@ -36,6 +44,7 @@ const seconds = Number(flag('seconds', '15'));
 const connections = Number(flag('connections', '16'));
 const top = Number(flag('top', '12'));
 const warmupSeconds = Number(flag('warmup', '15'));
+const idleSeconds = Number(flag('idle', '10'));
 // --no-profile: /proc figures only (the profiler costs CPU and memory of its own).
 const profiled = !process.argv.includes('--no-profile');
 const resultsDir = join(repoRoot, 'bench', 'results');
@@ -210,6 +219,8 @@ const msctl = (args: string[], env: Record<string, string> = {}) =>
 
 interface ScenarioResult {
   scenario: string;
+  /** The fixed arrival rate it ran at, or null when it ran as fast as it went (closed model). */
+  rate: number | null;
   requests: number;
   requestsPerSecond: number;
   eventsPerSecond: number;
@@ -226,6 +237,8 @@ interface ScenarioResult {
 
 const results: ScenarioResult[] = [];
 let idleRss: Record<string, number> = {};
+/** Each process's CPU over the idle window, in % of a core. */
+let idleShare: Record<string, number> = {};
 const pidNames = new Map<number, string>();
 try {
   // The rate limits are not what this measures (the users scenario signs up from one address).
@@ -263,9 +276,20 @@ try {
     log(`warming the stack up: mixed for ${warmupSeconds} s (not measured)…`);
     await msctl(['load-test', 'mixed', '--duration', String(warmupSeconds), '--connections', String(connections), '--json']);
   }
-  for (const scenario of scenarios) {
-    log(`${scenario}: ${seconds} s, ${connections} connections…`);
-    const run = msctl(['load-test', scenario, '--duration', String(seconds), '--connections', String(connections), '--json']);
+  if (idleSeconds > 0) {
+    // The consumers drain what the warm-up left first; then nothing runs but the stack itself.
+    log(`measuring the stack idle for ${idleSeconds} s…`);
+    await sleep(5_000);
+    const from = nowMicros();
+    await sleep(idleSeconds * 1000);
+    const idle = sampler.between(from, nowMicros());
+    idleShare = Object.fromEntries(Object.entries(idle).filter(([name]) => !name.includes('/') && name !== 'generator').map(([name, ms]) => [name, round1((ms / (idleSeconds * 1000)) * 100)]));
+    log(`idle CPU (% of a core): ${JSON.stringify(idleShare)}`);
+  }
+  for (const entry of scenarios) {
+    const { scenario, args, rate } = scenarioRun(entry, seconds, connections);
+    log(`${scenario}: ${seconds} s, ${connections} connections${rate === null ? '' : `, ${rate} req/s`}…`);
+    const run = msctl(args);
     generatorPid = run.pid;
     const outcome = await run;
     generatorPid = undefined;
@@ -289,6 +313,7 @@ try {
     results.push({
       rssAfterMb,
       scenario,
+      rate,
       requests,
       requestsPerSecond: round1(result.totals.requestsPerSecond),
       eventsPerSecond: round1(result.totals.eventsPerSecond),
@@ -319,9 +344,10 @@ const report = {
   benchmark: 'profile',
   when: new Date().toISOString(),
   machine: { cpus: cpus().length, node: process.version },
-  settings: { seconds, connections, scenarios, warmupSeconds },
+  settings: { seconds, connections, scenarios, warmupSeconds, idleSeconds },
   note: 'The load generator shares the cores with the stack; its CPU is the "generator" column.',
   idleRssMb: idleRss,
+  idleShareOfACore: idleShare,
   scenarios: results.map((r) => ({
     ...r,
     window: undefined,
@@ -337,10 +363,14 @@ const md: string[] = [
   `Machine: ${cpus().length} cores, Node ${process.version}. ${seconds} s per scenario, ${connections} connections; the generator shares the cores.${profiled ? ' Every Node process runs with --cpu-prof.' : ' No profiler.'}`,
   '',
 ];
+if (Object.keys(idleShare).length > 0) {
+  const names = Object.keys(idleShare).sort((a, b) => idleShare[b]! - idleShare[a]!);
+  md.push(`Idle, ${idleSeconds} s after the warm-up (% of a core): ${names.map((n) => `${n} ${idleShare[n]}`).join(', ')}; in all ${round1(names.reduce((sum, n) => sum + idleShare[n]!, 0))}. A fixed rate's per-request figures include this share.`, '');
+}
 for (const r of report.scenarios) {
   const names = Object.keys(r.cpuMs).sort((a, b) => r.cpuMs[b]! - r.cpuMs[a]!);
   const totalPerRequest = names.filter((n) => n !== 'generator').reduce((sum, n) => sum + r.cpuMsPerRequest[n]!, 0);
-  md.push(`## ${r.scenario}: ${r.requestsPerSecond} req/s${r.eventsPerSecond ? ` (${r.eventsPerSecond} events/s)` : ''}, p99 ${r.p99Ms} ms`, '');
+  md.push(`## ${r.scenario}: ${r.rate === null ? '' : 'fixed rate, '}${r.requestsPerSecond} req/s${r.eventsPerSecond ? ` (${r.eventsPerSecond} events/s)` : ''}, p99 ${r.p99Ms} ms`, '');
   md.push(`Stack CPU per request (generator excluded): **${round3(totalPerRequest)} ms**`, '');
   md.push('| process | CPU ms / request | % of a core | threads: main / pool / V8 / profiler / other (%) | RSS after (MB) | RSS idle before (MB) |', '|---|---|---|---|---|---|');
   for (const n of names) {
