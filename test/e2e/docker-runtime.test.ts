@@ -167,7 +167,11 @@ describe('msctl on the docker runtime', () => {
       });
       expect(response.status).toBe(201);
     }
-    const after = [await requestLines(`${name}-users-1`), await requestLines(`${name}-users-2`)];
+    // A service writes its log lines in chunks, at most 100 ms after the line: ask until both have.
+    const after = await eventually(async () => {
+      const counts = [await requestLines(`${name}-users-1`), await requestLines(`${name}-users-2`)];
+      return counts[0]! > before[0]! && counts[1]! > before[1]! ? counts : undefined;
+    }, 10_000, 'both instances to log a sign-up').catch(async () => [await requestLines(`${name}-users-1`), await requestLines(`${name}-users-2`)]);
     expect(after[0]! - before[0]!).toBeGreaterThan(0);
     expect(after[1]! - before[1]!).toBeGreaterThan(0);
     expect((await run(['scale', 'users=1'])).exitCode).toBe(0);
