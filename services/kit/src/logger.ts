@@ -17,7 +17,9 @@ const LOG_FLUSH_MS = 100;
  */
 export function createLogger(service: string, level: string): Logger {
   const destination = pino.destination({ dest: 1, sync: false, minLength: LOG_BUFFER_BYTES });
-  // Two ticks: a flush that finds a write in flight leaves its lines for the next one.
+  // Our own tick rather than sonic-boom's periodicFlush, which writes even when nothing is
+  // pending: this one flushes only after a line. Two ticks, as a flush that finds a write in
+  // flight leaves its lines for the next one.
   let ticksToFlush = 0;
   const flusher = setInterval(() => {
     if (ticksToFlush === 0) return;
