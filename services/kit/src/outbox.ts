@@ -111,6 +111,7 @@ export interface OutboxRelayOptions {
   /**
    * How long a notification waits for others before the relay publishes (default 0: at once;
    * services use OUTBOX_LINGER_MS): rows committed close together leave in one Kafka request.
+   * Under load it is also the least time between two rounds.
    */
   lingerMs?: number;
 }
@@ -225,7 +226,9 @@ export class OutboxRelay {
         this.draining = undefined;
         if (this.wakeAgain) {
           this.wakeAgain = false;
-          this.schedule(0);
+          // Commits kept coming while that round ran: the next one waits the linger as well, so
+          // under load the relay publishes once per linger, not once per round trip.
+          this.lingerThenWake();
         } else {
           this.schedule(this.failures > 0 ? Math.min(200 * 2 ** this.failures, 5_000) : this.options.pollIntervalMs ?? 1_000);
         }
@@ -239,16 +242,16 @@ export class OutboxRelay {
       this.wakeAgain = true;
       return;
     }
-    const linger = this.options.lingerMs ?? 0;
-    if (linger === 0) {
-      this.wake();
-      return;
-    }
-    if (this.lingering) return;
+    if ((this.options.lingerMs ?? 0) === 0) this.wake();
+    else if (!this.lingering) this.lingerThenWake();
+  };
+
+  /** Publishes after the linger, with everything committed meanwhile; notifications until then add nothing. */
+  private lingerThenWake(): void {
     this.lingering = true;
     clearTimeout(this.timer);
-    this.timer = setTimeout(this.wake, linger);
-  };
+    this.timer = setTimeout(this.wake, this.options.lingerMs ?? 0);
+  }
 
   private async drainAndCleanUp(): Promise<void> {
     await this.drain();

@@ -82,6 +82,7 @@ class FakeDatabase {
       return result;
     }) as OutboxRelayOptions['db']['query'],
     transaction: (async <T>(work: (tx: pg.PoolClient) => Promise<T>): Promise<T> => {
+      const snapshot = this.rows;
       const state = { rows: this.rows.map((row) => ({ ...row })), processed: new Set(this.processed) };
       const notify: string[] = [];
       const tx = { query: async (text: string, values?: unknown[]) => this.run(state, notify, text, values ?? []) };
@@ -90,8 +91,7 @@ class FakeDatabase {
         this.failCommits -= 1;
         throw Object.assign(new Error('Connection terminated unexpectedly'), { code: 'ECONNRESET' });
       }
-      this.rows = state.rows;
-      this.processed = state.processed;
+      this.commit(snapshot, state);
       this.deliver(notify);
       return result;
     }) as OutboxRelayOptions['db']['transaction'],
@@ -107,6 +107,20 @@ class FakeDatabase {
       return client as unknown as pg.Client;
     },
   };
+
+  /**
+   * Applies what a transaction changed row by row, as PostgreSQL does: transactions that ran
+   * meanwhile (a commit while the relay waits for Kafka) keep their own rows.
+   */
+  private commit(snapshot: OutboxRow[], state: { rows: OutboxRow[]; processed: Set<string> }): void {
+    const before = new Map(snapshot.map((row) => [row.id, row]));
+    const after = new Map(state.rows.map((row) => [row.id, row]));
+    const kept = this.rows.filter((row) => !before.has(row.id) || after.has(row.id));
+    const changed = kept.map((row) => (before.get(row.id) && after.get(row.id)!.publishedAt !== before.get(row.id)!.publishedAt ? after.get(row.id)! : row));
+    const inserted = state.rows.filter((row) => !before.has(row.id));
+    this.rows = [...changed, ...inserted].sort((a, b) => a.id - b.id);
+    for (const id of state.processed) this.processed.add(id);
+  }
 
   /** The application's transaction: a state change and its event, committed together. */
   enqueue(event: CloudEvent, topic = TOPIC): Promise<void> {
@@ -176,10 +190,13 @@ class FakeProducer {
   /** When each send was tried (fake clock). */
   readonly attempts: number[] = [];
   refusals = 0;
+  /** How long Kafka takes to acknowledge a send (fake clock). */
+  delayMs = 0;
 
   readonly producer: OutboxRelayOptions['producer'] = {
     send: async (topic: string, messages: OutgoingMessage[]) => {
       this.attempts.push(Date.now());
+      if (this.delayMs > 0) await new Promise((resolve) => setTimeout(resolve, this.delayMs));
       if (this.refusals > 0) {
         this.refusals -= 1;
         throw Object.assign(new Error('kafka is unavailable (circuit open)'), { name: 'CircuitOpenError' });
@@ -264,6 +281,25 @@ describe('OutboxRelay recovery', () => {
     expect(kafka.attempts).toHaveLength(1);
     expect(kafka.ids()).toEqual(events.map((e) => e.id));
     expect(database.unsent()).toEqual([]);
+  });
+
+  it('with a linger, commits that keep coming while a round runs leave once per linger, each row once and in order', async () => {
+    // Kafka answers between two commits (every 2 ms), so each round ends with a commit pending.
+    kafka.delayMs = 9;
+    await startRelay({ pollIntervalMs: 3_600_000, lingerMs: 20 });
+    const events = Array.from({ length: 100 }, (_, i) => event(i));
+    for (const e of events) {
+      await database.enqueue(e);
+      await settle();
+      await vi.advanceTimersByTimeAsync(2);
+    }
+    await vi.advanceTimersByTimeAsync(100);
+    await settle();
+    expect(kafka.ids()).toEqual(events.map((e) => e.id));
+    expect(database.unsent()).toEqual([]);
+    const gaps = kafka.attempts.slice(1).map((at, i) => at - kafka.attempts[i]!);
+    expect(gaps.length).toBeGreaterThan(3);
+    for (const gap of gaps) expect(gap).toBeGreaterThanOrEqual(20);
   });
 
   it('after a successful round the next refusal waits the first back-off again', async () => {
