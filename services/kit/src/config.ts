@@ -48,14 +48,20 @@ export const kafkaConfigSchema = z.object({
    * gateway's upstream timeout, so a client is told "refused", never "no answer in time".
    */
   KAFKA_SEND_TIMEOUT_MS: z.coerce.number().int().positive().default(2_500),
-  /** A consumed partition with records that has not moved for this long makes /health warn. */
   /**
    * A fetch waits for this many bytes or CONSUMER_MAX_WAIT_MS, whichever comes first: under load
-   * a consumer takes records in batches (one fetch, one transaction and one offset commit per
-   * batch, not per record); when it is quiet, a record waits at most CONSUMER_MAX_WAIT_MS.
+   * a consumer takes records in batches (one fetch and one transaction per batch, not per
+   * record); when it is quiet, a record waits at most CONSUMER_MAX_WAIT_MS.
    */
   CONSUMER_MIN_BYTES: z.coerce.number().int().positive().default(65_536),
   CONSUMER_MAX_WAIT_MS: z.coerce.number().int().positive().default(200),
+  /**
+   * Processed offsets are committed this often, and when the consumer stops or its partitions
+   * are taken away (0: after every batch). Whatever a crash leaves uncommitted comes again, and
+   * handlers apply each event once.
+   */
+  CONSUMER_COMMIT_INTERVAL_MS: z.coerce.number().int().min(0).default(1_000),
+  /** A consumed partition with records that has not moved for this long makes /health warn. */
   CONSUMER_STALL_AFTER_MS: z.coerce.number().int().positive().default(30_000),
   /** Tries of a record whose handler throws for no known reason, before it is dead-lettered. */
   CONSUMER_MAX_ATTEMPTS: z.coerce.number().int().min(1).default(3),

@@ -13,6 +13,7 @@ import { deadLetterMessage } from './dead-letter';
 import type { EventProducer } from './kafka';
 import type { Logger } from './logger';
 import type { ServiceMetrics } from './metrics';
+import { OffsetCommitter, type PartitionOffset } from './offset-commits';
 import type { ConsumedRecord } from './records';
 import type { Tracing } from './tracing';
 import { traceConsume } from './tracing-kafka';
@@ -45,6 +46,8 @@ export interface ConsumerOptions {
   fromBeginning?: boolean;
   /** What a fetch waits for (see CONSUMER_MIN_BYTES in config.ts); default: 64 KiB or 200 ms. */
   fetch?: { minBytes: number; maxWaitMs: number };
+  /** How often processed offsets are committed (CONSUMER_COMMIT_INTERVAL_MS); 0: after every batch. */
+  commitIntervalMs?: number;
   /** Consume spans per batch and trace (tracing-kafka.ts). */
   tracing?: Tracing;
   now?: () => number;
@@ -60,6 +63,8 @@ export interface RunningConsumer {
 }
 
 export const DEFAULT_STALL_AFTER_MS = 30_000;
+/** The default of CONSUMER_COMMIT_INTERVAL_MS (config.ts). */
+export const DEFAULT_COMMIT_INTERVAL_MS = 1_000;
 
 /** Back-off before a consumer that kafkajs gave up on is started again. */
 const RELAUNCH_BASE_MS = 1_000;
@@ -85,6 +90,7 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
   const stopping = new AbortController();
   const now = options.now ?? Date.now;
   let current: Consumer | undefined;
+  let committer: OffsetCommitter | undefined;
   let relaunchTimer: NodeJS.Timeout | undefined;
   let relaunches = 0;
   let joinedAt: number | undefined;
@@ -92,6 +98,7 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
   const relaunch = (consumer: Consumer, reason: string) => {
     if (stopping.signal.aborted || consumer !== current) return;
     current = undefined;
+    committer?.stop();
     if (joinedAt !== undefined && now() - joinedAt >= RELAUNCH_HEALTHY_AFTER_MS) relaunches = 0;
     joinedAt = undefined;
     const delay = Math.min(RELAUNCH_MAX_MS, RELAUNCH_BASE_MS * 2 ** relaunches);
@@ -114,13 +121,22 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
   };
 
   const launch = async () => {
+    const commits = new OffsetCommitter({
+      intervalMs: options.commitIntervalMs ?? DEFAULT_COMMIT_INTERVAL_MS,
+      onError: (error) => options.logger.warn({ err: error, group: options.groupId }, 'could not commit consumer offsets; they stay pending for the next commit'),
+    });
     const consumer = createConsumer(options, (assignment) => {
       // A rebalance joins again: the healthy period counts from the first join.
       joinedAt ??= now();
       progress.assigned(assignment);
+      commits.assigned(assignment);
       markJoined();
     });
     current = consumer;
+    committer = commits;
+    // Before the group takes partitions away, what they reached is committed, so their next owner
+    // reads again as little as it can.
+    consumer.on(consumer.events.REBALANCING, () => void commits.flush((offsets) => consumer.commitOffsets(offsets)));
     consumer.on(consumer.events.CRASH, ({ payload }) => {
       const fields = { err: payload.error, group: options.groupId };
       if (payload.restart) return options.logger.warn(fields, 'Kafka consumer crashed; kafkajs restarts it');
@@ -128,7 +144,8 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
       relaunch(consumer, payload.error.message);
     });
     try {
-      await runConsumer(consumer, options, progress, stopping.signal, () => (relaunches = 0));
+      await runConsumer(consumer, options, progress, commits, stopping.signal, () => (relaunches = 0));
+      commits.start((offsets) => consumer.commitOffsets(offsets));
       // kafkajs reports a failed join as a crash and resolves run() all the same: then this
       // consumer is gone and the health check must go on saying so.
       if (current === consumer) progress.running();
@@ -147,7 +164,12 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
     stop: async () => {
       stopping.abort();
       clearTimeout(relaunchTimer);
-      await current?.disconnect();
+      const consumer = current;
+      // While the consumer still runs: kafkajs drops commits once it is stopping. A batch still
+      // under way commits what it reached itself, before the consumer leaves the group.
+      committer?.stop();
+      if (consumer) await committer?.flush((offsets) => consumer.commitOffsets(offsets));
+      await consumer?.disconnect();
     },
   };
 }
@@ -167,7 +189,14 @@ function createConsumer(options: ConsumerOptions, onJoin: (assignment: Record<st
   return consumer;
 }
 
-async function runConsumer(consumer: Consumer, options: ConsumerOptions, progress: ConsumerProgress, stopping: AbortSignal, onProgress: () => void): Promise<void> {
+async function runConsumer(
+  consumer: Consumer,
+  options: ConsumerOptions,
+  progress: ConsumerProgress,
+  commits: OffsetCommitter,
+  stopping: AbortSignal,
+  onProgress: () => void,
+): Promise<void> {
   const group = options.groupId;
   const deadLetter = options.deadLetter;
   const writeDeadLetters = deadLetter
@@ -206,7 +235,7 @@ async function runConsumer(consumer: Consumer, options: ConsumerOptions, progres
   await consumer.connect();
   await consumer.subscribe({ topics: options.topics, fromBeginning: options.fromBeginning ?? true });
   await consumer.run({
-    autoCommit: true,
+    autoCommit: false,
     eachBatchAutoResolve: false,
     eachBatch: async ({ batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, isRunning, isStale }) => {
       if (!isRunning() || isStale() || batch.messages.length === 0) return;
@@ -225,6 +254,7 @@ async function runConsumer(consumer: Consumer, options: ConsumerOptions, progres
         deadLetter: writeDeadLetters,
         resolve: (record) => {
           resolveOffset(record.offset);
+          commits.resolved(topic, partition, record.offset);
           progress.resolved(topic, partition, Number(record.offset));
           onProgress();
         },
@@ -240,10 +270,17 @@ async function runConsumer(consumer: Consumer, options: ConsumerOptions, progres
         },
       });
       if (result === 'done') options.metrics.kafkaConsumed.inc({ topic, group }, records.length);
-      await commitOffsetsIfNecessary();
+      if (commits.everyBatch || stopping.aborted) await commits.flush((offsets) => commitOffsetsIfNecessary(byTopic(offsets)));
       await heartbeat();
     },
   });
+}
+
+/** kafkajs' shape for explicit offsets inside a batch. */
+function byTopic(offsets: PartitionOffset[]): { topics: Array<{ topic: string; partitions: Array<{ partition: number; offset: string }> }> } {
+  const topics = new Map<string, Array<{ partition: number; offset: string }>>();
+  for (const { topic, partition, offset } of offsets) topics.set(topic, [...(topics.get(topic) ?? []), { partition, offset }]);
+  return { topics: [...topics].map(([topic, partitions]) => ({ topic, partitions })) };
 }
 
 function toRecord(topic: string, partition: number, message: { offset: string; key: Buffer | null; value: Buffer | null; headers?: IHeaders; timestamp: string }): ConsumedRecord {

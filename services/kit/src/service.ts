@@ -225,6 +225,7 @@ export async function startService<Config extends BaseConfig>(
         retry: { maxAttempts: kafkaConfig.CONSUMER_MAX_ATTEMPTS, retryBaseMs: kafkaConfig.CONSUMER_RETRY_BASE_MS, retryMaxMs: kafkaConfig.CONSUMER_RETRY_MAX_MS },
         stallAfterMs: kafkaConfig.CONSUMER_STALL_AFTER_MS,
         fetch: { minBytes: kafkaConfig.CONSUMER_MIN_BYTES, maxWaitMs: kafkaConfig.CONSUMER_MAX_WAIT_MS },
+        commitIntervalMs: kafkaConfig.CONSUMER_COMMIT_INTERVAL_MS,
         tracing,
       });
       consumers.push(consumer);

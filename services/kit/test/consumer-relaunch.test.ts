@@ -60,6 +60,8 @@ class FakeConsumer {
     this.disconnects += 1;
   }
 
+  async commitOffsets(): Promise<void> {}
+
   /** kafkajs gives up on this consumer: it disconnects it, then says it will not restart it. */
   crash(error: Error = new TypeError("Cannot read properties of undefined (reading 'id')")): void {
     this.disconnects += 1;

@@ -1,8 +1,10 @@
 /**
  * The kit's consumer against the real broker: when kafkajs stops a consumer for good (an error
  * it does not retry escapes the batch), the kit says so in /health's check and starts a new
- * one, which gets the uncommitted batch again.
+ * one, which gets the uncommitted batch again. Its offsets are committed on an interval, not
+ * per batch, and all of them by the time it has stopped.
  */
+import type { Kafka } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { CircuitRegistry } from '../src/circuit-breaker';
 import { createCloudEvent } from '../src/cloudevents';
@@ -14,6 +16,7 @@ import { capturingLogger, eventually, uniqueSuffix } from '../src/testing';
 
 const suffix = uniqueSuffix();
 const topic = `consumer-test-${suffix}`;
+const steadyTopic = `consumer-commits-test-${suffix}`;
 const { logger, lines: logLines } = capturingLogger();
 const metrics = new ServiceMetrics('consumer-test');
 const circuits = new CircuitRegistry({ timeoutMs: 5_000, resetMs: 1_000, errorThresholdPercent: 50, volumeThreshold: 5 }, metrics);
@@ -22,7 +25,10 @@ const producer = new EventProducer({ kafka, circuit: circuits.get('kafka'), metr
 let consumer: RunningConsumer | undefined;
 
 beforeAll(async () => {
-  await ensureTopics(kafka, [{ topic, partitions: 1 }]);
+  await ensureTopics(kafka, [
+    { topic, partitions: 1 },
+    { topic: steadyTopic, partitions: 1 },
+  ]);
 });
 
 afterAll(async () => {
@@ -65,5 +71,62 @@ describe('startConsumer', () => {
     expect(logLines.some((line) => line.level === 50 && /does not retry; starting a new one/.test(line.msg))).toBe(true);
     expect(statuses.has('fail')).toBe(true);
     await eventually(async () => (running.progress.report().status === 'pass' ? true : undefined), 30_000, 'the new consumer to report pass');
+  });
+
+  it('under a steady trickle commits once a second rather than per batch; once idle, and once stopped, everything handled is committed', async () => {
+    const group = `consumer-commits-test-${suffix}`;
+    let batches = 0;
+    let commits = 0;
+    const handled: string[] = [];
+    // The kit's own consumer, with each of its offset commits counted as kafkajs reports them.
+    const counting: Pick<Kafka, 'consumer'> = {
+      consumer: (config) => {
+        const created = kafka.consumer(config);
+        created.on(created.events.COMMIT_OFFSETS, () => (commits += 1));
+        return created;
+      },
+    };
+    const admin = kafka.admin();
+    await admin.connect();
+    const committed = async () => Number((await admin.fetchOffsets({ groupId: group, topics: [steadyTopic] }))[0]!.partitions[0]!.offset);
+    const steady = await startConsumer({
+      kafka: counting,
+      groupId: group,
+      topics: [steadyTopic],
+      metrics,
+      logger,
+      // A fetch returns as soon as a record is there: a batch per event, as under a light load.
+      fetch: { minBytes: 1, maxWaitMs: 20 },
+      handleBatch: async (records: ConsumedRecord[]) => {
+        batches += 1;
+        for (const record of records) if (record.event) handled.push(record.event.id);
+      },
+    });
+    try {
+      await steady.joined;
+      const first = [];
+      for (let n = 0; n < 60; n++) {
+        first.push(createCloudEvent({ type: 'consumer.test', source: '/test', subject: `steady-${n}`, data: { n } }));
+        await producer.sendEvents(steadyTopic, [first.at(-1)!]);
+        await new Promise((resolve) => setTimeout(resolve, 25));
+      }
+      await eventually(async () => (handled.length === first.length ? true : undefined), 30_000, 'every event of the trickle handled');
+      expect(batches).toBeGreaterThanOrEqual(20);
+      expect(commits).toBeLessThanOrEqual(batches / 4);
+      // Idle: the interval commits what the last batches reached, without another record.
+      await eventually(async () => ((await committed()) === first.length ? true : undefined), 10_000, 'the last offset committed while idle');
+
+      // Stopping right after a batch: what it handled is committed before the group is left.
+      const last = createCloudEvent({ type: 'consumer.test', source: '/test', subject: 'steady-last', data: {} });
+      await producer.sendEvents(steadyTopic, [last]);
+      await eventually(async () => (handled.includes(last.id) ? true : undefined), 30_000, 'the last event handled');
+    } finally {
+      await steady.stop();
+    }
+    try {
+      expect(await committed()).toBe(61);
+    } finally {
+      await admin.disconnect();
+    }
   });
 });
