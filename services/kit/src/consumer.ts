@@ -66,6 +66,12 @@ export const DEFAULT_STALL_AFTER_MS = 30_000;
 /** The default of CONSUMER_COMMIT_INTERVAL_MS (config.ts). */
 export const DEFAULT_COMMIT_INTERVAL_MS = 1_000;
 
+/**
+ * How long stopping waits for the last commit. With Kafka unreachable, kafkajs would try it for
+ * half a minute; the service must still shut down, and what it leaves uncommitted comes again.
+ */
+const STOP_COMMIT_WAIT_MS = 3_000;
+
 /** Back-off before a consumer that kafkajs gave up on is started again. */
 const RELAUNCH_BASE_MS = 1_000;
 const RELAUNCH_MAX_MS = 30_000;
@@ -165,10 +171,11 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
       stopping.abort();
       clearTimeout(relaunchTimer);
       const consumer = current;
+      const commits = committer;
       // While the consumer still runs: kafkajs drops commits once it is stopping. A batch still
       // under way commits what it reached itself, before the consumer leaves the group.
-      committer?.stop();
-      if (consumer) await committer?.flush((offsets) => consumer.commitOffsets(offsets));
+      commits?.stop();
+      if (consumer && commits) await commitWithin(STOP_COMMIT_WAIT_MS, commits.flush((offsets) => consumer.commitOffsets(offsets)));
       await consumer?.disconnect();
     },
   };
@@ -274,6 +281,12 @@ async function runConsumer(
       await heartbeat();
     },
   });
+}
+
+function commitWithin(ms: number, commit: Promise<void>): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const waited = new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)));
+  return Promise.race([commit, waited]).finally(() => clearTimeout(timer));
 }
 
 /** kafkajs' shape for explicit offsets inside a batch. */

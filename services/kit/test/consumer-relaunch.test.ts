@@ -60,7 +60,15 @@ class FakeConsumer {
     this.disconnects += 1;
   }
 
-  async commitOffsets(): Promise<void> {}
+  /** Offsets committed, in order. */
+  readonly committed: Array<Array<{ topic: string; partition: number; offset: string }>> = [];
+  /** A commit never answers (Kafka unreachable). */
+  commitHangs = false;
+
+  async commitOffsets(offsets: Array<{ topic: string; partition: number; offset: string }>): Promise<void> {
+    if (this.commitHangs) return new Promise(() => undefined);
+    this.committed.push(offsets);
+  }
 
   /** kafkajs gives up on this consumer: it disconnects it, then says it will not restart it. */
   crash(error: Error = new TypeError("Cannot read properties of undefined (reading 'id')")): void {
@@ -210,6 +218,28 @@ describe('startConsumer relaunch', () => {
     // Idle but up: no record to apply, and nothing wrong for a long while.
     await vi.advanceTimersByTimeAsync(10 * 60_000);
     expect(await crashAndRelaunch()).toBe(first);
+  });
+
+  it('stop() commits what was applied before it disconnects', async () => {
+    const consumer = await start();
+    await latest().consumeOne(7);
+    await consumer.stop();
+    expect(latest().committed).toEqual([[{ topic: TOPIC, partition: 0, offset: '8' }]]);
+    expect(latest().disconnects).toBe(1);
+  });
+
+  it('stop() waits a few seconds at most for a commit Kafka does not answer, then disconnects', async () => {
+    const consumer = await start();
+    await latest().consumeOne(7);
+    latest().commitHangs = true;
+    let stopped = false;
+    const stopping = consumer.stop().then(() => (stopped = true));
+    await vi.advanceTimersByTimeAsync(2_000);
+    expect(stopped).toBe(false);
+    await vi.advanceTimersByTimeAsync(1_500);
+    await stopping;
+    running = undefined;
+    expect(latest().disconnects).toBe(1);
   });
 
   it('stop() with a relaunch pending leaves no timer behind', async () => {
