@@ -207,6 +207,25 @@ describe('followLog', () => {
     writer.close();
   });
 
+  it('a write or a rotation wakes an idle follower at once, without waiting for its next poll', async () => {
+    const writer = new RotatingLogWriter({ dir, name: 'svc', maxBytes: 120, keep: 5, timestamps: false });
+    writer.writeLine('start');
+    const controller = new AbortController();
+    // An hour between polls: only the folder's watch can bring each line in time.
+    const got = collect(followLog({ dir, name: 'svc', signal: controller.signal, pollMs: 3_600_000 }), 6);
+    await followerSleeps(controller.signal);
+    const expected = Array.from({ length: 6 }, (_, i) => `${i}`.padStart(2, '0') + '-'.repeat(48));
+    for (let i = 0; i < expected.length; i++) {
+      writer.writeLine(expected[i]!); // every second line rotates the file
+      await yielded(got, expected.slice(0, i + 1));
+      if (i < expected.length - 1) await followerSleeps(controller.signal);
+    }
+    expect(await got.done).toEqual(expected);
+    expect((await readdir(dir)).filter((f) => f.startsWith('svc.log.')).length).toBeGreaterThan(0);
+    controller.abort();
+    writer.close();
+  });
+
   it('picks up lines written between the snapshot and a rotation', async () => {
     const writer = new RotatingLogWriter({ dir, name: 'svc', maxBytes: 120, keep: 3, timestamps: false });
     writer.writeLine('a'.repeat(50));
