@@ -176,14 +176,13 @@ export class OutboxRelay {
     let sendError: { error: unknown } | undefined;
     const published = await db.transaction(async (tx) => {
       // One publisher at a time per outbox: two replicas taking alternate batches would
-      // reorder one key's events in Kafka. The others find the lock taken and wait for the next round.
-      const { rows: lock } = await tx.query<{ locked: boolean }>(
-        `SELECT pg_try_advisory_xact_lock(hashtext('msctl-outbox:' || current_schema())) AS locked`,
-      );
-      if (!lock[0]?.locked) return 0;
+      // reorder one key's events in Kafka. The others find the lock taken, select nothing and
+      // wait for the next round. The lock is the statement's one-time filter (an uncorrelated
+      // subquery runs once, before the scan): one round trip, not one for the lock and one for the rows.
       const { rows } = await tx.query<OutboxRow>(
         `SELECT id, topic, event, headers FROM outbox
-         WHERE published_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`,
+         WHERE published_at IS NULL AND (SELECT pg_try_advisory_xact_lock(hashtext('msctl-outbox:' || current_schema())))
+         ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`,
         [this.batchSize],
       );
       if (rows.length === 0) return 0;

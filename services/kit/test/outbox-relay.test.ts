@@ -69,6 +69,10 @@ class FakeDatabase {
   /** The next dedicated connections fail to open, or open and refuse LISTEN. */
   refuseConnects = 0;
   refuseListens = 0;
+  /** Another replica's relay holds the outbox's advisory lock. */
+  lockedElsewhere = false;
+  /** The statements of each transaction, in order. */
+  transactions: string[][] = [];
   private nextId = 1;
 
   readonly db: OutboxRelayOptions['db'] = {
@@ -85,7 +89,14 @@ class FakeDatabase {
       const snapshot = this.rows;
       const state = { rows: this.rows.map((row) => ({ ...row })), processed: new Set(this.processed) };
       const notify: string[] = [];
-      const tx = { query: async (text: string, values?: unknown[]) => this.run(state, notify, text, values ?? []) };
+      const statements: string[] = [];
+      this.transactions.push(statements);
+      const tx = {
+        query: async (text: string, values?: unknown[]) => {
+          statements.push(text.replace(/\s+/g, ' ').trim());
+          return this.run(state, notify, text, values ?? []);
+        },
+      };
       const result = await work(tx as unknown as pg.PoolClient);
       if (this.failCommits > 0) {
         this.failCommits -= 1;
@@ -147,8 +158,8 @@ class FakeDatabase {
       notify.push(String(values[1]));
       return { rows: [], rowCount: 1 };
     }
-    if (sql.includes('pg_try_advisory_xact_lock')) return { rows: [{ locked: true }], rowCount: 1 };
-    if (sql.startsWith('SELECT id, topic, event, headers FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT $1')) {
+    if (sql.startsWith("SELECT id, topic, event, headers FROM outbox WHERE published_at IS NULL AND (SELECT pg_try_advisory_xact_lock(hashtext('msctl-outbox:' || current_schema()))) ORDER BY id LIMIT $1")) {
+      if (this.lockedElsewhere) return { rows: [], rowCount: 0 };
       const rows = state.rows
         .filter((row) => row.publishedAt === null)
         .slice(0, Number(values[0]))
@@ -300,6 +311,26 @@ describe('OutboxRelay recovery', () => {
     const gaps = kafka.attempts.slice(1).map((at, i) => at - kafka.attempts[i]!);
     expect(gaps.length).toBeGreaterThan(3);
     for (const gap of gaps) expect(gap).toBeGreaterThanOrEqual(20);
+  });
+
+  it('a round asks PostgreSQL twice: its rows under the lock, then marking them; while another relay holds the lock it sends nothing', async () => {
+    database.lockedElsewhere = true;
+    const events = [event(1), event(2)];
+    for (const e of events) await database.enqueue(e);
+    database.transactions = [];
+    await startRelay({ pollIntervalMs: 100 });
+    expect(kafka.attempts).toHaveLength(0);
+    expect(database.unsent()).toEqual(events.map((e) => e.id));
+    // The other relay lets go: the next poll sends every row, once.
+    database.lockedElsewhere = false;
+    await vi.advanceTimersByTimeAsync(100);
+    await settle();
+    expect(kafka.ids()).toEqual(events.map((e) => e.id));
+    expect(database.unsent()).toEqual([]);
+    const round = database.transactions.at(-1)!;
+    expect(round).toHaveLength(2);
+    expect(round[0]).toMatch(/^SELECT .* FROM outbox WHERE .*pg_try_advisory_xact_lock.* FOR UPDATE SKIP LOCKED$/);
+    expect(round[1]).toMatch(/^UPDATE outbox SET published_at/);
   });
 
   it('after a successful round the next refusal waits the first back-off again', async () => {

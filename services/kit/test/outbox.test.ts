@@ -96,6 +96,29 @@ describe('transactional outbox', () => {
     }
   });
 
+  it('publishes nothing while another relay holds the outbox lock, and everything once it lets go', async () => {
+    const holder = await db.connectDedicated();
+    await holder.query('BEGIN');
+    const { rows: taken } = await holder.query<{ locked: boolean }>(`SELECT pg_try_advisory_xact_lock(hashtext('msctl-outbox:' || current_schema())) AS locked`);
+    expect(taken[0]!.locked).toBe(true);
+    const relay = new OutboxRelay({ db, producer, logger, pollIntervalMs: 50 });
+    try {
+      const before = await unpublished();
+      await db.transaction((tx) => enqueueEvent(tx, topic, createCloudEvent({ type: 'x.locked', source: '/test', subject: 'held', data: {} })));
+      await relay.start();
+      // Rounds every 50 ms while the other relay holds the lock: the row waits, and is not locked by them.
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      expect(await unpublished()).toBe(before + 1);
+      const { rows: free } = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM (SELECT id FROM outbox WHERE published_at IS NULL FOR UPDATE SKIP LOCKED) AS free`);
+      expect(free[0]!.n).toBe(before + 1);
+      await holder.query('COMMIT');
+      await eventually(async () => ((await unpublished()) === 0 ? true : undefined), 10_000, 'the row published once the lock is free');
+    } finally {
+      await relay.stop();
+      await holder.end();
+    }
+  });
+
   it('changes a row and writes its event in one statement, waking the relay; no row changed, no event; a failed change, neither', async () => {
     await db.query(`CREATE TABLE IF NOT EXISTS things (id text PRIMARY KEY, name text NOT NULL UNIQUE)`);
     await db.query(`INSERT INTO things VALUES ('t1', 'one') ON CONFLICT DO NOTHING`);
