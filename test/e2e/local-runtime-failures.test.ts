@@ -11,6 +11,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually } from '@msctl/kit/testing';
 import { findFreePort, isPortFree, isProcessAlive } from '../../src/infra/ports';
+import type { ProgressEvent } from '../../src/core/events';
+import { streamEvents } from '../../src/runtime/local/control';
+import { socketPath } from '../../src/runtime/local/state';
 import type { StackStatus } from '../../src/runtime/types';
 import { msctl, repoRoot } from '../support/cli';
 import { createThrowawayProject, type ThrowawayProject } from '../support/throwaway-project';
@@ -28,6 +31,19 @@ createServer((request, response) => {
   response.end(JSON.stringify({ status: 'fail', checks: { 'postgres:connection': [{ status: 'fail' }] }, circuits: [] }));
 }).listen(Number(process.env.PORT), '127.0.0.1');
 `;
+
+/**
+ * The first `restart finished` on a stream of the supervisor's events (with logs) opened before
+ * `work` runs, within 30 s; undefined when none comes.
+ */
+async function streamDuring(socket: string, options: { after?: number; onSeq?: (seq: number) => void }, work: () => Promise<unknown>): Promise<ProgressEvent | undefined> {
+  let connected!: () => void;
+  const ready = new Promise<void>((resolve) => (connected = resolve));
+  const done = streamEvents(socket, (event) => event.type === 'done' && event.text === 'restart finished', { ...options, logs: true, signal: AbortSignal.timeout(30_000), onConnected: connected });
+  await ready;
+  await work();
+  return done;
+}
 
 beforeAll(async () => {
   project = await createThrowawayProject(repoRoot);
@@ -96,6 +112,22 @@ describe('local runtime failures', () => {
     for (const pid of [...pids, running.supervisor.pid!]) expect(isProcessAlive(pid), `pid ${pid}`).toBe(false);
     expect(await isPortFree(project.ports.users!)).toBe(true);
     expect((await status()).supervisor.state).toBe('none');
+  });
+
+  it("a second event stream starts where the first ended: what the supervisor said between the two is not lost", async () => {
+    expect((await run(['up', '-d', 'users'])).exitCode).toBe(0);
+    const socket = socketPath(join(project.dir, '.msctl'));
+    // The first stream sees a restart through, as `up` sees its own operation, and ends.
+    let last: number | undefined;
+    const firstDone = await streamDuring(socket, { onSeq: (seq) => (last = seq) }, () => run(['restart', 'users']));
+    expect(firstDone).toMatchObject({ type: 'done', text: 'restart finished' });
+    expect(last).toBeDefined();
+    // Said while no stream is open (as between `up` and the attached logs): another restart.
+    expect((await run(['restart', 'users'])).exitCode).toBe(0);
+    const secondDone = await streamDuring(socket, { after: last! }, async () => undefined);
+    expect(secondDone).toMatchObject({ type: 'done', text: 'restart finished' });
+    expect(secondDone?.type === 'done' && secondDone.operation).not.toBe(firstDone?.type === 'done' && firstDone.operation);
+    expect((await run(['down'])).exitCode).toBe(0);
   });
 
   it('down -v deletes the data, plain down keeps it', async () => {

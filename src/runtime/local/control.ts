@@ -44,6 +44,40 @@ export function controlRequest<T>(socket: string, method: string, path: string, 
 /** The first line of every /events stream. */
 export const SUBSCRIBED = 'subscribed';
 
+/** An event as /events sends it: numbered, so that a client's next stream can start where its last one ended. */
+export interface NumberedEvent {
+  seq: number;
+  event: ProgressEvent;
+}
+
+/**
+ * The supervisor's recent events, numbered in the order they happened. A client that streamed an
+ * operation (`msctl up`) and then streams again (attached, it follows the logs) asks for what came
+ * after the last number it saw: a log line written between the two streams is not lost.
+ */
+export class EventHistory {
+  private readonly kept: NumberedEvent[] = [];
+  private readonly listeners = new Set<(numbered: NumberedEvent) => void>();
+  private last = 0;
+
+  constructor(private readonly keep = 2_000) {}
+
+  record(event: ProgressEvent): void {
+    const numbered = { seq: ++this.last, event };
+    this.kept.push(numbered);
+    // Trimmed in halves: a shift per event would move the whole array each time.
+    if (this.kept.length > 2 * this.keep) this.kept.splice(0, this.kept.length - this.keep);
+    for (const listener of this.listeners) listener(numbered);
+  }
+
+  /** The kept events after `after` (none when undefined), then every new one, until the returned function is called. */
+  follow(after: number | undefined, listener: (numbered: NumberedEvent) => void): () => void {
+    if (after !== undefined) for (const numbered of this.kept) if (numbered.seq > after) listener(numbered);
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+}
+
 /** True when a supervisor answers on the socket. */
 export async function pingSupervisor(socket: string): Promise<boolean> {
   try {
@@ -61,7 +95,7 @@ export async function pingSupervisor(socket: string): Promise<boolean> {
 export function streamEvents(
   socket: string,
   onEvent: (event: ProgressEvent) => boolean | void,
-  options: { logs?: boolean; signal?: AbortSignal; onConnected?: () => void } = {},
+  options: { logs?: boolean; signal?: AbortSignal; onConnected?: () => void; after?: number; onSeq?: (seq: number) => void } = {},
 ): Promise<ProgressEvent | undefined> {
   return new Promise((resolve, reject) => {
     let settled = false;
@@ -71,7 +105,10 @@ export function streamEvents(
       req.destroy();
       resolve(event);
     };
-    const req = httpRequest({ socketPath: socket, method: 'GET', path: `/events${options.logs ? '?logs=1' : ''}` }, (res: IncomingMessage) => {
+    const query = new URLSearchParams();
+    if (options.logs) query.set('logs', '1');
+    if (options.after !== undefined) query.set('after', String(options.after));
+    const req = httpRequest({ socketPath: socket, method: 'GET', path: `/events${query.size > 0 ? `?${query}` : ''}` }, (res: IncomingMessage) => {
       let buffer = '';
       res.setEncoding('utf8');
       res.on('data', (chunk: string) => {
@@ -81,13 +118,14 @@ export function streamEvents(
           const line = buffer.slice(0, newline);
           buffer = buffer.slice(newline + 1);
           if (!line) continue;
-          const event = JSON.parse(line) as ProgressEvent;
+          const { seq, ...event } = JSON.parse(line) as ProgressEvent & { seq?: number };
+          if (typeof seq === 'number') options.onSeq?.(seq);
           // The supervisor's greeting: the subscription is in place, nothing to show.
           if (event.type === 'message' && event.text === SUBSCRIBED) {
             options.onConnected?.();
             continue;
           }
-          if (onEvent(event) === true) return finish(event);
+          if (onEvent(event as ProgressEvent) === true) return finish(event as ProgressEvent);
         }
       });
       res.on('end', () => finish());

@@ -83,7 +83,7 @@ export async function launchSupervisor(project: Project, scriptsDir = defaultScr
  * Sends an operation to the supervisor and relays its events to `sink` until that
  * operation is done; throws with the supervisor's message when it failed.
  */
-async function operate(project: Project, path: string, body: unknown, sink: ProgressSink, options: { logs?: boolean; signal?: AbortSignal } = {}): Promise<void> {
+async function operate(project: Project, path: string, body: unknown, sink: ProgressSink, options: { logs?: boolean; signal?: AbortSignal; onSeq?: (seq: number) => void } = {}): Promise<void> {
   const socket = socketPath(project.stateDir);
   let operation: string | undefined;
   let ready: () => void = () => undefined;
@@ -125,12 +125,16 @@ async function operate(project: Project, path: string, body: unknown, sink: Prog
 export async function upLocal(
   project: Project,
   plan: UpPlan,
-  options: { timeoutSeconds: number; signal?: AbortSignal; logs?: boolean; scriptsDir?: string },
+  options: { timeoutSeconds: number; signal?: AbortSignal; logs?: boolean; scriptsDir?: string; onSeq?: (seq: number) => void },
   sink: ProgressSink,
 ): Promise<void> {
   const socket = socketPath(project.stateDir);
   if (!(await pingSupervisor(socket))) await launchSupervisor(project, options.scriptsDir);
-  await operate(project, '/up', { plan, timeoutSeconds: options.timeoutSeconds, replicas: desiredReplicas(project) }, sink, { signal: options.signal, logs: options.logs ?? false });
+  await operate(project, '/up', { plan, timeoutSeconds: options.timeoutSeconds, replicas: desiredReplicas(project) }, sink, {
+    signal: options.signal,
+    logs: options.logs ?? false,
+    ...(options.onSeq ? { onSeq: options.onSeq } : {}),
+  });
 }
 
 export async function restartLocal(project: Project, target: string, timeoutSeconds: number, sink: ProgressSink): Promise<void> {
@@ -139,12 +143,15 @@ export async function restartLocal(project: Project, target: string, timeoutSeco
   await operate(project, '/restart', { target, timeoutSeconds }, sink);
 }
 
-/** Follows every log line and state change until the signal aborts. */
-export async function attachLocal(project: Project, sink: ProgressSink, signal: AbortSignal): Promise<void> {
+/**
+ * Follows every log line and state change until the signal aborts; with `after`, from the event
+ * after that one (where the stream of `up` ended), so that nothing said in between is lost.
+ */
+export async function attachLocal(project: Project, sink: ProgressSink, signal: AbortSignal, after?: number): Promise<void> {
   await streamEvents(socketPath(project.stateDir), (event) => {
     sink.emit(event);
     return false;
-  }, { logs: true, signal });
+  }, { logs: true, signal, ...(after !== undefined ? { after } : {}) });
 }
 
 export async function downLocal(project: Project, options: { volumes: boolean }, sink: ProgressSink): Promise<DownResult> {
@@ -193,6 +200,8 @@ export async function resumeLocal(project: Project, target: string, sink: Progre
 export class LocalRuntime implements Runtime {
   readonly kind = 'local' as const;
   private observation: Observation | undefined;
+  /** The number of the last event this runtime's `up` streamed: `attach` goes on from there. */
+  private streamEnd: number | undefined;
 
   constructor(
     private readonly project: Project,
@@ -214,13 +223,19 @@ export class LocalRuntime implements Runtime {
     await upLocal(
       this.project,
       plan,
-      { timeoutSeconds: options.timeoutSeconds, ...(options.signal ? { signal: options.signal } : {}), logs: options.logs ?? false, ...(this.options.scriptsDir ? { scriptsDir: this.options.scriptsDir } : {}) },
+      {
+        timeoutSeconds: options.timeoutSeconds,
+        ...(options.signal ? { signal: options.signal } : {}),
+        logs: options.logs ?? false,
+        ...(this.options.scriptsDir ? { scriptsDir: this.options.scriptsDir } : {}),
+        onSeq: (seq) => (this.streamEnd = seq),
+      },
       sink,
     );
   }
 
   attach(sink: ProgressSink, signal: AbortSignal): Promise<void> {
-    return attachLocal(this.project, sink, signal);
+    return attachLocal(this.project, sink, signal, this.streamEnd);
   }
 
   down(options: { volumes: boolean }, sink: ProgressSink): Promise<DownResult> {

@@ -18,7 +18,7 @@ import { keepAliveGet } from '../../core/http';
 import { summarizeHealth } from '../health';
 import { DEFAULT_TIMEOUT_SECONDS } from '../runtime';
 import type { HealthDocument } from '../types';
-import { SUBSCRIBED } from './control';
+import { EventHistory, SUBSCRIBED } from './control';
 import { SUPERVISOR_IDLE_RELEASE } from './node-flags';
 import { controlRequestSchemas, readControlRequest } from './requests';
 import { socketPath } from './state';
@@ -80,6 +80,8 @@ async function main(): Promise<void> {
     socket,
   );
   supervisor.start();
+  const history = new EventHistory();
+  supervisor.bus.subscribe((event) => history.record(event));
   // After a load run the supervisor, too, holds what it grew to while relaying logs and spans;
   // and after an operation (starting a stack mostly waits, so the loop never looks busy).
   const memory = releaseMemoryWhenIdle({ policy: SUPERVISOR_IDLE_RELEASE });
@@ -117,11 +119,12 @@ async function main(): Promise<void> {
         if (request.method === 'GET' && url.pathname === '/state') return send(response, 200, supervisor.snapshot());
         if (request.method === 'GET' && url.pathname === '/events') {
           const withLogs = url.searchParams.get('logs') === '1';
+          const after = Number(url.searchParams.get('after') ?? Number.NaN);
           response.writeHead(200, { 'content-type': 'application/x-ndjson' });
           response.write(`${JSON.stringify({ type: 'message', level: 'info', text: SUBSCRIBED, at: new Date().toISOString() })}\n`);
-          const unsubscribe = supervisor.bus.subscribe((event) => {
+          const unsubscribe = history.follow(Number.isInteger(after) ? after : undefined, ({ seq, event }) => {
             if (event.type === 'log' && !withLogs) return;
-            response.write(`${JSON.stringify(event)}\n`);
+            response.write(`${JSON.stringify({ ...event, seq })}\n`);
           });
           request.on('close', unsubscribe);
           return;
