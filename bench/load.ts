@@ -29,7 +29,7 @@
  * The other benchmark scripts (pipeline, soak) import the stack, load-test and summary helpers
  * from here.
  */
-import { execa } from 'execa';
+import { execa, type ResultPromise } from 'execa';
 import { Kafka, logLevel } from 'kafkajs';
 import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
@@ -37,7 +37,7 @@ import { basename, join } from 'node:path';
 import { driveClosed } from '../src/load/closed';
 import { defaultDeps, prepareUsers } from '../src/load/run';
 import { Recorder } from '../src/load/recorder';
-import { BATCH_SIZE, type BuiltInScenario } from '../src/load/scenarios';
+import { BATCH_SIZE, builtInScenario, type BuiltInScenario } from '../src/load/scenarios';
 import { DEFAULT_SLOS } from '../src/load/slo';
 import type { LoadResult, Plan, RequestTemplate, SloCheck } from '../src/load/types';
 import { ASSERTION_HEADER, AssertionSigner } from '../services/kit/src/auth';
@@ -232,6 +232,14 @@ async function closedRun(baseUrl: string, templates: RequestTemplate[], identiti
   return { recorder, seconds: outcome.durationSeconds };
 }
 
+/** A bench process (bare proxy, bare service) once it printed that it listens; rejects if it exits first. */
+function listening(child: ResultPromise): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    child.stdout!.once('data', () => resolve());
+    void child.then((ended) => reject(new Error(`${ended.command} exited: ${ended.stderr}`)));
+  });
+}
+
 // --------------------------------------------------------------------------- seed table
 
 /**
@@ -356,7 +364,7 @@ function seedRowLine(row: SeedRow): string {
 
 // ----------------------------------------------------------------------------- SUMMARY.md
 
-const PAIRS = ['gateway-vs-direct', 'gateway-vs-bare-proxy', 'ingest-vs-kafkajs', 'generator-vs-autocannon'] as const;
+const PAIRS = ['gateway-vs-direct', 'gateway-vs-bare-proxy', 'notifications-vs-bare-stack', 'bare-stack-vs-bare-service', 'ingest-vs-kafkajs', 'generator-vs-autocannon'] as const;
 const BENCHMARKS = [...PAIRS, 'seed-table'] as const;
 
 /** Rewrites SUMMARY.md from every result file in bench/results (the other scripts call it after writing theirs). */
@@ -455,10 +463,7 @@ async function main() {
         // The floor for any Node proxy on these cores: the gateway's own work is what lies above it.
         const port = await findFreePort();
         const proxy = execa(process.execPath, [join(repoRoot, 'scripts', 'run-ts.mjs'), join(repoRoot, 'bench', 'bare-proxy.ts'), String(port), `http://127.0.0.1:${project.ports.users}`, '/api'], { cwd: repoRoot, reject: false });
-        await new Promise<void>((resolve, reject) => {
-          proxy.stdout!.once('data', () => resolve());
-          void proxy.then((ended) => reject(new Error(`bare-proxy exited: ${ended.stderr}`)));
-        });
+        await listening(proxy);
         const viaProxy: RequestTemplate = { ...me, headers: { authorization: 'Bearer {{token}}' } };
         try {
           await closedRun(`http://127.0.0.1:${port}`, [viaProxy], await directIdentities()); // warm-up, not recorded
@@ -489,6 +494,53 @@ async function main() {
           ),
         ),
       );
+    }
+
+    // 1b. the notifications read through msctl vs a bare Node stack, and that stack vs its service alone
+    if (selected('notifications-vs-bare-stack') || selected('bare-stack-vs-bare-service')) {
+      const list = builtInScenario('notifications', 'bench')[0]!;
+      const servicePort = await findFreePort();
+      const proxyPort = await findFreePort();
+      // Run as `msctl exec` runs it, with the notifications service's database role and schema.
+      const service = execa(process.execPath, [join(repoRoot, 'bin', 'msctl.js'), 'exec', '--project-dir', project.dir, 'notifications', '--', process.execPath, join(repoRoot, 'scripts', 'run-ts.mjs'), join(repoRoot, 'bench', 'bare-read-service.ts'), String(servicePort)], {
+        cwd: repoRoot,
+        env: { ...project.env, NO_COLOR: '1', MSCTL_RUNTIME: 'local' },
+        reject: false,
+      });
+      const proxy = execa(process.execPath, [join(repoRoot, 'scripts', 'run-ts.mjs'), join(repoRoot, 'bench', 'bare-proxy.ts'), String(proxyPort), `http://127.0.0.1:${servicePort}`, '/api'], { cwd: repoRoot, reject: false });
+      await Promise.all([listening(service), listening(proxy)]);
+      const signer = new AssertionSigner((await ensureSecrets(join(project.dir, '.msctl'))).internalAuth.privateKey);
+      // Each round mints its own: an assertion lives 60 s.
+      const asserted = () => Promise.all(identities.map(async (identity) => ({ ...identity, token: await signer.sign('notifications', { subject: identity.userId, username: null, scope: '', clientIp: '127.0.0.1' }) })));
+      const viaBareProxy: RequestTemplate = { ...list, headers: { authorization: 'Bearer {{token}}' } };
+      const bareDirect: RequestTemplate = { ...list, path: list.path.replace(/^\/api/, ''), headers: { [ASSERTION_HEADER]: '{{token}}' } };
+      const throughMsctl = async () => measureOf(await closedRun(gateway, [list], identities));
+      const throughBareStack = async () => measureOf(await closedRun(`http://127.0.0.1:${proxyPort}`, [viaBareProxy], await asserted()));
+      const bareServiceAlone = async () => measureOf(await closedRun(`http://127.0.0.1:${servicePort}`, [bareDirect], await asserted()));
+      try {
+        // The bare stack must do the same work: the same rows for the same user.
+        const count = async (url: string, headers: Record<string, string>) => ((await (await fetch(url, { headers })).json()) as { notifications?: unknown[] }).notifications?.length;
+        const [first] = identities;
+        const viaMsctl = await count(`${gateway}${list.path}`, { authorization: `Bearer ${first!.token}` });
+        const viaBare = await count(`http://127.0.0.1:${proxyPort}${list.path}`, { authorization: `Bearer ${(await asserted())[0]!.token}` });
+        if (!viaMsctl || viaMsctl !== viaBare) throw new Error(`the bare stack answered ${viaBare} notifications where msctl answered ${viaMsctl}`);
+        // Warm-ups, not recorded.
+        await throughMsctl();
+        await throughBareStack();
+        await bareServiceAlone();
+        const what = `GET /api/notifications?limit=20 (the seed table's notifications row), msctl's generator, ${connections} connections, ${seconds} s`;
+        const bare = 'bench/bare-proxy.ts in front of bench/bare-read-service.ts (node:http, one pg Pool, the same query on the same table; no token check, validation, breaker, metrics, logs or tracing)';
+        if (selected('notifications-vs-bare-stack')) {
+          results.push(summarizePair(await pair('notifications-vs-bare-stack', `${what}: through msctl (gateway → notifications → PostgreSQL) vs through ${bare}`, 'req/s', ['msctl', throughMsctl], ['bare stack', throughBareStack])));
+        }
+        if (selected('bare-stack-vs-bare-service')) {
+          results.push(summarizePair(await pair('bare-stack-vs-bare-service', `${what}: through ${bare} vs straight to the bare service (no proxy at all)`, 'req/s', ['bare stack', throughBareStack], ['bare service', bareServiceAlone])));
+        }
+      } finally {
+        proxy.kill();
+        service.kill();
+        await Promise.all([proxy, service]);
+      }
     }
 
     // 2. ingest through msctl vs a raw kafkajs producer, batches of BATCH_SIZE, acks=all
