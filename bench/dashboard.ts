@@ -1,8 +1,10 @@
 /**
  * bench/dashboard: CPU (share of one core) and resident memory of `msctl dashboard` polling
  * at 1 Hz against a running throwaway stack (5 services, Kafka, PostgreSQL on the local
- * runtime). Three peers per stack: the ink view in a real terminal (tmux, 160×50), the same
- * with the log pane open on a service, and the poller streaming --json (no rendering). CPU is
+ * runtime). Four peers per stack: the ink view in a real terminal (tmux, 160×50), the same
+ * with the log pane open on a service, the poller streaming --json (no rendering), and, as the
+ * floor for the view, ink alone keeping a screen of the same shape up to date once a second
+ * (bench/ink-floor.ts, which polls nothing) in the same terminal. CPU is
  * utime+stime from /proc/<pid>/stat, read after a warm-up and again `--seconds` later; RSS is
  * read at the end.
  *
@@ -106,13 +108,16 @@ async function screenUntil(ready: (screen: string) => boolean, timeoutMs = 30_00
 type PeerEnv = Record<string, string>;
 
 /** The ink view in a real terminal; with `logsOf`, the log pane open on that service. */
-async function measureTty(logsOf?: string, peerEnv: PeerEnv = {}): Promise<Measure & { terminal: string }> {
-  // `exec` makes the pane's process the dashboard itself.
+/** Starts `words` as the process of a new 160×50 tmux pane (`exec`: the pane's process is it), and returns its pid. */
+function startInTmux(words: string[], peerEnv: PeerEnv): number {
   const envFlags = Object.entries({ ...env, ...peerEnv, TERM: 'xterm-256color' }).flatMap(([key, value]) => ['-e', `${key}=${value}`]);
-  const command = [process.execPath, ...nodeFlags(), binary, 'dashboard', '--interval', '1', '--project-dir', project.dir].map((word) => `'${word}'`).join(' ');
-  execaSync('tmux', ['new-session', '-d', '-s', session, '-x', '160', '-y', '50', ...envFlags, `exec ${command}`]);
+  execaSync('tmux', ['new-session', '-d', '-s', session, '-x', '160', '-y', '50', ...envFlags, `exec ${words.map((word) => `'${word}'`).join(' ')}`]);
+  return Number(execaSync('tmux', ['list-panes', '-t', session, '-F', '#{pane_pid}']).stdout.trim());
+}
+
+async function measureTty(logsOf?: string, peerEnv: PeerEnv = {}): Promise<Measure & { terminal: string }> {
+  const pid = startInTmux([process.execPath, ...nodeFlags(), binary, 'dashboard', '--interval', '1', '--project-dir', project.dir], peerEnv);
   try {
-    const pid = Number(execaSync('tmux', ['list-panes', '-t', session, '-F', '#{pane_pid}']).stdout.trim());
     if (logsOf) {
       // The services are listed in start order: move the selection down to `logsOf`, one key at
       // a time (keys arriving in one read are one input to ink), each once the screen shows the
@@ -138,6 +143,26 @@ async function measureTty(logsOf?: string, peerEnv: PeerEnv = {}): Promise<Measu
   }
 }
 
+/**
+ * The floor for the view: ink alone keeping a screen of the same shape up to date once a second
+ * (bench/ink-floor.ts), in the same terminal, with the young-generation cap the launcher gives the
+ * dashboard (or the peer's).
+ */
+async function measureInkFloor(peerEnv: PeerEnv = {}): Promise<Measure & { terminal: string }> {
+  const flags = peerEnv.NODE_OPTIONS ? [] : ['--max-semi-space-size=4'];
+  const pid = startInTmux([process.execPath, ...flags, join(repoRoot, 'scripts', 'run-ts.mjs'), join(repoRoot, 'bench', 'ink-floor.ts')], peerEnv);
+  try {
+    const result = await measure(pid);
+    const screen = paneText();
+    if (!screen.includes('ink floor')) throw new Error(`the ink floor did not show:\n${screen}`);
+    execaSync('tmux', ['send-keys', '-t', session, 'q']);
+    await sleep(1000);
+    return { ...result, terminal: 'tmux 160x50' };
+  } finally {
+    execaSync('tmux', ['kill-session', '-t', session], { reject: false });
+  }
+}
+
 /** The same poller without rendering: --json to a pipe. */
 async function measureJson(peerEnv: PeerEnv = {}): Promise<Measure & { snapshots: number }> {
   const child = execa(process.execPath, [...nodeFlags(), binary, 'dashboard', '--json', '--interval', '1', '--project-dir', project.dir], { env: { ...env, ...peerEnv, NO_COLOR: '1' }, reject: false });
@@ -153,15 +178,19 @@ const logsOf = 'users';
 /** Every mode; with --young, every mode once per cap, the caps taking turns within each mode. */
 async function measureAll(): Promise<Record<string, unknown>> {
   const caps = youngCaps ?? [undefined];
-  const runs = new Map<number | undefined, { tty?: Measure; ttyLogs?: Measure; json?: Measure & { snapshots: number } }>(caps.map((cap) => [cap, {}]));
+  const runs = new Map<number | undefined, { tty?: Measure; ttyLogs?: Measure; json?: Measure & { snapshots: number }; inkFloor?: Measure }>(caps.map((cap) => [cap, {}]));
   const peerEnv = (cap: number | undefined): PeerEnv => (cap === undefined ? {} : { NODE_OPTIONS: `--max-semi-space-size=${cap}` });
   for (const cap of caps) runs.get(cap)!.tty = await measureTty(undefined, peerEnv(cap));
   for (const cap of caps) runs.get(cap)!.ttyLogs = await measureTty(logsOf, peerEnv(cap));
   for (const cap of caps) runs.get(cap)!.json = await measureJson(peerEnv(cap));
-  const modes = ({ tty, ttyLogs, json }: { tty?: Measure; ttyLogs?: Measure; json?: Measure }) => ({
+  for (const cap of caps) runs.get(cap)!.inkFloor = await measureInkFloor(peerEnv(cap));
+  const modes = ({ tty, ttyLogs, json, inkFloor }: { tty?: Measure; ttyLogs?: Measure; json?: Measure; inkFloor?: Measure }) => ({
     tty,
     ttyLogs: { ...ttyLogs, logPane: logsOf },
     json,
+    inkFloor,
+    // What the view costs above polling, beside what ink alone costs for a screen of its shape.
+    viewAboveJson: tty && json ? Math.round((tty.shareOfOneCore - json.shareOfOneCore) * 10_000) / 10_000 : null,
     ratioTtyToJson: tty && json && json.cpuSeconds > 0 ? Math.round((tty.cpuSeconds / json.cpuSeconds) * 100) / 100 : null,
   });
   if (!youngCaps) return modes(runs.get(undefined)!);
