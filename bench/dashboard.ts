@@ -107,7 +107,6 @@ async function screenUntil(ready: (screen: string) => boolean, timeoutMs = 30_00
 /** The dashboard's own environment: a peer's young-generation cap, set here so that the launcher keeps it. */
 type PeerEnv = Record<string, string>;
 
-/** The ink view in a real terminal; with `logsOf`, the log pane open on that service. */
 /** Starts `words` as the process of a new 160×50 tmux pane (`exec`: the pane's process is it), and returns its pid. */
 function startInTmux(words: string[], peerEnv: PeerEnv): number {
   const envFlags = Object.entries({ ...env, ...peerEnv, TERM: 'xterm-256color' }).flatMap(([key, value]) => ['-e', `${key}=${value}`]);
@@ -115,6 +114,7 @@ function startInTmux(words: string[], peerEnv: PeerEnv): number {
   return Number(execaSync('tmux', ['list-panes', '-t', session, '-F', '#{pane_pid}']).stdout.trim());
 }
 
+/** The ink view in a real terminal; with `logsOf`, the log pane open on that service. */
 async function measureTty(logsOf?: string, peerEnv: PeerEnv = {}): Promise<Measure & { terminal: string }> {
   const pid = startInTmux([process.execPath, ...nodeFlags(), binary, 'dashboard', '--interval', '1', '--project-dir', project.dir], peerEnv);
   try {

@@ -442,21 +442,17 @@ async function main() {
       const latency = recorder.latency();
       return { perSecond: recorder.ok / s, p50Ms: latency.p50, p99Ms: latency.p99 };
     };
+    // Straight to a service, a request must carry what the gateway would add: its assertion,
+    // minted here with the stack's own key (as the gateway does, one per user, reused). Minted
+    // for each round: an assertion lives 60 s, and the rounds of a pair take longer.
+    const signer = new AssertionSigner((await ensureSecrets(join(project.dir, '.msctl'))).internalAuth.privateKey);
+    const assertedFor = (audience: string) => () =>
+      Promise.all(identities.map(async (identity) => ({ ...identity, token: await signer.sign(audience, { subject: identity.userId, username: null, scope: '', clientIp: '127.0.0.1' }) })));
 
     // 1. gateway vs direct, and vs a bare Node proxy
     if (selected('gateway-vs-direct') || selected('gateway-vs-bare-proxy')) {
       const me: RequestTemplate = { name: 'me', group: 'me', weight: 1, method: 'GET', path: '/api/users/me', headers: { authorization: 'Bearer {{token}}' } };
-      // Straight to users, a request must carry what the gateway would add: its assertion, minted
-      // here with the stack's own key (as the gateway does, one per user, reused).
-      const signer = new AssertionSigner((await ensureSecrets(join(project.dir, '.msctl'))).internalAuth.privateKey);
-      // Minted for each round: an assertion lives 60 s, and the rounds of both pairs take longer.
-      const directIdentities = () =>
-        Promise.all(
-          identities.map(async (identity) => ({
-            ...identity,
-            token: await signer.sign('users', { subject: identity.userId, username: null, scope: '', clientIp: '127.0.0.1' }),
-          })),
-        );
+      const directIdentities = assertedFor('users');
       const direct: RequestTemplate = { name: 'me', group: 'me', weight: 1, method: 'GET', path: '/users/me', headers: { [ASSERTION_HEADER]: '{{token}}' } };
       await closedRun(gateway, [me], identities); // warm-up, not recorded
       if (selected('gateway-vs-bare-proxy')) {
@@ -509,9 +505,7 @@ async function main() {
       });
       const proxy = execa(process.execPath, [join(repoRoot, 'scripts', 'run-ts.mjs'), join(repoRoot, 'bench', 'bare-proxy.ts'), String(proxyPort), `http://127.0.0.1:${servicePort}`, '/api'], { cwd: repoRoot, reject: false });
       await Promise.all([listening(service), listening(proxy)]);
-      const signer = new AssertionSigner((await ensureSecrets(join(project.dir, '.msctl'))).internalAuth.privateKey);
-      // Each round mints its own: an assertion lives 60 s.
-      const asserted = () => Promise.all(identities.map(async (identity) => ({ ...identity, token: await signer.sign('notifications', { subject: identity.userId, username: null, scope: '', clientIp: '127.0.0.1' }) })));
+      const asserted = assertedFor('notifications');
       const viaBareProxy: RequestTemplate = { ...list, headers: { authorization: 'Bearer {{token}}' } };
       const bareDirect: RequestTemplate = { ...list, path: list.path.replace(/^\/api/, ''), headers: { [ASSERTION_HEADER]: '{{token}}' } };
       const throughMsctl = async () => measureOf(await closedRun(gateway, [list], identities));
